@@ -1,0 +1,26 @@
+# Each target sets itself up idempotently: a venv in .venv, the CPU build of torch, the package, the ROMs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GENIE := $(VENV)/bin/genie
+SEED ?= 0
+
+.PHONY: setup demo test lint bench
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	$(GENIE) roms install
+	touch $@
+
+demo: setup
+	$(GENIE) collect --env SMB --agent random --episodes 4 --max-steps 200 --workers 2 --out outputs/demo_data --seed $(SEED)
+	$(GENIE) data preview outputs/demo_data --out outputs/demo_preview.gif
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""Policies and their training: random, AutoExplore, RF/VAE curiosity (Stable-Baselines3)."""

@@ -1,0 +1,68 @@
+"""The ``genie`` command line.
+
+Library commands (``roms``, ``data``, ...) are defined in ``genie_gym``. Commands that live in the ``agents`` and
+``trainers`` packages (``collect``, ``train``, ...) plug in through the ``genie_gym.commands`` entry-point group, so
+``genie_gym`` never imports them directly. A plug-in is a function ``register(subparsers)`` that adds its
+sub-parser and sets ``func`` on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+
+CommandRegistrar = Callable[[argparse._SubParsersAction], None]
+LIBRARY_COMMANDS: list[str] = [
+    "genie_gym.commands.roms_command",
+    "genie_gym.commands.data_command",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``genie`` parser with library commands and every installed plug-in command."""
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="genie", description="genie-gym: world models of retro games as Gym envs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in LIBRARY_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(subparsers)
+    for entry in sorted(entry_points(group="genie_gym.commands"), key=lambda e: e.name):
+        try:
+            registrar: CommandRegistrar = entry.load()
+        except ModuleNotFoundError as exc:  # a plug-in package that is not importable in this install
+            print(f"genie: command {entry.name!r} unavailable ({exc})", file=sys.stderr)
+            continue
+        registrar(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``genie`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"genie {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

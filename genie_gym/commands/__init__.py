@@ -1,0 +1,1 @@
+"""Sub-commands of the ``genie`` command line that belong to the library itself."""

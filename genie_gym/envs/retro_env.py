@@ -1,0 +1,259 @@
+"""``GenieRetroEnv``: a real retro game (stable-retro) behind the shared genie-gym interface.
+
+Observation: RGB uint8 ``(64, 64, 3)`` (full frame padded to a square, ``INTER_AREA``-resized).
+Actions: ``Discrete(5)`` — ``0 RIGHT, 1 LEFT, 2 UP, 3 DOWN, 4 JUMP`` — mapped to the game's buttons by the
+annotation table. Each action is held for ``frame_skip`` emulator frames; the last one is the observation.
+The full-resolution frame stays reachable through :attr:`GenieRetroEnv.full_frame` (and ``info["full_frame"]``
+when ``full_frame_in_info=True``).
+
+stable-retro allows one emulator per process. Several ``GenieRetroEnv`` objects in one process share it: the
+env that needs the emulator takes it, and the env that held it saves its full emulator state and gets it back
+(state restored) the next time it is used. This is exact but costs ~40 ms per switch, so parallel collection
+still uses one subprocess per emulator.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from genie_gym.conventions import (
+    FRAME_SIZE,
+    FRAME_SKIP,
+    NUM_ACTIONS,
+    preprocess_frame,
+    validate_action,
+)
+from genie_gym.games import Game, get_game
+from genie_gym.render_window import FrameWindow
+from genie_gym.roms import register_custom_integrations, require_rom
+
+
+class EmulatorBusyError(RuntimeError):
+    """Raised when a second emulator is opened in a process that already has one."""
+
+
+class GenieRetroEnv(gym.Env):
+    """A real stable-retro game with 64x64 observations and the shared 5-action space.
+
+    Args:
+        game: short name (``"SMB"``) or stable-retro name of an annotated game.
+        max_episode_steps: the episode is truncated after this many agent steps.
+        frame_skip: emulator frames per agent step (the action is held for all of them).
+        render_mode: ``"rgb_array"`` (``render()`` returns the full-resolution frame) or ``"human"`` (a pygame window).
+        state: stable-retro start state; ``None`` uses the game's default.
+        noop_reset_max: on reset, a seeded random number in ``[0, noop_reset_max]`` of emulator frames is run with
+            no button pressed, so episodes of the same game start at slightly different moments.
+        full_frame_in_info: also return the full-resolution ``(H, W, 3)`` uint8 frame in ``info["full_frame"]``.
+        frame_size: side of the square observation (64 by the shared convention).
+    """
+
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 60 // FRAME_SKIP}
+
+    def __init__(
+        self,
+        game: str = "SMB",
+        max_episode_steps: int = 1000,
+        frame_skip: int = FRAME_SKIP,
+        render_mode: str | None = None,
+        state: str | None = None,
+        noop_reset_max: int = 30,
+        full_frame_in_info: bool = False,
+        frame_size: int = FRAME_SIZE,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        if max_episode_steps < 1 or frame_skip < 1 or noop_reset_max < 0:
+            raise ValueError("max_episode_steps and frame_skip must be >= 1 and noop_reset_max >= 0")
+        self.game: Game = get_game(game)
+        self.max_episode_steps = int(max_episode_steps)
+        self.frame_skip = int(frame_skip)
+        self.noop_reset_max = int(noop_reset_max)
+        self.full_frame_in_info = full_frame_in_info
+        self.frame_size = int(frame_size)
+        self.render_mode = render_mode
+        self.observation_space = gym.spaces.Box(0, 255, (self.frame_size, self.frame_size, 3), dtype=np.uint8)
+        self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
+
+        self._state = state
+        self._retro = None
+        self._suspended_state: bytes | None = None
+        self._closed = False
+        emulator = self._emulator()
+        self._button_names: list[str | None] = list(emulator.buttons)
+        self._button_vectors = _button_vectors(self.game, self._button_names)
+        self._no_buttons = np.zeros(len(self._button_names), dtype=np.int8)
+        self._full_frame: np.ndarray | None = None
+        self._steps = 0
+        self._window: FrameWindow | None = None
+
+    @property
+    def full_frame(self) -> np.ndarray:
+        """The last full-resolution emulator frame, RGB uint8 ``(H, W, 3)`` (224x240 on the NES)."""
+        if self._full_frame is None:
+            raise RuntimeError("call reset() before reading full_frame")
+        return self._full_frame
+
+    @property
+    def buttons(self) -> list[str | None]:
+        """The emulator's button names, in the order of its MultiBinary action."""
+        return list(self._button_names)
+
+    def ram(self) -> np.ndarray:
+        """A copy of the emulator's RAM (for tests and RAM-based probes such as Mario's position)."""
+        return np.array(self._emulator().get_ram())
+
+    def _emulator(self):
+        """This env's stable-retro env, taking the process's single emulator from another env if needed."""
+        if self._closed:
+            raise RuntimeError(f"{self.game.env_id} is closed; make a new env")
+        if self._retro is None:
+            holder = _EMULATOR_HOLDER[0]() if _EMULATOR_HOLDER[0] is not None else None
+            if holder is not None and holder is not self:
+                holder._suspend()
+            self._retro = _make_emulator(self.game, self._state)
+            if self._suspended_state is not None:
+                self._retro.reset()
+                self._retro.em.set_state(self._suspended_state)
+                self._retro.data.update_ram()
+                self._suspended_state = None
+            _EMULATOR_HOLDER[0] = weakref.ref(self)
+        return self._retro
+
+    def _suspend(self) -> None:
+        """Save the emulator state and release the emulator so another env of this process can use it."""
+        if self._retro is not None:
+            self._suspended_state = self._retro.em.get_state()
+            self._release()
+
+    def _release(self) -> None:
+        if self._retro is not None:
+            self._retro.close()
+            self._retro = None
+            if _EMULATOR_HOLDER[0] is not None and _EMULATOR_HOLDER[0]() is self:
+                _EMULATOR_HOLDER[0] = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset the game; returns ``(obs (64, 64, 3) uint8, info)``."""
+        super().reset(seed=seed)
+        emulator = self._emulator()
+        frame, _ = emulator.reset(seed=seed)
+        info: dict[str, Any] = {}
+        noops = int(self.np_random.integers(0, self.noop_reset_max + 1)) if self.noop_reset_max else 0
+        for _ in range(noops):
+            frame, _, _, _, info = emulator.step(self._no_buttons)
+        self._full_frame = frame
+        self._steps = 0
+        info = self._make_info(info)
+        if self.render_mode == "human":
+            self.render()
+        return preprocess_frame(frame, self.frame_size), info
+
+    def step(self, action: Any):
+        """Hold ``action`` for ``frame_skip`` frames; returns ``(obs, reward, terminated, truncated, info)``.
+
+        The reward is the game's own scenario reward summed over the skipped frames (genie-gym's agents do not
+        use it; the world-model reward lives in the dream env).
+        """
+        if self._full_frame is None:
+            raise RuntimeError("call reset() before step()")
+        buttons = self._button_vectors[validate_action(action)]
+        total_reward = 0.0
+        terminated = False
+        info: dict[str, Any] = {}
+        frame = self._full_frame
+        emulator = self._emulator()
+        for _ in range(self.frame_skip):
+            frame, reward, terminated, _, info = emulator.step(buttons)
+            total_reward += float(reward)
+            if terminated:
+                break
+        self._full_frame = frame
+        self._steps += 1
+        truncated = self._steps >= self.max_episode_steps and not terminated
+        if self.render_mode == "human":
+            self.render()
+        return preprocess_frame(frame, self.frame_size), total_reward, bool(terminated), truncated, self._make_info(info)
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: the full-resolution frame; ``human``: draw it in a pygame window."""
+        if self._full_frame is None:
+            return None
+        if self.render_mode == "human":
+            if self._window is None:
+                self._window = FrameWindow(title=self.game.env_id)
+            self._window.show(self._full_frame)
+            return None
+        return self._full_frame.copy()
+
+    def close(self) -> None:
+        """Release the emulator (so another one can be opened in this process) and any window."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+        if getattr(self, "_retro", None) is not None:
+            self._release()
+        self._closed = True
+
+    def _make_info(self, retro_info: dict[str, Any]) -> dict[str, Any]:
+        info = {"game": self.game.name, "step": self._steps, **dict(retro_info)}
+        if self.full_frame_in_info:
+            info["full_frame"] = self._full_frame.copy()
+        return info
+
+
+_EMULATOR_HOLDER: list[weakref.ref | None] = [None]  # the env of this process that holds the emulator
+
+
+def _make_emulator(game: Game, state: str | None):
+    import stable_retro
+
+    register_custom_integrations()
+    require_rom(game.retro_game)
+    kwargs: dict[str, Any] = {}
+    if state is not None:
+        kwargs["state"] = state
+    def make():
+        return stable_retro.make(
+            game.retro_game,
+            inttype=stable_retro.data.Integrations.ALL,
+            use_restricted_actions=stable_retro.Actions.ALL,
+            render_mode="rgb_array",
+            **kwargs,
+        )
+
+    try:
+        try:
+            return make()
+        except RuntimeError as exc:
+            if "multiple emulator" not in str(exc):
+                raise
+            gc.collect()  # an unreachable env that was never closed may still hold the emulator
+            return make()
+    except RuntimeError as exc:
+        if "multiple emulator" in str(exc):
+            raise EmulatorBusyError(
+                "stable-retro allows one emulator per process: close() the other env first, "
+                "or run envs in subprocesses (gymnasium.vector.AsyncVectorEnv / SB3 SubprocVecEnv)"
+            ) from exc
+        raise
+
+
+def _button_vectors(game: Game, emulator_buttons: list[str | None]) -> list[np.ndarray]:
+    """For each shared action, the MultiBinary button vector that presses its annotated buttons."""
+    vectors = []
+    for action_buttons in game.buttons:
+        vector = np.zeros(len(emulator_buttons), dtype=np.int8)
+        for name in action_buttons:
+            if name not in emulator_buttons:
+                raise ValueError(
+                    f"annotation for {game.name} names button {name!r}, which {game.platform} does not have "
+                    f"(buttons: {[b for b in emulator_buttons if b]}); fix genie_gym/annotations.csv"
+                )
+            vector[emulator_buttons.index(name)] = 1
+        vectors.append(vector)
+    return vectors

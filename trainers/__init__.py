@@ -1,0 +1,1 @@
+"""World-model training loops: tokenizer, LAM, dynamics; DDP under torchrun."""
