@@ -17,6 +17,7 @@ CommandRegistrar = Callable[[argparse._SubParsersAction], None]
 LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.roms_command",
     "genie_gym.commands.data_command",
+    "genie_gym.commands.annotate_command",
 ]
 
 
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             registrar: CommandRegistrar = entry.load()
         except ModuleNotFoundError as exc:  # a plug-in package that is not importable in this install
-            print(f"genie: command {entry.name!r} unavailable ({exc})", file=sys.stderr)
+            if not entry.value.split(":")[0].startswith(exc.name or "\0"):
+                raise
             continue
         registrar(subparsers)
     return parser

@@ -73,7 +73,7 @@ def _find_shipped_integration(game: str) -> Path:
         candidate = root / sub / game
         if (candidate / "data.json").exists() or (candidate / "rom.sha").exists():
             return candidate
-    raise RomInstallError(f"stable-retro has no integration for {game}; upgrade stable-retro (pip install -U stable-retro)")
+    raise RomInstallError(f"stable-retro has no integration for {game}; upgrade it: pip install -U stable-retro")
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -177,7 +177,8 @@ class GenieRetroEnv(gym.Env):
         truncated = self._steps >= self.max_episode_steps and not terminated
         if self.render_mode == "human":
             self.render()
-        return preprocess_frame(frame, self.frame_size), total_reward, bool(terminated), truncated, self._make_info(info)
+        obs = preprocess_frame(frame, self.frame_size)
+        return obs, total_reward, bool(terminated), truncated, self._make_info(info)
 
     def render(self) -> np.ndarray | None:
         """``rgb_array``: the full-resolution frame; ``human``: draw it in a pygame window."""
