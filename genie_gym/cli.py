@@ -18,6 +18,7 @@ LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.roms_command",
     "genie_gym.commands.data_command",
     "genie_gym.commands.annotate_command",
+    "genie_gym.commands.play_command",
 ]
 
 

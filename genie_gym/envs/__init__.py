@@ -1,6 +1,6 @@
-"""Environments: the real retro games (and, later, the dream)."""
+"""Environments: the real retro games and their dreams."""
 
-from genie_gym.envs.registration import register_retro_envs
+from genie_gym.envs.registration import register_dream, register_retro_envs, register_shipped_dreams
 from genie_gym.envs.retro_env import EmulatorBusyError, GenieRetroEnv
 
-__all__ = ["EmulatorBusyError", "GenieRetroEnv", "register_retro_envs"]
+__all__ = ["EmulatorBusyError", "GenieRetroEnv", "register_dream", "register_retro_envs", "register_shipped_dreams"]

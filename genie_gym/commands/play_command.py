@@ -1,0 +1,39 @@
+"""``genie play ENV_ID``: play a real game or a dream with the keyboard (or a scripted action file, headless)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``genie play`` to the command line."""
+    parser = subparsers.add_parser(
+        "play", help="play a real or dream env in a pygame window",
+        description="Arrows + space to play; Tab dream<->real, B side-by-side, P pause, N single step, R reset, "
+                    "Esc quit. Headless: SDL_VIDEODRIVER=dummy with --actions FILE.")
+    parser.add_argument("env_id", help="e.g. GenieDream-SMB-v0 or GenieRetro-SMB-v0")
+    parser.add_argument("--fps", type=float, default=15.0, help="steps per second (15 = real time at frame skip 4)")
+    parser.add_argument("--scale", type=int, default=6, help="pixel upscaling of the 64x64 frames")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--side-by-side", action="store_true", help="start with real | dream side by side")
+    parser.add_argument("--actions", dest="actions_file", default=None,
+                        help="scripted actions, one per line (name or index); the session ends when they run out")
+    parser.add_argument("--record", default=None, help="write what the window shows to FILE.gif or FILE.mp4")
+    parser.add_argument("--record-store", default=None, help="also write the real game's episode into this store")
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.set_defaults(func=_play)
+
+
+def _play(args: argparse.Namespace) -> int:
+    import genie_gym  # noqa: F401  (registers the env ids)
+    from genie_gym.play import run_play
+
+    summary = run_play(args.env_id, fps=args.fps, scale=args.scale, seed=args.seed, side_by_side=args.side_by_side,
+                       actions_file=args.actions_file, record=args.record, record_store=args.record_store,
+                       max_steps=args.max_steps)
+    print(f"played {summary['steps']} steps")
+    if "record" in summary:
+        print(f"wrote {summary['record']}")
+    for path in summary.get("episodes", []):
+        print(f"wrote episode {path}")
+    return 0

@@ -1,0 +1,340 @@
+"""``genie play``: play a real game or a dream with the keyboard in a pygame window.
+
+Keys: arrows = RIGHT/LEFT/UP/DOWN, space = JUMP (no key held = UP, the action closest to a no-op; the shared action
+space has no NOOP). ``Tab`` toggles dream ↔ real from the same moment (the dream restarts from the real game's
+latest frames), ``B`` toggles side-by-side real | dream driven by the same keys, ``P`` pauses, ``N`` steps once
+while paused, ``R`` resets, ``Esc``/``Q`` quits.
+
+Headless: with ``SDL_VIDEODRIVER=dummy`` and ``--actions FILE`` (one action per line, as a name or an index) it runs
+without a screen; ``--record out.gif|out.mp4`` writes what the window shows and ``--record-store DIR`` writes the
+real game's frames and actions as an episode of the store (so a human's play becomes training data).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from genie_gym.conventions import ACTION_NAMES
+
+HEADER_HEIGHT = 22
+DEFAULT_ACTION = ACTION_NAMES.index("UP")
+REAL_PREFIX = "GenieRetro-"
+DREAM_PREFIX = "GenieDream-"
+
+
+def read_action_script(path: str | Path) -> list[int]:
+    """Read scripted actions: one per line, a name (``RIGHT``) or an index (``0``); ``#`` starts a comment."""
+    actions = []
+    for line_number, raw in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.upper() in ACTION_NAMES:
+            actions.append(ACTION_NAMES.index(line.upper()))
+        elif line.isdigit() and int(line) < len(ACTION_NAMES):
+            actions.append(int(line))
+        else:
+            raise ValueError(f"{path}:{line_number}: {line!r} is not an action; use one of {', '.join(ACTION_NAMES)} "
+                             f"or 0-{len(ACTION_NAMES) - 1}")
+    if not actions:
+        raise ValueError(f"{path} holds no actions")
+    return actions
+
+
+def paired_env_ids(env_id: str) -> tuple[str | None, str | None]:
+    """``(real_id, dream_id)`` for an id of either kind (``None`` where that kind is not registered)."""
+    game = None
+    for prefix in (REAL_PREFIX, DREAM_PREFIX):
+        if env_id.startswith(prefix):
+            game = env_id[len(prefix):]
+    if game is None:
+        return (env_id, None)
+    real_id, dream_id = f"{REAL_PREFIX}{game}", f"{DREAM_PREFIX}{game}"
+    return (real_id if real_id in gym.registry else None, dream_id if dream_id in gym.registry else None)
+
+
+@dataclass
+class PlayState:
+    """What the play loop shows and records."""
+
+    showing_dream: bool
+    side_by_side: bool
+    paused: bool = False
+    fps: float = 0.0
+    uncertainty: float | None = None
+    step: int = 0
+    real_frames: list[np.ndarray] = field(default_factory=list)
+    real_actions: list[int] = field(default_factory=list)
+    finished_episodes: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def archive_episode(self) -> None:
+        """Keep the real game's frames/actions since the last reset as one finished episode, then clear them."""
+        if len(self.real_frames) > 1:
+            self.finished_episodes.append((np.stack(self.real_frames), np.asarray(self.real_actions, dtype=np.int64)))
+        self.real_frames.clear()
+        self.real_actions.clear()
+
+
+class PlaySession:
+    """Drives a real env and/or a dream env from one action stream and composes the window image.
+
+    Args:
+        env_id: the id the user asked for (real or dream).
+        seed: reset seed of both envs.
+        side_by_side: start showing real | dream.
+        context_frames: how many recent real frames seed the dream when toggling to it.
+    """
+
+    def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
+                 max_episode_steps: int = 100_000) -> None:
+        real_id, dream_id = paired_env_ids(env_id)
+        self.real_id, self.dream_id = real_id, dream_id
+        self.seed = seed
+        self.context_frames = context_frames
+        wants_dream = env_id.startswith(DREAM_PREFIX)
+        self.state = PlayState(showing_dream=wants_dream, side_by_side=side_by_side and dream_id is not None)
+        self.real = gym.make(real_id, max_episode_steps=max_episode_steps) if real_id else None
+        self.dream = None
+        if dream_id is not None and (wants_dream or side_by_side):
+            self.dream = gym.make(dream_id, max_episode_steps=max_episode_steps)
+        if self.real is None and self.dream is None:
+            self.real = gym.make(env_id)
+        self._recent: deque[np.ndarray] = deque(maxlen=context_frames)
+        self._recent_actions: deque[int] = deque(maxlen=context_frames - 1)
+        self.real_frame: np.ndarray | None = None
+        self.dream_frame: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Reset the real game and start the dream from its first frames."""
+        self.state.step = 0
+        self.state.archive_episode()
+        self._recent.clear()
+        self._recent_actions.clear()
+        if self.real is not None:
+            self.real_frame, _ = self.real.reset(seed=self.seed)
+            self._remember_real(self.real_frame, None)
+        if self.dream is not None:
+            self._restart_dream()
+
+    def _remember_real(self, frame: np.ndarray, action: int | None) -> None:
+        if action is not None:
+            self._recent_actions.append(action)
+            self.state.real_actions.append(action)
+        self._recent.append(frame)
+        self.state.real_frames.append(frame)
+
+    def _restart_dream(self) -> None:
+        if self.dream is None:
+            self.dream = gym.make(self.dream_id)
+        if self.real is not None:
+            frames = np.stack(self._recent)
+            actions = np.array(list(self._recent_actions)[-(len(frames) - 1):] if len(frames) > 1 else [],
+                               dtype=np.int64)
+            self.dream_frame, _ = self.dream.reset(seed=self.seed, options={"frames": frames, "actions": actions})
+        else:
+            self.dream_frame, _ = self.dream.reset(seed=self.seed)
+
+    def toggle_dream(self) -> None:
+        """Switch between the real game and the dream; the dream continues from the real game's current moment."""
+        if self.dream_id is None or self.real is None:
+            return
+        self.state.showing_dream = not self.state.showing_dream
+        if self.state.showing_dream:
+            self._restart_dream()
+
+    def toggle_side_by_side(self) -> None:
+        """Show real | dream next to each other (both driven by the same keys)."""
+        if self.dream_id is None or self.real is None:
+            return
+        self.state.side_by_side = not self.state.side_by_side
+        if self.state.side_by_side:
+            self._restart_dream()
+
+    def step(self, action: int) -> bool:
+        """Step every env in use; returns ``True`` when the shown episode ended."""
+        done = False
+        if self.real is not None:
+            self.real_frame, _, terminated, truncated, _ = self.real.step(action)
+            self._remember_real(self.real_frame, action)
+            done = done or ((terminated or truncated) and not self.state.showing_dream)
+        if self.dream is not None and (self.state.showing_dream or self.state.side_by_side):
+            self.dream_frame, reward, terminated, truncated, info = self.dream.step(action)
+            self.state.uncertainty = float(reward)
+            done = done or terminated or truncated
+        self.state.step += 1
+        return done
+
+    def panels(self) -> list[tuple[str, np.ndarray]]:
+        """The (label, 64x64x3 frame) panels to draw, left to right."""
+        if self.state.side_by_side and self.real_frame is not None and self.dream_frame is not None:
+            return [("real", self.real_frame), ("dream", self.dream_frame)]
+        if self.state.showing_dream and self.dream_frame is not None:
+            return [("dream", self.dream_frame)]
+        return [("real", self.real_frame)]
+
+    def close(self) -> None:
+        """Close every env."""
+        for env in (self.dream, self.real):
+            if env is not None:
+                env.close()
+
+
+def compose_canvas(panels: list[tuple[str, np.ndarray]], scale: int) -> np.ndarray:
+    """Place the panels side by side, each upscaled ``scale`` times (nearest), under an empty header band.
+
+    Returns uint8 ``(HEADER_HEIGHT + 64*scale, n*64*scale + gaps, 3)``.
+    """
+    gap = 4
+    tiles = [np.kron(frame, np.ones((scale, scale, 1), dtype=np.uint8)) for _, frame in panels]
+    height = tiles[0].shape[0]
+    width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
+    canvas = np.zeros((HEADER_HEIGHT + height, width, 3), dtype=np.uint8)
+    x = 0
+    for tile in tiles:
+        canvas[HEADER_HEIGHT:, x : x + tile.shape[1]] = tile
+        x += tile.shape[1] + gap
+    return canvas
+
+
+def header_text(session: PlaySession) -> str:
+    """The header line: mode, fps, step and the dream's uncertainty."""
+    names = "+".join(label for label, _ in session.panels())
+    text = f"{names}  {session.state.fps:4.1f} fps  step {session.state.step}"
+    if session.state.uncertainty is not None and any(label == "dream" for label, _ in session.panels()):
+        text += f"  uncertainty {session.state.uncertainty:.3f}"
+    if session.state.paused:
+        text += "  [paused]"
+    return text
+
+
+class MediaRecorder:
+    """Collects the window images and writes them as a GIF or MP4 (by the file suffix)."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in (".gif", ".mp4"):
+            raise ValueError(f"--record must end in .gif or .mp4, got {self.path}")
+        self.fps = fps
+        self.images: list[np.ndarray] = []
+
+    def add(self, image: np.ndarray) -> None:
+        """Append one RGB uint8 image."""
+        self.images.append(image)
+
+    def write(self) -> Path:
+        """Write the file (atomically) and return its path."""
+        import imageio.v3 as iio
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
+        if self.path.suffix.lower() == ".gif":
+            iio.imwrite(tmp, np.stack(self.images), duration=1000.0 / self.fps, loop=0)
+        else:
+            iio.imwrite(tmp, np.stack(self.images), fps=self.fps, codec="libx264", macro_block_size=1)
+        os.replace(tmp, self.path)
+        return self.path
+
+
+def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
+             actions_file: str | None = None, record: str | None = None, record_store: str | None = None,
+             max_steps: int | None = None) -> dict[str, object]:
+    """Run the interactive (or scripted, headless) play loop; returns a summary dict.
+
+    The loop ends on Esc/Q/window close, when a script runs out, or after ``max_steps`` steps.
+    """
+    import pygame
+
+    script = read_action_script(actions_file) if actions_file else None
+    recorder = MediaRecorder(record, fps) if record else None
+    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side)
+    pygame.display.init()
+    pygame.font.init()
+    font = pygame.font.Font(None, 20)
+    pygame.display.set_caption(f"genie play {env_id}")
+    session.reset()
+    screen = None
+    clock = pygame.time.Clock()
+    script_index = 0
+    last_time = time.perf_counter()
+    running = True
+    try:
+        while running:
+            step_once = False
+            for event in pygame.event.get():
+                if event.type == pygame.QUIT:
+                    running = False
+                elif event.type == pygame.KEYDOWN:
+                    if event.key in (pygame.K_ESCAPE, pygame.K_q):
+                        running = False
+                    elif event.key == pygame.K_TAB:
+                        session.toggle_dream()
+                    elif event.key == pygame.K_b:
+                        session.toggle_side_by_side()
+                    elif event.key == pygame.K_p:
+                        session.state.paused = not session.state.paused
+                    elif event.key == pygame.K_n:
+                        step_once = True
+                    elif event.key == pygame.K_r:
+                        session.reset()
+            if not running:
+                break
+            if not session.state.paused or step_once:
+                if script is not None:
+                    if script_index >= len(script):
+                        break
+                    action = script[script_index]
+                    script_index += 1
+                else:
+                    action = _keyboard_action(pygame)
+                if session.step(action):
+                    session.reset()
+                now = time.perf_counter()
+                session.state.fps = 0.9 * session.state.fps + 0.1 / max(now - last_time, 1e-6)
+                last_time = now
+            canvas = compose_canvas(session.panels(), scale)
+            if screen is None or screen.get_size() != (canvas.shape[1], canvas.shape[0]):
+                screen = pygame.display.set_mode((canvas.shape[1], canvas.shape[0]))
+            screen.blit(pygame.surfarray.make_surface(canvas.transpose(1, 0, 2)), (0, 0))
+            screen.blit(font.render(header_text(session), True, (255, 255, 255)), (4, 4))
+            pygame.display.flip()
+            if recorder is not None:
+                recorder.add(pygame.surfarray.array3d(screen).transpose(1, 0, 2).copy())
+            if max_steps is not None and session.state.step >= max_steps:
+                break
+            if script is None:
+                clock.tick(fps)
+    finally:
+        pygame.display.quit()
+        summary: dict[str, object] = {"steps": session.state.step}
+        if recorder is not None and recorder.images:
+            summary["record"] = str(recorder.write())
+        session.state.archive_episode()
+        if record_store is not None and session.state.finished_episodes:
+            summary["episodes"] = _write_played_episodes(session, record_store, seed)
+        session.close()
+    return summary
+
+
+def _keyboard_action(pygame) -> int:
+    keys = pygame.key.get_pressed()
+    for key, action in ((pygame.K_SPACE, 4), (pygame.K_RIGHT, 0), (pygame.K_LEFT, 1), (pygame.K_DOWN, 3),
+                        (pygame.K_UP, 2)):
+        if keys[key]:
+            return action
+    return DEFAULT_ACTION
+
+
+def _write_played_episodes(session: PlaySession, store_dir: str, seed: int) -> list[str]:
+    from genie_gym.data.store import EpisodeStore
+
+    game = session.real.unwrapped.game.name
+    store = EpisodeStore(store_dir)
+    return [str(store.append_episode(game, frames, actions, agent="human", seed=seed))
+            for frames, actions in session.state.finished_episodes]

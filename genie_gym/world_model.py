@@ -1,0 +1,173 @@
+"""``WorldModel``: a tokenizer and a GenieRedux-G dynamics model that dream together.
+
+A world-model checkpoint is a directory::
+
+    <dir>/tokenizer/   model.safetensors + config.json   (genie_gym.models.checkpoint_io layout)
+    <dir>/dynamics/    model.safetensors + config.json
+    <dir>/dream.json   {"game": "SMB", "context_frames": 2, "maskgit_steps": ..., "temperature": ..., ...}
+    <dir>/MODEL_CARD.md
+
+Frames at this boundary are RGB uint8 ``(..., 64, 64, 3)``; actions are int64 in the shared ``Discrete(5)`` order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genie_gym.conventions import NUM_ACTIONS, validate_frames
+from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
+from genie_gym.models.image_ops import float_to_frames
+
+SHIPPED_CHECKPOINTS = {"smb": "genie-redux-g-smb"}
+DREAM_DEFAULTS: dict[str, Any] = {
+    "game": "SMB",
+    "context_frames": 2,
+    "context_window": 16,
+    "decode_window": 4,
+    "maskgit_steps": 25,
+    "temperature": 1.0,
+}
+
+
+def checkpoints_root() -> Path:
+    """Where shipped checkpoints live: ``$GENIE_GYM_CHECKPOINTS`` or the repository's ``checkpoints/``."""
+    env = os.environ.get("GENIE_GYM_CHECKPOINTS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
+    """Turn a shipped checkpoint name (``"smb"``) or a directory path into an existing directory."""
+    text = str(name_or_path)
+    path = checkpoints_root() / SHIPPED_CHECKPOINTS[text.lower()] if text.lower() in SHIPPED_CHECKPOINTS \
+        else Path(text)
+    if not path.is_dir():
+        shipped = ", ".join(SHIPPED_CHECKPOINTS)
+        raise CheckpointError(f"world-model checkpoint {text!r} not found at {path}; pass a directory holding "
+                              f"tokenizer/ and dynamics/ or one of the shipped names: {shipped}")
+    return path
+
+
+@dataclass
+class DreamState:
+    """The running state of a batch of dreams (tokens of recent frames and the dynamics' stream cache)."""
+
+    stream: Any
+    recent_tokens: deque = field(default_factory=deque)
+    steps: int = 0
+
+
+class WorldModel:
+    """Tokenizer + dynamics with a batch dreaming API.
+
+    Args:
+        tokenizer: a trained ``genie_gym.models.tokenizer.Tokenizer``.
+        dynamics: a trained ``genie_gym.models.dynamics.Dynamics`` (ground-truth action conditioned).
+        settings: dream defaults (see :data:`DREAM_DEFAULTS`), usually read from ``dream.json``.
+        device: torch device for both models.
+    """
+
+    def __init__(self, tokenizer: torch.nn.Module, dynamics: torch.nn.Module, settings: dict[str, Any] | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.tokenizer = tokenizer.to(self.device).eval()
+        self.dynamics = dynamics.to(self.device).eval()
+        self.settings = {**DREAM_DEFAULTS, **(settings or {})}
+        _check_compatible(self.tokenizer, self.dynamics)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
+        """Load ``<dir>/tokenizer``, ``<dir>/dynamics`` and ``<dir>/dream.json`` (clear error when any is bad)."""
+        directory = resolve_checkpoint(name_or_path)
+        tokenizer = load_pretrained(directory / "tokenizer", expected_kind="tokenizer")
+        dynamics = load_pretrained(directory / "dynamics", expected_kind="dynamics")
+        settings_path = directory / "dream.json"
+        settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
+        return cls(tokenizer, dynamics, settings, device)
+
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """Write the tokenizer, the dynamics and ``dream.json`` into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        kwargs = {} if dtype is None else {"dtype": dtype}
+        save_pretrained(self.tokenizer, directory / "tokenizer", **kwargs)
+        save_pretrained(self.dynamics, directory / "dynamics", **kwargs)
+        (directory / "dream.json").write_text(json.dumps(self.settings, indent=2) + "\n")
+        return directory
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``(B, T, 64, 64, 3)`` → token ids int64 ``(B, T, h, w)``."""
+        frames = validate_frames(frames, "context frames")
+        return self.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor) -> np.ndarray:
+        """token ids ``(B, T, h, w)`` → uint8 frames ``(B, T, 64, 64, 3)``."""
+        return float_to_frames(self.tokenizer.decode(tokens.to(self.device))).cpu().numpy()
+
+    @torch.no_grad()
+    def start(self, frames: np.ndarray, actions: np.ndarray) -> DreamState:
+        """Begin dreams from real context.
+
+        Args:
+            frames: uint8 ``(B, Tc, 64, 64, 3)``, ``Tc >= 1``.
+            actions: int64 ``(B, Tc - 1)``; ``actions[:, t]`` led from ``frames[:, t]`` to ``frames[:, t + 1]``.
+        """
+        frames = validate_frames(frames, "context frames")
+        if frames.ndim != 5:
+            raise ValueError(f"context frames must be (B, T, 64, 64, 3), got shape {frames.shape}")
+        actions = _validate_actions(actions, frames.shape[0], frames.shape[1] - 1)
+        tokens = self.encode(frames)
+        stream = self.dynamics.start_stream(tokens, torch.from_numpy(actions).to(self.device),
+                                            max_frames=int(self.settings["context_window"]))
+        recent = deque(tokens.unbind(1), maxlen=int(self.settings["decode_window"]))
+        return DreamState(stream=stream, recent_tokens=recent)
+
+    @torch.no_grad()
+    def step(self, state: DreamState, actions: np.ndarray, maskgit_steps: int | None = None,
+             temperature: float | None = None, generator: torch.Generator | None = None
+             ) -> tuple[np.ndarray, torch.Tensor]:
+        """Dream one frame per batch element.
+
+        Args:
+            actions: int ``(B,)`` in ``[0, 5)``.
+        Returns:
+            ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
+        """
+        actions = _validate_actions(np.asarray(actions).reshape(-1, 1), len(state.recent_tokens[0]), 1)[:, 0]
+        tokens, entropy = state.stream.next_frame(
+            torch.from_numpy(actions).to(self.device),
+            maskgit_steps=int(maskgit_steps or self.settings["maskgit_steps"]),
+            temperature=float(self.settings["temperature"] if temperature is None else temperature),
+            generator=generator,
+        )
+        state.recent_tokens.append(tokens)
+        state.steps += 1
+        frames = self.decode(torch.stack(list(state.recent_tokens), dim=1))[:, -1]
+        return frames, entropy.float().cpu()
+
+
+def _validate_actions(actions: np.ndarray, batch: int, length: int) -> np.ndarray:
+    actions = np.asarray(actions)
+    if actions.shape != (batch, length) or not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(f"actions must be integers of shape ({batch}, {length}), got {actions.dtype} {actions.shape}")
+    if actions.size and (actions.min() < 0 or actions.max() >= NUM_ACTIONS):
+        raise ValueError(f"actions must lie in [0, {NUM_ACTIONS}) (0 RIGHT, 1 LEFT, 2 UP, 3 DOWN, 4 JUMP), "
+                         f"got values {sorted(set(actions.ravel().tolist()))}")
+    return actions.astype(np.int64)
+
+
+def _check_compatible(tokenizer: torch.nn.Module, dynamics: torch.nn.Module) -> None:
+    codebook = tokenizer.codebook_vectors().detach().cpu()
+    dynamics_codebook = dynamics.codebook.detach().cpu()
+    if codebook.shape != dynamics_codebook.shape or not torch.allclose(codebook, dynamics_codebook, atol=1e-3):
+        raise CheckpointError("the dynamics model was trained on another tokenizer's codebook; use the tokenizer it "
+                              "was trained with (see its run directory)")
