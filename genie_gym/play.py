@@ -336,5 +336,8 @@ def _write_played_episodes(session: PlaySession, store_dir: str, seed: int) -> l
 
     game = session.real.unwrapped.game.name
     store = EpisodeStore(store_dir)
-    return [str(store.append_episode(game, frames, actions, agent="human", seed=seed))
-            for frames, actions in session.state.finished_episodes]
+    written = []
+    for frames, actions in session.state.finished_episodes:
+        ref = store.write(game, store.next_index(game), frames, actions, meta={"agent": "human", "seed": seed})
+        written.append(str(ref.path))
+    return written

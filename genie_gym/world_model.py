@@ -155,6 +155,40 @@ class WorldModel:
         return frames, entropy.float().cpu()
 
 
+    @torch.no_grad()
+    def predict(self, frames: np.ndarray, actions: np.ndarray, num_frames: int, mode: str = "single",
+                frames_per_step: int = 1, maskgit_steps: int | None = None, temperature: float | None = None,
+                generator: torch.Generator | None = None) -> tuple[np.ndarray, torch.Tensor]:
+        """Predict ``num_frames`` future frames from context frames and all actions (the evaluation protocol).
+
+        Args:
+            frames: uint8 ``(B, Tc, 64, 64, 3)`` context.
+            actions: int ``(B, Tc + num_frames - 1)``; ``actions[:, t]`` leads from frame t to frame t + 1.
+            mode: ``"single"`` (all future frames in one MaskGIT pass) or ``"autoregressive"``
+                (``frames_per_step`` frames at a time given all previous).
+        Returns:
+            ``(frames uint8 (B, num_frames, 64, 64, 3), uncertainty float (B, num_frames, h, w))``.
+        """
+        frames = validate_frames(frames, "context frames")
+        batch, context = frames.shape[:2]
+        actions = _validate_actions(actions, batch, context + num_frames - 1)
+        tokens = self.encode(frames)
+        result = self.dynamics.generate(
+            tokens, torch.from_numpy(actions).to(self.device), num_frames=num_frames, mode=mode,
+            frames_per_step=frames_per_step,
+            maskgit_steps=int(maskgit_steps or self.settings["maskgit_steps"]),
+            temperature=float(self.settings["temperature"] if temperature is None else temperature),
+            generator=generator,
+        )
+        decoded = self.decode(torch.cat([tokens, result.tokens], dim=1))[:, context:]
+        return decoded, result.entropy.float().cpu()
+
+    @torch.no_grad()
+    def reconstruct(self, frames: np.ndarray) -> np.ndarray:
+        """Tokenizer round trip: uint8 ``(B, T, 64, 64, 3)`` → uint8 ``(B, T, 64, 64, 3)``."""
+        return self.decode(self.encode(frames))
+
+
 def _validate_actions(actions: np.ndarray, batch: int, length: int) -> np.ndarray:
     actions = np.asarray(actions)
     if actions.shape != (batch, length) or not np.issubdtype(actions.dtype, np.integer):

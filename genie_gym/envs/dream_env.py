@@ -126,9 +126,13 @@ class GenieDreamEnv(gym.Env):
                                  f"(actions[t] leads from frames[t] to frames[t+1]), got {actions.shape}")
             return frames, actions.astype(np.int64)
         if "episode" in options:
-            from genie_gym.data.store import load_episode
+            from genie_gym.data.store import EPISODE_RE, EpisodeRef, load_episode
 
-            episode = load_episode(options["episode"])
+            path = Path(options["episode"])
+            match = EPISODE_RE.match(path.name)
+            if match is None:
+                raise ValueError(f"options['episode'] must be an episode directory STORE/GAME/ep_NNNNNN, got {path}")
+            episode = load_episode(EpisodeRef(path.parent.name, int(match.group(1)), path.parent.parent))
             count = min(self.context_frames, len(episode.frames))
             return np.asarray(episode.frames[:count]), np.asarray(episode.actions[: count - 1], dtype=np.int64)
         return self._real_context(seed)

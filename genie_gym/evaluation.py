@@ -1,0 +1,190 @@
+"""The evaluation protocol of the paper (appendix A.2, DESIGN.md §6).
+
+Sequences of 12 frames are cut with stride 20 from held-out episodes; the model sees 2 context frames and predicts the
+next 10 given all actions, either in one MaskGIT pass (``single``) or autoregressively (``autoregressive``, 2 frames at
+a time by default). Reported: PSNR (per frame on [0, 1] images, averaged), SSIM, ΔPSNR at t = 4 (PSNR with the true
+actions minus PSNR with each action replaced by a different random one, same sampling steps and seed), the tokenizer's
+own reconstruction PSNR, and FID when a local Inception weights file is given.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genie_gym.conventions import NUM_ACTIONS, validate_frames
+from genie_gym.metrics import psnr, psnr_per_frame, ssim
+from genie_gym.models.image_ops import frames_to_float
+from genie_gym.world_model import WorldModel
+
+
+@dataclass
+class EvalSettings:
+    """Protocol settings (defaults are the paper's)."""
+
+    context_frames: int = 2
+    predicted_frames: int = 10
+    stride: int = 20
+    delta_t: int = 4
+    mode: str = "single"
+    frames_per_step: int = 2
+    maskgit_steps: int = 25
+    temperature: float | None = None
+    batch_size: int = 8
+    max_sequences: int | None = None
+    seed: int = 0
+
+    @property
+    def sequence_length(self) -> int:
+        """Frames per evaluation sequence (12 by default)."""
+        return self.context_frames + self.predicted_frames
+
+
+@dataclass
+class EvalResult:
+    """The numbers of one evaluation (also written as JSON with these keys)."""
+
+    psnr: float
+    ssim: float
+    delta_psnr: float
+    tokenizer_psnr: float
+    fid: float | None
+    num_sequences: int
+    psnr_per_step: list[float] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def to_json(self, path: str | Path) -> None:
+        """Write the result as JSON."""
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    def table(self) -> str:
+        """A plain-text table for stdout."""
+        fid = "not computed, no weights" if self.fid is None else f"{self.fid:.2f}"
+        rows = [("sequences", str(self.num_sequences)), ("PSNR", f"{self.psnr:.2f} dB"), ("SSIM", f"{self.ssim:.4f}"),
+                (f"ΔPSNR(t={self.settings.get('delta_t', 4)})", f"{self.delta_psnr:.3f} dB"),
+                ("tokenizer PSNR", f"{self.tokenizer_psnr:.2f} dB"), ("FID", fid)]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def cut_sequences(frames: list[np.ndarray], actions: list[np.ndarray], length: int, stride: int,
+                  max_sequences: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cut every episode into windows of ``length`` frames starting every ``stride`` frames.
+
+    Args:
+        frames: per episode uint8 ``(T_i, 64, 64, 3)``; actions: per episode int ``(T_i - 1,)``.
+    Returns:
+        ``(frames uint8 (N, length, 64, 64, 3), actions int64 (N, length - 1))``.
+    """
+    out_frames, out_actions = [], []
+    for episode_frames, episode_actions in zip(frames, actions, strict=True):
+        for start in range(0, len(episode_frames) - length + 1, stride):
+            out_frames.append(np.asarray(episode_frames[start : start + length]))
+            out_actions.append(np.asarray(episode_actions[start : start + length - 1], dtype=np.int64))
+            if max_sequences is not None and len(out_frames) >= max_sequences:
+                return np.stack(out_frames), np.stack(out_actions)
+    if not out_frames:
+        raise ValueError(f"no episode is at least {length} frames long: nothing to evaluate")
+    return np.stack(out_frames), np.stack(out_actions)
+
+
+def load_evaluation_data(source: str | Path, settings: EvalSettings, split: str = "val",
+                         games: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluation sequences from an episode store (its ``split``) or an interchange ``.npz`` file."""
+    source = Path(source)
+    if source.suffix == ".npz":
+        with np.load(source, allow_pickle=False) as data:
+            if "frames" not in data or "actions" not in data:
+                raise ValueError(f"{source} must hold 'frames' (E, T, 64, 64, 3) and 'actions' (E, T-1)")
+            frames, actions = data["frames"], data["actions"]
+        validate_frames(frames, f"{source} frames")
+        episodes_frames, episodes_actions = list(frames), list(actions)
+    else:
+        from genie_gym.data.store import EpisodeStore
+
+        store = EpisodeStore(source)
+        episodes = list(store.iter_episodes(games, split=split))
+        if not episodes:
+            raise ValueError(f"{source} has no {split} episodes; run `genie collect` first or pass --split all")
+        episodes_frames = [e.frames for e in episodes]
+        episodes_actions = [e.actions for e in episodes]
+    return cut_sequences(episodes_frames, episodes_actions, settings.sequence_length, settings.stride,
+                         settings.max_sequences)
+
+
+def different_random_actions(actions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Replace every action by a uniformly drawn *different* one (int64, same shape)."""
+    offsets = rng.integers(1, NUM_ACTIONS, size=actions.shape)
+    return (actions + offsets) % NUM_ACTIONS
+
+
+def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, settings: EvalSettings,
+             fid_weights: str | Path | None = None, grid_path: str | Path | None = None) -> EvalResult:
+    """Run the protocol on sequences ``frames`` uint8 ``(N, 12, 64, 64, 3)`` / ``actions`` ``(N, 11)``."""
+    context, predicted = settings.context_frames, settings.predicted_frames
+    rng = np.random.default_rng(settings.seed)
+    predictions, random_predictions, recon = [], [], []
+    for start in range(0, len(frames), settings.batch_size):
+        batch_frames = frames[start : start + settings.batch_size]
+        batch_actions = actions[start : start + settings.batch_size]
+        fake_actions = batch_actions.copy()
+        fake_actions[:, context - 1 :] = different_random_actions(batch_actions[:, context - 1 :], rng)
+        batch_seed = settings.seed * 1_000_003 + start
+        outputs = []
+        for acts in (batch_actions, fake_actions):
+            generator = torch.Generator().manual_seed(batch_seed)  # same sampling noise for both
+            predicted_frames, _ = world_model.predict(
+                batch_frames[:, :context], acts, predicted, mode=settings.mode,
+                frames_per_step=settings.frames_per_step, maskgit_steps=settings.maskgit_steps,
+                temperature=settings.temperature, generator=generator)
+            outputs.append(predicted_frames)
+        predictions.append(outputs[0])
+        random_predictions.append(outputs[1])
+        recon.append(world_model.reconstruct(batch_frames))
+    prediction = np.concatenate(predictions)
+    random_prediction = np.concatenate(random_predictions)
+    reconstruction = np.concatenate(recon)
+    target = torch.from_numpy(frames[:, context:])
+    target_f, pred_f = frames_to_float(target), frames_to_float(torch.from_numpy(prediction))
+    random_f = frames_to_float(torch.from_numpy(random_prediction))
+    per_step = psnr_per_frame(pred_f, target_f).reshape(len(frames), predicted).mean(dim=0)
+    t = settings.delta_t - 1
+    delta = psnr(pred_f[:, t], target_f[:, t]) - psnr(random_f[:, t], target_f[:, t])
+    fid_value = None
+    if fid_weights is not None:
+        from genie_gym.fid import frechet_inception_distance
+
+        fid_value = frechet_inception_distance(prediction.reshape(-1, *prediction.shape[2:]),
+                                               frames[:, context:].reshape(-1, *frames.shape[2:]), fid_weights)
+    tokenizer_psnr = psnr(frames_to_float(torch.from_numpy(reconstruction)), frames_to_float(torch.from_numpy(frames)))
+    result = EvalResult(
+        psnr=psnr(pred_f, target_f), ssim=ssim(pred_f, target_f), delta_psnr=float(delta),
+        tokenizer_psnr=tokenizer_psnr,
+        fid=fid_value, num_sequences=len(frames), psnr_per_step=[float(v) for v in per_step],
+        settings=asdict(settings),
+    )
+    if grid_path is not None:
+        write_comparison_grid(grid_path, frames[:, context:], prediction, random_prediction)
+    return result
+
+
+def write_comparison_grid(path: str | Path, target: np.ndarray, prediction: np.ndarray, random_prediction: np.ndarray,
+                          sequences: int = 4, scale: int = 2) -> Path:
+    """PNG: for each of the first ``sequences``, three rows — ground truth / prediction / random-action prediction."""
+    import cv2
+
+    rows = []
+    for i in range(min(sequences, len(target))):
+        for row in (target[i], prediction[i], random_prediction[i]):
+            rows.append(np.concatenate(list(row), axis=1))
+        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
+    grid = np.concatenate(rows, axis=0)
+    grid = cv2.resize(grid, (grid.shape[1] * scale, grid.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), grid[:, :, ::-1])
+    return path
