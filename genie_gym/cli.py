@@ -19,6 +19,7 @@ LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.data_command",
     "genie_gym.commands.annotate_command",
     "genie_gym.commands.play_command",
+    "genie_gym.commands.eval_command",
 ]
 
 

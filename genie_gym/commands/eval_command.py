@@ -1,0 +1,45 @@
+"""``genie eval``: the paper's evaluation protocol on a world-model checkpoint (see genie_gym.evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``genie eval`` to the command line."""
+    parser = subparsers.add_parser("eval", help="PSNR / SSIM / ΔPSNR / FID of a world model on held-out episodes")
+    parser.add_argument("--checkpoint", required=True, help="world-model directory (tokenizer/ + dynamics/) or 'smb'")
+    parser.add_argument("--data", required=True, help="episode store (its --split is used) or interchange .npz")
+    parser.add_argument("--split", default="val", choices=["train", "val", "all"])
+    parser.add_argument("--mode", default="single", choices=["single", "autoregressive"])
+    parser.add_argument("--frames-per-step", type=int, default=2, help="frames generated at a time (autoregressive)")
+    parser.add_argument("--maskgit-steps", type=int, default=25)
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--max-sequences", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the numbers here (keys psnr, ssim, delta_psnr, "
+                                                     "tokenizer_psnr, fid)")
+    parser.add_argument("--grid", default=None, help="PNG grid: ground truth / prediction / random-action prediction")
+    parser.add_argument("--fid-weights", default=None, help="local FID Inception-v3 weights (never downloaded)")
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from genie_gym.evaluation import EvalSettings, evaluate, load_evaluation_data
+    from genie_gym.world_model import WorldModel
+
+    settings = EvalSettings(mode=args.mode, frames_per_step=args.frames_per_step, maskgit_steps=args.maskgit_steps,
+                            temperature=args.temperature, max_sequences=args.max_sequences,
+                            batch_size=args.batch_size, seed=args.seed)
+    world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
+    frames, actions = load_evaluation_data(args.data, settings, split=args.split)
+    result = evaluate(world_model, frames, actions, settings, fid_weights=args.fid_weights, grid_path=args.grid)
+    print(result.table())
+    if args.json:
+        result.to_json(args.json)
+        print(f"wrote {args.json}")
+    if args.grid:
+        print(f"wrote {args.grid}")
+    return 0
