@@ -1,0 +1,226 @@
+"""Configurations of the tokenizer, the latent action model and the dynamics model.
+
+Every field has a default (the defaults are the paper's values, appendix A); :func:`get_config` returns the named
+presets ``"paper"`` (for GPUs) and ``"small"`` (measured to train on a 2-core CPU, see ``SMALL_CONFIG_NOTES``), or
+reads a JSON file. ``to_dict()`` / ``from_dict()`` round-trip through plain JSON types; ``from_dict`` rejects
+unknown keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+ConfigT = TypeVar("ConfigT", bound="_ConfigBase")
+
+ACTION_SOURCES: tuple[str, ...] = ("ground_truth", "latent")
+
+
+class _ConfigBase:
+    """``to_dict`` / ``from_dict`` / ``replace`` shared by the config dataclasses."""
+
+    model_kind: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-serialisable dict (every field)."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+        """Build the config from ``values``; missing keys take their defaults, unknown keys raise ``ValueError``."""
+        if not isinstance(values, dict):
+            raise ValueError(f"{cls.__name__}.from_dict expects a dict, got {type(values).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys {unknown}; valid keys are {sorted(names)}")
+        return cls(**values)
+
+    def replace(self: ConfigT, **changes: Any) -> ConfigT:
+        """A copy with some fields changed (validated like a new config)."""
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+def _check_positive(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not value > 0:
+            raise ValueError(f"{type(config).__name__}.{name} must be > 0, got {value!r}")
+
+
+def _check_patch(config: TokenizerConfig | LAMConfig) -> None:
+    if config.image_size % config.patch_size:
+        raise ValueError(
+            f"{type(config).__name__}: image_size {config.image_size} must be a multiple of "
+            f"patch_size {config.patch_size}"
+        )
+    if config.d_model % config.num_heads:
+        raise ValueError(f"{type(config).__name__}: d_model {config.d_model} must be divisible by num_heads")
+
+
+@dataclass
+class TokenizerConfig(_ConfigBase):
+    """ST-ViViT VQ-VAE video tokenizer (paper Tab. 7).
+
+    ``grid_size = image_size // patch_size`` tokens per side; ``dead_code_after``: a code unused for this many
+    training steps is dead and gets replaced (every ``dead_code_check_every`` steps) by a recent encoder output.
+    """
+
+    model_kind: ClassVar[str] = "tokenizer"
+
+    image_size: int = 64
+    patch_size: int = 4
+    d_model: int = 512
+    num_heads: int = 8
+    encoder_blocks: int = 8
+    decoder_blocks: int = 8
+    mlp_ratio: float = 4.0
+    num_codes: int = 1024
+    latent_dim: int = 32
+    commitment: float = 0.25
+    usage_ema_decay: float = 0.99
+    dead_code_after: int = 200
+    dead_code_check_every: int = 50
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "image_size", "patch_size", "d_model", "num_heads", "encoder_blocks")
+        _check_positive(self, "decoder_blocks", "num_codes", "latent_dim", "dead_code_after", "dead_code_check_every")
+        _check_patch(self)
+
+    @property
+    def grid_size(self) -> int:
+        """Tokens per side of a frame (``image_size // patch_size``)."""
+        return self.image_size // self.patch_size
+
+
+@dataclass
+class LAMConfig(_ConfigBase):
+    """Latent action model (paper Tab. 9): same backbone as the tokenizer, ``num_codes`` latent actions."""
+
+    model_kind: ClassVar[str] = "lam"
+
+    image_size: int = 64
+    patch_size: int = 4
+    d_model: int = 512
+    num_heads: int = 8
+    encoder_blocks: int = 8
+    decoder_blocks: int = 8
+    mlp_ratio: float = 4.0
+    num_codes: int = 7
+    latent_dim: int = 32
+    commitment: float = 0.25
+    usage_ema_decay: float = 0.99
+    dead_code_after: int = 200
+    dead_code_check_every: int = 50
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "image_size", "patch_size", "d_model", "num_heads", "encoder_blocks")
+        _check_positive(self, "decoder_blocks", "num_codes", "latent_dim", "dead_code_after", "dead_code_check_every")
+        _check_patch(self)
+
+    @property
+    def grid_size(self) -> int:
+        """Patches per side of a frame (``image_size // patch_size``)."""
+        return self.image_size // self.patch_size
+
+
+@dataclass
+class DynamicsConfig(_ConfigBase):
+    """MaskGIT dynamics over tokenizer ids (paper Tab. 8).
+
+    ``num_codes`` / ``latent_dim`` / ``grid_size`` must match the tokenizer. ``action_source``:
+    ``"ground_truth"`` (GenieRedux-G: an ``nn.Embedding`` of the ``num_actions`` real actions, concatenated to every
+    block's input) or ``"latent"`` (GenieRedux: LAM codes, ``num_actions`` = the LAM's ``num_codes``, embedded and
+    added to the token embeddings). ``token_input_skip`` adds the (projected) codebook vector of each visible token to
+    its embedding. ``tdce_lambda`` weighs the token-distance term of the loss (0: plain cross-entropy).
+    """
+
+    model_kind: ClassVar[str] = "dynamics"
+
+    num_codes: int = 1024
+    latent_dim: int = 32
+    grid_size: int = 16
+    d_model: int = 512
+    num_heads: int = 8
+    num_blocks: int = 12
+    mlp_ratio: float = 4.0
+    action_source: str = "ground_truth"
+    num_actions: int = 5
+    action_embed_dim: int = 32
+    token_input_skip: bool = True
+    tdce_lambda: float = 3.0
+    mask_ratio_min: float = 0.5
+    mask_ratio_max: float = 1.0
+    maskgit_steps: int = 25
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "num_codes", "latent_dim", "grid_size", "d_model", "num_heads", "num_blocks")
+        _check_positive(self, "num_actions", "action_embed_dim", "maskgit_steps")
+        if self.action_source not in ACTION_SOURCES:
+            raise ValueError(
+                f"DynamicsConfig.action_source must be one of {ACTION_SOURCES}, got {self.action_source!r}"
+            )
+        if self.d_model % self.num_heads:
+            raise ValueError(f"DynamicsConfig: d_model {self.d_model} must be divisible by num_heads {self.num_heads}")
+        if not 0.0 < self.mask_ratio_min <= self.mask_ratio_max <= 1.0:
+            raise ValueError("DynamicsConfig needs 0 < mask_ratio_min <= mask_ratio_max <= 1")
+        if self.tdce_lambda < 0 or self.temperature < 0:
+            raise ValueError("DynamicsConfig.tdce_lambda and temperature must be >= 0")
+
+
+CONFIG_CLASSES: dict[str, type[_ConfigBase]] = {
+    "tokenizer": TokenizerConfig,
+    "lam": LAMConfig,
+    "dynamics": DynamicsConfig,
+}
+
+# Presets. "paper": appendix A. "small": chosen by measurement on a 2-core CPU (torch 2.13, 2 threads,
+# fwd + bwd + AdamW on batches of 16-frame clips); see the README / final notes for the measured numbers.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {
+        "tokenizer": {},
+        "lam": {},
+        "dynamics": {},
+    },
+    "small": {
+        "tokenizer": {"patch_size": 8, "d_model": 256, "num_heads": 8, "encoder_blocks": 4, "decoder_blocks": 4},
+        "lam": {"patch_size": 8, "d_model": 256, "num_heads": 8, "encoder_blocks": 4, "decoder_blocks": 4},
+        "dynamics": {"grid_size": 8, "d_model": 256, "num_heads": 8, "num_blocks": 6},
+    },
+}
+
+
+def config_class(kind: str) -> type[_ConfigBase]:
+    """The config dataclass for ``kind`` (``"tokenizer"``, ``"lam"`` or ``"dynamics"``)."""
+    try:
+        return CONFIG_CLASSES[kind]
+    except KeyError:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(CONFIG_CLASSES)}") from None
+
+
+def get_config(kind: str, name_or_path: str | Path = "small") -> TokenizerConfig | LAMConfig | DynamicsConfig:
+    """The config of ``kind`` named ``"small"`` / ``"paper"``, or read from a JSON file.
+
+    The JSON file holds either the config's fields or a checkpoint's ``config.json`` (``{"model_kind", "config"}``,
+    whose kind must match).
+    """
+    cls = config_class(kind)
+    name = str(name_or_path)
+    if name in PRESETS:
+        return cls.from_dict(dict(PRESETS[name][kind]))  # type: ignore[return-value]
+    path = Path(name)
+    if not path.is_file():
+        raise ValueError(f"no {kind} config named {name!r}: use one of {sorted(PRESETS)} or the path of a JSON file")
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {kind} config JSON {path}: {exc}") from exc
+    if isinstance(values, dict) and "model_kind" in values and "config" in values:
+        if values["model_kind"] != kind:
+            raise ValueError(f"{path} holds a {values['model_kind']} config, expected a {kind} config")
+        values = values["config"]
+    return cls.from_dict(values)  # type: ignore[return-value]

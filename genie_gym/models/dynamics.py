@@ -1,0 +1,218 @@
+"""The dynamics model: a MaskGIT ST transformer over tokenizer ids, conditioned on actions.
+
+Input at frame ``t``: the (partly masked) token ids of frame ``t`` and the action ``a_{t-1}`` that produced it (frame 0
+gets a learned "no action"). The output at frame ``t`` is the logits of frame ``t``'s tokens; temporal attention is
+causal, so frame ``t`` sees frames ``< t`` completely and its own visible tokens.
+
+- GenieRedux-G (``action_source="ground_truth"``): an ``nn.Embedding`` of the real actions (a trained parameter,
+  saved with the model) is concatenated to every block's input and projected back to ``d``.
+- GenieRedux (``action_source="latent"``): the LAM's latent action ids are embedded and added to the token
+  embeddings, as in Genie.
+- Token-input skip: the codebook vector of each visible token (projected to ``d``) is added to its learned embedding.
+- Training: predict frames ``1..T-1`` given frame 0: one mask ratio ``p ~ U(0.5, 1)`` per clip, each token of frames
+  ``1..T-1`` masked with probability ``p``; loss = cross-entropy (or TDCE) on the masked tokens.
+
+The tokenizer's codebook ``(num_codes, latent_dim)`` is a buffer saved with the model (token-input skip, TDCE).
+Sampling lives in :mod:`genie_gym.models.maskgit` (``generate``, ``start_stream``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from genie_gym.models.checkpoint_io import PretrainedMixin
+from genie_gym.models.configs import DynamicsConfig
+from genie_gym.models.maskgit import DynamicsStream, GenerationResult, generate
+from genie_gym.models.st_transformer import STCache, STTransformer, init_weights
+from genie_gym.models.tdce import tdce_loss, token_distance_table
+
+
+class Dynamics(PretrainedMixin, nn.Module):
+    """MaskGIT dynamics model (see the module docstring).
+
+    Args:
+        config: a :class:`DynamicsConfig` (default: the paper's GenieRedux-G).
+        codebook: the tokenizer's normalised code vectors float ``(num_codes, latent_dim)``
+            (``VideoTokenizer.codebook_vectors()``); ``None`` leaves zeros (e.g. before loading a checkpoint).
+    """
+
+    model_kind: ClassVar[str] = "dynamics"
+    config_class: ClassVar[type[DynamicsConfig]] = DynamicsConfig
+
+    def __init__(self, config: DynamicsConfig | None = None, codebook: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else DynamicsConfig()
+        c = self.config
+        self.mask_id = c.num_codes
+        self.no_action_id = c.num_actions
+        if codebook is None:
+            codebook = torch.zeros(c.num_codes, c.latent_dim)
+        if tuple(codebook.shape) != (c.num_codes, c.latent_dim):
+            raise ValueError(
+                f"codebook must be (num_codes={c.num_codes}, latent_dim={c.latent_dim}) to match the dynamics config, "
+                f"got {tuple(codebook.shape)}"
+            )
+        self.register_buffer("codebook", codebook.detach().float().clone())
+        self.token_embed = nn.Embedding(c.num_codes + 1, c.d_model)
+        self.codebook_proj = nn.Linear(c.latent_dim, c.d_model) if c.token_input_skip else None
+        conditioned = c.action_source == "ground_truth"
+        self.action_embed = nn.Embedding(c.num_actions + 1, c.action_embed_dim if conditioned else c.d_model)
+        self.transformer = STTransformer(
+            c.d_model, c.num_blocks, c.num_heads, c.mlp_ratio, cond_dim=c.action_embed_dim if conditioned else 0
+        )
+        self.head = nn.Linear(c.d_model, c.num_codes)
+        nn.init.normal_(self.token_embed.weight, std=0.02)
+        nn.init.normal_(self.action_embed.weight, std=0.02)
+        for module in (self.codebook_proj, self.head):
+            if module is not None:
+                module.apply(init_weights)
+
+    # ----------------------------------------------------------------------------------------------- inputs
+    def check_tokens(self, tokens: torch.Tensor, allow_mask: bool = False, what: str = "tokens") -> torch.Tensor:
+        """Validate token ids ``(B, T, h, w)`` (values in ``[0, num_codes)``, or the mask id if ``allow_mask``)."""
+        g = self.config.grid_size
+        if tokens.ndim != 4 or tuple(tokens.shape[2:]) != (g, g) or tokens.is_floating_point():
+            raise ValueError(f"{what} must be integer ids (B, T, {g}, {g}), got {tokens.dtype} {tuple(tokens.shape)}")
+        upper = self.mask_id if allow_mask else self.mask_id - 1
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) > upper):
+            raise ValueError(f"{what} must lie in [0, {self.config.num_codes}); got [{tokens.min()}, {tokens.max()}]")
+        return tokens.long()
+
+    def check_actions(self, actions: torch.Tensor, what: str = "actions") -> torch.Tensor:
+        """Validate integer action ids (any shape) in ``[0, num_actions)``; returns them as int64."""
+        if actions.is_floating_point() or actions.dtype == torch.bool:
+            raise ValueError(f"{what} must be integer action ids, got dtype {actions.dtype}")
+        actions = actions.long()
+        if actions.numel() and (int(actions.min()) < 0 or int(actions.max()) >= self.config.num_actions):
+            raise ValueError(
+                f"{what} must lie in [0, {self.config.num_actions}) ({self.config.action_source} actions); "
+                f"got [{int(actions.min())}, {int(actions.max())}]"
+            )
+        return actions
+
+    def frame_actions(self, actions: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Per-frame action ids ``(B, num_frames)``: ``[no_action, a_0, ..., a_{T-2}]`` from ``actions (B, T-1)``."""
+        if actions.ndim != 2 or actions.shape[1] != num_frames - 1:
+            raise ValueError(
+                f"actions must be (B, {num_frames - 1}) for {num_frames} frames (actions[t] produces frame t+1), "
+                f"got shape {tuple(actions.shape)}"
+            )
+        actions = self.check_actions(actions)
+        first = torch.full_like(actions[:, :1], self.no_action_id)
+        return torch.cat([first, actions], dim=1)
+
+    def embed(self, tokens: torch.Tensor, frame_actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Input embeddings ``(B, T, h, w, d)`` of ids ``(B, T, h, w)`` (mask id allowed) and the per-frame
+        conditioning ``(B, T, action_embed_dim)`` (``None`` for latent actions, which are added to the tokens)."""
+        x = self.token_embed(tokens)
+        if self.codebook_proj is not None:
+            visible = tokens != self.mask_id
+            vectors = self.codebook[tokens.clamp(max=self.mask_id - 1)]
+            x = x + self.codebook_proj(vectors) * visible[..., None].to(x.dtype)
+        action = self.action_embed(frame_actions)
+        if self.config.action_source == "latent":
+            return x + action[:, :, None, None, :], None
+        return x, action
+
+    def hidden(
+        self,
+        tokens: torch.Tensor,
+        frame_actions: torch.Tensor,
+        cache: STCache | None = None,
+        update_cache: bool = False,
+    ) -> torch.Tensor:
+        """Final hidden states ``(B, T, h, w, d)`` for ids ``(B, T, h, w)`` and per-frame actions ``(B, T)``.
+
+        With ``cache`` the frames follow the cached ones (see ``STTransformer.forward``).
+        """
+        x, cond = self.embed(tokens, frame_actions)
+        return self.transformer(x, cond, cache=cache, update_cache=update_cache)
+
+    def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, T, h, w, num_codes)`` for ids ``(B, T, h, w)`` (masked positions = ``mask_id``) and actions
+        ``(B, T-1)``; ``actions[t]`` is the action that produced frame ``t+1``."""
+        tokens = self.check_tokens(tokens, allow_mask=True)
+        return self.head(self.hidden(tokens, self.frame_actions(actions, tokens.shape[1])))
+
+    # ----------------------------------------------------------------------------------------------- training
+    def distance_table(self) -> torch.Tensor:
+        """TDCE cosine-distance table ``K (num_codes, num_codes)`` of the stored codebook."""
+        return token_distance_table(self.codebook)
+
+    def sample_mask(self, batch: int, num_frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Bool training mask ``(B, T, h, w)``: frame 0 visible, frames ``1..T-1`` masked with ratio ``p ~ U(min, max)``
+        per clip (at least one masked token per clip)."""
+        c = self.config
+        device = self.codebook.device
+        ratio = torch.rand(batch, 1, 1, 1, generator=generator, device=device)
+        ratio = c.mask_ratio_min + (c.mask_ratio_max - c.mask_ratio_min) * ratio
+        scores = torch.rand(batch, num_frames - 1, c.grid_size, c.grid_size, generator=generator, device=device)
+        mask = scores < ratio
+        lowest = scores.flatten(1).argmin(dim=1)
+        mask.view(batch, -1)[torch.arange(batch, device=device), lowest] = True
+        return torch.cat([torch.zeros_like(mask[:, :1]), mask], dim=1)
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """MaskGIT loss on ``batch["tokens"]`` int64 ``(B, T, h, w)`` and ``batch["actions"]`` int64 ``(B, T-1)``.
+
+        Metrics: ``loss``, ``ce``, ``token_distance`` (expected cosine distance of the prediction to the true token),
+        ``masked_accuracy`` (argmax accuracy on masked tokens), ``mask_ratio``.
+        """
+        tokens = self.check_tokens(batch["tokens"])
+        if tokens.shape[1] < 2:
+            raise ValueError("dynamics training needs clips of at least 2 frames")
+        frame_actions = self.frame_actions(batch["actions"].to(tokens.device), tokens.shape[1])
+        mask = self.sample_mask(tokens.shape[0], tokens.shape[1])
+        hidden = self.hidden(tokens.masked_fill(mask, self.mask_id), frame_actions)
+        logits = self.head(hidden[mask])
+        targets = tokens[mask]
+        table = self.distance_table() if self.config.tdce_lambda > 0 else None
+        loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda)
+        with torch.no_grad():
+            accuracy = (logits.argmax(dim=-1) == targets).float().mean()
+        metrics = {
+            "loss": float(loss.detach()),
+            "ce": float(cross_entropy.detach()),
+            "token_distance": float(distance.detach()),
+            "masked_accuracy": float(accuracy),
+            "mask_ratio": float(mask[:, 1:].float().mean()),
+        }
+        return loss, metrics
+
+    def maintenance_step(self, step: int) -> dict[str, float]:
+        """Nothing to maintain (present so every model offers the same trainer hook)."""
+        return {}
+
+    # ----------------------------------------------------------------------------------------------- sampling
+    def generate(
+        self,
+        context_tokens: torch.Tensor,
+        actions: torch.Tensor,
+        num_frames: int,
+        mode: str = "single",
+        frames_per_step: int = 1,
+        maskgit_steps: int | None = None,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> GenerationResult:
+        """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`."""
+        return generate(
+            self,
+            context_tokens,
+            actions,
+            num_frames,
+            mode=mode,
+            frames_per_step=frames_per_step,
+            maskgit_steps=self.config.maskgit_steps if maskgit_steps is None else maskgit_steps,
+            temperature=self.config.temperature if temperature is None else temperature,
+            generator=generator,
+        )
+
+    def start_stream(
+        self, context_tokens: torch.Tensor, actions: torch.Tensor, max_context_frames: int | None = 16
+    ) -> DynamicsStream:
+        """A cached frame-by-frame predictor; see :class:`genie_gym.models.maskgit.DynamicsStream`."""
+        return DynamicsStream(self, context_tokens, actions, max_context_frames=max_context_frames)

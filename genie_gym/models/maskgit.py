@@ -1,0 +1,283 @@
+"""MaskGIT sampling for the dynamics model: full-recompute generation and a cached frame-by-frame stream.
+
+Decoding ``M`` unknown tokens takes ``S`` steps. At step ``i`` the model predicts all tokens; a candidate is drawn
+for every still-masked token at temperature ``T_i = temperature * (S-1-i)/(S-1)`` (argmax at the last step); the
+most confident candidates (log-probability plus Gumbel noise scaled by ``T_i``) are fixed so that
+``floor(M cos(pi/2 (i+1)/S))`` tokens stay masked (cosine schedule); fixed tokens never change again. For every token
+we report the normalised entropy ``H / log(num_codes)`` of the (untempered) distribution it was drawn from and the
+probability of the chosen id, both at the step where it was fixed.
+
+- :func:`generate`: ``mode="single"`` decodes all future frames together; ``"autoregressive"`` decodes
+  ``frames_per_step`` frames at a time given everything before, recomputing the whole sequence at every step.
+- :class:`DynamicsStream`: autoregressive, one frame at a time, with a per-layer cache of the past frames (temporal
+  keys/values and PEG inputs); gives the same tokens as ``generate(mode="autoregressive", frames_per_step=1)`` for
+  the same generator state, at a fraction of the cost, and can keep only the last ``max_context_frames`` frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from genie_gym.models.st_transformer import STCache
+
+if TYPE_CHECKING:
+    from genie_gym.models.dynamics import Dynamics
+
+GENERATION_MODES: tuple[str, ...] = ("single", "autoregressive")
+
+
+@dataclass
+class GenerationResult:
+    """Predicted frames' tokens and per-token uncertainty.
+
+    Attributes:
+        tokens: int64 ``(B, N, h, w)`` predicted token ids.
+        entropy: float ``(B, N, h, w)`` entropy of each token's distribution divided by ``log(num_codes)`` (in [0, 1]).
+        probs_of_chosen: float ``(B, N, h, w)`` probability the model gave to the chosen id.
+    """
+
+    tokens: torch.Tensor
+    entropy: torch.Tensor
+    probs_of_chosen: torch.Tensor
+
+
+def cosine_masked_fraction(step: int, total: int) -> float:
+    """Fraction of tokens still masked after ``step`` of ``total`` MaskGIT steps: ``cos(pi/2 * step/total)``."""
+    return math.cos(0.5 * math.pi * step / total)
+
+
+def annealed_temperature(temperature: float, step: int, total: int) -> float:
+    """Sampling temperature at ``step`` (0-based): linear from ``temperature`` to 0 (argmax) at the last step."""
+    if total <= 1:
+        return 0.0
+    return temperature * (total - 1 - step) / (total - 1)
+
+
+def _gumbel(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Standard Gumbel noise drawn from ``generator`` (on the generator's device, then moved to ``device``)."""
+    source = generator.device if generator is not None else device
+    uniform = torch.rand(shape, generator=generator, device=source).to(device)
+    return -torch.log(-torch.log(uniform.clamp(1e-20, 1.0 - 1e-7)))
+
+
+@torch.no_grad()
+def maskgit_decode(
+    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    batch: int,
+    num_tokens: int,
+    num_codes: int,
+    steps: int,
+    temperature: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decode ``num_tokens`` unknown tokens per sample with MaskGIT (see the module docstring).
+
+    Args:
+        logits_fn: ids int64 ``(B, M)`` (unknown = ``num_codes``, the mask id) -> logits ``(B, M, num_codes)``.
+        batch, num_tokens: ``B`` and ``M``.
+        num_codes: codebook size ``V``.
+        steps: number of MaskGIT steps ``S`` (>= 1).
+        temperature: initial sampling temperature (0: greedy throughout).
+        generator: source of randomness (``None``: the global RNG).
+        device: where the ids live.
+
+    Returns ids int64 ``(B, M)``, normalised entropy float ``(B, M)`` and probability of the chosen id ``(B, M)``.
+    """
+    if steps < 1:
+        raise ValueError(f"maskgit_steps must be >= 1, got {steps}")
+    tokens = torch.full((batch, num_tokens), num_codes, dtype=torch.long, device=device)
+    entropy = torch.zeros(batch, num_tokens, device=device)
+    chosen_prob = torch.zeros(batch, num_tokens, device=device)
+    known = torch.zeros(batch, num_tokens, dtype=torch.bool, device=device)
+    log_codes = math.log(num_codes)
+    for step in range(steps):
+        log_probs = torch.log_softmax(logits_fn(tokens).float(), dim=-1)
+        temp = annealed_temperature(temperature, step, steps)
+        if temp > 0:
+            sampled = (log_probs / temp + _gumbel(tuple(log_probs.shape), generator, device)).argmax(dim=-1)
+        else:
+            sampled = log_probs.argmax(dim=-1)
+        sampled_log_prob = log_probs.gather(-1, sampled[..., None]).squeeze(-1)
+        confidence = sampled_log_prob
+        if temp > 0:
+            confidence = confidence + temp * _gumbel((batch, num_tokens), generator, device)
+        num_masked = num_tokens - int(known[0].sum())
+        keep_masked = 0 if step == steps - 1 else math.floor(num_tokens * cosine_masked_fraction(step + 1, steps))
+        keep_masked = max(0, min(keep_masked, num_masked - 1))
+        newly_fixed = ~known
+        if keep_masked > 0:
+            still_masked = confidence.masked_fill(known, float("inf")).topk(keep_masked, dim=-1, largest=False).indices
+            newly_fixed = newly_fixed.scatter(1, still_masked, False)
+        tokens = torch.where(newly_fixed, sampled, tokens)
+        step_entropy = -(log_probs.exp() * log_probs).sum(dim=-1) / log_codes
+        entropy = torch.where(newly_fixed, step_entropy, entropy)
+        chosen_prob = torch.where(newly_fixed, sampled_log_prob.exp(), chosen_prob)
+        known = known | newly_fixed
+        if bool(known.all()):
+            break
+    return tokens, entropy, chosen_prob
+
+
+def _check_context(model: Dynamics, context_tokens: torch.Tensor) -> torch.Tensor:
+    if context_tokens.ndim != 4 or context_tokens.shape[1] < 1:
+        raise ValueError(f"context_tokens must be (B, Tc>=1, h, w), got shape {tuple(context_tokens.shape)}")
+    return model.check_tokens(context_tokens.to(model.codebook.device), what="context_tokens")
+
+
+@torch.no_grad()
+def generate(
+    model: Dynamics,
+    context_tokens: torch.Tensor,
+    actions: torch.Tensor,
+    num_frames: int,
+    mode: str = "single",
+    frames_per_step: int = 1,
+    maskgit_steps: int = 25,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> GenerationResult:
+    """Predict ``num_frames`` frames after the context, recomputing the whole sequence at every MaskGIT step.
+
+    Args:
+        model: the dynamics model.
+        context_tokens: int64 ``(B, Tc, h, w)`` ids of the given frames.
+        actions: int64 ``(B, Tc + num_frames - 1)``; ``actions[t]`` is applied at frame ``t`` and produces frame
+            ``t+1`` (frames ``Tc..Tc+N-1`` use actions ``Tc-1..Tc+N-2``; actions ``0..Tc-2`` link the context frames).
+        num_frames: ``N`` frames to predict.
+        mode: ``"single"`` (all ``N`` frames in one MaskGIT decode) or ``"autoregressive"``.
+        frames_per_step: frames decoded together in ``"autoregressive"`` mode (the paper's A.2 uses 2).
+        maskgit_steps: MaskGIT steps per decode (25 in the paper).
+        temperature: initial sampling temperature (annealed to argmax at the last step).
+        generator: seeded ``torch.Generator`` for reproducible samples.
+
+    Returns a :class:`GenerationResult` with ``(B, N, h, w)`` tensors.
+    """
+    if mode not in GENERATION_MODES:
+        raise ValueError(f"mode must be one of {GENERATION_MODES}, got {mode!r}")
+    if num_frames < 1 or frames_per_step < 1:
+        raise ValueError(f"num_frames and frames_per_step must be >= 1, got {num_frames} and {frames_per_step}")
+    context = _check_context(model, context_tokens)
+    batch, num_context, h, w = context.shape
+    total = num_context + num_frames
+    if actions.ndim != 2 or actions.shape[0] != batch or actions.shape[1] != total - 1:
+        raise ValueError(
+            f"actions must be (B={batch}, Tc+N-1={total - 1}) for {num_context} context and {num_frames} predicted "
+            f"frames (actions[t] produces frame t+1), got shape {tuple(actions.shape)}"
+        )
+    frame_actions = model.frame_actions(actions.to(context.device), total)
+    chunk = num_frames if mode == "single" else frames_per_step
+    sequence = context
+    results: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    for start in range(0, num_frames, chunk):
+        count = min(chunk, num_frames - start)
+        known = sequence
+
+        def logits_fn(ids: torch.Tensor, known: torch.Tensor = known, count: int = count) -> torch.Tensor:
+            full = torch.cat([known, ids.view(batch, count, h, w)], dim=1)
+            hidden = model.hidden(full, frame_actions[:, : full.shape[1]])[:, known.shape[1] :]
+            return model.head(hidden).reshape(batch, count * h * w, -1)
+
+        num_codes = model.config.num_codes
+        ids, entropy, probs = maskgit_decode(
+            logits_fn, batch, count * h * w, num_codes, maskgit_steps, temperature, generator, context.device
+        )
+        results.append((ids, entropy, probs))
+        sequence = torch.cat([sequence, ids.view(batch, count, h, w)], dim=1)
+    tokens, entropy, probs = (torch.cat([r[i].view(batch, -1, h, w) for r in results], dim=1) for i in range(3))
+    return GenerationResult(tokens=tokens, entropy=entropy, probs_of_chosen=probs)
+
+
+class DynamicsStream:
+    """Frame-by-frame prediction with a cache of the past frames' activations (fast stepping, DESIGN §5).
+
+    Args:
+        model: the dynamics model.
+        context_tokens: int64 ``(B, Tc, h, w)`` ids of the given frames.
+        actions: int64 ``(B, Tc-1)`` actions linking the context frames (``actions[t]`` produced frame ``t+1``).
+        max_context_frames: keep at most this many past frames in the cache (sliding window, flat memory);
+            ``None`` keeps all. With a window, the prediction equals a full recompute only while the sequence is no
+            longer than the window.
+
+    ``next_frame(action, ...)`` predicts the frame produced by ``action`` (applied at the latest frame), computing
+    only that frame's tokens at each MaskGIT step, then appends it to the cache.
+    """
+
+    def __init__(
+        self,
+        model: Dynamics,
+        context_tokens: torch.Tensor,
+        actions: torch.Tensor,
+        max_context_frames: int | None = 16,
+    ) -> None:
+        if max_context_frames is not None and max_context_frames < 1:
+            raise ValueError(f"max_context_frames must be >= 1 or None, got {max_context_frames}")
+        self.model = model
+        self.max_context_frames = max_context_frames
+        context = _check_context(model, context_tokens)
+        self.batch_size, num_context, self.grid_h, self.grid_w = context.shape
+        frame_actions = model.frame_actions(actions.to(context.device), num_context)
+        self.cache: STCache = model.transformer.new_cache()
+        with torch.no_grad():
+            model.hidden(context, frame_actions, cache=self.cache, update_cache=True)
+        self._trim()
+        self.frames_seen = num_context
+        self.last_tokens: torch.Tensor = context[:, -1]
+        self.last_probs_of_chosen: torch.Tensor | None = None
+
+    @property
+    def num_cached_frames(self) -> int:
+        """Number of past frames the next prediction attends to."""
+        return self.cache.num_frames
+
+    def _trim(self) -> None:
+        if self.max_context_frames is not None:
+            self.cache.drop_oldest(self.max_context_frames)
+
+    def _action_ids(self, action: torch.Tensor | int) -> torch.Tensor:
+        device = self.model.codebook.device
+        action = torch.as_tensor(action, device=device)
+        if action.ndim == 0:
+            action = action.expand(self.batch_size)
+        if action.shape != (self.batch_size,):
+            raise ValueError(f"action must be an int or ids (B={self.batch_size},), got shape {tuple(action.shape)}")
+        return self.model.check_actions(action, what="action")[:, None]
+
+    @torch.no_grad()
+    def next_frame(
+        self,
+        action: torch.Tensor | int,
+        maskgit_steps: int | None = None,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict the next frame given ``action`` (int or int64 ``(B,)``).
+
+        Returns ``(tokens int64 (B, h, w), entropy float (B, h, w))``; ``last_probs_of_chosen`` keeps the chosen
+        ids' probabilities.
+        """
+        model = self.model
+        steps = model.config.maskgit_steps if maskgit_steps is None else maskgit_steps
+        temperature = model.config.temperature if temperature is None else temperature
+        frame_action = self._action_ids(action)
+        b, h, w = self.batch_size, self.grid_h, self.grid_w
+
+        def logits_fn(ids: torch.Tensor) -> torch.Tensor:
+            hidden = model.hidden(ids.view(b, 1, h, w), frame_action, cache=self.cache, update_cache=False)
+            return model.head(hidden).reshape(b, h * w, -1)
+
+        ids, entropy, probs = maskgit_decode(
+            logits_fn, b, h * w, model.config.num_codes, steps, temperature, generator, model.codebook.device
+        )
+        tokens = ids.view(b, h, w)
+        model.hidden(tokens[:, None], frame_action, cache=self.cache, update_cache=True)
+        self._trim()
+        self.frames_seen += 1
+        self.last_tokens = tokens
+        self.last_probs_of_chosen = probs.view(b, h, w)
+        return tokens, entropy.view(b, h, w)

@@ -1,0 +1,263 @@
+"""The video tokenizer: an ST-ViViT VQ-VAE that turns 64x64 frames into a grid of codebook ids and back.
+
+    frames (B, T, 64, 64, 3) uint8 -> patches (B, T, h, w, p*p*3) -> Linear -> ST encoder (causal in time)
+    -> Linear to latent_dim -> cosine-similarity VQ (l2-normalised codes, straight-through) -> ids (B, T, h, w)
+    ids -> normalised code vectors -> Linear -> ST decoder (causal in time) -> Linear -> patches -> (B, T, 3, 64, 64)
+
+Loss: pixel MSE + VQ loss (codebook term + 0.25 commitment term). The codebook keeps usage statistics; codes unused
+for ``dead_code_after`` training steps are replaced by recent encoder outputs (``maintenance_step``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genie_gym.models.checkpoint_io import PretrainedMixin
+from genie_gym.models.configs import TokenizerConfig
+from genie_gym.models.image_ops import as_float_frames, frames_to_float, patchify, unpatchify
+from genie_gym.models.st_transformer import STTransformer, init_weights
+
+RECENT_LATENTS_KEPT = 8192
+
+
+@dataclass
+class Quantized:
+    """Output of :class:`CosineVectorQuantizer`.
+
+    Attributes:
+        vectors: straight-through quantised vectors ``(..., latent_dim)`` (forward value: the code vectors).
+        ids: code ids ``(...)`` int64.
+        loss: scalar VQ loss (codebook term + commitment * commitment term).
+        latents: the l2-normalised encoder outputs ``(..., latent_dim)``.
+    """
+
+    vectors: torch.Tensor
+    ids: torch.Tensor
+    loss: torch.Tensor
+    latents: torch.Tensor
+
+
+class CosineVectorQuantizer(nn.Module):
+    """Vector quantiser with l2-normalised codes (nearest code by cosine similarity) and dead-code revival.
+
+    Usage is tracked during training: ``usage_ema`` (EMA of per-step counts) and ``steps_since_used`` (persistent
+    buffers, saved with the model). The last batch's normalised encoder outputs are kept (not saved) as candidates
+    for :meth:`revive_dead_codes`.
+    """
+
+    def __init__(
+        self,
+        num_codes: int,
+        latent_dim: int,
+        commitment: float = 0.25,
+        usage_ema_decay: float = 0.99,
+        dead_code_after: int = 200,
+        dead_code_check_every: int = 50,
+    ) -> None:
+        super().__init__()
+        self.num_codes = num_codes
+        self.commitment = commitment
+        self.usage_ema_decay = usage_ema_decay
+        self.dead_code_after = dead_code_after
+        self.dead_code_check_every = dead_code_check_every
+        self.codebook = nn.Parameter(F.normalize(torch.randn(num_codes, latent_dim), dim=-1))
+        self.register_buffer("usage_ema", torch.zeros(num_codes))
+        self.register_buffer("steps_since_used", torch.zeros(num_codes, dtype=torch.long))
+        self._recent_latents: torch.Tensor | None = None
+
+    def codebook_vectors(self) -> torch.Tensor:
+        """The l2-normalised code vectors used for lookup, float ``(num_codes, latent_dim)``."""
+        return F.normalize(self.codebook, dim=-1)
+
+    def ids_to_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        """Code vectors of ``ids`` (int64 ``(...)``) -> float ``(..., latent_dim)``."""
+        if ids.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"code ids must be int64, got dtype {ids.dtype}")
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.num_codes):
+            raise ValueError(f"code ids must lie in [0, {self.num_codes}), got [{int(ids.min())}, {int(ids.max())}]")
+        return F.embedding(ids.long(), self.codebook_vectors())
+
+    def forward(self, latents: torch.Tensor) -> Quantized:
+        """Quantise encoder outputs ``(..., latent_dim)``; records usage when the module is training."""
+        z = F.normalize(latents, dim=-1)
+        codes = self.codebook_vectors()
+        ids = (z.detach() @ codes.detach().t()).argmax(dim=-1)
+        q = F.embedding(ids, codes)
+        loss = F.mse_loss(q, z.detach()) + self.commitment * F.mse_loss(z, q.detach())
+        vectors = z + (q - z).detach()
+        if self.training:
+            self._record_usage(ids, z.detach())
+        return Quantized(vectors=vectors, ids=ids, loss=loss, latents=z)
+
+    @torch.no_grad()
+    def _record_usage(self, ids: torch.Tensor, latents: torch.Tensor) -> None:
+        counts = torch.bincount(ids.reshape(-1), minlength=self.num_codes).to(self.usage_ema.dtype)
+        self.usage_ema.mul_(self.usage_ema_decay).add_(counts, alpha=1.0 - self.usage_ema_decay)
+        self.steps_since_used.add_(1).masked_fill_(counts > 0, 0)
+        flat = latents.reshape(-1, latents.shape[-1])
+        if flat.shape[0] > RECENT_LATENTS_KEPT:
+            flat = flat[torch.randperm(flat.shape[0], device=flat.device)[:RECENT_LATENTS_KEPT]]
+        self._recent_latents = flat.float().clone()
+
+    def dead_code_mask(self) -> torch.Tensor:
+        """Bool ``(num_codes,)``: codes unused for at least ``dead_code_after`` training steps."""
+        return self.steps_since_used >= self.dead_code_after
+
+    @torch.no_grad()
+    def revive_dead_codes(self, encoder_outputs: torch.Tensor | None = None) -> int:
+        """Replace dead codes by randomly chosen encoder outputs ``(N, latent_dim)`` (default: the last batch's).
+
+        Returns the number of codes replaced (0 when there are no dead codes or no candidates).
+        """
+        candidates = self._recent_latents if encoder_outputs is None else encoder_outputs
+        dead = self.dead_code_mask().nonzero().flatten()
+        if candidates is None or dead.numel() == 0 or candidates.numel() == 0:
+            return 0
+        candidates = F.normalize(candidates.reshape(-1, candidates.shape[-1]).to(self.codebook), dim=-1)
+        chosen = candidates[torch.randint(candidates.shape[0], (dead.numel(),), device=candidates.device)]
+        chosen = F.normalize(chosen + 0.01 * torch.randn_like(chosen), dim=-1)
+        self.codebook.data[dead] = chosen
+        self.steps_since_used[dead] = 0
+        self.usage_ema[dead] = self.usage_ema.mean()
+        return int(dead.numel())
+
+    def maintenance_step(self, step: int) -> dict[str, float]:
+        """Every ``dead_code_check_every`` steps revive dead codes; returns ``{"dead_codes", "revived"}``.
+
+        Under ``torch.distributed`` the usage counters are combined across ranks and rank 0's codebook is broadcast,
+        so every rank keeps the same codebook.
+        """
+        revived = 0
+        if step > 0 and step % self.dead_code_check_every == 0:
+            distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+            if distributed:
+                torch.distributed.all_reduce(self.steps_since_used, op=torch.distributed.ReduceOp.MIN)
+            revived = self.revive_dead_codes()
+            if distributed:
+                torch.distributed.broadcast(self.codebook.data, src=0)
+                torch.distributed.broadcast(self.steps_since_used, src=0)
+                torch.distributed.broadcast(self.usage_ema, src=0)
+        return {"dead_codes": float(self.dead_code_mask().sum()), "revived": float(revived)}
+
+
+class VideoTokenizer(PretrainedMixin, nn.Module):
+    """ST-ViViT VQ-VAE over 64x64 RGB clips (see the module docstring). ``Tokenizer`` is an alias.
+
+    Args:
+        config: a :class:`TokenizerConfig` (default: the paper's).
+    """
+
+    model_kind: ClassVar[str] = "tokenizer"
+    config_class: ClassVar[type[TokenizerConfig]] = TokenizerConfig
+
+    def __init__(self, config: TokenizerConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else TokenizerConfig()
+        c = self.config
+        patch_dim = c.patch_size * c.patch_size * 3
+        self.patch_embed = nn.Linear(patch_dim, c.d_model)
+        self.encoder = STTransformer(c.d_model, c.encoder_blocks, c.num_heads, c.mlp_ratio)
+        self.to_latent = nn.Linear(c.d_model, c.latent_dim)
+        self.quantizer = CosineVectorQuantizer(
+            c.num_codes, c.latent_dim, c.commitment, c.usage_ema_decay, c.dead_code_after, c.dead_code_check_every
+        )
+        self.from_latent = nn.Linear(c.latent_dim, c.d_model)
+        self.decoder = STTransformer(c.d_model, c.decoder_blocks, c.num_heads, c.mlp_ratio)
+        self.to_pixels = nn.Linear(c.d_model, patch_dim)
+        for module in (self.patch_embed, self.to_latent, self.from_latent, self.to_pixels):
+            module.apply(init_weights)
+        nn.init.constant_(self.to_pixels.bias, 0.5)  # outputs start at mid-grey
+
+    def _images(self, frames: torch.Tensor) -> torch.Tensor:
+        images = as_float_frames(frames).to(self.patch_embed.weight)
+        if images.ndim != 5 or images.shape[-2:] != (self.config.image_size, self.config.image_size):
+            size = self.config.image_size
+            raise ValueError(
+                f"expected frames (B, T, {size}, {size}, 3) uint8 or (B, T, 3, {size}, {size}) float, "
+                f"got shape {tuple(images.shape)}"
+            )
+        return images
+
+    def encode_latents(self, frames: torch.Tensor) -> torch.Tensor:
+        """Continuous encoder outputs ``(B, T, h, w, latent_dim)`` (before normalisation and quantisation)."""
+        images = self._images(frames)
+        tokens = self.patch_embed(patchify(images * 2.0 - 1.0, self.config.patch_size))
+        return self.to_latent(self.encoder(tokens))
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Token ids int64 ``(B, T, h, w)`` of uint8 frames ``(B, T, H, W, 3)`` or float ``(B, T, 3, H, W)``."""
+        return self.quantizer(self.encode_latents(frames)).ids
+
+    def decode_vectors(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Decode code vectors ``(B, T, h, w, latent_dim)`` to images ``(B, T, 3, H, W)`` (not clamped)."""
+        patches = self.to_pixels(self.decoder(self.from_latent(vectors)))
+        return unpatchify(patches, self.config.patch_size)
+
+    def decode(self, ids: torch.Tensor) -> torch.Tensor:
+        """Images float ``(B, T, 3, H, W)`` in ``[0, 1]`` from token ids int64 ``(B, T, h, w)``."""
+        if ids.ndim != 4:
+            raise ValueError(f"decode expects token ids (B, T, h, w), got shape {tuple(ids.shape)}")
+        return self.decode_vectors(self.quantizer.ids_to_vectors(ids)).clamp(0.0, 1.0)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, Quantized]:
+        """Reconstruction ``(B, T, 3, H, W)`` (not clamped) and the :class:`Quantized` codes of ``frames``."""
+        quantized = self.quantizer(self.encode_latents(frames))
+        return self.decode_vectors(quantized.vectors), quantized
+
+    def reconstruct(self, frames: torch.Tensor) -> torch.Tensor:
+        """Encode and decode: float ``(B, T, 3, H, W)`` in ``[0, 1]``."""
+        return self(frames)[0].clamp(0.0, 1.0)
+
+    def codebook_vectors(self) -> torch.Tensor:
+        """The normalised code vectors used for lookup, float ``(num_codes, latent_dim)``."""
+        return self.quantizer.codebook_vectors()
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss = pixel MSE + VQ loss on ``batch["frames"]`` (uint8 ``(B, T, 64, 64, 3)``).
+
+        Metrics: ``loss``, ``mse``, ``vq_loss``, ``psnr`` (dB, mean over frames), ``codebook_usage`` (fraction of
+        codes used in the batch), ``dead_codes`` (codes unused for ``dead_code_after`` training steps).
+        """
+        target = self._images(batch["frames"])
+        reconstruction, quantized = self(target)
+        mse = F.mse_loss(reconstruction, target)
+        loss = mse + quantized.loss
+        with torch.no_grad():
+            per_frame = (reconstruction.clamp(0, 1) - target).pow(2).mean(dim=(2, 3, 4)).clamp_min(1e-10)
+            psnr = (-10.0 * torch.log10(per_frame)).mean()
+            used = torch.unique(quantized.ids).numel()
+        metrics = {
+            "loss": float(loss.detach()),
+            "mse": float(mse.detach()),
+            "vq_loss": float(quantized.loss.detach()),
+            "psnr": float(psnr),
+            "codebook_usage": used / self.config.num_codes,
+            "dead_codes": float(self.quantizer.dead_code_mask().sum()),
+        }
+        return loss, metrics
+
+    def revive_dead_codes(self, encoder_outputs: torch.Tensor | None = None) -> int:
+        """Replace dead codes with random encoder outputs ``(N, latent_dim)`` (default: recent ones); returns count."""
+        return self.quantizer.revive_dead_codes(encoder_outputs)
+
+    def maintenance_step(self, step: int) -> dict[str, float]:
+        """Called by the trainer after every optimiser step: revives dead codes periodically (cheap otherwise)."""
+        return self.quantizer.maintenance_step(step)
+
+
+Tokenizer = VideoTokenizer
+
+
+def frames_to_ids(tokenizer: VideoTokenizer, frames: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """Tokenize uint8 clips ``(N, T, H, W, 3)`` in batches without gradients -> int64 ``(N, T, h, w)`` on CPU."""
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, frames.shape[0], batch_size):
+            chunk = frames_to_float(frames[start : start + batch_size])
+            outputs.append(tokenizer.encode(chunk).cpu())
+    return torch.cat(outputs)
