@@ -1,8 +1,10 @@
 """The RetroAct-style annotation table shipped with the package (``annotations.csv``).
 
 One row per game playable here: its short name (``SMB``), stable-retro name, platform, camera view, motion style,
-genre, the groups it belongs to (``;``-separated, e.g. ``platformers``) and, for each of the 5 shared actions
-(RIGHT, LEFT, UP, DOWN, JUMP), the emulator buttons it presses (``+``-separated, e.g. ``RIGHT+B``).
+genre, the groups it belongs to (``;``-separated, e.g. ``platformers``), for each of the 5 shared actions
+(RIGHT, LEFT, UP, DOWN, JUMP) the emulator buttons it presses (``+``-separated, e.g. ``RIGHT+B``), whether the row was
+checked by eye on per-action clips (``verified``: ``yes``/``no``, see ``genie annotate clips``) and notes on what each
+action really does in that game (e.g. "JUMP fires") and whether the game needs a start action.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Game:
         platform, view, motion_style, genre: RetroAct-style labels.
         groups: group names the game belongs to (``("platformers",)``).
         buttons: for each action in :data:`ACTION_NAMES` order, the tuple of emulator buttons it presses.
-        notes: free text from the annotator.
+        notes: free text from the annotator (what the actions really do, start requirements).
+        verified: the row was checked on per-action clips of the real game (``genie annotate clips``).
     """
 
     name: str
@@ -47,6 +50,7 @@ class Game:
     groups: tuple[str, ...]
     buttons: tuple[tuple[str, ...], ...]
     notes: str = ""
+    verified: bool = False
 
     @property
     def env_id(self) -> str:
@@ -75,6 +79,7 @@ def load_games() -> tuple[Game, ...]:
                 groups=tuple(g for g in row["groups"].split(";") if g),
                 buttons=tuple(_parse_buttons(row[a.lower()]) for a in ACTION_NAMES),
                 notes=row.get("notes", "") or "",
+                verified=(row.get("verified", "") or "").strip().lower() in ("yes", "true", "1"),
             )
         )
     return tuple(games)

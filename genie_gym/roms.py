@@ -55,6 +55,9 @@ def register_custom_integrations() -> None:
     from stable_retro.data import Integrations
 
     path = str(integrations_dir())
+    # stable-retro lists every custom path with os.listdir: a missing one (fresh home, nothing installed yet) would
+    # raise a bare FileNotFoundError instead of RomMissingError's "run genie roms install"
+    integrations_dir().mkdir(parents=True, exist_ok=True)
     Integrations._init()  # creates Integrations.CUSTOM_PATHS on first use
     if path not in Integrations.CUSTOM_PATHS:
         Integrations.add_custom_path(path)
