@@ -8,8 +8,10 @@ when ``full_frame_in_info=True``).
 
 stable-retro allows one emulator per process. Several ``GenieRetroEnv`` objects in one process share it: the
 env that needs the emulator takes it, and the env that held it saves its full emulator state and gets it back
-(state restored) the next time it is used. This is exact but costs ~40 ms per switch, so parallel collection
-still uses one subprocess per emulator.
+(state restored) the next time it is used. This costs ~40-100 ms per switch, so parallel collection still uses one
+subprocess per emulator. The restore is exact for SMB, Airstriker and 27 of the Atari games; stable-retro's Atari core
+does not save the full state of Pong, Breakout, Qbert, MontezumaRevenge and Jamesbond, whose runs drift after a
+switch (use one env per process for those when exactness matters).
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ class GenieRetroEnv(gym.Env):
         if self._retro is not None:
             self._retro.close()
             self._retro = None
+            gc.collect()  # the closed emulator is only freed once its reference cycles are collected
             if _EMULATOR_HOLDER[0] is not None and _EMULATOR_HOLDER[0]() is self:
                 _EMULATOR_HOLDER[0] = None
 
@@ -214,10 +217,10 @@ def _make_emulator(game: Game, state: str | None):
     import stable_retro
 
     register_custom_integrations()
-    require_rom(game.retro_game)
     kwargs: dict[str, Any] = {}
     if state is not None:
         kwargs["state"] = state
+
     def make():
         return stable_retro.make(
             game.retro_game,
@@ -230,6 +233,9 @@ def _make_emulator(game: Game, state: str | None):
     try:
         try:
             return make()
+        except FileNotFoundError:
+            require_rom(game.retro_game)  # raises RomMissingError naming `genie roms install`
+            raise
         except RuntimeError as exc:
             if "multiple emulator" not in str(exc):
                 raise
