@@ -1,0 +1,85 @@
+"""Random data-collection policies: uniform random and sticky random actions.
+
+Both follow the collection policy interface of :mod:`genie_gym.collection`: ``reset(seed)`` at the start of each
+episode (re-seeding the agent's own ``np.random.Generator``, so the same seed gives the same actions) and
+``act(obs) -> int`` with ``obs`` an RGB uint8 ``(64, 64, 3)`` frame (unused by these agents) and the result an
+action in ``[0, 5)`` (``0 RIGHT, 1 LEFT, 2 UP, 3 DOWN, 4 JUMP``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from genie_gym.conventions import NUM_ACTIONS
+
+
+class RandomAgent:
+    """Picks each action uniformly at random among the ``num_actions`` actions.
+
+    Args:
+        num_actions: size of the action space (5, the shared convention).
+    """
+
+    def __init__(self, num_actions: int = NUM_ACTIONS) -> None:
+        if num_actions < 1:
+            raise ValueError(f"num_actions must be >= 1, got {num_actions}")
+        self.num_actions = int(num_actions)
+        self._rng = np.random.default_rng(0)
+
+    def reset(self, seed: int) -> None:
+        """Start an episode: re-seed the agent's random generator."""
+        self._rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray) -> int:
+        """Return a uniformly random action (``obs`` is ignored)."""
+        return int(self._rng.integers(self.num_actions))
+
+    def __repr__(self) -> str:
+        return f"RandomAgent(num_actions={self.num_actions})"
+
+
+class StickyRandomAgent(RandomAgent):
+    """Random actions held for a while: with probability ``p`` repeat the previous action, else draw a uniform one.
+
+    Runs of the same action last ``1 / (1 - p)`` steps on average (4 for the default ``p = 0.75``), so the agent
+    holds RIGHT or JUMP long enough to get further into a level than a uniform random agent.
+
+    Args:
+        p: probability of repeating the previous action, in ``[0, 1)``.
+        num_actions: size of the action space.
+    """
+
+    def __init__(self, p: float = 0.75, num_actions: int = NUM_ACTIONS) -> None:
+        super().__init__(num_actions)
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"sticky probability p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self._previous: int | None = None
+
+    def reset(self, seed: int) -> None:
+        """Start an episode: re-seed, and forget the previous action."""
+        super().reset(seed)
+        self._previous = None
+
+    def act(self, obs: np.ndarray) -> int:
+        """Repeat the previous action with probability ``p``, otherwise draw uniformly (``obs`` is ignored)."""
+        repeat = self._rng.random() < self.p
+        if self._previous is None or not repeat:
+            self._previous = int(self._rng.integers(self.num_actions))
+        return self._previous
+
+    def __repr__(self) -> str:
+        return f"StickyRandomAgent(p={self.p}, num_actions={self.num_actions})"
+
+
+AGENTS: dict[str, type[RandomAgent]] = {"random": RandomAgent, "sticky-random": StickyRandomAgent}
+
+
+def agent_factory(name: str, **kwargs) -> Callable[[], RandomAgent]:
+    """A picklable factory (``functools.partial``) for the agent called ``name`` (``random`` or ``sticky-random``)."""
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; choose one of {sorted(AGENTS)}")
+    return functools.partial(AGENTS[name], **kwargs)

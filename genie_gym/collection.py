@@ -1,0 +1,459 @@
+"""Parallel, resumable, kill-safe collection of real-game episodes into an episode store.
+
+``collect(games, policy_factory, episodes, ...)`` records episodes ``0 .. episodes-1`` of every game (shard ``i/n``
+takes the indices with ``index % n == i``). Each episode's env seed and policy seed are derived from
+``(seed, game, index)`` only (:func:`derive_seed`), so the same seed gives byte-identical ``frames.npy`` and
+``actions.npy`` whatever the number of workers, the sharding, or how often the run was interrupted and resumed.
+
+Workers are ``spawn`` subprocesses (stable-retro allows one emulator per process). The main process hands out
+``(game, index)`` tasks one at a time over a pipe per worker; a worker keeps its ``GenieRetroEnv`` while it stays
+on the same game and writes each finished episode itself, atomically (:func:`genie_gym.data.store.write_episode`).
+So killing the main process or a worker at any moment loses only the episodes in progress: every finished episode
+is complete on disk, and nothing half-written is visible. Workers notice a dead main process within one step and
+exit. Rerunning the same command skips the episodes on disk, removes stale temporary directories and collects the
+rest. A worker that dies or fails makes :func:`collect` raise :class:`CollectionError` naming it.
+
+The policy comes in as a picklable factory (a top-level class or function, or a ``functools.partial`` of one)
+returning an object with ``reset(seed: int) -> None`` and ``act(obs: uint8 (64, 64, 3)) -> int``; ``genie_gym`` never
+imports ``agents``. Scripts that call :func:`collect` with ``workers >= 1`` need the usual
+``if __name__ == "__main__":`` guard (multiprocessing spawn re-imports the main module).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from genie_gym.conventions import FRAME_SHAPE, FRAME_SKIP, validate_action
+from genie_gym.data.store import EpisodeExistsError, EpisodeStore, check_episode, write_episode
+from genie_gym.games import Game, get_game
+
+SETTINGS_KEYS = ("agent", "seed", "max_steps", "frame_skip")
+
+
+class Policy(Protocol):
+    """What a collection policy provides."""
+
+    def reset(self, seed: int) -> None:
+        """Start an episode with this seed (the policy's own randomness must come from it)."""
+
+    def act(self, obs: np.ndarray) -> int:
+        """Return the action in ``[0, 5)`` for an RGB uint8 ``(64, 64, 3)`` observation."""
+
+
+PolicyFactory = Callable[[], Policy]
+
+
+class CollectionError(RuntimeError):
+    """A collection worker died or failed. Finished episodes are on disk; rerunning resumes."""
+
+    def __init__(self, message: str, worker_traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.worker_traceback = worker_traceback
+
+
+@dataclass(frozen=True)
+class CollectionResult:
+    """Outcome of :func:`collect`: episodes newly ``collected`` (with their ``frames``), ``skipped`` (already on
+    disk), and the wall time in ``seconds``."""
+
+    out_dir: Path
+    collected: int
+    skipped: int
+    frames: int
+    seconds: float
+
+    @property
+    def frames_per_second(self) -> float:
+        """Stored observations (agent steps) per second of wall time."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def derive_seed(seed: int, game: str, index: int, purpose: str) -> int:
+    """A seed in ``[0, 2**32)`` for one episode and purpose (``"env"`` or ``"policy"``), from sha256."""
+    digest = hashlib.sha256(f"genie-gym:{int(seed)}:{game}:{int(index)}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def parse_shard(spec: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``"1/4"`` or ``(1, 4)`` → ``(1, 4)``; ``None`` → ``(0, 1)``. Raise ``ValueError`` unless ``0 <= i < n``."""
+    if spec is None:
+        return 0, 1
+    try:
+        i, n = (int(x) for x in spec.split("/")) if isinstance(spec, str) else (int(spec[0]), int(spec[1]))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ValueError(f"shard must look like i/n (e.g. 0/4), got {spec!r}") from exc
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"shard i/n needs 0 <= i < n, got {i}/{n}")
+    return i, n
+
+
+def describe_policy(factory: Callable[..., Any]) -> str:
+    """A stable text naming a policy factory and its arguments, recorded as ``agent`` in ``meta.json``.
+
+    ``functools.partial(StickyRandomAgent, p=0.75)`` → ``"agents.random_agent.StickyRandomAgent(p=0.75)"``.
+    """
+    args: tuple = ()
+    kwargs: dict[str, Any] = {}
+    while isinstance(factory, functools.partial):
+        args = factory.args + args
+        kwargs = {**factory.keywords, **kwargs}
+        factory = factory.func
+    name = f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', type(factory).__name__)}"
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
+    return f"{name}({', '.join(parts)})"
+
+
+class _ParentGone(Exception):
+    """The main process died; the worker drops its episode in progress and exits."""
+
+
+def record_episode(
+    env: Any, policy: Policy, seed: int, game: str, index: int, max_steps: int, parent_pid: int | None = None
+) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+    """Play one episode and return ``(frames uint8 (T, 64, 64, 3), actions int64 (T-1,), terminated, truncated)``.
+
+    ``frames[0]`` is the reset observation and ``frames[t+1]`` the observation after ``actions[t]``. The env is reset
+    with ``derive_seed(seed, game, index, "env")`` and the policy with ``derive_seed(seed, game, index, "policy")``.
+    The episode ends when the env says terminated or truncated (the env truncates after ``max_steps`` steps).
+    """
+    obs, _ = env.reset(seed=derive_seed(seed, game, index, "env"))
+    policy.reset(derive_seed(seed, game, index, "policy"))
+    frames = np.empty((max_steps + 1, *FRAME_SHAPE), dtype=np.uint8)
+    actions = np.empty(max_steps, dtype=np.int64)
+    frames[0] = obs
+    steps = 0
+    terminated = truncated = False
+    while steps < max_steps:
+        if parent_pid is not None and os.getppid() != parent_pid:
+            raise _ParentGone
+        action = validate_action(policy.act(obs))
+        obs, _, terminated, truncated, _ = env.step(action)
+        actions[steps] = action
+        steps += 1
+        frames[steps] = obs
+        if terminated or truncated:
+            break
+    truncated = truncated or not terminated
+    return frames[: steps + 1].copy(), actions[:steps].copy(), bool(terminated), bool(truncated)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    out_dir: str
+    seed: int
+    max_steps: int
+    frame_skip: int
+    agent: str
+
+    def meta(self, game: str, index: int, terminated: bool, truncated: bool) -> dict[str, Any]:
+        from genie_gym import __version__
+
+        return {
+            "source": "collect",
+            "agent": self.agent,
+            "seed": self.seed,
+            "env_seed": derive_seed(self.seed, game, index, "env"),
+            "policy_seed": derive_seed(self.seed, game, index, "policy"),
+            "max_steps": self.max_steps,
+            "frame_skip": self.frame_skip,
+            "terminated": terminated,
+            "truncated": truncated,
+            "genie_gym_version": __version__,
+        }
+
+
+class _EpisodeRunner:
+    """Holds one env (reused across episodes of the same game) and one policy; records and writes episodes."""
+
+    def __init__(self, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int | None = None) -> None:
+        self.settings = settings
+        self.policy = policy_factory()
+        self.parent_pid = parent_pid
+        self.env = None
+        self.game: str | None = None
+
+    def run(self, game: str, index: int) -> int:
+        """Record and write episode ``index`` of ``game``; return its number of frames."""
+        from genie_gym.envs.retro_env import GenieRetroEnv
+
+        s = self.settings
+        if self.game != game:
+            self.close()
+            self.env = GenieRetroEnv(game, max_episode_steps=s.max_steps, frame_skip=s.frame_skip)
+            self.game = game
+        frames, actions, terminated, truncated = record_episode(
+            self.env, self.policy, s.seed, game, index, s.max_steps, self.parent_pid
+        )
+        try:
+            write_episode(s.out_dir, game, index, frames, actions, s.meta(game, index, terminated, truncated))
+        except EpisodeExistsError:
+            pass  # another (orphaned or concurrent) process wrote the same deterministic episode
+        return len(frames)
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+            self.game = None
+
+
+def _worker_main(conn: Connection, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int) -> None:
+    """Worker loop: receive ``(game, index)``, collect and write it, answer ``("done", frames)``; ``None`` stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the main process, which stops the workers
+    task = None
+    runner = None
+    try:
+        runner = _EpisodeRunner(policy_factory, settings, parent_pid)
+        while True:
+            try:
+                task = conn.recv()
+            except EOFError:
+                return
+            if task is None:
+                return
+            frames = runner.run(*task)
+            conn.send(("done", frames))
+    except _ParentGone:
+        return
+    except BaseException as exc:  # report it to the main process, which stops the collection
+        try:
+            conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        except (OSError, EOFError):
+            pass
+        sys.exit(1)
+    finally:
+        if runner is not None:
+            runner.close()
+
+
+def _game_names(games: Iterable[str | Game] | str) -> list[str]:
+    if isinstance(games, str | Game):
+        games = [games]
+    names = []
+    for game in games:
+        name = game.name if isinstance(game, Game) else get_game(game).name
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ValueError("no game to collect")
+    return names
+
+
+def plan_collection(
+    store: EpisodeStore, games: Sequence[str], episodes: int, shard: tuple[int, int], settings: dict[str, Any]
+) -> tuple[list[tuple[str, int]], int]:
+    """The ``(game, index)`` tasks still to collect, and how many of the shard's episodes are already on disk.
+
+    An episode already on disk must pass the cheap check and have been collected with the same ``settings``
+    (agent, seed, max_steps, frame_skip), else this raises (a corrupt episode: :class:`CorruptEpisodeError`).
+    """
+    shard_i, shard_n = shard
+    pending: list[tuple[str, int]] = []
+    skipped = 0
+    for game in games:
+        present = set(store.indices(game))
+        for index in range(shard_i, episodes, shard_n):
+            if index not in present:
+                pending.append((game, index))
+                continue
+            meta = check_episode(store.ref(game, index))
+            different = {k: meta.get(k) for k in SETTINGS_KEYS if meta.get(k) != settings[k]}
+            if different:
+                wanted = {k: settings[k] for k in different}
+                raise ValueError(
+                    f"{store.ref(game, index).path} was collected with {different}, but this collection uses "
+                    f"{wanted}. Collect into another --out directory, or rerun with the same settings to resume."
+                )
+            skipped += 1
+    return pending, skipped
+
+
+def collect(
+    games: Iterable[str | Game] | str,
+    policy_factory: PolicyFactory,
+    episodes: int,
+    max_steps: int,
+    workers: int,
+    out_dir: os.PathLike | str,
+    seed: int,
+    shard: tuple[int, int] | str | None = (0, 1),
+    progress: bool = True,
+    frame_skip: int = FRAME_SKIP,
+    agent: str | None = None,
+) -> CollectionResult:
+    """Collect episodes ``0 .. episodes-1`` of each game (those of ``shard``) into the store at ``out_dir``.
+
+    Args:
+        games: game names (``"SMB"``) or :class:`Game` objects; ``episodes`` is per game.
+        policy_factory: picklable callable returning a fresh policy (``reset(seed)``, ``act(obs) -> int``).
+        episodes: episodes per game (global indices ``0 .. episodes-1``).
+        max_steps: agent steps after which an episode is truncated (an episode has at most ``max_steps + 1`` frames).
+        workers: subprocesses collecting in parallel (``0``: collect in this process).
+        out_dir: the episode store directory.
+        seed: the collection seed; with it the episodes are byte-identical across runs.
+        shard: ``(i, n)`` or ``"i/n"``: only indices with ``index % n == i``.
+        progress: show a tqdm bar with episodes and frames/s.
+        frame_skip: emulator frames per agent step.
+        agent: the name recorded in ``meta.json`` (default: :func:`describe_policy` of the factory).
+
+    Returns:
+        A :class:`CollectionResult`. Raises :class:`CollectionError` if a worker dies or fails (rerun to resume).
+    """
+    from tqdm import tqdm
+
+    from genie_gym.roms import require_rom
+
+    if episodes < 0 or max_steps < 1 or workers < 0:
+        raise ValueError("episodes must be >= 0, max_steps >= 1 and workers >= 0")
+    shard = parse_shard(shard)
+    names = _game_names(games)
+    for name in names:
+        require_rom(get_game(name).retro_game)
+    settings = _Settings(str(Path(out_dir)), int(seed), int(max_steps), int(frame_skip),
+                         agent or describe_policy(policy_factory))
+    store = EpisodeStore(out_dir)
+    store.root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        store.remove_stale_temp_dirs(name)
+    pending, skipped = plan_collection(store, names, episodes, shard, {k: getattr(settings, k) for k in SETTINGS_KEYS})
+
+    start = time.perf_counter()
+    bar = tqdm(total=len(pending) + skipped, initial=skipped, unit="ep", disable=not progress, dynamic_ncols=True,
+               desc=f"collect {','.join(names)}" + (f" shard {shard[0]}/{shard[1]}" if shard[1] > 1 else ""))
+    frames_done = 0
+
+    def on_done(frames: int) -> None:
+        nonlocal frames_done
+        frames_done += frames
+        bar.update(1)
+        bar.set_postfix(frames_per_s=f"{frames_done / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False)
+
+    try:
+        if workers == 0:
+            runner = _EpisodeRunner(policy_factory, settings)
+            try:
+                for game, index in pending:
+                    on_done(runner.run(game, index))
+            finally:
+                runner.close()
+        elif pending:
+            _run_workers(pending, min(workers, len(pending)), policy_factory, settings, on_done)
+    finally:
+        bar.close()
+    collected = len(pending)
+    return CollectionResult(Path(out_dir), collected, skipped, frames_done, time.perf_counter() - start)
+
+
+@dataclass
+class _Worker:
+    number: int
+    process: Any
+    conn: Connection
+    task: tuple[str, int] | None = None
+    game: str | None = None
+
+
+def _run_workers(
+    pending: list[tuple[str, int]],
+    count: int,
+    policy_factory: PolicyFactory,
+    settings: _Settings,
+    on_done: Callable[[int], None],
+) -> None:
+    """Hand the tasks to ``count`` spawn workers, one at a time each, until all are done or one fails."""
+    ctx = mp.get_context("spawn")
+    queues: dict[str, deque[int]] = {}
+    for game, index in pending:
+        queues.setdefault(game, deque()).append(index)
+    workers: list[_Worker] = []
+
+    def next_task(worker: _Worker) -> tuple[str, int] | None:
+        game = worker.game if worker.game in queues and queues[worker.game] else None
+        if game is None:
+            remaining = [(len(q), g) for g, q in queues.items() if q]
+            if not remaining:
+                return None
+            game = max(remaining)[1]
+        return game, queues[game].popleft()
+
+    def dispatch(worker: _Worker) -> None:
+        worker.task = next_task(worker)
+        if worker.task is not None:
+            worker.game = worker.task[0]
+        try:
+            worker.conn.send(worker.task)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            pass  # the worker is dead; its sentinel reports it
+
+    def died(worker: _Worker) -> CollectionError:
+        worker.process.join(timeout=1.0)
+        what = f"{worker.task[0]}/ep_{worker.task[1]:06d}" if worker.task else "no episode"
+        return CollectionError(
+            f"collection worker {worker.number} (pid {worker.process.pid}) died with exit code "
+            f"{worker.process.exitcode} while collecting {what}. Finished episodes are saved in {settings.out_dir}; "
+            "rerun the same command to resume."
+        )
+
+    try:
+        for number in range(count):
+            parent_conn, child_conn = ctx.Pipe(duplex=True)
+            process = ctx.Process(target=_worker_main, args=(child_conn, policy_factory, settings, os.getpid()),
+                                  name=f"genie-collect-{number}", daemon=True)
+            process.start()
+            child_conn.close()
+            workers.append(_Worker(number, process, parent_conn))
+        for worker in workers:
+            dispatch(worker)
+        while True:
+            busy = [w for w in workers if w.task is not None]
+            if not busy:
+                break
+            handles = {w.conn: w for w in busy} | {w.process.sentinel: w for w in busy}
+            for handle in wait(list(handles)):
+                worker = handles[handle]
+                if worker.task is None:
+                    continue  # already handled through its other handle in this round
+                if not worker.conn.poll():
+                    if worker.process.is_alive():
+                        continue
+                    raise died(worker)
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    raise died(worker) from None
+                if message[0] == "error":
+                    what = f"{worker.task[0]}/ep_{worker.task[1]:06d}"
+                    raise CollectionError(
+                        f"collection worker {worker.number} failed while collecting {what}: {message[1]}. "
+                        f"Finished episodes are saved in {settings.out_dir}; fix the cause and rerun to resume.",
+                        worker_traceback=message[2],
+                    )
+                on_done(int(message[1]))
+                dispatch(worker)
+        for worker in workers:
+            worker.process.join(timeout=10.0)
+    finally:
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in workers:
+            worker.process.join(timeout=5.0)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()

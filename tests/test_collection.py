@@ -1,0 +1,234 @@
+"""Collection of real Super Mario Bros episodes: alignment, determinism, shards, resume after kill -9."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.random_agent import RandomAgent, StickyRandomAgent, agent_factory
+from genie_gym.collection import CollectionError, collect, derive_seed, describe_policy, parse_shard
+from genie_gym.data.store import EpisodeStore, _host_tag, check_episode
+from genie_gym.envs.retro_env import GenieRetroEnv
+
+SEED = 7
+EPISODES = 6
+STEPS = 60
+GENIE = str(Path(sys.executable).with_name("genie"))
+
+
+def store_bytes(root: Path) -> dict[tuple[str, int], tuple[bytes, bytes]]:
+    """The raw bytes of frames.npy and actions.npy of every visible episode."""
+    store = EpisodeStore(root)
+    return {(r.game, r.index): (r.frames_path.read_bytes(), r.actions_path.read_bytes()) for r in store.refs()}
+
+
+@pytest.fixture(scope="module")
+def reference_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted 2-worker collection: 6 SMB episodes x 60 steps, seed 7."""
+    out = tmp_path_factory.mktemp("reference")
+    result = collect(["SMB"], agent_factory("sticky-random"), EPISODES, STEPS, workers=2, out_dir=out, seed=SEED,
+                     progress=False)
+    assert (result.collected, result.skipped) == (EPISODES, 0)
+    assert result.frames == sum(check_episode(r)["length"] for r in EpisodeStore(out).refs())
+    return out
+
+
+def test_alignment_and_replay_in_fresh_env(smb_store: Path) -> None:
+    store = EpisodeStore(smb_store)
+    refs = store.refs("SMB")
+    assert [r.index for r in refs] == [0, 1, 2, 3]
+    env = GenieRetroEnv("SMB", max_episode_steps=40)
+    try:
+        for ref in refs[:2]:
+            episode = store.load(ref, verify=True)
+            frames, actions, meta = episode.frames, episode.actions, episode.meta
+            assert frames.dtype == np.uint8 and frames.shape[1:] == (64, 64, 3)
+            assert actions.dtype == np.int64 and len(actions) == len(frames) - 1
+            assert meta["terminated"] or (meta["truncated"] and len(frames) == 41)
+            assert meta["env_seed"] == derive_seed(3, "SMB", ref.index, "env")
+            # the stored actions, applied one by one from the same reset, reproduce every stored frame exactly
+            obs, _ = env.reset(seed=meta["env_seed"])
+            np.testing.assert_array_equal(obs, frames[0])
+            for t, action in enumerate(actions):
+                obs, _, terminated, truncated, _ = env.step(int(action))
+                np.testing.assert_array_equal(obs, frames[t + 1], err_msg=f"{ref} frame {t + 1}")
+            assert terminated == meta["terminated"] and (truncated or terminated) == (meta["truncated"] or terminated)
+            assert not all(np.array_equal(frames[t], frames[t + 1]) for t in range(len(actions)))
+            # and the policy, reset with the stored policy seed, chooses exactly the stored actions
+            agent = StickyRandomAgent()
+            agent.reset(meta["policy_seed"])
+            assert [agent.act(f) for f in frames[:-1]] == actions.tolist()
+    finally:
+        env.close()
+
+
+def test_same_seed_same_bytes_across_workers_and_shards(reference_store: Path, tmp_path: Path) -> None:
+    factory = agent_factory("sticky-random")
+    out = tmp_path / "sharded"
+    first = collect(["SMB"], factory, EPISODES, STEPS, workers=1, out_dir=out, seed=SEED, shard="0/2", progress=False)
+    assert EpisodeStore(out).indices("SMB") == [0, 2, 4] and first.collected == 3
+    second = collect(["SMB"], factory, EPISODES, STEPS, workers=0, out_dir=out, seed=SEED, shard=(1, 2),
+                     progress=False)
+    assert (second.collected, second.skipped) == (3, 0)  # no overlap with shard 0
+    assert EpisodeStore(out).indices("SMB") == list(range(EPISODES))
+    assert store_bytes(out) == store_bytes(reference_store)
+
+    other = tmp_path / "other_seed"
+    collect(["SMB"], factory, 1, STEPS, workers=0, out_dir=other, seed=SEED + 1, progress=False)
+    assert store_bytes(other)[("SMB", 0)] != store_bytes(reference_store)[("SMB", 0)]
+
+
+def _session_pids(session: int) -> list[int]:
+    """Live (non-zombie) processes of a session (the collection started with start_new_session=True)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] not in ("Z", "X"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _worker_pids(main_pid: int) -> list[int]:
+    pids = []
+    for pid in _session_pids(main_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if ppid == main_pid and b"spawn_main" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+def _start_cli_collection(out: Path) -> subprocess.Popen:
+    cmd = [GENIE, "collect", "--env", "SMB", "--agent", "sticky-random", "--episodes", str(EPISODES),
+           "--max-steps", str(STEPS), "--workers", "2", "--out", str(out), "--seed", str(SEED), "--no-progress"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_episodes(process: subprocess.Popen, out: Path, count: int, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = len(EpisodeStore(out).indices("SMB"))
+        if done >= count:
+            return done
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.005)
+    raise AssertionError(f"fewer than {count} episodes after {timeout} s")
+
+
+def _rerun_and_check(out: Path, reference: Path) -> None:
+    result = subprocess.run(
+        [GENIE, "collect", "--env", "SMB", "--agent", "sticky-random", "--episodes", str(EPISODES), "--max-steps",
+         str(STEPS), "--workers", "2", "--out", str(out), "--seed", str(SEED), "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "already on disk" in result.stdout
+    store = EpisodeStore(out)
+    assert store.indices("SMB") == list(range(EPISODES))
+    for ref in store.refs():
+        check_episode(ref, verify=True)
+    assert store.temp_dirs() == []
+    assert store_bytes(out) == store_bytes(reference)
+
+
+def test_kill_main_process_then_resume(reference_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed_main"
+    process = _start_cli_collection(out)
+    done = _wait_for_episodes(process, out, 2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=30)
+    assert done < EPISODES, "the collection finished before it could be interrupted"
+    # the orphaned workers notice the main process is gone and exit on their own
+    deadline = time.monotonic() + 20
+    while _session_pids(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _session_pids(process.pid) == []
+    store = EpisodeStore(out)
+    survivors = store.indices("SMB")
+    assert 2 <= len(survivors) < EPISODES
+    for ref in store.refs():  # every visible episode is complete and valid
+        check_episode(ref, verify=True)
+    _rerun_and_check(out, reference_store)
+
+
+def test_kill_worker_is_reported_then_resume(reference_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed_worker"
+    process = _start_cli_collection(out)
+    _wait_for_episodes(process, out, 1)
+    workers = _worker_pids(process.pid)
+    assert workers, "no collection worker found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "worker" in stderr and "died" in stderr and "rerun" in stderr, stderr
+    assert len(EpisodeStore(out).indices("SMB")) < EPISODES
+    for ref in EpisodeStore(out).refs():
+        check_episode(ref, verify=True)
+    _rerun_and_check(out, reference_store)
+
+
+def test_resume_removes_stale_temp_dirs_and_rejects_other_settings(smb_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    shutil.copytree(smb_store, out)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = _host_tag()
+    stale = out / "SMB" / f".tmp.ep_000004.{dead.pid}.{host}.0000"
+    stale.mkdir()
+    (stale / "frames.npy").write_bytes(b"\x93NUMPY half-written")
+    live = out / "SMB" / f".tmp.ep_000005.{os.getpid()}.{host}.0000"
+    live.mkdir()
+    assert EpisodeStore(out).indices("SMB") == [0, 1, 2, 3]  # readers ignore temp dirs
+
+    factory = agent_factory("sticky-random")
+    result = collect(["SMB"], factory, 5, 40, workers=0, out_dir=out, seed=3, progress=False)
+    assert (result.collected, result.skipped) == (1, 4)
+    assert not stale.exists() and live.exists()  # the live writer's directory is left alone
+    assert EpisodeStore(out).indices("SMB") == [0, 1, 2, 3, 4]
+
+    with pytest.raises(ValueError, match="another --out"):
+        collect(["SMB"], factory, 5, 40, workers=0, out_dir=out, seed=4, progress=False)
+    with pytest.raises(ValueError, match="another --out"):
+        collect(["SMB"], agent_factory("random"), 5, 40, workers=0, out_dir=out, seed=3, progress=False)
+
+
+def test_worker_failure_is_reported(tmp_path: Path) -> None:
+    bad_policy = functools.partial(RandomAgent, num_actions=7)  # returns actions 5 and 6, which are invalid
+    with pytest.raises(CollectionError, match=r"worker 0 failed .*invalid action"):
+        collect(["SMB"], bad_policy, 2, 60, workers=1, out_dir=tmp_path / "bad", seed=0, progress=False)
+    assert EpisodeStore(tmp_path / "bad").refs() == []
+
+
+def test_helpers() -> None:
+    assert parse_shard("1/4") == (1, 4) and parse_shard(None) == (0, 1)
+    for spec in ("4/4", "x", "1/0", "-1/2"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(spec)
+    assert describe_policy(agent_factory("sticky-random", p=0.5)) == "agents.random_agent.StickyRandomAgent(p=0.5)"
+    assert derive_seed(1, "SMB", 0, "env") == derive_seed(1, "SMB", 0, "env") != derive_seed(1, "SMB", 1, "env")
+    sticky = StickyRandomAgent(p=0.9)
+    sticky.reset(0)
+    actions = [sticky.act(np.zeros((64, 64, 3), np.uint8)) for _ in range(2000)]
+    repeats = np.mean(np.diff(actions) == 0)
+    assert 0.88 < repeats < 0.95  # p + (1 - p) / 5
+    uniform = RandomAgent()
+    uniform.reset(0)
+    counts = np.bincount([uniform.act(None) for _ in range(5000)], minlength=5)
+    assert counts.min() > 900 and set(np.nonzero(counts)[0]) == {0, 1, 2, 3, 4}
