@@ -412,7 +412,9 @@ def train(
                 if step % settings.log_every == 0 or step == end_step:
                     elapsed = max(time.perf_counter() - window_start, 1e-9)
                     keys = sorted(window)
-                    means = all_reduce_mean(torch.tensor([window[k] / window_steps for k in keys]), ctx)
+                    means = all_reduce_mean(
+                        torch.tensor([window[k] / window_steps for k in keys], dtype=torch.float64), ctx
+                    )
                     record = {k: float(v) for k, v in zip(keys, means.tolist(), strict=True)}
                     record["frames_per_s"] = frames_per_step * window_steps / elapsed
                     if logger is not None:

@@ -1,0 +1,182 @@
+"""Training throughput and MFU of the tokenizer and the dynamics model (fwd + bwd + grad clip + AdamW).
+
+Prints, per model and config, training frames/s and the model FLOP utilisation
+
+    MFU = (model FLOPs of one fwd+bwd step x steps/s) / (measured matmul peak FLOP/s of this machine)
+
+Model FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one fwd+bwd step (matmuls,
+convolutions and attention; the optimizer and element-wise work count as zero, as usual for MFU). torch's formula for
+``convolution_backward`` ignores ``groups`` and overcounts the depthwise PEG convolutions' backward by a factor of
+``d_model`` (it made the small tokenizer look 1.6x bigger); it is replaced here by the group-aware count
+(each requested gradient costs one forward convolution). The peak is
+measured in the same run, on the same thread count: the best of several large fp32 matmuls on CPU, bf16 on CUDA
+(training uses bf16 autocast there).
+
+    python benchmarks/train_throughput.py                 # small configs, CPU threads = torch default
+    python benchmarks/train_throughput.py --paper         # also the paper configs
+    python benchmarks/train_throughput.py --threads 2 --batch-size 4 --window 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
+
+from genie_gym.models.configs import get_config
+from trainers.optim import build_optimizer, clip_gradients
+
+
+def matmul_peak_flops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """Best FLOP/s of ``size x size`` matmuls (fp32 on CPU, bf16 on CUDA) on the current thread count."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if device.type == "cuda":
+        size = max(size, 8192)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    out = torch.empty(size, size, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def conv_backward_flops(
+    grad_out_shape,
+    x_shape,
+    w_shape,
+    _bias,
+    _stride,
+    _padding,
+    _dilation,
+    transposed,
+    _output_padding,
+    _groups,
+    output_mask,
+    out_shape=None,
+    **kwargs,
+) -> int:
+    """Group-aware FLOPs of ``aten.convolution_backward``: one forward convolution per requested gradient."""
+    forward = conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+def count_step_flops(model, batch, autocast) -> int:
+    """Model FLOPs of one fwd + bwd of ``model.compute_loss(batch)`` (see the module docstring)."""
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
+    with counter, autocast:
+        loss, _ = model.compute_loss(batch)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build(kind: str, config_name: str, batch: int, window: int, device: torch.device):
+    """``(model, batch)`` for ``kind`` ``"tokenizer"`` or ``"dynamics"`` with synthetic data of the right shapes."""
+    torch.manual_seed(0)
+    config = get_config(kind, config_name)
+    if kind == "tokenizer":
+        from genie_gym.models.tokenizer import VideoTokenizer
+
+        model = VideoTokenizer(config)
+        data = {"frames": torch.randint(0, 256, (batch, window, 64, 64, 3), dtype=torch.uint8)}
+    else:
+        from genie_gym.models.dynamics import Dynamics
+
+        codebook = F.normalize(torch.randn(config.num_codes, config.latent_dim), dim=-1)
+        model = Dynamics(config, codebook=codebook)
+        g = config.grid_size
+        data = {
+            "tokens": torch.randint(0, config.num_codes, (batch, window, g, g)),
+            "actions": torch.randint(0, config.num_actions, (batch, window - 1)),
+        }
+    return model.to(device).train(), {k: v.to(device) for k, v in data.items()}
+
+
+def train_step(model, optimizer, batch, autocast) -> None:
+    """One fwd + bwd + clip + AdamW step, as in :func:`trainers.training_loop.train`."""
+    optimizer.zero_grad(set_to_none=True)
+    with autocast:
+        loss, _ = model.compute_loss(batch)
+    loss.backward()
+    clip_gradients(model.parameters(), 10.0)
+    optimizer.step()
+
+
+def measure(kind: str, config_name: str, args: argparse.Namespace, device: torch.device, peak: float) -> dict:
+    """Frames/s and MFU of one model/config."""
+    model, batch = build(kind, config_name, args.batch_size, args.window, device)
+    optimizer = build_optimizer(model)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    step_flops = count_step_flops(model, batch, autocast)
+    for _ in range(args.warmup):
+        train_step(model, optimizer, batch, autocast)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        train_step(model, optimizer, batch, autocast)
+    _sync(device)
+    seconds = (time.perf_counter() - start) / args.steps
+    frames = args.batch_size * args.window
+    return {
+        "model": kind,
+        "config": config_name,
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "frames_per_s": frames / seconds,
+        "step_s": seconds,
+        "gflop_per_frame": step_flops / frames / 1e9,
+        "achieved_gflops": step_flops / seconds / 1e9,
+        "mfu": step_flops / seconds / peak,
+    }
+
+
+def main() -> None:
+    """Parse the arguments, measure the peak, then every model/config; print one row each."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: torch's)")
+    parser.add_argument("--batch-size", type=int, default=4, help="clips per step (default 4)")
+    parser.add_argument("--window", type=int, default=16, help="frames per clip (default 16)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per model (default 5)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--paper", action="store_true", help="also the paper configs (always on CUDA)")
+    parser.add_argument("--models", nargs="+", default=["tokenizer", "dynamics"], choices=["tokenizer", "dynamics"])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    peak = matmul_peak_flops(device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or 'CPU'}"
+    print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    print(f"matmul peak ({'bf16' if device.type == 'cuda' else 'fp32'}): {peak / 1e9:.1f} GFLOP/s")
+    print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up")
+    configs = ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
+    header = f"{'model':<10} {'config':<6} {'params':>8} {'frames/s':>9} {'GFLOP/frame':>12} {'GFLOP/s':>9} {'MFU':>6}"
+    print(header)
+    for config_name in configs:
+        for kind in args.models:
+            row = measure(kind, config_name, args, device, peak)
+            print(
+                f"{row['model']:<10} {row['config']:<6} {row['params_M']:>7.1f}M {row['frames_per_s']:>9.1f} "
+                f"{row['gflop_per_frame']:>12.2f} {row['achieved_gflops']:>9.1f} {row['mfu']:>6.1%}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

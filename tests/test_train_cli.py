@@ -1,0 +1,176 @@
+"""``genie train`` / ``python -m trainers`` / ``torchrun -m trainers`` end to end on a tiny real SMB store.
+
+The tokenizer and dynamics runs use the real ``small`` models for a few steps; the LAM, genie-redux, interrupt and
+torchrun runs use tiny JSON configs of the real models to keep the suite fast on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from genie_gym.cli import main
+from genie_gym.models.checkpoint_io import save_pretrained
+from genie_gym.models.configs import LAMConfig
+from genie_gym.models.lam import LatentActionModel
+from trainers.run_dir import RunDir
+
+torch.set_num_threads(1)
+FAST = ["--batch-size", "2", "--window", "4", "--log-every", "1", "--threads", "1", "--no-progress"]
+TINY = {
+    "tokenizer": {"patch_size": 8, "d_model": 32, "num_heads": 2, "encoder_blocks": 1, "decoder_blocks": 1,
+                  "num_codes": 64},
+    "lam": {"patch_size": 8, "d_model": 32, "num_heads": 2, "encoder_blocks": 1, "decoder_blocks": 1},
+    "dynamics": {"d_model": 32, "num_heads": 2, "num_blocks": 1, "maskgit_steps": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def work(smb_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch directory with a writable copy of the shared SMB store (``store/``) and tiny configs."""
+    root = tmp_path_factory.mktemp("train_cli")
+    shutil.copytree(smb_store, root / "store")
+    for kind, values in TINY.items():
+        (root / f"tiny_{kind}.json").write_text(json.dumps(values))
+    return root
+
+
+def train(*args: str) -> int:
+    """``genie train ARGS`` in this process; returns the exit status."""
+    return main(["train", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def tokenizer_run(work: Path) -> Path:
+    """A 3-step run of the small tokenizer."""
+    out = work / "tok"
+    assert train("tokenizer", "--data", work / "store", "--out", out, "--steps", 3, "--image-every", 3, *FAST) == 0
+    return out
+
+
+def _losses(run: Path) -> list[tuple[int, float]]:
+    return [(r["step"], r["loss"]) for r in RunDir(run).read_metrics()]
+
+
+def test_tokenizer_run_directory_and_exact_resume(work: Path, tokenizer_run: Path) -> None:
+    run = RunDir(tokenizer_run)
+    assert run.checkpoint_steps() == [3] and run.latest_checkpoint() == run.checkpoint_path(3)
+    assert (run.checkpoint_path(3) / "model.safetensors").is_file()
+    assert json.loads((run.checkpoint_path(3) / "config.json").read_text())["model_kind"] == "tokenizer"
+    assert (run.images_dir / "step_0000003.png").is_file() and list(run.tensorboard_dir.glob("events.*"))
+    assert run.read_config()["model"]["config"]["d_model"] == 256  # the small preset
+    assert json.loads((tokenizer_run / "args.json").read_text())["args"]["model"] == "tokenizer"
+    record = run.read_metrics()[-1]
+    assert {"loss", "psnr", "codebook_usage", "lr", "grad_norm", "frames_per_s"} <= set(record)
+
+    split = work / "tok_split"
+    common = ["tokenizer", "--data", work / "store", "--out", split, "--steps", 3, "--image-every", 0, *FAST]
+    assert train(*common, "--stop-at", 1) == 0
+    assert RunDir(split).checkpoint_steps() == [1]
+    assert train(*common, "--resume") == 0
+    assert _losses(split) == _losses(tokenizer_run)  # exact, step by step
+
+
+def test_dynamics_trains_on_cached_tokens(work: Path, tokenizer_run: Path) -> None:
+    out = work / "dyn"
+    args = ["dynamics", "--data", work / "store", "--tokenizer", tokenizer_run, "--out", out, "--steps", 2]
+    assert train(*args, "--image-every", 2, *FAST) == 0
+    caches = list((work / "store" / ".tokens").iterdir())
+    assert len(caches) == 1 and len(list(caches[0].glob("SMB/ep_*.npy"))) == 3  # the 3 training episodes
+    snapshot = RunDir(out).read_config()
+    assert snapshot["model"]["token_cache"] == str(caches[0])
+    assert snapshot["model"]["config"]["num_codes"] == 1024 and snapshot["model"]["config"]["grid_size"] == 8
+    assert (RunDir(out).images_dir / "step_0000002.png").is_file()
+    assert {"masked_accuracy", "ce", "loss"} <= set(RunDir(out).read_metrics()[-1])
+    assert RunDir(out).latest_checkpoint() == RunDir(out).checkpoint_path(2)
+
+
+def test_genie_redux_uses_lam_actions(work: Path, tokenizer_run: Path) -> None:
+    lam_run = work / "lam"
+    store = work / "store"
+    lam_args = ["lam", "--config", work / "tiny_lam.json", "--data", store, "--out", lam_run, "--steps", 1]
+    assert train(*lam_args, "--image-every", 1, *FAST) == 0
+    assert (RunDir(lam_run).images_dir / "step_0000001.png").is_file()
+    out = work / "redux"
+    assert train("genie-redux", "--config", work / "tiny_dynamics.json", "--data", store, "--tokenizer",
+                 tokenizer_run, "--lam", lam_run, "--out", out, "--steps", 1, "--image-every", 1, *FAST) == 0
+    config = RunDir(out).read_config()["model"]["config"]
+    assert config["action_source"] == "latent" and config["num_actions"] == 7
+    labels = list((store / ".latent_actions").glob("*/SMB/ep_*.npy"))
+    assert len(labels) == 3
+    assert (RunDir(out).images_dir / "step_0000001.png").is_file()
+
+
+def test_bad_arguments_give_one_clear_error(work: Path, tokenizer_run: Path, capsys: pytest.CaptureFixture) -> None:
+    store = work / "store"
+    lam_checkpoint = save_pretrained(LatentActionModel(LAMConfig(**TINY["lam"])), work / "a_lam_checkpoint")
+    cases = {
+        "does not exist; collect": ["tokenizer", "--data", work / "missing", "--out", work / "x"],
+        "needs --tokenizer": ["dynamics", "--data", store, "--out", work / "x"],
+        "needs --lam": ["genie-redux", "--data", store, "--out", work / "x", "--tokenizer", tokenizer_run],
+        "holds a lam checkpoint": ["dynamics", "--data", store, "--out", work / "x", "--tokenizer", lam_checkpoint],
+        "holds a tokenizer checkpoint": ["genie-redux", "--data", store, "--out", work / "x", "--tokenizer",
+                                         tokenizer_run, "--lam", tokenizer_run],
+        "pass --resume": ["tokenizer", "--data", store, "--out", tokenizer_run],
+        "no tokenizer config named": ["tokenizer", "--config", "huge", "--data", store, "--out", work / "x"],
+    }
+    for message, args in cases.items():
+        assert train(*args, *FAST) == 1, message
+        err = capsys.readouterr().err
+        assert err.startswith("genie train: error:") and message in err and err.count("\n") == 1, err
+    assert not (work / "x").exists()
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def test_sigint_writes_a_checkpoint_and_exits_130(work: Path) -> None:
+    out = work / "interrupted"
+    command = [sys.executable, "-m", "trainers", "tokenizer", "--config", str(work / "tiny_tokenizer.json"),
+               "--data", str(work / "store"), "--out", str(out), "--steps", "100000", *FAST]
+    process = subprocess.Popen(command, env=_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.jsonl").is_file() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    steps = RunDir(out).checkpoint_steps()
+    assert len(steps) == 1 and steps[0] >= 1 and "--resume" in err
+    assert RunDir.load_training_state(RunDir(out).latest_checkpoint())["step"] == steps[0]
+
+
+def test_torchrun_two_processes_match_one(work: Path) -> None:
+    common = ["tokenizer", "--config", str(work / "tiny_tokenizer.json"), "--data", str(work / "store"),
+              "--steps", "2", *FAST]
+    single = work / "single"
+    assert train(*common, "--out", single) == 0
+    ddp = work / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    process = subprocess.Popen([*torchrun, "-m", "trainers", *common, "--out", str(ddp)], env=_env(),
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # torchrun and its two workers
+    assert process.returncode == 0, err[-3000:]
+    assert RunDir(ddp).read_config()["training"]["world_size"] == 2
+    assert RunDir(ddp).checkpoint_steps() == [2]
+    ddp_losses, single_losses = _losses(ddp), _losses(single)
+    assert [s for s, _ in ddp_losses] == [1, 2]
+    for (_, a), (_, b) in zip(ddp_losses, single_losses, strict=True):
+        assert a == pytest.approx(b, rel=1e-5)  # the same global batch, split over 2 ranks
