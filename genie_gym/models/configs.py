@@ -98,7 +98,11 @@ class TokenizerConfig(_ConfigBase):
 
 @dataclass
 class LAMConfig(_ConfigBase):
-    """Latent action model (paper Tab. 9): same backbone as the tokenizer, ``num_codes`` latent actions."""
+    """Latent action model (paper Tab. 9): same backbone as the tokenizer, ``num_codes`` latent actions.
+
+    ``residual_decoder``: the decoder predicts the change from frame ``t`` to ``t+1`` (added to frame ``t``) instead
+    of frame ``t+1`` itself; the paper does not say, this trains much faster (the action carries the change).
+    """
 
     model_kind: ClassVar[str] = "lam"
 
@@ -115,6 +119,7 @@ class LAMConfig(_ConfigBase):
     usage_ema_decay: float = 0.99
     dead_code_after: int = 200
     dead_code_check_every: int = 50
+    residual_decoder: bool = True
 
     def __post_init__(self) -> None:
         _check_positive(self, "image_size", "patch_size", "d_model", "num_heads", "encoder_blocks")

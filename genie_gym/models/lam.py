@@ -4,7 +4,8 @@
              -> Linear to latent_dim -> cosine VQ with ``num_codes`` (7) codes
              the output at frame t+1 (which has seen frames <= t+1) is the action a_t of the change t -> t+1
     decoder: frames 0..T-2 -> patches -> + Linear(a_t) on every token of frame t -> ST transformer (causal)
-             -> Linear -> patches: the prediction of frame t+1
+             -> Linear -> patches: the prediction of frame t+1 (with ``residual_decoder``, the change
+             added to frame t, so copying is free and the model's capacity goes to what changes)
 
 Loss: pixel MSE of the predicted frames 1..T-1 + VQ loss. The action bottleneck (7 codes) forces a_t to carry the
 part of the change that the past frames cannot predict (mostly the player's action).
@@ -52,7 +53,8 @@ class LatentActionModel(PretrainedMixin, nn.Module):
         self.to_pixels = nn.Linear(c.d_model, patch_dim)
         for module in (self.encoder_embed, self.to_latent, self.decoder_embed, self.action_to_model, self.to_pixels):
             module.apply(init_weights)
-        nn.init.constant_(self.to_pixels.bias, 0.5)  # outputs start at mid-grey
+        # outputs start at mid-grey (or, with the residual decoder, at a copy of the last frame)
+        nn.init.constant_(self.to_pixels.bias, 0.0 if c.residual_decoder else 0.5)
 
     def _images(self, frames: torch.Tensor, min_frames: int = 2) -> torch.Tensor:
         images = as_float_frames(frames).to(self.encoder_embed.weight)
@@ -91,7 +93,8 @@ class LatentActionModel(PretrainedMixin, nn.Module):
         past = self._images(frames, min_frames=steps)[:, :steps]
         tokens = self.decoder_embed(patchify(past * 2.0 - 1.0, self.config.patch_size))
         tokens = tokens + self.action_to_model(action_vectors)[:, :, None, None, :]
-        return unpatchify(self.to_pixels(self.decoder(tokens)), self.config.patch_size)
+        prediction = unpatchify(self.to_pixels(self.decoder(tokens)), self.config.patch_size)
+        return past + prediction if self.config.residual_decoder else prediction
 
     def predict_next_frames(self, frames: torch.Tensor, action_ids: torch.Tensor) -> torch.Tensor:
         """Like :meth:`decode_next_frames` with action ids int64 ``(B, T-1)``; returns ``[0, 1]`` images."""

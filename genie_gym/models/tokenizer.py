@@ -110,18 +110,29 @@ class CosineVectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def revive_dead_codes(self, encoder_outputs: torch.Tensor | None = None) -> int:
-        """Replace dead codes by randomly chosen encoder outputs ``(N, latent_dim)`` (default: the last batch's).
+        """Replace dead codes by random encoder outputs ``(N, latent_dim)`` (default: the last training batch's).
 
+        Candidates are drawn k-means++ style: with probability proportional to their squared distance to the nearest
+        live (or already revived) code, so revived codes land where the encoder outputs are poorly represented.
         Returns the number of codes replaced (0 when there are no dead codes or no candidates).
         """
         candidates = self._recent_latents if encoder_outputs is None else encoder_outputs
-        dead = self.dead_code_mask().nonzero().flatten()
+        dead_mask = self.dead_code_mask()
+        dead = dead_mask.nonzero().flatten()
         if candidates is None or dead.numel() == 0 or candidates.numel() == 0:
             return 0
         candidates = F.normalize(candidates.reshape(-1, candidates.shape[-1]).to(self.codebook), dim=-1)
-        chosen = candidates[torch.randint(candidates.shape[0], (dead.numel(),), device=candidates.device)]
-        chosen = F.normalize(chosen + 0.01 * torch.randn_like(chosen), dim=-1)
-        self.codebook.data[dead] = chosen
+        live = self.codebook_vectors()[~dead_mask]
+        # for unit vectors, squared Euclidean distance = 2 * (1 - cos)
+        if live.shape[0] > 0:
+            distance = (1.0 - candidates @ live.t()).clamp_min(0.0).amin(dim=1)
+        else:
+            distance = torch.ones(candidates.shape[0], device=candidates.device)
+        for code in dead.tolist():
+            weights = distance if float(distance.sum()) > 1e-12 else torch.ones_like(distance)
+            pick = candidates[torch.multinomial(weights, 1)[0]]
+            self.codebook.data[code] = pick
+            distance = torch.minimum(distance, (1.0 - candidates @ pick).clamp_min(0.0))
         self.steps_since_used[dead] = 0
         self.usage_ema[dead] = self.usage_ema.mean()
         return int(dead.numel())

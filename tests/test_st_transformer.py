@@ -1,0 +1,116 @@
+"""The causal ST transformer: causality in time, the frame-by-frame cache, ALiBi, and the image helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genie_gym.models.image_ops import as_float_frames, float_to_frames, frames_to_float, patchify, unpatchify
+from genie_gym.models.st_transformer import PEG, STTransformer, causal_alibi_bias
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _model(cond_dim: int = 0) -> STTransformer:
+    torch.manual_seed(0)
+    return STTransformer(dim=32, num_blocks=2, num_heads=4, cond_dim=cond_dim).double().eval()
+
+
+def test_changing_a_later_frame_never_changes_earlier_outputs():
+    model = _model(cond_dim=6)
+    x = torch.randn(2, 6, 4, 4, 32, dtype=torch.double)
+    cond = torch.randn(2, 6, 6, dtype=torch.double)
+    base = model(x, cond)
+    for t in range(5):
+        changed = x.clone()
+        changed[:, t + 1] += torch.randn_like(changed[:, t + 1])
+        changed_cond = cond.clone()
+        changed_cond[:, t + 1] += 1.0
+        out = model(changed, changed_cond)
+        assert torch.equal(out[:, : t + 1], base[:, : t + 1]), f"frame {t + 1} leaked into frames <= {t}"
+        assert not torch.allclose(out[:, t + 1], base[:, t + 1]), "the changed frame itself must change"
+
+
+def test_spatial_attention_mixes_the_whole_frame_and_temporal_attention_reaches_the_past():
+    model = _model()
+    x = torch.randn(1, 3, 4, 4, 32, dtype=torch.double)
+    base = model(x)
+    changed = x.clone()
+    changed[:, 1, 0, 0] += 5.0  # one token of frame 1
+    out = model(changed)
+    assert not torch.allclose(out[:, 1, 3, 3], base[:, 1, 3, 3]), "a far token of the same frame must see the change"
+    assert not torch.allclose(out[:, 2, 3, 3], base[:, 2, 3, 3]), "later frames must see the change"
+
+
+def test_cached_incremental_pass_equals_the_full_pass():
+    model = _model(cond_dim=3)
+    x = torch.randn(2, 7, 3, 3, 32, dtype=torch.double)
+    cond = torch.randn(2, 7, 3, dtype=torch.double)
+    full = model(x, cond)
+    cache = model.new_cache()
+    pieces = [model(x[:, :3], cond[:, :3], cache=cache, update_cache=True)]
+    for t in range(3, 7):
+        probe = model(x[:, t : t + 1], cond[:, t : t + 1], cache=cache, update_cache=False)  # a MaskGIT-style peek
+        step = model(x[:, t : t + 1], cond[:, t : t + 1], cache=cache, update_cache=True)
+        assert torch.allclose(probe, step, atol=1e-12, rtol=0)
+        pieces.append(step)
+    assert cache.num_frames == 7
+    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-10, rtol=0)
+
+
+def test_sliding_window_keeps_memory_flat():
+    model = _model()
+    cache = model.new_cache()
+    model(torch.randn(1, 2, 2, 2, 32, dtype=torch.double), cache=cache, update_cache=True)
+    for _ in range(10):
+        model(torch.randn(1, 1, 2, 2, 32, dtype=torch.double), cache=cache, update_cache=True)
+        cache.drop_oldest(4)
+        assert cache.num_frames <= 4
+        assert all(layer.peg_inputs.shape[1] == 2 for layer in cache.layers)
+
+
+def test_peg_is_causal_in_time_and_uses_past_inputs():
+    torch.manual_seed(0)
+    peg = PEG(8).double()
+    x = torch.randn(1, 5, 3, 3, 8, dtype=torch.double)
+    full = peg(x)
+    assert torch.allclose(peg(x[:, 3:], past=x[:, :3]), full[:, 3:], atol=1e-12)
+    changed = x.clone()
+    changed[:, 4] += 1.0
+    assert torch.equal(peg(changed)[:, :4], full[:, :4])
+
+
+def test_alibi_bias_is_causal_and_linear_in_distance():
+    slopes = torch.tensor([0.5, 0.25])
+    bias = causal_alibi_bias(slopes, num_queries=2, num_keys=4, dtype=torch.float32, device=torch.device("cpu"))
+    assert bias.shape == (2, 2, 4)
+    # query 0 sits at frame 2: keys 0, 1, 2 visible, key 3 masked
+    assert torch.allclose(bias[0, 0, :3], torch.tensor([-1.0, -0.5, 0.0]))
+    assert bias[0, 0, 3] == float("-inf")
+    assert torch.allclose(bias[1, 1], torch.tensor([-0.75, -0.5, -0.25, 0.0]))
+
+
+def test_image_helpers_round_trip():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(2, 3, 64, 64, 3), dtype=np.uint8)
+    images = frames_to_float(frames)
+    assert images.shape == (2, 3, 3, 64, 64) and images.dtype == torch.float32
+    assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0
+    assert np.array_equal(float_to_frames(images).numpy(), frames)
+    assert torch.equal(as_float_frames(images), images)
+    patches = patchify(images, 8)
+    assert patches.shape == (2, 3, 8, 8, 192)
+    assert torch.equal(unpatchify(patches, 8), images)
+    # patch (0, 1) is the 8x8 block right of the top-left one
+    assert torch.equal(patches[0, 0, 0, 1].view(8, 8, 3), images[0, 0, :, :8, 8:16].permute(1, 2, 0))
+    with pytest.raises(ValueError, match="uint8"):
+        frames_to_float(images)
+    with pytest.raises(ValueError, match="float"):
+        float_to_frames(torch.from_numpy(frames))
