@@ -48,16 +48,16 @@ def read_action_script(path: str | Path) -> list[int]:
     return actions
 
 
-def paired_env_ids(env_id: str) -> tuple[str | None, str | None]:
-    """``(real_id, dream_id)`` for an id of either kind (``None`` where that kind is not registered)."""
-    game = None
-    for prefix in (REAL_PREFIX, DREAM_PREFIX):
-        if env_id.startswith(prefix):
-            game = env_id[len(prefix):]
-    if game is None:
-        return (env_id, None)
-    real_id, dream_id = f"{REAL_PREFIX}{game}", f"{DREAM_PREFIX}{game}"
-    return (real_id if real_id in gym.registry else None, dream_id if dream_id in gym.registry else None)
+def real_env_id(game: str) -> str | None:
+    """The registered real env id of ``game`` (``GenieRetro-SMB-v0``), or ``None``."""
+    env_id = f"{REAL_PREFIX}{game}-v0"
+    return env_id if env_id in gym.registry else None
+
+
+def dream_env_id(game: str) -> str | None:
+    """The registered dream env id of ``game`` (``GenieDream-SMB-v0``), or ``None``."""
+    env_id = f"{DREAM_PREFIX}{game}-v0"
+    return env_id if env_id in gym.registry else None
 
 
 @dataclass
@@ -94,18 +94,24 @@ class PlaySession:
 
     def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
                  max_episode_steps: int = 100_000) -> None:
-        real_id, dream_id = paired_env_ids(env_id)
-        self.real_id, self.dream_id = real_id, dream_id
         self.seed = seed
         self.context_frames = context_frames
+        self.max_episode_steps = max_episode_steps
         wants_dream = env_id.startswith(DREAM_PREFIX)
-        self.state = PlayState(showing_dream=wants_dream, side_by_side=side_by_side and dream_id is not None)
-        self.real = gym.make(real_id, max_episode_steps=max_episode_steps) if real_id else None
-        self.dream = None
-        if dream_id is not None and (wants_dream or side_by_side):
-            self.dream = gym.make(dream_id, max_episode_steps=max_episode_steps)
-        if self.real is None and self.dream is None:
-            self.real = gym.make(env_id)
+        self.real = self.dream = None
+        if wants_dream:
+            self.dream = gym.make(env_id, max_episode_steps=max_episode_steps)
+            self.dream_id, self.real_id = env_id, real_env_id(self.dream.unwrapped.game)
+        else:
+            self.real = gym.make(env_id, max_episode_steps=max_episode_steps)
+            game = getattr(self.real.unwrapped, "game", None)
+            self.real_id, self.dream_id = env_id, dream_env_id(game.name) if game is not None else None
+        if self.real is None and self.real_id is not None:
+            self.real = gym.make(self.real_id, max_episode_steps=max_episode_steps)
+        self.state = PlayState(showing_dream=wants_dream,
+                               side_by_side=side_by_side and self.real is not None and self.dream_id is not None)
+        if self.dream is None and self.state.side_by_side:
+            self.dream = gym.make(self.dream_id, max_episode_steps=max_episode_steps)
         self._recent: deque[np.ndarray] = deque(maxlen=context_frames)
         self._recent_actions: deque[int] = deque(maxlen=context_frames - 1)
         self.real_frame: np.ndarray | None = None
@@ -132,7 +138,7 @@ class PlaySession:
 
     def _restart_dream(self) -> None:
         if self.dream is None:
-            self.dream = gym.make(self.dream_id)
+            self.dream = gym.make(self.dream_id, max_episode_steps=self.max_episode_steps)
         if self.real is not None:
             frames = np.stack(self._recent)
             actions = np.array(list(self._recent_actions)[-(len(frames) - 1):] if len(frames) > 1 else [],
@@ -285,6 +291,16 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                         session.reset()
             if not running:
                 break
+            canvas = compose_canvas(session.panels(), scale)
+            if screen is None or screen.get_size() != (canvas.shape[1], canvas.shape[0]):
+                screen = pygame.display.set_mode((canvas.shape[1], canvas.shape[0]))
+            screen.blit(pygame.surfarray.make_surface(canvas.transpose(1, 0, 2)), (0, 0))
+            screen.blit(font.render(header_text(session), True, (255, 255, 255)), (4, 4))
+            pygame.display.flip()
+            if recorder is not None:
+                recorder.add(pygame.surfarray.array3d(screen).transpose(1, 0, 2).copy())
+            if max_steps is not None and session.state.step >= max_steps:
+                break
             if not session.state.paused or step_once:
                 if script is not None:
                     if script_index >= len(script):
@@ -298,16 +314,6 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                 now = time.perf_counter()
                 session.state.fps = 0.9 * session.state.fps + 0.1 / max(now - last_time, 1e-6)
                 last_time = now
-            canvas = compose_canvas(session.panels(), scale)
-            if screen is None or screen.get_size() != (canvas.shape[1], canvas.shape[0]):
-                screen = pygame.display.set_mode((canvas.shape[1], canvas.shape[0]))
-            screen.blit(pygame.surfarray.make_surface(canvas.transpose(1, 0, 2)), (0, 0))
-            screen.blit(font.render(header_text(session), True, (255, 255, 255)), (4, 4))
-            pygame.display.flip()
-            if recorder is not None:
-                recorder.add(pygame.surfarray.array3d(screen).transpose(1, 0, 2).copy())
-            if max_steps is not None and session.state.step >= max_steps:
-                break
             if script is None:
                 clock.tick(fps)
     finally:

@@ -37,6 +37,7 @@ class GenieDreamVecEnv(VecEnv):
                  max_episode_steps: int = 1000, maskgit_steps: int | None = None, temperature: float | None = None,
                  context_frames: int | None = None, reward_top_fraction: float = 0.25, seed: int = 0) -> None:
         observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
+        self.render_mode = None
         super().__init__(num_envs, observation_space, gym.spaces.Discrete(NUM_ACTIONS))
         self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint)
         settings = self.world_model.settings
@@ -53,7 +54,6 @@ class GenieDreamVecEnv(VecEnv):
         self._steps = 0
         self._generator = torch.Generator()
         self._real_env = None
-        self.render_mode = None
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
         """Set the base seed used by the next reset."""

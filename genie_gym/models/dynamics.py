@@ -101,7 +101,7 @@ class Dynamics(PretrainedMixin, nn.Module):
                 f"got shape {tuple(actions.shape)}"
             )
         actions = self.check_actions(actions)
-        first = torch.full_like(actions[:, :1], self.no_action_id)
+        first = torch.full((actions.shape[0], 1), self.no_action_id, dtype=torch.long, device=actions.device)
         return torch.cat([first, actions], dim=1)
 
     def embed(self, tokens: torch.Tensor, frame_actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

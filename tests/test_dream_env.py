@@ -1,0 +1,201 @@
+"""The dream environment, its vectorized form, play and evaluation, on a tiny world-model checkpoint on disk.
+
+The checkpoint's weights are untrained (the env contract does not depend on quality; the models' own tests train
+them); everything else is real: safetensors files, the real SMB emulator for contexts, pygame with the dummy driver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import genie_gym
+from genie_gym.envs.dream_env import GenieDreamEnv
+from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
+from genie_gym.models.checkpoint_io import CheckpointError
+from genie_gym.models.configs import DynamicsConfig, TokenizerConfig
+from genie_gym.models.dynamics import Dynamics
+from genie_gym.models.tokenizer import VideoTokenizer
+from genie_gym.world_model import WorldModel
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+TINY_DREAM_ID = "GenieDream-TinySMB-v0"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1,
+                                               decoder_blocks=1, num_codes=32, latent_dim=8))
+    dynamics = Dynamics(DynamicsConfig(num_codes=32, latent_dim=8, grid_size=8, d_model=32, num_heads=2,
+                                       num_blocks=1), codebook=tokenizer.codebook_vectors().detach())
+    directory = tmp_path_factory.mktemp("tiny_world_model")
+    WorldModel(tokenizer, dynamics, {"game": "SMB", "maskgit_steps": 3, "context_window": 6}).save_pretrained(directory)
+    genie_gym.register_dream(TINY_DREAM_ID, str(directory))
+    return directory
+
+
+@pytest.fixture
+def dream(tiny_checkpoint):
+    env = gym.make(TINY_DREAM_ID, max_episode_steps=12)
+    yield env
+    env.close()
+
+
+def test_both_env_checkers_pass(tiny_checkpoint):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make(TINY_DREAM_ID, max_episode_steps=10)
+    check_env(env.unwrapped)
+    sb3_check_env(env.unwrapped)
+    env.close()
+
+
+def test_step_contract_reward_and_truncation(dream):
+    obs, info = dream.reset(seed=0)
+    assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+    assert info["context_frames"] == 2
+    for step in range(12):
+        obs, reward, terminated, truncated, info = dream.step(step % 5)
+        assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+        assert 0.0 <= reward <= 1.0
+        assert info["uncertainty_map"].shape == (8, 8)
+        # the reward is the mean of the top 25% of the per-token uncertainty map
+        top = np.sort(info["uncertainty_map"].ravel())[-16:]
+        assert reward == pytest.approx(float(top.mean()), abs=1e-5)
+        assert not terminated
+        assert truncated == (step == 11)
+
+
+def _rollout(env, seed: int, actions: list[int]) -> tuple[np.ndarray, list[float]]:
+    frames, rewards = [env.reset(seed=seed)[0]], []
+    for action in actions:
+        obs, reward, *_ = env.step(action)
+        frames.append(obs)
+        rewards.append(reward)
+    return np.stack(frames), rewards
+
+
+def test_same_seed_same_dream_other_seed_other_dream(dream):
+    actions = [0, 4, 4, 1, 0, 3]
+    frames_a, rewards_a = _rollout(dream, 5, actions)
+    frames_b, rewards_b = _rollout(dream, 5, actions)
+    frames_c, _ = _rollout(dream, 6, actions)
+    assert np.array_equal(frames_a, frames_b) and rewards_a == rewards_b
+    assert not np.array_equal(frames_a[1:], frames_c[1:])
+
+
+def test_context_from_frames_and_from_a_stored_episode(dream, smb_store):
+    from genie_gym.data.store import EpisodeStore
+
+    store = EpisodeStore(smb_store)
+    episode = store.load(store.refs()[0])
+    obs, info = dream.reset(seed=0, options={"frames": episode.frames[:3], "actions": episode.actions[:2]})
+    assert np.array_equal(obs, episode.frames[2]) and info["context_frames"] == 3
+    obs, info = dream.reset(seed=0, options={"episode": str(store.refs()[0].path)})
+    assert np.array_equal(obs, episode.frames[1]) and info["context_frames"] == 2
+
+
+def test_bad_inputs_get_clear_errors(dream, tiny_checkpoint, tmp_path):
+    dream.reset(seed=0)
+    for bad in (5, -1, 2.5, "JUMP"):
+        with pytest.raises(ValueError, match="invalid action"):
+            dream.step(bad)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 64, 64, 3\)"):
+        dream.reset(options={"frames": np.zeros((2, 32, 32, 3), np.uint8), "actions": np.zeros(1, np.int64)})
+    with pytest.raises(ValueError, match="must have shape"):
+        dream.reset(options={"frames": np.zeros((3, 64, 64, 3), np.uint8), "actions": np.zeros(1, np.int64)})
+    with pytest.raises(CheckpointError, match="not found"):
+        GenieDreamEnv(checkpoint=str(tmp_path / "nowhere"))
+    with pytest.raises(CheckpointError, match="expected a dynamics checkpoint"):
+        wrong = tmp_path / "wrong"
+        wrong.mkdir()
+        (wrong / "dynamics").symlink_to(tiny_checkpoint / "tokenizer")
+        (wrong / "tokenizer").symlink_to(tiny_checkpoint / "tokenizer")
+        WorldModel.from_pretrained(wrong)
+
+
+def test_long_dream_keeps_a_bounded_context(tiny_checkpoint):
+    env = gym.make(TINY_DREAM_ID, max_episode_steps=100)
+    env.reset(seed=0)
+    for step in range(30):
+        env.step(step % 5)
+    state = env.unwrapped._state
+    assert state.stream.num_cached_frames <= 6  # context_window of the checkpoint
+    assert len(state.recent_tokens) <= 4  # decode_window
+    env.close()
+
+
+def test_vec_env_steps_all_dreams_together_and_resets_in_lockstep(tiny_checkpoint):
+    world_model = WorldModel.from_pretrained(tiny_checkpoint)
+    vec = GenieDreamVecEnv(3, world_model=world_model, max_episode_steps=2, seed=1)
+    obs = vec.reset()
+    assert obs.shape == (3, 64, 64, 3) and obs.dtype == np.uint8
+    obs, rewards, dones, infos = vec.step(np.array([0, 1, 4]))
+    assert rewards.shape == (3,) and not dones.any()
+    obs, rewards, dones, infos = vec.step(np.array([0, 1, 4]))
+    assert dones.all() and all(info["TimeLimit.truncated"] for info in infos)
+    assert infos[0]["terminal_observation"].shape == (64, 64, 3)
+    vec.close()
+
+
+def test_ppo_learns_unchanged_on_the_dream_and_the_vec_dream(tiny_checkpoint):
+    from stable_baselines3 import PPO
+
+    env = gym.make(TINY_DREAM_ID, max_episode_steps=8)
+    PPO("CnnPolicy", env, n_steps=8, batch_size=8, n_epochs=1, seed=0).learn(total_timesteps=8)
+    env.close()
+    vec = GenieDreamVecEnv(2, world_model=WorldModel.from_pretrained(tiny_checkpoint), max_episode_steps=4)
+    PPO("CnnPolicy", vec, n_steps=4, batch_size=8, n_epochs=1, seed=0).learn(total_timesteps=8)
+    vec.close()
+
+
+def test_play_headless_side_by_side_records_gif_and_episode(tiny_checkpoint, tmp_path):
+    import imageio.v3 as iio
+
+    from genie_gym.data.store import EpisodeStore
+    from genie_gym.play import run_play
+
+    script = tmp_path / "actions.txt"
+    script.write_text("RIGHT\nRIGHT\nJUMP  # a comment\n0\n4\n1\n")
+    gif = tmp_path / "play.gif"
+    summary = run_play(TINY_DREAM_ID, side_by_side=True, actions_file=str(script), record=str(gif),
+                       record_store=str(tmp_path / "store"), scale=2)
+    assert summary["steps"] == 6
+    images = iio.imread(gif)
+    assert images.shape[0] == 7  # the first frame and one per step
+    assert images.shape[2] > 2 * 64 * 2  # two panels side by side
+    episode = EpisodeStore(tmp_path / "store").load(("SMB", 0))
+    assert episode.frames.shape == (7, 64, 64, 3)
+    assert episode.actions.tolist() == [0, 0, 4, 0, 4, 1]
+
+
+def test_play_rejects_a_bad_action_script(tmp_path):
+    from genie_gym.play import read_action_script
+
+    script = tmp_path / "bad.txt"
+    script.write_text("RIGHT\nFLY\n")
+    with pytest.raises(ValueError, match="bad.txt:2"):
+        read_action_script(script)
+
+
+def test_eval_protocol_on_a_small_real_set(tiny_checkpoint, smb_store, tmp_path):
+    from genie_gym.cli import main
+
+    out = tmp_path / "eval.json"
+    grid = tmp_path / "grid.png"
+    status = main(["eval", "--checkpoint", str(tiny_checkpoint), "--data", str(smb_store), "--split", "all",
+                   "--maskgit-steps", "2", "--max-sequences", "3", "--json", str(out), "--grid", str(grid)])
+    assert status == 0
+    result = json.loads(out.read_text())
+    assert set(result) >= {"psnr", "ssim", "delta_psnr", "tokenizer_psnr", "fid"}
+    assert result["fid"] is None and result["num_sequences"] == 3
+    assert np.isfinite([result["psnr"], result["ssim"], result["delta_psnr"], result["tokenizer_psnr"]]).all()
+    assert len(result["psnr_per_step"]) == 10
+    assert grid.exists() and grid.stat().st_size > 1000
