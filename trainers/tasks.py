@@ -46,6 +46,7 @@ from trainers.training_loop import Batch, TrainingTask
 TASK_KINDS: tuple[str, ...] = ("tokenizer", "lam", "dynamics", "genie-redux")
 IMAGE_FRAMES = 8  # frames per row of an image grid
 GRID_GAP = 2
+IMAGE_SCALE = 2
 
 
 def save_model(model: nn.Module, directory: Path) -> None:
@@ -78,9 +79,10 @@ def load_frozen(path: str | os.PathLike, kind: str, device: torch.device) -> tup
     return model.eval(), directory
 
 
-def image_rows(rows: list[torch.Tensor], gap: int = GRID_GAP) -> np.ndarray:
-    """Stack rows of frames (each uint8 ``(T, H, W, 3)``) into one uint8 ``(rows*H + gaps, T*W + gaps, 3)`` grid."""
-    frames = [row.cpu().numpy() for row in rows]
+def image_rows(rows: list[torch.Tensor], gap: int = GRID_GAP, scale: int = IMAGE_SCALE) -> np.ndarray:
+    """Stack rows of frames (each uint8 ``(T, H, W, 3)``) into one uint8 grid, frames upscaled ``scale`` times
+    (nearest neighbour) and separated by ``gap`` white pixels."""
+    frames = [row.cpu().numpy().repeat(scale, axis=1).repeat(scale, axis=2) for row in rows]
     height, width = frames[0].shape[1:3]
     columns = max(len(row) for row in frames)
     grid = np.full((len(frames) * (height + gap) + gap, columns * (width + gap) + gap, 3), 255, np.uint8)

@@ -181,8 +181,9 @@ class EpisodeArrayCache:
 
         ctx = ctx or DistributedContext()
         rows = [expected_rows(int(n)) for n in lengths]
-        todo = self.missing(refs, rows)[ctx.rank :: ctx.world_size]
-        if todo and ctx.is_main:
+        missing = self.missing(refs, rows)
+        todo = missing[ctx.rank :: ctx.world_size]
+        if missing and ctx.is_main:
             self.root.mkdir(parents=True, exist_ok=True)
             info = {"kind": self.kind, "fingerprint": self.fingerprint, "format": CACHE_FORMAT_VERSION}
             (self.root / "cache.json").write_text(json.dumps({**info, **self.description}, indent=2) + "\n")

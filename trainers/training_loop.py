@@ -401,7 +401,7 @@ def train(
                 scheduler.step()
                 if maintenance is not None:
                     for key, value in (maintenance(step) or {}).items():
-                        if isinstance(value, int | float | bool) and not isinstance(value, str):
+                        if isinstance(value, int | float):
                             step_metrics[key] = float(value)
                 step += 1
                 step_metrics.update(lr=lr, grad_norm=grad_norm)
