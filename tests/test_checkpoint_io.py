@@ -1,0 +1,210 @@
+"""Checkpoint I/O (safetensors + config.json) and model configs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genie_gym.models import (
+    CheckpointError,
+    Dynamics,
+    DynamicsConfig,
+    LAMConfig,
+    LatentActionModel,
+    TokenizerConfig,
+    VideoTokenizer,
+    get_config,
+    load_pretrained,
+    save_pretrained,
+)
+from genie_gym.models.checkpoint_io import CONFIG_FILE, WEIGHTS_FILE
+
+TOKENIZER = TokenizerConfig(patch_size=8, d_model=32, num_heads=4, encoder_blocks=1, decoder_blocks=1, num_codes=64)
+LAM = LAMConfig(patch_size=8, d_model=32, num_heads=4, encoder_blocks=1, decoder_blocks=1)
+DYNAMICS = DynamicsConfig(num_codes=64, grid_size=8, d_model=32, num_heads=4, num_blocks=1, action_embed_dim=8)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def frames() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (1, 3, 64, 64, 3), dtype=torch.uint8, generator=generator)
+
+
+def _trained_tokenizer(frames: torch.Tensor) -> VideoTokenizer:
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TOKENIZER)
+    optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=1e-3)
+    for _ in range(2):  # so usage buffers and weights are not at their initial values
+        loss, _ = tokenizer.compute_loss({"frames": frames})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return tokenizer.eval()
+
+
+def _dynamics(codebook: torch.Tensor) -> Dynamics:
+    torch.manual_seed(1)
+    model = Dynamics(DYNAMICS, codebook)
+    with torch.no_grad():
+        model.action_embed.weight.normal_()  # a non-default (trained-looking) action table
+    return model.eval()
+
+
+def test_save_load_gives_identical_outputs_for_every_model(tmp_path, frames):
+    tokenizer = _trained_tokenizer(frames)
+    save_pretrained(tokenizer, tmp_path / "tok")
+    loaded = load_pretrained(tmp_path / "tok")
+    assert isinstance(loaded, VideoTokenizer) and loaded.config == tokenizer.config
+    with torch.no_grad():
+        assert torch.equal(loaded.reconstruct(frames), tokenizer.reconstruct(frames))
+        assert torch.equal(loaded.encode(frames), tokenizer.encode(frames))
+    assert torch.equal(loaded.quantizer.usage_ema, tokenizer.quantizer.usage_ema)
+
+    torch.manual_seed(0)
+    lam = LatentActionModel(LAM).eval()
+    lam.save_pretrained(tmp_path / "lam")
+    loaded_lam = LatentActionModel.from_pretrained(tmp_path / "lam")
+    with torch.no_grad():
+        assert torch.equal(loaded_lam.infer_actions(frames), lam.infer_actions(frames))
+        actions = lam.infer_actions(frames)
+        assert torch.equal(loaded_lam.predict_next_frames(frames, actions), lam.predict_next_frames(frames, actions))
+
+    dynamics = _dynamics(tokenizer.codebook_vectors().detach())
+    dynamics.save_pretrained(tmp_path / "dyn")
+    loaded_dynamics = Dynamics.from_pretrained(tmp_path / "dyn")
+    assert torch.equal(loaded_dynamics.codebook, dynamics.codebook)
+    assert torch.equal(loaded_dynamics.action_embed.weight, dynamics.action_embed.weight)
+    ids = tokenizer.encode(frames)
+    actions = torch.tensor([[4, 1]])
+    with torch.no_grad():
+        assert torch.equal(loaded_dynamics(ids, actions), dynamics(ids, actions))
+
+    meta = json.loads((tmp_path / "dyn" / CONFIG_FILE).read_text())
+    assert meta["model_kind"] == "dynamics" and meta["format_version"] == 1
+    assert meta["config"] == DYNAMICS.to_dict()
+    assert meta["num_parameters"] == sum(p.numel() for p in dynamics.parameters())
+    assert not list((tmp_path / "dyn").glob("*.tmp")), "no temporary files may be left behind"
+
+
+def test_float16_checkpoint_loads_back_as_float32(tmp_path, frames):
+    tokenizer = _trained_tokenizer(frames)
+    save_pretrained(tokenizer, tmp_path / "full")
+    save_pretrained(tokenizer, tmp_path / "half", dtype=torch.float16)
+    assert (tmp_path / "half" / WEIGHTS_FILE).stat().st_size < 0.6 * (tmp_path / "full" / WEIGHTS_FILE).stat().st_size
+    loaded = load_pretrained(tmp_path / "half", expected_kind="tokenizer")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    assert loaded.quantizer.steps_since_used.dtype == torch.int64
+    with torch.no_grad():
+        assert torch.allclose(loaded.reconstruct(frames), tokenizer.reconstruct(frames), atol=2e-2)
+
+
+def test_missing_directory_and_files(tmp_path, frames):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_pretrained(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_pretrained(tmp_path / "empty")
+    save_pretrained(LatentActionModel(LAM), tmp_path / "lam")
+    (tmp_path / "lam" / WEIGHTS_FILE).unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load_pretrained(tmp_path / "lam")
+
+
+def test_truncated_or_corrupt_weights(tmp_path):
+    directory = save_pretrained(LatentActionModel(LAM), tmp_path / "lam")
+    weights = directory / WEIGHTS_FILE
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_pretrained(directory)
+    # without the checksum the safetensors parser itself must catch it
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    del meta["weights_sha256"]
+    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_pretrained(directory)
+    weights.write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_pretrained(directory)
+    (directory / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_pretrained(directory)
+
+
+def _edit_config(directory, **changes) -> None:
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    meta["config"].update(changes)
+    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+
+
+def test_config_and_weights_mismatch_is_reported(tmp_path):
+    directory = save_pretrained(_dynamics(torch.randn(64, 32)), tmp_path / "dyn")
+    _edit_config(directory, d_model=64)
+    with pytest.raises(CheckpointError, match=r"shape mismatch.*token_embed.weight"):
+        load_pretrained(directory)
+    _edit_config(directory, d_model=32, token_input_skip=False)
+    with pytest.raises(CheckpointError, match=r"unexpected tensors: codebook_proj.bias, codebook_proj.weight"):
+        load_pretrained(directory)
+    _edit_config(directory, token_input_skip=True, num_blocks=2)
+    with pytest.raises(CheckpointError, match=r"missing tensors: transformer.blocks.1.*\(\d+ in all\)"):
+        load_pretrained(directory)
+    _edit_config(directory, num_blocks=1, no_such_field=3)
+    with pytest.raises(CheckpointError, match="no_such_field"):
+        load_pretrained(directory)
+
+
+def test_wrong_model_kind(tmp_path):
+    directory = save_pretrained(VideoTokenizer(TOKENIZER), tmp_path / "tok")
+    with pytest.raises(CheckpointError, match=r"expected a dynamics checkpoint but .*tok holds a tokenizer"):
+        load_pretrained(directory, expected_kind="dynamics")
+    with pytest.raises(CheckpointError, match="expected a lam checkpoint"):
+        LatentActionModel.from_pretrained(directory)
+    with pytest.raises(CheckpointError, match="not a genie-gym model"):
+        save_pretrained(torch.nn.Linear(2, 2), tmp_path / "linear")
+
+
+def test_configs_round_trip_and_reject_unknown_keys(tmp_path):
+    for kind, cls in (("tokenizer", TokenizerConfig), ("lam", LAMConfig), ("dynamics", DynamicsConfig)):
+        for name in ("small", "paper"):
+            config = get_config(kind, name)
+            assert isinstance(config, cls)
+            assert cls.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+        with pytest.raises(ValueError, match=r"unknown .* keys \['bogus'\]"):
+            cls.from_dict({"bogus": 1})
+    paper_tokenizer = get_config("tokenizer", "paper")
+    assert (paper_tokenizer.encoder_blocks, paper_tokenizer.decoder_blocks, paper_tokenizer.d_model) == (8, 8, 512)
+    assert (paper_tokenizer.num_heads, paper_tokenizer.patch_size, paper_tokenizer.num_codes) == (8, 4, 1024)
+    assert paper_tokenizer.latent_dim == 32 and paper_tokenizer.grid_size == 16
+    assert get_config("lam", "paper").num_codes == 7
+    paper_dynamics = get_config("dynamics", "paper")
+    assert (paper_dynamics.num_blocks, paper_dynamics.d_model, paper_dynamics.num_heads) == (12, 512, 8)
+    small_tokenizer, small_dynamics = get_config("tokenizer", "small"), get_config("dynamics", "small")
+    assert small_dynamics.grid_size == small_tokenizer.grid_size
+    assert (small_dynamics.num_codes, small_dynamics.latent_dim) == (
+        small_tokenizer.num_codes,
+        small_tokenizer.latent_dim,
+    )
+
+    path = tmp_path / "dyn.json"
+    path.write_text(json.dumps({"d_model": 64, "num_heads": 4}))
+    assert get_config("dynamics", str(path)).d_model == 64
+    directory = save_pretrained(VideoTokenizer(TOKENIZER), tmp_path / "tok")
+    assert get_config("tokenizer", directory / CONFIG_FILE) == TOKENIZER
+    with pytest.raises(ValueError, match="holds a tokenizer config"):
+        get_config("dynamics", directory / CONFIG_FILE)
+    with pytest.raises(ValueError, match="no dynamics config named 'huge'"):
+        get_config("dynamics", "huge")
+    with pytest.raises(ValueError, match="unknown model kind"):
+        get_config("policy", "small")
+    with pytest.raises(ValueError, match="action_source"):
+        DynamicsConfig(action_source="keyboard")

@@ -1,0 +1,226 @@
+"""The MaskGIT dynamics model on real SMB tokens: causality, overfitting, action control, sampling, the cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import genie_gym
+from genie_gym.models import Dynamics, DynamicsConfig, TokenizerConfig, VideoTokenizer
+
+NUM_CODES = 128
+TINY = dict(num_codes=NUM_CODES, grid_size=8, d_model=64, num_heads=4, num_blocks=2, action_embed_dim=16)
+BRANCH_ACTIONS = (0, 1, 4)  # RIGHT, LEFT, JUMP
+PREFIXES = (8, 20, 32)  # steps walked right before branching
+CLIP_STEPS = 4  # actions per clip (clips of 5 frames)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def real_tokens() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Real SMB clips where the action matters, as tokens.
+
+    From 3 states of the level, the same state is continued with RIGHT, LEFT or JUMP for 4 steps: 9 clips
+    of 5 frames whose first frames agree within each group of 3. Tokenized by a tiny tokenizer whose codebook is
+    initialised (k-means++) from the encoder outputs of these frames. Returns ``(ids (9, 5, 8, 8), actions (9, 4),
+    codebook (128, 32))``.
+    """
+    env = genie_gym.GenieRetroEnv("SMB")
+    clips, actions = [], []
+    try:
+        for prefix in PREFIXES:
+            for action in BRANCH_ACTIONS:
+                obs, _ = env.reset(seed=0)
+                for _ in range(prefix):
+                    obs, *_ = env.step(0)
+                frames = [obs]
+                for _ in range(CLIP_STEPS):
+                    obs, *_ = env.step(action)
+                    frames.append(obs)
+                clips.append(np.stack(frames))
+                actions.append([action] * CLIP_STEPS)
+    finally:
+        env.close()
+    frames = torch.from_numpy(np.stack(clips))
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(
+        TokenizerConfig(patch_size=8, d_model=64, num_heads=4, encoder_blocks=1, decoder_blocks=1, num_codes=NUM_CODES)
+    ).eval()
+    with torch.no_grad():
+        tokenizer.quantizer.steps_since_used.fill_(10**6)  # every code dead: initialise them all from the data
+        tokenizer.revive_dead_codes(tokenizer.encode_latents(frames).reshape(-1, 32))
+        ids = tokenizer.encode(frames)
+    assert torch.equal(ids[0, 0], ids[1, 0]), "the branches of one state must start from the same frame"
+    assert (ids[0, -1] != ids[2, -1]).any(), "JUMP and RIGHT must lead to different tokens"
+    return ids, torch.tensor(actions), tokenizer.codebook_vectors().detach()
+
+
+@pytest.fixture(scope="module")
+def trained(real_tokens) -> Dynamics:
+    """A GenieRedux-G dynamics model overfit to the real token set (full batch, 160 AdamW steps)."""
+    ids, actions, codebook = real_tokens
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(**TINY), codebook)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    for _ in range(160):
+        loss, metrics = model.compute_loss({"tokens": ids, "actions": actions})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert set(metrics) >= {"loss", "ce", "token_distance", "masked_accuracy", "mask_ratio"}
+    return model.eval()
+
+
+def _masked_eval(model: Dynamics, ids: torch.Tensor, actions: torch.Tensor) -> tuple[float, float]:
+    """Cross-entropy and accuracy on the masked tokens of a fixed random training mask."""
+    mask = model.sample_mask(ids.shape[0], ids.shape[1], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = model(ids.masked_fill(mask, model.mask_id), actions)[mask]
+    targets = ids[mask]
+    return float(torch.nn.functional.cross_entropy(logits, targets)), float(
+        (logits.argmax(-1) == targets).float().mean()
+    )
+
+
+def test_overfits_a_tiny_real_token_set(trained, real_tokens):
+    ids, actions, _ = real_tokens
+    _, accuracy = _masked_eval(trained, ids, actions)
+    assert accuracy > 0.85, f"masked-token accuracy after overfitting is only {accuracy:.2f}"
+
+
+def test_ground_truth_actions_control_the_prediction(trained, real_tokens):
+    ids, actions, _ = real_tokens
+    # within each state, give every clip the action of another branch
+    swapped = actions.view(len(PREFIXES), len(BRANCH_ACTIONS), CLIP_STEPS).roll(1, dims=1).reshape(-1, CLIP_STEPS)
+    ce_true, _ = _masked_eval(trained, ids, actions)
+    ce_swapped, _ = _masked_eval(trained, ids, swapped)
+    assert ce_true < 0.7 * ce_swapped, (ce_true, ce_swapped)
+    kwargs = dict(num_frames=3, mode="autoregressive", temperature=0.0, maskgit_steps=8)
+    true_prediction = trained.generate(ids[:, :2], actions, **kwargs).tokens
+    swapped_prediction = trained.generate(ids[:, :2], swapped, **kwargs).tokens
+    assert (true_prediction != swapped_prediction).flatten(1).any(dim=1).float().mean() > 0.5
+    accuracy_true = float((true_prediction == ids[:, 2:]).float().mean())
+    accuracy_swapped = float((swapped_prediction == ids[:, 2:]).float().mean())
+    assert accuracy_true > accuracy_swapped + 0.05, (accuracy_true, accuracy_swapped)
+
+
+def test_logits_are_causal_in_time(real_tokens):
+    ids, actions, codebook = real_tokens
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(**TINY), codebook).double().eval()
+    with torch.no_grad():
+        base = model(ids[:2], actions[:2])
+        changed_ids = ids[:2].clone()
+        changed_ids[:, 3] = (changed_ids[:, 3] + 7) % NUM_CODES
+        changed_actions = actions[:2].clone()
+        changed_actions[:, 2] = 3  # the action that produces frame 3
+        for tokens, acts in ((changed_ids, actions[:2]), (ids[:2], changed_actions)):
+            out = model(tokens, acts)
+            assert torch.equal(out[:, :3], base[:, :3])
+            assert not torch.allclose(out[:, 3], base[:, 3])
+
+
+def test_cached_stream_equals_full_recompute(trained, real_tokens):
+    ids, actions, _ = real_tokens
+    context, num_new = ids[:3, :2], 3
+    full = trained.generate(
+        context,
+        actions[:3, :4],
+        num_frames=num_new,
+        mode="autoregressive",
+        frames_per_step=1,
+        maskgit_steps=10,
+        temperature=1.0,
+        generator=torch.Generator().manual_seed(7),
+    )
+    stream = trained.start_stream(context, actions[:3, :1], max_context_frames=None)
+    generator = torch.Generator().manual_seed(7)
+    tokens, entropies = [], []
+    for t in range(num_new):
+        frame_tokens, entropy = stream.next_frame(
+            actions[:3, 1 + t], maskgit_steps=10, temperature=1.0, generator=generator
+        )
+        tokens.append(frame_tokens)
+        entropies.append(entropy)
+    assert torch.equal(torch.stack(tokens, dim=1), full.tokens)
+    assert torch.allclose(torch.stack(entropies, dim=1), full.entropy, atol=1e-5)
+    assert stream.frames_seen == 5 and stream.num_cached_frames == 5
+
+
+def test_stream_sliding_window_keeps_memory_flat(trained, real_tokens):
+    ids, actions, _ = real_tokens
+    stream = trained.start_stream(ids[:1, :3], actions[:1, :2], max_context_frames=3)
+    sizes = []
+    for step in range(6):
+        tokens, entropy = stream.next_frame(step % 5, maskgit_steps=3, generator=torch.Generator().manual_seed(step))
+        assert tokens.shape == (1, 8, 8) and tokens.dtype == torch.int64 and entropy.shape == (1, 8, 8)
+        sizes.append(sum(layer.keys.numel() for layer in stream.cache.layers))
+    assert stream.num_cached_frames == 3 and len(set(sizes)) == 1
+    with pytest.raises(ValueError, match="action"):
+        stream.next_frame(5)
+
+
+def test_generate_is_deterministic_with_a_seed_and_reports_uncertainty(real_tokens):
+    ids, actions, codebook = real_tokens
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(**TINY), codebook).eval()
+    for mode, per_step in (("single", 1), ("autoregressive", 2)):
+        kwargs = dict(num_frames=3, mode=mode, frames_per_step=per_step, maskgit_steps=6)
+        first = model.generate(ids[:2, :2], actions[:2, :4], generator=torch.Generator().manual_seed(3), **kwargs)
+        again = model.generate(ids[:2, :2], actions[:2, :4], generator=torch.Generator().manual_seed(3), **kwargs)
+        other = model.generate(ids[:2, :2], actions[:2, :4], generator=torch.Generator().manual_seed(4), **kwargs)
+        assert first.tokens.shape == (2, 3, 8, 8) and first.tokens.dtype == torch.int64
+        assert torch.equal(first.tokens, again.tokens) and torch.equal(first.entropy, again.entropy)
+        assert not torch.equal(first.tokens, other.tokens)
+        assert float(first.entropy.min()) >= 0.0 and float(first.entropy.max()) <= 1.0 + 1e-6
+        assert float(first.entropy.mean()) > 0.5, "an untrained model is uncertain"
+        assert float(first.probs_of_chosen.min()) > 0.0 and float(first.probs_of_chosen.max()) <= 1.0
+    with pytest.raises(ValueError, match="Tc\\+N-1"):
+        model.generate(ids[:2, :2], actions[:2, :3], num_frames=3)
+    with pytest.raises(ValueError, match="mode"):
+        model.generate(ids[:2, :2], actions[:2, :4], num_frames=3, mode="beam")
+
+
+def test_action_embedding_is_trained_and_saved_and_latent_actions_work(real_tokens):
+    ids, actions, codebook = real_tokens
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(**TINY, tdce_lambda=0.0), codebook)
+    assert "action_embed.weight" in model.state_dict() and "codebook" in model.state_dict()
+    assert model.action_embed.weight.requires_grad
+    loss, metrics = model.compute_loss({"tokens": ids[:2], "actions": actions[:2]})
+    loss.backward()
+    assert float(model.action_embed.weight.grad.abs().sum()) > 0
+    assert metrics["loss"] == pytest.approx(metrics["ce"]) and metrics["token_distance"] == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        model.compute_loss({"tokens": ids[:2], "actions": torch.full_like(actions[:2], 5)})
+
+    latent = Dynamics(DynamicsConfig(**TINY, action_source="latent", num_actions=7, token_input_skip=False), codebook)
+    assert latent.codebook_proj is None
+    latent_actions = torch.randint(0, 7, actions[:2].shape, generator=torch.Generator().manual_seed(0))
+    loss, _ = latent.compute_loss({"tokens": ids[:2], "actions": latent_actions})
+    loss.backward()
+    assert float(latent.action_embed.weight.grad.abs().sum()) > 0
+    with torch.no_grad():
+        other = latent_actions.clone()
+        other[:, 0] = (other[:, 0] + 1) % 7
+        assert not torch.allclose(latent(ids[:2], latent_actions)[:, 1], latent(ids[:2], other)[:, 1])
+
+
+def test_token_input_skip_uses_the_codebook(real_tokens):
+    ids, actions, codebook = real_tokens
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(**TINY), codebook).eval()
+    with torch.no_grad():
+        base = model(ids[:1], actions[:1])
+        model.codebook.mul_(-1.0)
+        assert not torch.allclose(model(ids[:1], actions[:1]), base)
+    with pytest.raises(ValueError, match="codebook"):
+        Dynamics(DynamicsConfig(**TINY), torch.zeros(NUM_CODES + 1, 32))
