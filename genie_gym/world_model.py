@@ -127,7 +127,7 @@ class WorldModel:
         actions = _validate_actions(actions, frames.shape[0], frames.shape[1] - 1)
         tokens = self.encode(frames)
         stream = self.dynamics.start_stream(tokens, torch.from_numpy(actions).to(self.device),
-                                            max_frames=int(self.settings["context_window"]))
+                                            max_context_frames=int(self.settings["context_window"]))
         recent = deque(tokens.unbind(1), maxlen=int(self.settings["decode_window"]))
         return DreamState(stream=stream, recent_tokens=recent)
 
