@@ -22,6 +22,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 SMB_WHEEL_SPEC = "gym-super-mario-bros==7.4.0"
@@ -198,13 +199,22 @@ def rom_status(game: str) -> RomStatus:
     import stable_retro.data
 
     register_custom_integrations()
-    if game not in stable_retro.data.list_games(stable_retro.data.Integrations.ALL):
+    if game not in _integrated_games():
         return RomStatus(game, False, "this stable-retro version has no integration for it")
     try:
         stable_retro.data.get_romfile_path(game, stable_retro.data.Integrations.ALL)
     except FileNotFoundError:
         return RomStatus(game, False, f"ROM not installed: run `{INSTALL_COMMAND}`")
     return RomStatus(game, True, "ok")
+
+
+@lru_cache(maxsize=1)
+def _integrated_games() -> frozenset[str]:
+    """Every game stable-retro has an integration for (scanning them takes ~0.1 s, so once per process)."""
+    import stable_retro.data
+
+    register_custom_integrations()
+    return frozenset(stable_retro.data.list_games(stable_retro.data.Integrations.ALL))
 
 
 def require_rom(game: str) -> None:

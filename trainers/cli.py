@@ -23,8 +23,7 @@ import argparse
 import sys
 from typing import Any
 
-from trainers.lr_schedule import MIN_LR_RATIO, REFERENCE_WARMUP_STEPS
-from trainers.optim import DEFAULT_GRAD_CLIP, DEFAULT_LR, DEFAULT_WEIGHT_DECAY
+from trainers.defaults import DEFAULT_GRAD_CLIP, DEFAULT_LR, DEFAULT_WEIGHT_DECAY, MIN_LR_RATIO, REFERENCE_WARMUP_STEPS
 
 MODELS: tuple[str, ...] = ("tokenizer", "lam", "dynamics", "genie-redux")
 INTERRUPTED_EXIT = 130

@@ -15,9 +15,7 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-REFERENCE_WARMUP_STEPS: int = 5000
-WARMUP_START_FACTOR: float = 0.5
-MIN_LR_RATIO: float = 0.5
+from trainers.defaults import MIN_LR_RATIO, REFERENCE_WARMUP_STEPS, WARMUP_START_FACTOR
 
 
 def default_warmup_steps(total_steps: int) -> int:

@@ -12,10 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-DEFAULT_LR: float = 1e-4
-DEFAULT_BETAS: tuple[float, float] = (0.9, 0.99)
-DEFAULT_WEIGHT_DECAY: float = 1e-4
-DEFAULT_GRAD_CLIP: float = 10.0
+from trainers.defaults import DEFAULT_BETAS, DEFAULT_GRAD_CLIP, DEFAULT_LR, DEFAULT_WEIGHT_DECAY
 
 
 @dataclass
