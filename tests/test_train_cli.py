@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -175,3 +176,24 @@ def test_torchrun_two_processes_match_one(work: Path) -> None:
     assert [s for s, _ in ddp_losses] == [1, 2]
     for (_, a), (_, b) in zip(ddp_losses, single_losses, strict=True):
         assert a == pytest.approx(b, rel=1e-5)  # the same global batch, split over 2 ranks
+
+
+def test_decoder_only_fine_tuning_keeps_token_ids(work: Path, tokenizer_run: Path) -> None:
+    from genie_gym.data.store import EpisodeStore
+    from genie_gym.models.checkpoint_io import load_pretrained
+
+    store = work / "store"
+    out = work / "tok_decoder"
+    assert train("tokenizer", "--init", tokenizer_run, "--decoder-only", "--data", store, "--out", out,
+                 "--steps", 2, "--lr", "1e-2", *FAST) == 0
+    before = load_pretrained(RunDir(tokenizer_run).latest_checkpoint(), expected_kind="tokenizer")
+    after = load_pretrained(RunDir(out).latest_checkpoint(), expected_kind="tokenizer")
+    assert before.config == after.config  # --init brings its own config
+    frames = torch.from_numpy(np.asarray(EpisodeStore(store).load(("SMB", 0)).frames[None, :8]))
+    with torch.no_grad():
+        assert torch.equal(before.encode(frames), after.encode(frames))
+    changed = [name for name, value in after.state_dict().items() if not torch.equal(value, before.state_dict()[name])]
+    assert changed and all(name.startswith(("from_latent", "decoder", "to_pixels", "quantizer.usage",
+                                            "quantizer.steps")) for name in changed), changed
+    assert any(name.startswith("decoder") for name in changed)
+    assert train("lam", "--decoder-only", "--data", store, "--out", work / "lam_bad", "--steps", 1, *FAST) == 1

@@ -37,6 +37,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run directory (config, logs, images, checkpoints)")
     parser.add_argument("--tokenizer", help="dynamics/genie-redux: trained tokenizer run dir or checkpoint dir")
     parser.add_argument("--lam", help="genie-redux: trained latent action model run dir or checkpoint dir")
+    parser.add_argument("--init", help="fine-tune: start from this run or checkpoint of the same model kind (its "
+                                       "config replaces --config)")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="tokenizer: freeze the encoder and codebook, train the decoder (token ids stay valid)")
     parser.add_argument("--games", nargs="+", help="train on these games of the store only (default: all)")
     parser.add_argument("--window", type=int, default=16, help="frames per training clip (default 16)")
     parser.add_argument("--steps", type=int, default=10000, help="optimizer steps of the whole run (default 10000)")
@@ -136,6 +140,8 @@ def run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             ctx=ctx,
             progress=progress,
+            init=args.init,
+            decoder_only=args.decoder_only,
         )
         workers = args.num_workers if args.num_workers is not None else (4 if ctx.device.type == "cuda" else 0)
         settings = LoopSettings(

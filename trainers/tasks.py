@@ -65,6 +65,11 @@ def load_model_weights(model: nn.Module, directory: Path) -> None:
     model.load_state_dict(loaded.state_dict())
 
 
+def _load_init(path: str | os.PathLike, kind: str) -> nn.Module:
+    """The trainable model of ``kind`` (weights and config) that ``--init`` names; ``--config`` is ignored then."""
+    return load_pretrained(resolve_model_checkpoint(path), expected_kind=kind).train()
+
+
 def load_frozen(path: str | os.PathLike, kind: str, device: torch.device) -> tuple[nn.Module, Path]:
     """A trained model of ``kind`` from a run directory or checkpoint directory, frozen, in eval mode on ``device``.
 
@@ -196,6 +201,8 @@ def build_task(
     seed: int = 0,
     ctx: DistributedContext | None = None,
     progress: bool = True,
+    init: str | os.PathLike | None = None,
+    decoder_only: bool = False,
 ) -> TrainingTask:
     """The :class:`TrainingTask` for ``kind`` (one of :data:`TASK_KINDS`; see the module docstring).
 
@@ -209,6 +216,9 @@ def build_task(
         seed: initialises the model.
         ctx: the distributed context (token caching is shared across ranks).
         progress: show tqdm bars while caching.
+        init: start from the weights of this run directory or checkpoint of the same kind (fine-tuning).
+        decoder_only: ``tokenizer`` only: freeze the encoder and codebook and train the decoder (the paper's decoder
+            fine-tuning; token ids, and so any dynamics trained on them, stay valid).
 
     Raises ``ValueError`` for a missing ``--tokenizer``/``--lam`` and :class:`CheckpointError` for a checkpoint of
     the wrong kind.
@@ -220,6 +230,8 @@ def build_task(
         raise ValueError(f"training {kind} needs --tokenizer RUN_DIR (a trained tokenizer run or checkpoint directory)")
     if kind == "genie-redux" and lam is None:
         raise ValueError("training genie-redux needs --lam RUN_DIR (a trained latent action model run or checkpoint)")
+    if decoder_only and kind != "tokenizer":
+        raise ValueError("--decoder-only fine-tunes a tokenizer's decoder; it does not apply to " + kind)
     windows = _frame_windows(data_dir, window, games)
     common: dict[str, Any] = {"write_model": save_model, "load_weights": load_model_weights}
 
@@ -229,14 +241,17 @@ def build_task(
         if kind == "tokenizer":
             from genie_gym.models.tokenizer import VideoTokenizer
 
-            model: nn.Module = VideoTokenizer(model_config)
+            model: nn.Module = VideoTokenizer(model_config) if init is None else _load_init(init, kind)
             render = _render_reconstruction
+            if decoder_only:
+                model.freeze_encoder()
         else:
             from genie_gym.models.lam import LatentActionModel
 
-            model = LatentActionModel(model_config)
+            model = LatentActionModel(model_config) if init is None else _load_init(init, kind)
             render = _render_lam
-        description = {"model_kind": kind, "config": model_config.to_dict(), "data": _data_info(windows)}
+        description = {"model_kind": kind, "config": model.config.to_dict(), "data": _data_info(windows),
+                       "init": str(init) if init is not None else None, "decoder_only": decoder_only}
         return TrainingTask(kind, model, windows, window, description, render_images=render, **common)
 
     frozen_tokenizer, tokenizer_dir = load_frozen(tokenizer, "tokenizer", ctx.device)
@@ -261,6 +276,11 @@ def build_task(
 
     torch.manual_seed(seed)
     model = Dynamics(dynamics_config, codebook=frozen_tokenizer.codebook_vectors().detach().cpu())
+    if init is not None:
+        model = _load_init(init, "dynamics")
+        if not torch.allclose(model.codebook.cpu(), frozen_tokenizer.codebook_vectors().detach().cpu(), atol=1e-3):
+            raise CheckpointError(f"--init {init} was trained on another tokenizer's codebook than {tokenizer}")
+        dynamics_config = model.config
     dataset = TokenWindowDataset(windows, tokens, latent_actions)
     description = {
         "model_kind": "dynamics",

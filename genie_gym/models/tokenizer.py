@@ -257,8 +257,27 @@ class VideoTokenizer(PretrainedMixin, nn.Module):
         return self.quantizer.revive_dead_codes(encoder_outputs)
 
     def maintenance_step(self, step: int) -> dict[str, float]:
-        """Called by the trainer after every optimiser step: revives dead codes periodically (cheap otherwise)."""
+        """Called by the trainer after every optimiser step: revives dead codes periodically (cheap otherwise).
+
+        Does nothing once the encoder is frozen (:meth:`freeze_encoder`): the codebook must not change then.
+        """
+        if self.encoder_frozen:
+            return {"dead_codes": float(self.quantizer.dead_code_mask().sum()), "revived": 0.0}
         return self.quantizer.maintenance_step(step)
+
+    @property
+    def encoder_frozen(self) -> bool:
+        """Whether only the decoder trains (see :meth:`freeze_encoder`)."""
+        return not self.patch_embed.weight.requires_grad
+
+    def freeze_encoder(self) -> None:
+        """Freeze the encoder and the codebook so only the decoder trains (the paper's decoder fine-tuning).
+
+        Token ids stay exactly what they were, so a dynamics model trained on them keeps working with the
+        fine-tuned decoder.
+        """
+        for module in (self.patch_embed, self.encoder, self.to_latent, self.quantizer):
+            module.requires_grad_(False)
 
 
 Tokenizer = VideoTokenizer
