@@ -20,6 +20,7 @@ LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.annotate_command",
     "genie_gym.commands.play_command",
     "genie_gym.commands.eval_command",
+    "genie_gym.commands.world_model_command",
 ]
 
 

@@ -199,3 +199,22 @@ def test_eval_protocol_on_a_small_real_set(tiny_checkpoint, smb_store, tmp_path)
     assert np.isfinite([result["psnr"], result["ssim"], result["delta_psnr"], result["tokenizer_psnr"]]).all()
     assert len(result["psnr_per_step"]) == 10
     assert grid.exists() and grid.stat().st_size > 1000
+
+
+def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint, tmp_path):
+    from genie_gym.cli import main
+    from genie_gym.models.checkpoint_io import save_pretrained
+
+    out = tmp_path / "packed"
+    assert main(["world-model", "pack", "--tokenizer", str(tiny_checkpoint / "tokenizer"), "--dynamics",
+                 str(tiny_checkpoint / "dynamics"), "--game", "SMB", "--out", str(out), "--fp16"]) == 0
+    packed = WorldModel.from_pretrained(out)
+    assert packed.settings["game"] == "SMB"
+    assert next(packed.dynamics.parameters()).dtype == torch.float32  # fp16 on disk, float32 in memory
+
+    torch.manual_seed(1)
+    other = VideoTokenizer(TokenizerConfig(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1,
+                                           decoder_blocks=1, num_codes=32, latent_dim=8))
+    save_pretrained(other, tmp_path / "other_tokenizer")
+    assert main(["world-model", "pack", "--tokenizer", str(tmp_path / "other_tokenizer"), "--dynamics",
+                 str(tiny_checkpoint / "dynamics"), "--out", str(tmp_path / "bad")]) == 1

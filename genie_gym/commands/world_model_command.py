@@ -1,0 +1,53 @@
+"""``genie world-model pack``: assemble a dream-ready world-model directory from a tokenizer and a dynamics run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``genie world-model`` to the command line."""
+    parser = subparsers.add_parser("world-model", help="assemble a world-model directory for dreams and eval")
+    actions = parser.add_subparsers(dest="world_model_action", metavar="ACTION", required=True)
+    pack = actions.add_parser("pack", help="tokenizer + dynamics (+ dream settings) -> one directory")
+    pack.add_argument("--tokenizer", required=True, help="tokenizer run directory or checkpoint directory")
+    pack.add_argument("--dynamics", required=True, help="dynamics run directory or checkpoint directory")
+    pack.add_argument("--game", default="SMB", help="the game the dream resets from (annotated name)")
+    pack.add_argument("--out", required=True, help="output directory (tokenizer/, dynamics/, dream.json)")
+    pack.add_argument("--fp16", action="store_true", help="store the weights in float16 (loaded back as float32)")
+    pack.add_argument("--settings", default=None, help="JSON of dream settings (context_frames, maskgit_steps, ...)")
+    pack.set_defaults(func=_pack)
+
+
+def model_directory(path: str | Path) -> Path:
+    """A checkpoint directory (``config.json`` + ``*.safetensors``) or a run directory's ``latest`` checkpoint."""
+    path = Path(path)
+    if (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+        return path
+    pointer = path / "latest"
+    if pointer.is_file():
+        target = path / pointer.read_text(encoding="utf-8").strip()
+        if (target / "config.json").is_file():
+            return target
+    raise FileNotFoundError(f"{path} is neither a checkpoint directory nor a training run with a `latest` checkpoint")
+
+
+def _pack(args: argparse.Namespace) -> int:
+    import torch
+
+    from genie_gym.games import get_game
+    from genie_gym.models.checkpoint_io import load_pretrained
+    from genie_gym.world_model import WorldModel
+
+    settings = {"game": get_game(args.game).name}
+    if args.settings:
+        settings.update(json.loads(Path(args.settings).read_text()))
+    tokenizer = load_pretrained(model_directory(args.tokenizer), expected_kind="tokenizer")
+    dynamics = load_pretrained(model_directory(args.dynamics), expected_kind="dynamics")
+    world_model = WorldModel(tokenizer, dynamics, settings)  # checks that the codebooks match
+    out = world_model.save_pretrained(args.out, dtype=torch.float16 if args.fp16 else None)
+    print(f"wrote world model {out} (game {settings['game']}); use it with "
+          f"genie_gym.register_dream('GenieDream-Mine-v0', '{out}') or genie eval --checkpoint {out}")
+    return 0
