@@ -25,6 +25,7 @@ from genie_gym.conventions import ACTION_NAMES
 
 HEADER_HEIGHT = 22
 DEFAULT_ACTION = ACTION_NAMES.index("UP")
+CONTEXT_ACTION = ACTION_NAMES.index("RIGHT")  # played on the real game to build a dream's context at reset
 REAL_PREFIX = "GenieRetro-"
 DREAM_PREFIX = "GenieDream-"
 
@@ -126,6 +127,10 @@ class PlaySession:
         if self.real is not None:
             self.real_frame, _ = self.real.reset(seed=self.seed)
             self._remember_real(self.real_frame, None)
+            if self.dream is not None:  # give the dream the context length it was made for (2 frames by default)
+                for _ in range(min(self.dream.unwrapped.context_frames, self.context_frames) - 1):
+                    self.real_frame, *_ = self.real.step(CONTEXT_ACTION)
+                    self._remember_real(self.real_frame, CONTEXT_ACTION)
         if self.dream is not None:
             self._restart_dream()
 

@@ -172,8 +172,8 @@ def test_play_headless_side_by_side_records_gif_and_episode(tiny_checkpoint, tmp
     assert images.shape[0] == 7  # the first frame and one per step
     assert images.shape[2] > 2 * 64 * 2  # two panels side by side
     episode = EpisodeStore(tmp_path / "store").load(("SMB", 0))
-    assert episode.frames.shape == (7, 64, 64, 3)
-    assert episode.actions.tolist() == [0, 0, 4, 0, 4, 1]
+    assert episode.frames.shape == (8, 64, 64, 3)  # 2 context frames (the dream's) + one per step
+    assert episode.actions.tolist() == [0, 0, 0, 4, 0, 4, 1]  # RIGHT built the context, then the script
 
 
 def test_play_rejects_a_bad_action_script(tmp_path):
