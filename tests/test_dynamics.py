@@ -224,3 +224,20 @@ def test_token_input_skip_uses_the_codebook(real_tokens):
         assert not torch.allclose(model(ids[:1], actions[:1]), base)
     with pytest.raises(ValueError, match="codebook"):
         Dynamics(DynamicsConfig(**TINY), torch.zeros(NUM_CODES + 1, 32))
+
+
+def test_a_single_context_frame_is_enough(trained, real_tokens):
+    ids, actions, _ = real_tokens
+    full = trained.generate(
+        ids[:2, :1],
+        actions[:2, :2],
+        num_frames=2,
+        mode="autoregressive",
+        maskgit_steps=4,
+        generator=torch.Generator().manual_seed(0),
+    )
+    stream = trained.start_stream(ids[:2, :1], actions[:2, :0])
+    generator = torch.Generator().manual_seed(0)
+    streamed = [stream.next_frame(actions[:2, t], maskgit_steps=4, generator=generator)[0] for t in range(2)]
+    assert full.tokens.shape == (2, 2, 8, 8)
+    assert torch.equal(torch.stack(streamed, dim=1), full.tokens)

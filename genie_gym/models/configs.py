@@ -1,7 +1,7 @@
 """Configurations of the tokenizer, the latent action model and the dynamics model.
 
 Every field has a default (the defaults are the paper's values, appendix A); :func:`get_config` returns the named
-presets ``"paper"`` (for GPUs) and ``"small"`` (measured to train on a 2-core CPU, see ``SMALL_CONFIG_NOTES``), or
+presets ``"paper"`` (for GPUs) and ``"small"`` (measured to train on a 2-core CPU, see the notes at ``PRESETS``), or
 reads a JSON file. ``to_dict()`` / ``from_dict()`` round-trip through plain JSON types; ``from_dict`` rejects
 unknown keys.
 """
@@ -183,8 +183,11 @@ CONFIG_CLASSES: dict[str, type[_ConfigBase]] = {
     "dynamics": DynamicsConfig,
 }
 
-# Presets. "paper": appendix A. "small": chosen by measurement on a 2-core CPU (torch 2.13, 2 threads,
-# fwd + bwd + AdamW on batches of 16-frame clips); see the README / final notes for the measured numbers.
+# Presets. "paper": appendix A (tokenizer 67.6M, LAM 67.6M, dynamics 55.0M parameters in this implementation).
+# "small": 64 tokens per frame (patch 8), d 256. Measured on the 2-core CPU (torch 2.13, fwd + bwd + AdamW, batches of
+# 4 x 16-frame clips, best iteration): tokenizer (8.6M) 24 frames/s with 2 threads on a quiet machine, 12 frames/s with
+# 1 thread while other jobs held the cores; dynamics (7.3M) 17 frames/s with 1 thread under the same load. With the
+# cores shared, 2 threads are ~3x slower than 1 (oversubscription). Paper configs: ~0.3 frames/s under load.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "tokenizer": {},

@@ -115,7 +115,7 @@ def maskgit_decode(
             still_masked = confidence.masked_fill(known, float("inf")).topk(keep_masked, dim=-1, largest=False).indices
             newly_fixed = newly_fixed.scatter(1, still_masked, False)
         tokens = torch.where(newly_fixed, sampled, tokens)
-        step_entropy = -(log_probs.exp() * log_probs).sum(dim=-1) / log_codes
+        step_entropy = torch.special.entr(log_probs.exp()).sum(dim=-1) / log_codes
         entropy = torch.where(newly_fixed, step_entropy, entropy)
         chosen_prob = torch.where(newly_fixed, sampled_log_prob.exp(), chosen_prob)
         known = known | newly_fixed

@@ -67,7 +67,8 @@ class CosineVectorQuantizer(nn.Module):
         self.dead_code_check_every = dead_code_check_every
         self.codebook = nn.Parameter(F.normalize(torch.randn(num_codes, latent_dim), dim=-1))
         self.register_buffer("usage_ema", torch.zeros(num_codes))
-        self.register_buffer("steps_since_used", torch.zeros(num_codes, dtype=torch.long))
+        # codes start out dead: the first maintenance step replaces the unused ones by encoder outputs (data init)
+        self.register_buffer("steps_since_used", torch.full((num_codes,), dead_code_after, dtype=torch.long))
         self._recent_latents: torch.Tensor | None = None
 
     def codebook_vectors(self) -> torch.Tensor:
@@ -138,13 +139,15 @@ class CosineVectorQuantizer(nn.Module):
         return int(dead.numel())
 
     def maintenance_step(self, step: int) -> dict[str, float]:
-        """Every ``dead_code_check_every`` steps revive dead codes; returns ``{"dead_codes", "revived"}``.
+        """At step 1 and every ``dead_code_check_every`` steps revive dead codes; returns ``{"dead_codes", "revived"}``.
+
+        Codes start out dead, so step 1 initialises every code the first batch did not use from its encoder outputs.
 
         Under ``torch.distributed`` the usage counters are combined across ranks and rank 0's codebook is broadcast,
         so every rank keeps the same codebook.
         """
         revived = 0
-        if step > 0 and step % self.dead_code_check_every == 0:
+        if step == 1 or (step > 0 and step % self.dead_code_check_every == 0):
             distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
             if distributed:
                 torch.distributed.all_reduce(self.steps_since_used, op=torch.distributed.ReduceOp.MIN)
