@@ -75,6 +75,9 @@ def cut_sequences(frames: list[np.ndarray], actions: list[np.ndarray], length: i
                   max_sequences: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cut every episode into windows of ``length`` frames starting every ``stride`` frames.
 
+    With ``max_sequences``, that many windows are kept, evenly spaced over all of them (so every episode is
+    represented, not just the first ones).
+
     Args:
         frames: per episode uint8 ``(T_i, 64, 64, 3)``; actions: per episode int ``(T_i - 1,)``.
     Returns:
@@ -83,13 +86,15 @@ def cut_sequences(frames: list[np.ndarray], actions: list[np.ndarray], length: i
     out_frames, out_actions = [], []
     for episode_frames, episode_actions in zip(frames, actions, strict=True):
         for start in range(0, len(episode_frames) - length + 1, stride):
-            out_frames.append(np.asarray(episode_frames[start : start + length]))
-            out_actions.append(np.asarray(episode_actions[start : start + length - 1], dtype=np.int64))
-            if max_sequences is not None and len(out_frames) >= max_sequences:
-                return np.stack(out_frames), np.stack(out_actions)
+            out_frames.append(episode_frames[start : start + length])
+            out_actions.append(episode_actions[start : start + length - 1])
     if not out_frames:
         raise ValueError(f"no episode is at least {length} frames long: nothing to evaluate")
-    return np.stack(out_frames), np.stack(out_actions)
+    keep = range(len(out_frames))
+    if max_sequences is not None and max_sequences < len(out_frames):
+        keep = np.linspace(0, len(out_frames) - 1, max_sequences).round().astype(int)
+    return (np.stack([np.asarray(out_frames[i]) for i in keep]),
+            np.stack([np.asarray(out_actions[i], dtype=np.int64) for i in keep]))
 
 
 def load_evaluation_data(source: str | Path, settings: EvalSettings, split: str = "val",

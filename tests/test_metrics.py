@@ -32,3 +32,19 @@ def test_shape_errors_are_clear():
         psnr(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 4, 4))
     with pytest.raises(ValueError, match="expected float images"):
         psnr(torch.zeros(8, 8), torch.zeros(8, 8))
+
+
+def test_evaluation_sequences_follow_the_protocol_and_spread_over_episodes():
+    import numpy as np
+
+    from genie_gym.evaluation import cut_sequences
+
+    episodes = [np.full((45, 64, 64, 3), i, np.uint8) for i in range(3)]
+    actions = [np.arange(44) % 5 for _ in range(3)]
+    frames, acts = cut_sequences(episodes, actions, length=12, stride=20)
+    assert frames.shape == (6, 12, 64, 64, 3) and acts.shape == (6, 11)  # starts 0 and 20 (32 + 12 > 45)
+    assert acts[1].tolist() == (np.arange(20, 31) % 5).tolist()  # actions stay aligned with their frames
+    frames, _ = cut_sequences(episodes, actions, length=12, stride=20, max_sequences=3)
+    assert sorted({int(f[0, 0, 0, 0]) for f in frames}) == [0, 1, 2]  # evenly spread: every episode is used
+    with pytest.raises(ValueError, match="at least 50 frames"):
+        cut_sequences(episodes, actions, length=50, stride=20)
