@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 GENIE := $(VENV)/bin/genie
 SEED ?= 0
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo collect-demo test lint
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -15,8 +15,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(GENIE) roms install
 	touch $@
 
+# The main job: the shipped SMB world model dreams next to the real game, driven by the same scripted actions,
+# headless; writes a side-by-side GIF (left: real game, right: dream).
 demo: setup
-	$(GENIE) collect --env SMB --agent random --episodes 4 --max-steps 200 --workers 2 --out outputs/demo_data --seed $(SEED)
+	SDL_VIDEODRIVER=dummy $(GENIE) play GenieDream-SMB-v0 --side-by-side --seed $(SEED) --scale 4 \
+		--actions examples/smb_demo_actions.txt --record outputs/dream_demo.gif
+
+# Real data: collect a small SMB dataset with 2 workers and preview it.
+collect-demo: setup
+	$(GENIE) collect --env SMB --agent sticky-random --episodes 4 --max-steps 200 --workers 2 --out outputs/demo_data --seed $(SEED)
 	$(GENIE) data preview outputs/demo_data --out outputs/demo_preview.gif
 
 test: setup

@@ -68,7 +68,9 @@ def test_tokenizer_run_directory_and_exact_resume(work: Path, tokenizer_run: Pat
     assert (run.checkpoint_path(3) / "model.safetensors").is_file()
     assert json.loads((run.checkpoint_path(3) / "config.json").read_text())["model_kind"] == "tokenizer"
     assert (run.images_dir / "step_0000003.png").is_file() and list(run.tensorboard_dir.glob("events.*"))
-    assert run.read_config()["model"]["config"]["d_model"] == 256  # the small preset
+    from genie_gym.models.configs import get_config
+
+    assert run.read_config()["model"]["config"] == get_config("tokenizer", "small").to_dict()  # the small preset
     assert json.loads((tokenizer_run / "args.json").read_text())["args"]["model"] == "tokenizer"
     record = run.read_metrics()[-1]
     assert {"loss", "psnr", "codebook_usage", "lr", "grad_norm", "frames_per_s"} <= set(record)

@@ -1,0 +1,61 @@
+"""The shipped Super Mario Bros world model: it loads offline through ``gym.make`` and dreams something like the game.
+
+The thresholds are far below the checkpoint's measured quality (see checkpoints/genie-redux-g-smb/MODEL_CARD.md);
+they catch a broken or mismatched checkpoint, not small regressions.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import genie_gym  # noqa: F401
+from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.metrics import psnr
+from genie_gym.models.image_ops import frames_to_float
+from genie_gym.world_model import WorldModel, resolve_checkpoint
+
+
+@pytest.fixture(scope="module")
+def real_clip() -> tuple[np.ndarray, np.ndarray]:
+    """6 real SMB frames (seed 0, running right) and their 5 actions."""
+    env = GenieRetroEnv("SMB")
+    frames, actions = [env.reset(seed=0)[0]], []
+    for _ in range(5):
+        frames.append(env.step(0)[0])
+        actions.append(0)
+    env.close()
+    return np.stack(frames), np.asarray(actions, dtype=np.int64)
+
+
+def test_shipped_world_model_is_complete_and_consistent():
+    directory = resolve_checkpoint("smb")
+    for part in ("tokenizer/model.safetensors", "tokenizer/config.json", "dynamics/model.safetensors",
+                 "dynamics/config.json", "dream.json", "MODEL_CARD.md"):
+        assert (directory / part).is_file(), part
+    world_model = WorldModel.from_pretrained("smb")  # checks the dynamics was trained on this tokenizer's codebook
+    assert world_model.settings["game"] == "SMB"
+
+
+def test_shipped_tokenizer_reconstructs_real_frames(real_clip):
+    frames, _ = real_clip
+    world_model = WorldModel.from_pretrained("smb")
+    reconstruction = world_model.reconstruct(frames[None])
+    value = psnr(frames_to_float(torch.from_numpy(reconstruction)), frames_to_float(torch.from_numpy(frames[None])))
+    assert value > 24.0
+
+
+def test_dream_smb_v0_dreams_the_next_frames_of_the_real_game(real_clip):
+    frames, actions = real_clip
+    env = gym.make("GenieDream-SMB-v0", maskgit_steps=8, max_episode_steps=50)
+    obs, _ = env.reset(seed=0, options={"frames": frames[:2], "actions": actions[:1]})
+    dreamed = []
+    for action in actions[1:]:
+        obs, reward, terminated, truncated, info = env.step(int(action))
+        dreamed.append(obs)
+        assert 0.0 <= reward <= 1.0
+    env.close()
+    value = psnr(frames_to_float(torch.from_numpy(np.stack(dreamed))), frames_to_float(torch.from_numpy(frames[2:])))
+    assert value > 18.0  # the dream stays close to what the real game shows next
