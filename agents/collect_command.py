@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="game (SMB), group (platformers, all) or comma-separated mix (SMB,Hero)")
     parser.add_argument("--agent", choices=sorted(AGENTS), default="sticky-random", help="collection policy")
     parser.add_argument("--sticky-p", type=float, default=0.75,
-                        help="sticky-random: probability of repeating the previous action (default 0.75)")
+                        help="sticky-random, right-biased: probability of repeating the previous action (default 0.75)")
     parser.add_argument("--episodes", type=int, required=True, help="episodes per game (indices 0..N-1)")
     parser.add_argument("--max-steps", type=int, default=500, help="agent steps before an episode is truncated")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from genie_gym.games import resolve_games
 
     games = resolve_games(args.env)
-    kwargs = {"p": args.sticky_p} if args.agent == "sticky-random" else {}
+    kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
     factory = agent_factory(args.agent, **kwargs)
     agent_name = args.agent + (f"(p={args.sticky_p})" if kwargs else "")
     try:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ import torch
 from genie_gym.conventions import NUM_ACTIONS, validate_frames
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.image_ops import float_to_frames
+from genie_gym.models.maskgit import DynamicsStream
+from genie_gym.models.tokenizer import DecoderStream
 
 SHIPPED_CHECKPOINTS = {"smb": "genie-redux-g-smb"}
 DREAM_DEFAULTS: dict[str, Any] = {
@@ -57,10 +58,18 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
 
 @dataclass
 class DreamState:
-    """The running state of a batch of dreams (tokens of recent frames and the dynamics' stream cache)."""
+    """The running state of a batch of dreams: the dynamics' cached stream and the tokenizer decoder's stream.
 
-    stream: Any
-    recent_tokens: deque = field(default_factory=deque)
+    Attributes:
+        stream: a :class:`~genie_gym.models.maskgit.DynamicsStream` (past frames' dynamics activations).
+        decoder: a :class:`~genie_gym.models.tokenizer.DecoderStream` (past frames' decoder activations).
+        batch_size: number of dreams ``B``.
+        steps: frames dreamed so far.
+    """
+
+    stream: DynamicsStream
+    decoder: DecoderStream
+    batch_size: int
     steps: int = 0
 
 
@@ -128,8 +137,8 @@ class WorldModel:
         tokens = self.encode(frames)
         stream = self.dynamics.start_stream(tokens, torch.from_numpy(actions).to(self.device),
                                             max_context_frames=int(self.settings["context_window"]))
-        recent = deque(tokens.unbind(1), maxlen=int(self.settings["decode_window"]))
-        return DreamState(stream=stream, recent_tokens=recent)
+        decoder = DecoderStream(self.tokenizer, tokens, max_context_frames=int(self.settings["decode_window"]))
+        return DreamState(stream=stream, decoder=decoder, batch_size=int(frames.shape[0]))
 
     @torch.no_grad()
     def step(self, state: DreamState, actions: np.ndarray, maskgit_steps: int | None = None,
@@ -142,16 +151,15 @@ class WorldModel:
         Returns:
             ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
         """
-        actions = _validate_actions(np.asarray(actions).reshape(-1, 1), len(state.recent_tokens[0]), 1)[:, 0]
+        actions = _validate_actions(np.asarray(actions).reshape(-1, 1), state.batch_size, 1)[:, 0]
         tokens, entropy = state.stream.next_frame(
             torch.from_numpy(actions).to(self.device),
             maskgit_steps=int(maskgit_steps or self.settings["maskgit_steps"]),
             temperature=float(self.settings["temperature"] if temperature is None else temperature),
             generator=generator,
         )
-        state.recent_tokens.append(tokens)
         state.steps += 1
-        frames = self.decode(torch.stack(list(state.recent_tokens), dim=1))[:, -1]
+        frames = float_to_frames(state.decoder.next_frame(tokens)).cpu().numpy()
         return frames, entropy.float().cpu()
 
 

@@ -128,7 +128,7 @@ def test_long_dream_keeps_a_bounded_context(tiny_checkpoint):
         env.step(step % 5)
     state = env.unwrapped._state
     assert state.stream.num_cached_frames <= 6  # context_window of the checkpoint
-    assert len(state.recent_tokens) <= 4  # decode_window
+    assert state.decoder.num_cached_frames <= 4  # decode_window
     env.close()
 
 

@@ -128,3 +128,23 @@ def test_dead_codes_are_counted_and_revived_with_encoder_outputs(smb_clip):
     assert tokenizer.revive_dead_codes(candidates) == 10
     unit = torch.nn.functional.normalize(candidates, dim=-1)
     assert float((tokenizer.codebook_vectors()[:10].detach() @ unit.t()).amax(dim=1).min()) > 0.999
+
+
+def test_decoder_stream_equals_decoding_the_whole_clip(smb_clip):
+    """Frame-by-frame decoding with the decoder cache gives the frames of one full decode (the dream's fast path)."""
+    from genie_gym.models.tokenizer import DecoderStream
+
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(**TINY)).eval()
+    with torch.no_grad():
+        ids = tokenizer.encode(smb_clip[:, :8])
+        full = tokenizer.decode(ids)
+        stream = DecoderStream(tokenizer, ids[:, :2], max_context_frames=16)
+        streamed = torch.stack([stream.next_frame(ids[:, t]) for t in range(2, 8)], dim=1)
+        assert torch.allclose(streamed, full[:, 2:], atol=1e-5)
+        windowed = DecoderStream(tokenizer, ids[:, :2], max_context_frames=3)
+        for t in range(2, 8):
+            windowed.next_frame(ids[:, t])
+        assert windowed.num_cached_frames == 3
+    with pytest.raises(ValueError, match="token ids"):
+        stream.next_frame(ids)

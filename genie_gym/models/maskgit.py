@@ -67,7 +67,7 @@ def _gumbel(shape: tuple[int, ...], generator: torch.Generator | None, device: t
 
 @torch.no_grad()
 def maskgit_decode(
-    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    logits_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     batch: int,
     num_tokens: int,
     num_codes: int,
@@ -78,8 +78,13 @@ def maskgit_decode(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Decode ``num_tokens`` unknown tokens per sample with MaskGIT (see the module docstring).
 
+    Only the still-masked positions are scored and sampled at each step (fixed tokens never change), so the output
+    head, the softmax and the noise cost ``K`` rather than ``M`` positions.
+
     Args:
-        logits_fn: ids int64 ``(B, M)`` (unknown = ``num_codes``, the mask id) -> logits ``(B, M, num_codes)``.
+        logits_fn: ``(ids, positions) -> logits``: ids int64 ``(B, M)`` (unknown = ``num_codes``, the mask id) and
+            positions int64 ``(B, K)`` (the masked positions, ascending, the same count ``K`` in every row) ->
+            logits ``(B, K, num_codes)`` of those positions.
         batch, num_tokens: ``B`` and ``M``.
         num_codes: codebook size ``V``.
         steps: number of MaskGIT steps ``S`` (>= 1).
@@ -94,34 +99,43 @@ def maskgit_decode(
     tokens = torch.full((batch, num_tokens), num_codes, dtype=torch.long, device=device)
     entropy = torch.zeros(batch, num_tokens, device=device)
     chosen_prob = torch.zeros(batch, num_tokens, device=device)
-    known = torch.zeros(batch, num_tokens, dtype=torch.bool, device=device)
+    # Masked positions per row, ascending; every row has the same count at every step.
+    masked = torch.arange(num_tokens, device=device).expand(batch, num_tokens)
     log_codes = math.log(num_codes)
     for step in range(steps):
-        log_probs = torch.log_softmax(logits_fn(tokens).float(), dim=-1)
+        num_masked = masked.shape[1]
+        log_probs = torch.log_softmax(logits_fn(tokens, masked).float(), dim=-1)  # (B, K, V)
         temp = annealed_temperature(temperature, step, steps)
         if temp > 0:
             sampled = (log_probs / temp + _gumbel(tuple(log_probs.shape), generator, device)).argmax(dim=-1)
         else:
             sampled = log_probs.argmax(dim=-1)
-        sampled_log_prob = log_probs.gather(-1, sampled[..., None]).squeeze(-1)
+        sampled_log_prob = log_probs.gather(-1, sampled[..., None]).squeeze(-1)  # (B, K)
         confidence = sampled_log_prob
         if temp > 0:
-            confidence = confidence + temp * _gumbel((batch, num_tokens), generator, device)
-        num_masked = num_tokens - int(known[0].sum())
+            confidence = confidence + temp * _gumbel((batch, num_masked), generator, device)
         keep_masked = 0 if step == steps - 1 else math.floor(num_tokens * cosine_masked_fraction(step + 1, steps))
         keep_masked = max(0, min(keep_masked, num_masked - 1))
-        newly_fixed = ~known
+        fix = torch.ones(batch, num_masked, dtype=torch.bool, device=device)
         if keep_masked > 0:
-            still_masked = confidence.masked_fill(known, float("inf")).topk(keep_masked, dim=-1, largest=False).indices
-            newly_fixed = newly_fixed.scatter(1, still_masked, False)
-        tokens = torch.where(newly_fixed, sampled, tokens)
+            fix = fix.scatter(1, confidence.topk(keep_masked, dim=-1, largest=False).indices, False)
+        fixed_positions = masked[fix].view(batch, -1)
         step_entropy = torch.special.entr(log_probs.exp()).sum(dim=-1) / log_codes
-        entropy = torch.where(newly_fixed, step_entropy, entropy)
-        chosen_prob = torch.where(newly_fixed, sampled_log_prob.exp(), chosen_prob)
-        known = known | newly_fixed
-        if bool(known.all()):
+        tokens = tokens.scatter(1, fixed_positions, sampled[fix].view(batch, -1))
+        entropy = entropy.scatter(1, fixed_positions, step_entropy[fix].view(batch, -1))
+        chosen_prob = chosen_prob.scatter(1, fixed_positions, sampled_log_prob[fix].exp().view(batch, -1))
+        masked = masked[~fix].view(batch, -1)
+        if masked.shape[1] == 0:
             break
     return tokens, entropy, chosen_prob
+
+
+def _gather_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Hidden states ``(B, T, h, w, d)`` at flat token positions ``(B, K)`` (over ``T*h*w``) -> ``(B, K, d)``."""
+    flat = hidden.reshape(hidden.shape[0], -1, hidden.shape[-1])
+    if positions.shape[1] == flat.shape[1]:
+        return flat
+    return flat.gather(1, positions[..., None].expand(-1, -1, flat.shape[-1]))
 
 
 def _check_context(model: Dynamics, context_tokens: torch.Tensor) -> torch.Tensor:
@@ -178,10 +192,11 @@ def generate(
         count = min(chunk, num_frames - start)
         known = sequence
 
-        def logits_fn(ids: torch.Tensor, known: torch.Tensor = known, count: int = count) -> torch.Tensor:
+        def logits_fn(ids: torch.Tensor, positions: torch.Tensor, known: torch.Tensor = known,
+                      count: int = count) -> torch.Tensor:
             full = torch.cat([known, ids.view(batch, count, h, w)], dim=1)
             hidden = model.hidden(full, frame_actions[:, : full.shape[1]])[:, known.shape[1] :]
-            return model.head(hidden).reshape(batch, count * h * w, -1)
+            return model.head(_gather_positions(hidden, positions))
 
         num_codes = model.config.num_codes
         ids, entropy, probs = maskgit_decode(
@@ -267,9 +282,9 @@ class DynamicsStream:
         frame_action = self._action_ids(action)
         b, h, w = self.batch_size, self.grid_h, self.grid_w
 
-        def logits_fn(ids: torch.Tensor) -> torch.Tensor:
+        def logits_fn(ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
             hidden = model.hidden(ids.view(b, 1, h, w), frame_action, cache=self.cache, update_cache=False)
-            return model.head(hidden).reshape(b, h * w, -1)
+            return model.head(_gather_positions(hidden, positions))
 
         ids, entropy, probs = maskgit_decode(
             logits_fn, b, h * w, model.config.num_codes, steps, temperature, generator, model.codebook.device

@@ -286,6 +286,50 @@ class VideoTokenizer(PretrainedMixin, nn.Module):
 Tokenizer = VideoTokenizer
 
 
+class DecoderStream:
+    """Decode a stream of frames one at a time, caching the decoder's activations of the past frames.
+
+    The decoder is causal in time, so decoding frame ``t`` needs the temporal keys/values of frames ``< t`` (kept in
+    an :class:`~genie_gym.models.st_transformer.STCache`), not a re-decode of a window of past frames. Each
+    :meth:`next_frame` costs one frame of decoder compute.
+
+    Args:
+        tokenizer: the tokenizer whose decoder is used.
+        context_ids: int64 ``(B, Tc, h, w)`` ids of the frames before the stream (``Tc >= 0`` frames).
+        max_context_frames: the decoder attends to at most this many past frames (sliding window, flat memory).
+    """
+
+    def __init__(self, tokenizer: VideoTokenizer, context_ids: torch.Tensor, max_context_frames: int = 16) -> None:
+        if max_context_frames < 1:
+            raise ValueError(f"max_context_frames must be >= 1, got {max_context_frames}")
+        self.tokenizer = tokenizer
+        self.max_context_frames = int(max_context_frames)
+        self.cache = tokenizer.decoder.new_cache()
+        if context_ids.ndim != 4:
+            raise ValueError(f"context_ids must be (B, Tc, h, w), got shape {tuple(context_ids.shape)}")
+        if context_ids.shape[1] > 0:
+            self._decode(context_ids)
+
+    @property
+    def num_cached_frames(self) -> int:
+        """Past frames the next decode attends to."""
+        return self.cache.num_frames
+
+    @torch.no_grad()
+    def _decode(self, ids: torch.Tensor) -> torch.Tensor:
+        tokenizer = self.tokenizer
+        vectors = tokenizer.quantizer.ids_to_vectors(ids)
+        hidden = tokenizer.decoder(tokenizer.from_latent(vectors), cache=self.cache, update_cache=True)
+        self.cache.drop_oldest(self.max_context_frames)
+        return unpatchify(tokenizer.to_pixels(hidden), tokenizer.config.patch_size).clamp(0.0, 1.0)
+
+    def next_frame(self, ids: torch.Tensor) -> torch.Tensor:
+        """Images float ``(B, 3, H, W)`` in ``[0, 1]`` of the frame with token ids int64 ``(B, h, w)``."""
+        if ids.ndim != 3:
+            raise ValueError(f"next_frame expects token ids (B, h, w), got shape {tuple(ids.shape)}")
+        return self._decode(ids[:, None])[:, 0]
+
+
 def frames_to_ids(tokenizer: VideoTokenizer, frames: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
     """Tokenize uint8 clips ``(N, T, H, W, 3)`` in batches without gradients -> int64 ``(N, T, h, w)`` on CPU."""
     outputs = []
