@@ -232,3 +232,38 @@ def test_helpers() -> None:
     uniform.reset(0)
     counts = np.bincount([uniform.act(None) for _ in range(5000)], minlength=5)
     assert counts.min() > 900 and set(np.nonzero(counts)[0]) == {0, 1, 2, 3, 4}
+
+
+def test_right_biased_agent_goes_further_into_smb_than_sticky_random() -> None:
+    """The right-biased policy draws RIGHT most often, stays seeded, and scrolls the real level further."""
+    from agents.random_agent import RightBiasedStickyAgent
+
+    agent = RightBiasedStickyAgent(p=0.0)
+    agent.reset(3)
+    drawn = [agent.act(None) for _ in range(4000)]
+    agent.reset(3)
+    assert [agent.act(None) for _ in range(4000)] == drawn
+    shares = np.bincount(drawn, minlength=5) / len(drawn)
+    assert abs(shares[0] - 0.55) < 0.03 and abs(shares[4] - 0.25) < 0.03 and shares.min() > 0.03
+    with pytest.raises(ValueError, match="weights"):
+        RightBiasedStickyAgent(weights=(1.0, 0.0))
+
+    def scroll_fraction(policy: RandomAgent) -> float:
+        """Fraction of steps whose ground rows changed (the camera scrolls only when Mario walks right)."""
+        env = GenieRetroEnv("SMB")
+        changed = []
+        try:
+            for episode in range(2):
+                obs, _ = env.reset(seed=episode)
+                policy.reset(episode)
+                for _ in range(150):
+                    new_obs, _, terminated, truncated, _ = env.step(policy.act(obs))
+                    changed.append(np.abs(new_obs[52:60].astype(int) - obs[52:60].astype(int)).mean() > 2)
+                    obs = new_obs
+                    if terminated or truncated:
+                        break
+        finally:
+            env.close()
+        return float(np.mean(changed))
+
+    assert scroll_fraction(RightBiasedStickyAgent()) > scroll_fraction(StickyRandomAgent()) + 0.1
