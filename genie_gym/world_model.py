@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,38 @@ DREAM_DEFAULTS: dict[str, Any] = {
 }
 
 
-def checkpoints_root() -> Path:
-    """Where shipped checkpoints live: ``$GENIE_GYM_CHECKPOINTS`` or the repository's ``checkpoints/``."""
+INSTALLED_CHECKPOINTS = Path("share") / "genie-gym" / "checkpoints"
+
+
+def checkpoint_search_paths() -> list[Path]:
+    """Where shipped checkpoints are looked for, first match wins.
+
+    1. ``$GENIE_GYM_CHECKPOINTS`` when set (only there);
+    2. the source tree's ``checkpoints/`` (a clone, or an editable install);
+    3. ``<prefix>/share/genie-gym/checkpoints``, where ``pip install genie-gym`` (a wheel) puts them
+       (``[options.data_files]`` of setup.cfg), for the environment's and the user's install schemes.
+    """
     env = os.environ.get("GENIE_GYM_CHECKPOINTS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+    if env:
+        return [Path(env)]
+    paths = [Path(__file__).resolve().parent.parent / "checkpoints"]
+    for scheme in (None, f"{os.name}_user"):
+        try:
+            data = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")
+        except KeyError:
+            continue
+        paths.append(Path(data) / INSTALLED_CHECKPOINTS)
+    paths.append(Path(sys.prefix) / INSTALLED_CHECKPOINTS)
+    return list(dict.fromkeys(paths))
+
+
+def checkpoints_root() -> Path:
+    """The first of :func:`checkpoint_search_paths` that holds the shipped checkpoints (else the first one)."""
+    paths = checkpoint_search_paths()
+    for path in paths:
+        if all((path / name).is_dir() for name in SHIPPED_CHECKPOINTS.values()):
+            return path
+    return paths[0]
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
@@ -51,8 +81,10 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
         else Path(text)
     if not path.is_dir():
         shipped = ", ".join(SHIPPED_CHECKPOINTS)
+        searched = ", ".join(str(p) for p in checkpoint_search_paths())
         raise CheckpointError(f"world-model checkpoint {text!r} not found at {path}; pass a directory holding "
-                              f"tokenizer/ and dynamics/ or one of the shipped names: {shipped}")
+                              f"tokenizer/ and dynamics/ or one of the shipped names: {shipped} (searched: "
+                              f"{searched}; set GENIE_GYM_CHECKPOINTS to the folder that holds them)")
     return path
 
 

@@ -59,3 +59,33 @@ def test_dream_smb_v0_dreams_the_next_frames_of_the_real_game(real_clip):
     env.close()
     value = psnr(frames_to_float(torch.from_numpy(np.stack(dreamed))), frames_to_float(torch.from_numpy(frames[2:])))
     assert value > 18.0  # the dream stays close to what the real game shows next
+
+
+def test_wheel_install_carries_the_shipped_checkpoint(tmp_path):
+    """A non-editable install (a built wheel in a fresh prefix, run outside the source tree) finds the shipped model."""
+    import subprocess
+    import sys
+    import sysconfig
+    import zipfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(wheel_dir), str(repo)], check=True, cwd=tmp_path)
+    wheel = next(wheel_dir.glob("genie_gym-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith("share/genie-gym/checkpoints/genie-redux-g-smb/dynamics/model.safetensors") for n in names)
+    prefix = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--prefix", str(prefix), str(wheel)],
+                   check=True, cwd=tmp_path)
+    probe = ("import genie_gym, genie_gym.world_model as w; print(genie_gym.__file__); print(w.checkpoints_root()); "
+             "m = w.WorldModel.from_pretrained('smb'); print(m.settings['game'])")
+    # The fresh environment borrows this one's dependencies (torch, ...) but not its editable genie_gym.
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": sysconfig.get_path("purelib"), "HOME": str(tmp_path)}
+    out = subprocess.run([str(prefix / "bin" / "python"), "-c", probe], check=True, cwd=tmp_path, env=env,
+                         capture_output=True, text=True).stdout.split("\n")
+    assert out[0].startswith(str(prefix)), out
+    assert out[1] == str(prefix / "share" / "genie-gym" / "checkpoints"), out
+    assert out[2] == "SMB"
