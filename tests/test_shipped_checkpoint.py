@@ -78,8 +78,9 @@ def test_wheel_install_carries_the_shipped_checkpoint(tmp_path):
     assert any(n.endswith("share/genie-gym/checkpoints/genie-redux-g-smb/dynamics/model.safetensors") for n in names)
     prefix = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--prefix", str(prefix), str(wheel)],
-                   check=True, cwd=tmp_path)
+    # ``--python`` installs into the fresh environment only (``--prefix`` would uninstall this one's genie-gym).
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(prefix / "bin" / "python"), "install", "--no-deps",
+                    "-q", str(wheel)], check=True, cwd=tmp_path)
     probe = ("import genie_gym, genie_gym.world_model as w; print(genie_gym.__file__); print(w.checkpoints_root()); "
              "m = w.WorldModel.from_pretrained('smb'); print(m.settings['game'])")
     # The fresh environment borrows this one's dependencies (torch, ...) but not its editable genie_gym.
