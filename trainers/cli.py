@@ -20,6 +20,7 @@ checkpoint is the same). Ctrl-C or SIGTERM writes a checkpoint and exits with st
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -27,6 +28,20 @@ from trainers.defaults import DEFAULT_GRAD_CLIP, DEFAULT_LR, DEFAULT_WEIGHT_DECA
 
 MODELS: tuple[str, ...] = ("tokenizer", "lam", "dynamics", "genie-redux")
 INTERRUPTED_EXIT = 130
+
+
+def parse_config_overrides(items: list[str]) -> dict[str, Any]:
+    """``["changed_token_weight=4", ...]`` -> ``{"changed_token_weight": 4}`` (values parsed as JSON, else text)."""
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = text
+    return overrides
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +54,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lam", help="genie-redux: trained latent action model run dir or checkpoint dir")
     parser.add_argument("--init", help="fine-tune: start from this run or checkpoint of the same model kind (its "
                                        "config replaces --config)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="config_set",
+                        help="change a training-only config field, also of an --init model (dynamics: "
+                             "changed_token_weight, tdce_lambda, mask_ratio_min, mask_ratio_max, maskgit_steps, "
+                             "temperature); repeatable")
     parser.add_argument("--decoder-only", action="store_true",
                         help="tokenizer: freeze the encoder and codebook, train the decoder (token ids stay valid)")
     parser.add_argument("--games", nargs="+", help="train on these games of the store only (default: all)")
@@ -142,6 +161,7 @@ def run_train(args: argparse.Namespace) -> int:
             progress=progress,
             init=args.init,
             decoder_only=args.decoder_only,
+            config_overrides=parse_config_overrides(args.config_set),
         )
         workers = args.num_workers if args.num_workers is not None else (4 if ctx.device.type == "cuda" else 0)
         settings = LoopSettings(

@@ -29,7 +29,7 @@ from torch import nn
 
 from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
-from genie_gym.models.configs import get_config
+from genie_gym.models.configs import TRAINING_ONLY_FIELDS, get_config
 from genie_gym.models.image_ops import float_to_frames
 from trainers.distributed import DistributedContext
 from trainers.run_dir import resolve_model_checkpoint
@@ -203,6 +203,7 @@ def build_task(
     progress: bool = True,
     init: str | os.PathLike | None = None,
     decoder_only: bool = False,
+    config_overrides: dict[str, Any] | None = None,
 ) -> TrainingTask:
     """The :class:`TrainingTask` for ``kind`` (one of :data:`TASK_KINDS`; see the module docstring).
 
@@ -219,6 +220,8 @@ def build_task(
         init: start from the weights of this run directory or checkpoint of the same kind (fine-tuning).
         decoder_only: ``tokenizer`` only: freeze the encoder and codebook and train the decoder (the paper's decoder
             fine-tuning; token ids, and so any dynamics trained on them, stay valid).
+        config_overrides: training-only config fields to change (``genie train --set``), also of an ``init`` model;
+            see :data:`genie_gym.models.configs.TRAINING_ONLY_FIELDS`.
 
     Raises ``ValueError`` for a missing ``--tokenizer``/``--lam`` and :class:`CheckpointError` for a checkpoint of
     the wrong kind.
@@ -232,6 +235,13 @@ def build_task(
         raise ValueError("training genie-redux needs --lam RUN_DIR (a trained latent action model run or checkpoint)")
     if decoder_only and kind != "tokenizer":
         raise ValueError("--decoder-only fine-tunes a tokenizer's decoder; it does not apply to " + kind)
+    overrides_allowed = TRAINING_ONLY_FIELDS.get("dynamics" if kind == "genie-redux" else kind, frozenset())
+    config_overrides = dict(config_overrides or {})
+    not_allowed = sorted(set(config_overrides) - overrides_allowed)
+    if not_allowed:
+        allowed = ", ".join(sorted(overrides_allowed)) or "none"
+        raise ValueError(f"--set cannot change {', '.join(not_allowed)} of a {kind} model (training-only fields: "
+                         f"{allowed}); architecture changes need a --config file and a new run")
     windows = _frame_windows(data_dir, window, games)
     common: dict[str, Any] = {"write_model": save_model, "load_weights": load_model_weights}
 
@@ -281,6 +291,9 @@ def build_task(
         if not torch.allclose(model.codebook.cpu(), frozen_tokenizer.codebook_vectors().detach().cpu(), atol=1e-3):
             raise CheckpointError(f"--init {init} was trained on another tokenizer's codebook than {tokenizer}")
         dynamics_config = model.config
+    if config_overrides:
+        dynamics_config = dynamics_config.replace(**config_overrides)
+        model.config = dynamics_config
     dataset = TokenWindowDataset(windows, tokens, latent_actions)
     description = {
         "model_kind": "dynamics",

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genie_gym.models.checkpoint_io import PretrainedMixin
@@ -170,7 +171,12 @@ class Dynamics(PretrainedMixin, nn.Module):
         logits = self.head(hidden[mask])
         targets = tokens[mask]
         table = self.distance_table() if self.config.tdce_lambda > 0 else None
-        loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda)
+        weights = None
+        if self.config.changed_token_weight != 1.0:
+            changed = torch.zeros_like(mask)
+            changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
+            weights = 1.0 + (self.config.changed_token_weight - 1.0) * changed[mask].float()
+        loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda, weights)
         with torch.no_grad():
             accuracy = (logits.argmax(dim=-1) == targets).float().mean()
         metrics = {
@@ -180,7 +186,31 @@ class Dynamics(PretrainedMixin, nn.Module):
             "masked_accuracy": float(accuracy),
             "mask_ratio": float(mask[:, 1:].float().mean()),
         }
+        if self.config.action_source == "ground_truth":
+            metrics["action_gain"] = self.action_gain(tokens[:1], batch["actions"][:1], mask[:1], hidden[:1])
         return loss, metrics
+
+    @torch.no_grad()
+    def action_gain(self, tokens: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor,
+                    hidden: torch.Tensor | None = None) -> float:
+        """How much the model uses the actions: masked-token CE with shuffled actions minus CE with the true ones.
+
+        ``tokens (B, T, h, w)``, ``actions (B, T-1)``, ``mask (B, T, h, w)``; ``hidden`` optionally the hidden states
+        already computed with the true actions. Each action is replaced by a different one (``(a + k) mod A``,
+        ``k`` in ``1..A-1``), so a model that ignores actions scores 0 and one that uses them scores > 0 (nats).
+        """
+        masked_input = tokens.masked_fill(mask, self.mask_id)
+        num_frames = tokens.shape[1]
+        actions = actions.to(tokens.device)
+        if hidden is None:
+            hidden = self.hidden(masked_input, self.frame_actions(actions, num_frames))
+        offsets = torch.randint(1, self.config.num_actions, actions.shape, device=actions.device)
+        other = (actions + offsets) % self.config.num_actions
+        hidden_other = self.hidden(masked_input, self.frame_actions(other, num_frames))
+        targets = tokens[mask]
+        ce_true = F.cross_entropy(self.head(hidden.detach()[mask]).float(), targets)
+        ce_other = F.cross_entropy(self.head(hidden_other[mask]).float(), targets)
+        return float(ce_other - ce_true)
 
     def maintenance_step(self, step: int) -> dict[str, float]:
         """Nothing to maintain (present so every model offers the same trainer hook)."""
