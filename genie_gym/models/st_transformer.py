@@ -59,14 +59,26 @@ class LayerCache:
     peg_inputs: torch.Tensor | None = None
     keys: torch.Tensor | None = None
     values: torch.Tensor | None = None
+    max_frames: int | None = None
 
     @property
     def num_frames(self) -> int:
         return 0 if self.keys is None else int(self.keys.shape[2])
 
-    def drop_oldest(self, keep: int) -> None:
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Add new frames' keys/values ``(N, heads, Tq, head_dim)``, dropping the oldest beyond ``max_frames``
+        in the same copy."""
+        if self.keys is None:
+            self.keys, self.values = keys, values
+        else:
+            keep = self.keys.shape[2] if self.max_frames is None else max(0, self.max_frames - keys.shape[2])
+            self.keys = torch.cat([self.keys[:, :, self.keys.shape[2] - keep:], keys], dim=2)
+            self.values = torch.cat([self.values[:, :, self.values.shape[2] - keep:], values], dim=2)
+        self.drop_oldest(self.max_frames)
+
+    def drop_oldest(self, keep: int | None) -> None:
         """Keep only the temporal keys/values of the last ``keep`` frames (the PEG only needs the last 2)."""
-        if self.keys is not None and self.keys.shape[2] > keep:
+        if keep is not None and self.keys is not None and self.keys.shape[2] > keep:
             self.keys = self.keys[:, :, -keep:].contiguous()
             self.values = self.values[:, :, -keep:].contiguous()
 
@@ -87,10 +99,12 @@ class STCache:
         return self.layers[0].num_frames if self.layers else 0
 
     def drop_oldest(self, keep: int) -> None:
-        """Forget all but the last ``keep`` frames (sliding context window; memory stays flat)."""
+        """Forget all but the last ``keep`` frames, now and after every later update (sliding context window;
+        memory stays flat)."""
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}")
         for layer in self.layers:
+            layer.max_frames = keep
             layer.drop_oldest(keep)
 
 
@@ -273,8 +287,7 @@ class STBlock(nn.Module):
             keep = PEG_TIME_KERNEL - 1
             past_inputs = peg_input if peg_past is None else torch.cat([peg_past, peg_input], dim=1)
             cache.peg_inputs = past_inputs[:, -keep:].detach()
-            cache.keys = k_new.detach() if past_k is None else torch.cat([past_k, k_new.detach()], dim=2)
-            cache.values = v_new.detach() if past_v is None else torch.cat([past_v, v_new.detach()], dim=2)
+            cache.append(k_new.detach(), v_new.detach())
         return x
 
 
