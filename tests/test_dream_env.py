@@ -218,3 +218,20 @@ def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint
     save_pretrained(other, tmp_path / "other_tokenizer")
     assert main(["world-model", "pack", "--tokenizer", str(tmp_path / "other_tokenizer"), "--dynamics",
                  str(tiny_checkpoint / "dynamics"), "--out", str(tmp_path / "bad")]) == 1
+
+
+def test_autoregressive_prediction_uses_the_cache_and_matches_a_full_recompute(tiny_checkpoint):
+    """``WorldModel.predict(mode="autoregressive")`` (the eval path) streams with the cache; same tokens and frames as
+    running the dynamics over the whole sequence for every frame."""
+    world_model = WorldModel.from_pretrained(tiny_checkpoint)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 3, 64, 64, 3), dtype=np.uint8)
+    actions = rng.integers(0, 5, (2, 3 + 4 - 1))
+    predicted, entropy = world_model.predict(frames, actions, 4, mode="autoregressive",
+                                             generator=torch.Generator().manual_seed(5))
+    tokens = world_model.encode(frames)
+    reference = world_model.dynamics.generate(tokens, torch.from_numpy(actions), 4, mode="autoregressive",
+                                              maskgit_steps=3, generator=torch.Generator().manual_seed(5))
+    expected = world_model.decode(torch.cat([tokens, reference.tokens], dim=1))[:, 3:]
+    assert predicted.shape == (2, 4, 64, 64, 3) and np.array_equal(predicted, expected)
+    assert torch.allclose(entropy, reference.entropy, atol=1e-6)
