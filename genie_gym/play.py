@@ -91,17 +91,21 @@ class PlaySession:
         seed: reset seed of both envs.
         side_by_side: start showing real | dream.
         context_frames: how many recent real frames seed the dream when toggling to it.
+        maskgit_steps: MaskGIT steps per dreamed frame (``None``: the checkpoint's default); 1-2 for real time on a CPU.
     """
 
     def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
-                 max_episode_steps: int = 100_000) -> None:
+                 max_episode_steps: int = 100_000, maskgit_steps: int | None = None) -> None:
         self.seed = seed
+        self._dream_kwargs = {"max_episode_steps": max_episode_steps}
+        if maskgit_steps is not None:
+            self._dream_kwargs["maskgit_steps"] = int(maskgit_steps)
         self.context_frames = context_frames
         self.max_episode_steps = max_episode_steps
         wants_dream = env_id.startswith(DREAM_PREFIX)
         self.real = self.dream = None
         if wants_dream:
-            self.dream = gym.make(env_id, max_episode_steps=max_episode_steps)
+            self.dream = gym.make(env_id, **self._dream_kwargs)
             self.dream_id, self.real_id = env_id, real_env_id(self.dream.unwrapped.game)
         else:
             self.real = gym.make(env_id, max_episode_steps=max_episode_steps)
@@ -112,7 +116,7 @@ class PlaySession:
         self.state = PlayState(showing_dream=wants_dream,
                                side_by_side=side_by_side and self.real is not None and self.dream_id is not None)
         if self.dream is None and self.state.side_by_side:
-            self.dream = gym.make(self.dream_id, max_episode_steps=max_episode_steps)
+            self.dream = gym.make(self.dream_id, **self._dream_kwargs)
         self._recent: deque[np.ndarray] = deque(maxlen=context_frames)
         self._recent_actions: deque[int] = deque(maxlen=context_frames - 1)
         self.real_frame: np.ndarray | None = None
@@ -143,7 +147,7 @@ class PlaySession:
 
     def _restart_dream(self) -> None:
         if self.dream is None:
-            self.dream = gym.make(self.dream_id, max_episode_steps=self.max_episode_steps)
+            self.dream = gym.make(self.dream_id, **self._dream_kwargs)
         if self.real is not None:
             frames = np.stack(self._recent)
             actions = np.array(list(self._recent_actions)[-(len(frames) - 1):] if len(frames) > 1 else [],
@@ -255,7 +259,7 @@ class MediaRecorder:
 
 def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
              actions_file: str | None = None, record: str | None = None, record_store: str | None = None,
-             max_steps: int | None = None) -> dict[str, object]:
+             max_steps: int | None = None, maskgit_steps: int | None = None) -> dict[str, object]:
     """Run the interactive (or scripted, headless) play loop; returns a summary dict.
 
     The loop ends on Esc/Q/window close, when a script runs out, or after ``max_steps`` steps.
@@ -264,7 +268,7 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
 
     script = read_action_script(actions_file) if actions_file else None
     recorder = MediaRecorder(record, fps) if record else None
-    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side)
+    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps)
     pygame.display.init()
     pygame.font.init()
     font = pygame.font.Font(None, 20)

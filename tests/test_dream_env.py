@@ -235,3 +235,20 @@ def test_autoregressive_prediction_uses_the_cache_and_matches_a_full_recompute(t
     expected = world_model.decode(torch.cat([tokens, reference.tokens], dim=1))[:, 3:]
     assert predicted.shape == (2, 4, 64, 64, 3) and np.array_equal(predicted, expected)
     assert torch.allclose(entropy, reference.entropy, atol=1e-6)
+
+
+def test_play_session_passes_maskgit_steps_to_every_dream(tiny_checkpoint):
+    from genie_gym.play import PlaySession
+
+    session = PlaySession(TINY_DREAM_ID, side_by_side=True, maskgit_steps=1)
+    try:
+        session.reset()
+        assert session.dream.unwrapped.maskgit_steps == 1
+        session.toggle_dream()
+        session.toggle_dream()
+        assert session.dream.unwrapped.maskgit_steps == 1
+    finally:
+        session.close()
+    default = PlaySession(TINY_DREAM_ID)
+    assert default.dream.unwrapped.maskgit_steps == 3  # the checkpoint's dream.json
+    default.close()

@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--record", default=None, help="write what the window shows to FILE.gif or FILE.mp4")
     parser.add_argument("--record-store", default=None, help="also write the real game's episode into this store")
     parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--maskgit-steps", type=int, default=None,
+                        help="MaskGIT steps per dreamed frame (default: the checkpoint's); 1 or 2 dream in about "
+                             "real time on a 2-core CPU")
     parser.set_defaults(func=_play)
 
 
@@ -30,7 +33,7 @@ def _play(args: argparse.Namespace) -> int:
 
     summary = run_play(args.env_id, fps=args.fps, scale=args.scale, seed=args.seed, side_by_side=args.side_by_side,
                        actions_file=args.actions_file, record=args.record, record_store=args.record_store,
-                       max_steps=args.max_steps)
+                       max_steps=args.max_steps, maskgit_steps=args.maskgit_steps)
     print(f"played {summary['steps']} steps")
     if "record" in summary:
         print(f"wrote {summary['record']}")
