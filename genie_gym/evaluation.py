@@ -54,6 +54,8 @@ class EvalResult:
     tokenizer_psnr: float
     fid: float | None
     num_sequences: int
+    action_gain: float | None = None
+    action_gain_changed: float | None = None
     psnr_per_step: list[float] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
 
@@ -67,6 +69,9 @@ class EvalResult:
         rows = [("sequences", str(self.num_sequences)), ("PSNR", f"{self.psnr:.2f} dB"), ("SSIM", f"{self.ssim:.4f}"),
                 (f"ΔPSNR(t={self.settings.get('delta_t', 4)})", f"{self.delta_psnr:.3f} dB"),
                 ("tokenizer PSNR", f"{self.tokenizer_psnr:.2f} dB"), ("FID", fid)]
+        if self.action_gain is not None:
+            rows.append(("action gain", f"{self.action_gain:.4f} nats/token ({self.action_gain_changed:.4f} on "
+                                        "changing tokens)"))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -133,6 +138,9 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     context, predicted = settings.context_frames, settings.predicted_frames
     rng = np.random.default_rng(settings.seed)
     predictions, random_predictions, recon = [], [], []
+    dynamics = world_model.dynamics
+    measures_gain = getattr(dynamics.config, "action_source", None) == "ground_truth"
+    gains: list[tuple[int, dict[str, float]]] = []
     for start in range(0, len(frames), settings.batch_size):
         batch_frames = frames[start : start + settings.batch_size]
         batch_actions = actions[start : start + settings.batch_size]
@@ -150,6 +158,14 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
         predictions.append(outputs[0])
         random_predictions.append(outputs[1])
         recon.append(world_model.reconstruct(batch_frames))
+        if measures_gain:  # masked-token CE with replaced vs true actions, on a training-like mask
+            generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + start)
+            tokens = world_model.encode(batch_frames)
+            with torch.no_grad():
+                mask = dynamics.sample_mask(tokens.shape[0], tokens.shape[1], generator=generator)
+                gains.append((len(batch_frames), dynamics.action_gain(
+                    tokens, torch.from_numpy(batch_actions).to(tokens.device), mask.to(tokens.device),
+                    generator=generator)))
     prediction = np.concatenate(predictions)
     random_prediction = np.concatenate(random_predictions)
     reconstruction = np.concatenate(recon)
@@ -172,6 +188,10 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
         fid=fid_value, num_sequences=len(frames), psnr_per_step=[float(v) for v in per_step],
         settings=asdict(settings),
     )
+    if gains:
+        total = sum(count for count, _ in gains)
+        result.action_gain = sum(count * g["action_gain"] for count, g in gains) / total
+        result.action_gain_changed = sum(count * g["action_gain_changed"] for count, g in gains) / total
     if grid_path is not None:
         write_comparison_grid(grid_path, frames[:, context:], prediction, random_prediction)
     return result

@@ -199,6 +199,8 @@ def test_eval_protocol_on_a_small_real_set(tiny_checkpoint, smb_store, tmp_path)
     assert np.isfinite([result["psnr"], result["ssim"], result["delta_psnr"], result["tokenizer_psnr"]]).all()
     assert len(result["psnr_per_step"]) == 10
     assert grid.exists() and grid.stat().st_size > 1000
+    # an untrained model does not use its actions
+    assert abs(result["action_gain"]) < 0.05 and np.isfinite(result["action_gain_changed"])
 
 
 def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint, tmp_path):

@@ -249,13 +249,13 @@ def test_action_gain_measures_how_much_the_actions_are_used(trained, real_tokens
     ids, actions, codebook = real_tokens
     mask = trained.sample_mask(ids.shape[0], ids.shape[1], generator=torch.Generator().manual_seed(1))
     torch.manual_seed(0)
-    gain = trained.action_gain(ids, actions, mask)
-    assert gain > 0.1
+    gains = trained.action_gain(ids, actions, mask)
+    assert gains["action_gain"] > 0.1 and gains["action_gain_changed"] > gains["action_gain"]
     deaf = Dynamics(DynamicsConfig(**TINY), codebook)
     deaf.load_state_dict(trained.state_dict())
     with torch.no_grad():
         deaf.action_embed.weight[:] = deaf.action_embed.weight.mean(dim=0)
-    assert abs(deaf.eval().action_gain(ids, actions, mask)) < 1e-4
+    assert all(abs(value) < 1e-4 for value in deaf.eval().action_gain(ids, actions, mask).values())
     _, metrics = trained.train().compute_loss({"tokens": ids, "actions": actions})
     trained.eval()
     assert metrics["action_gain"] > 0.02

@@ -187,30 +187,43 @@ class Dynamics(PretrainedMixin, nn.Module):
             "mask_ratio": float(mask[:, 1:].float().mean()),
         }
         if self.config.action_source == "ground_truth":
-            metrics["action_gain"] = self.action_gain(tokens[:1], batch["actions"][:1], mask[:1], hidden[:1])
+            metrics.update(self.action_gain(tokens[:1], batch["actions"][:1], mask[:1], hidden[:1]))
         return loss, metrics
 
     @torch.no_grad()
     def action_gain(self, tokens: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor,
-                    hidden: torch.Tensor | None = None) -> float:
-        """How much the model uses the actions: masked-token CE with shuffled actions minus CE with the true ones.
+                    hidden: torch.Tensor | None = None, generator: torch.Generator | None = None
+                    ) -> dict[str, float]:
+        """How much the model uses the actions: masked-token CE with replaced actions minus CE with the true ones.
 
-        ``tokens (B, T, h, w)``, ``actions (B, T-1)``, ``mask (B, T, h, w)``; ``hidden`` optionally the hidden states
-        already computed with the true actions. Each action is replaced by a different one (``(a + k) mod A``,
-        ``k`` in ``1..A-1``), so a model that ignores actions scores 0 and one that uses them scores > 0 (nats).
+        Args:
+            tokens: int64 ``(B, T, h, w)``; actions: int64 ``(B, T-1)``; mask: bool ``(B, T, h, w)``.
+            hidden: optionally the hidden states already computed with the true actions on the masked input.
+            generator: draws the replacement actions.
+
+        Each action is replaced by a different one (``(a + k) mod A``, ``k`` in ``1..A-1``). Returns, in nats,
+        ``action_gain`` (mean over the masked tokens) and ``action_gain_changed`` (mean over the masked tokens whose
+        id differs from the previous frame's, where the action's effect shows; 0 when there are none). A model that
+        ignores actions scores ~0 on both.
         """
         masked_input = tokens.masked_fill(mask, self.mask_id)
         num_frames = tokens.shape[1]
         actions = actions.to(tokens.device)
         if hidden is None:
             hidden = self.hidden(masked_input, self.frame_actions(actions, num_frames))
-        offsets = torch.randint(1, self.config.num_actions, actions.shape, device=actions.device)
+        offsets = torch.randint(1, self.config.num_actions, actions.shape, generator=generator,
+                                device=actions.device if generator is None else generator.device).to(actions.device)
         other = (actions + offsets) % self.config.num_actions
         hidden_other = self.hidden(masked_input, self.frame_actions(other, num_frames))
         targets = tokens[mask]
-        ce_true = F.cross_entropy(self.head(hidden.detach()[mask]).float(), targets)
-        ce_other = F.cross_entropy(self.head(hidden_other[mask]).float(), targets)
-        return float(ce_other - ce_true)
+        ce_true = F.cross_entropy(self.head(hidden.detach()[mask]).float(), targets, reduction="none")
+        ce_other = F.cross_entropy(self.head(hidden_other[mask]).float(), targets, reduction="none")
+        gain = ce_other - ce_true
+        changed = torch.zeros_like(mask)
+        changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
+        changed = changed[mask]
+        return {"action_gain": float(gain.mean()),
+                "action_gain_changed": float(gain[changed].mean()) if bool(changed.any()) else 0.0}
 
     def maintenance_step(self, step: int) -> dict[str, float]:
         """Nothing to maintain (present so every model offers the same trainer hook)."""
