@@ -63,6 +63,7 @@ def test_dream_smb_v0_dreams_the_next_frames_of_the_real_game(real_clip):
 
 def test_wheel_install_carries_the_shipped_checkpoint(tmp_path):
     """A non-editable install (a built wheel in a fresh prefix, run outside the source tree) finds the shipped model."""
+    import shutil
     import subprocess
     import sys
     import sysconfig
@@ -70,9 +71,14 @@ def test_wheel_install_carries_the_shipped_checkpoint(tmp_path):
     from pathlib import Path
 
     repo = Path(__file__).resolve().parent.parent
+    # build from a clean copy of the sources, so no build/ left over in the checkout leaks into (or from) the wheel
+    source = tmp_path / "source"
+    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "data", "runs", "outputs", "build", "*.egg-info", "__pycache__", ".*_cache",
+        "annotation_clips"))
     wheel_dir = tmp_path / "wheel"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheel_dir), str(repo)], check=True, cwd=tmp_path)
+                    str(wheel_dir), str(source)], check=True, cwd=tmp_path)
     wheel = next(wheel_dir.glob("genie_gym-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith("share/genie-gym/checkpoints/genie-redux-g-smb/dynamics/model.safetensors") for n in names)

@@ -70,19 +70,3 @@ def test_penalises_far_tokens_more_than_near_ones():
     assert torch.allclose(near_ce, far_ce), "plain cross-entropy cannot tell the two mistakes apart"
     assert float(far_loss) > float(near_loss) + 0.5
 
-
-def test_weights_give_a_weighted_mean_and_leave_the_reported_terms_plain():
-    torch.manual_seed(0)
-    logits = torch.randn(12, 6)
-    targets = torch.randint(0, 6, (12,))
-    table = token_distance_table(torch.randn(6, 4))
-    plain, ce, term = tdce_loss(logits, targets, table, lam=3.0)
-    uniform, ce_uniform, _ = tdce_loss(logits, targets, table, lam=3.0, weights=torch.full((12,), 2.5))
-    assert torch.allclose(plain, uniform) and torch.allclose(ce, ce_uniform)
-    weights = torch.ones(12)
-    weights[:3] = 5.0
-    weighted, ce_weighted, term_weighted = tdce_loss(logits, targets, table, lam=3.0, weights=weights)
-    per_token = F.cross_entropy(logits, targets, reduction="none") + 3.0 * (
-        table[targets] * logits.softmax(-1)).sum(-1)
-    assert torch.allclose(weighted, (per_token * weights).sum() / weights.sum())
-    assert torch.allclose(ce_weighted, ce) and torch.allclose(term_weighted, term)

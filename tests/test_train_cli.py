@@ -202,15 +202,15 @@ def test_decoder_only_fine_tuning_keeps_token_ids(work: Path, tokenizer_run: Pat
 
 
 def test_set_changes_training_only_fields_of_an_init_model(work: Path, tokenizer_run: Path, capsys) -> None:
-    """``--set changed_token_weight=4`` fine-tunes a trained dynamics run with another loss; architecture fields are
-    refused with one clear error."""
+    """``--set tdce_lambda=1`` fine-tunes a trained dynamics run with another loss; architecture fields are refused
+    with one clear error."""
     first = work / "dyn_set_base"
     base = ["dynamics", "--data", work / "store", "--tokenizer", tokenizer_run]
     assert train(*base, "--out", first, "--steps", 1, *FAST) == 0
     tuned = work / "dyn_set_tuned"
-    assert train(*base, "--init", first, "--out", tuned, "--steps", 1, "--set", "changed_token_weight=4", *FAST) == 0
+    assert train(*base, "--init", first, "--out", tuned, "--steps", 1, "--set", "tdce_lambda=1", *FAST) == 0
     config = RunDir(tuned).read_config()["model"]["config"]
-    assert config["changed_token_weight"] == 4 and config["d_model"] == RunDir(first).read_config()["model"][
+    assert config["tdce_lambda"] == 1 and config["d_model"] == RunDir(first).read_config()["model"][
         "config"]["d_model"]
     assert "action_gain" in RunDir(tuned).read_metrics()[-1]
     capsys.readouterr()

@@ -31,7 +31,7 @@ INTERRUPTED_EXIT = 130
 
 
 def parse_config_overrides(items: list[str]) -> dict[str, Any]:
-    """``["changed_token_weight=4", ...]`` -> ``{"changed_token_weight": 4}`` (values parsed as JSON, else text)."""
+    """``["tdce_lambda=1", ...]`` -> ``{"tdce_lambda": 1}`` (values parsed as JSON, else text)."""
     overrides: dict[str, Any] = {}
     for item in items or []:
         key, sep, text = item.partition("=")
@@ -56,8 +56,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                        "config replaces --config)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="config_set",
                         help="change a training-only config field, also of an --init model (dynamics: "
-                             "changed_token_weight, tdce_lambda, mask_ratio_min, mask_ratio_max, maskgit_steps, "
-                             "temperature); repeatable")
+                             "tdce_lambda, mask_ratio_min, mask_ratio_max, maskgit_steps, temperature); repeatable")
     parser.add_argument("--decoder-only", action="store_true",
                         help="tokenizer: freeze the encoder and codebook, train the decoder (token ids stay valid)")
     parser.add_argument("--games", nargs="+", help="train on these games of the store only (default: all)")

@@ -141,11 +141,7 @@ class DynamicsConfig(_ConfigBase):
     block's input) or ``"latent"`` (GenieRedux: LAM codes, ``num_actions`` = the LAM's ``num_codes``, embedded and
     added to the token embeddings). ``token_input_skip`` adds the (projected) codebook vector of each visible token to
     its embedding. ``tdce_lambda`` weighs the token-distance term of the loss (0: plain cross-entropy).
-    ``changed_token_weight`` weighs, in the loss, the masked tokens whose id differs from the same position of the
-    previous frame (1: the paper's uniform loss). In a side-scroller almost every token repeats the previous frame, so
-    the few that change (the player, enemies, scrolling edges: where the action shows) carry little of a uniform loss;
-    a weight > 1 makes training look at them. Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed
-    when fine-tuning a trained model.
+    Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed when fine-tuning a trained model.
     """
 
     model_kind: ClassVar[str] = "dynamics"
@@ -166,11 +162,10 @@ class DynamicsConfig(_ConfigBase):
     mask_ratio_max: float = 1.0
     maskgit_steps: int = 25
     temperature: float = 1.0
-    changed_token_weight: float = 1.0
 
     def __post_init__(self) -> None:
         _check_positive(self, "num_codes", "latent_dim", "grid_size", "d_model", "num_heads", "num_blocks")
-        _check_positive(self, "num_actions", "action_embed_dim", "maskgit_steps", "changed_token_weight")
+        _check_positive(self, "num_actions", "action_embed_dim", "maskgit_steps")
         if self.action_source not in ACTION_SOURCES:
             raise ValueError(
                 f"DynamicsConfig.action_source must be one of {ACTION_SOURCES}, got {self.action_source!r}"
@@ -184,8 +179,7 @@ class DynamicsConfig(_ConfigBase):
 
 
 TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
-    "dynamics": frozenset({"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "changed_token_weight",
-                           "maskgit_steps", "temperature"}),
+    "dynamics": frozenset({"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "maskgit_steps", "temperature"}),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""
 

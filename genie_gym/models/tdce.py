@@ -27,7 +27,6 @@ def tdce_loss(
     targets: torch.Tensor,
     distance_table: torch.Tensor | None,
     lam: float,
-    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """TDCE over ``N`` predictions.
 
@@ -36,18 +35,13 @@ def tdce_loss(
         targets: int64 ``(N,)`` true token ids.
         distance_table: ``K`` float ``(V, V)`` from :func:`token_distance_table` (ignored when ``lam == 0``).
         lam: weight of the distance term (the paper's reference uses 3.0; 0 gives plain cross-entropy).
-        weights: optional float ``(N,)`` per-prediction weights of the loss (a weighted mean); the returned
-            ``cross_entropy`` and ``distance_term`` stay plain means, comparable across weightings.
 
     Returns ``(loss, cross_entropy, distance_term)``, scalars; ``distance_term`` is the mean expected distance
     ``sum_v K[y, v] softmax(x)_v`` (0 when ``lam == 0``).
     """
     logits = logits.float()
-    per_token = F.cross_entropy(logits, targets, reduction="none")
+    cross_entropy = F.cross_entropy(logits, targets)
     if lam == 0 or distance_table is None:
-        distance = torch.zeros_like(per_token)
-    else:
-        distance = (distance_table.to(logits)[targets] * logits.softmax(dim=-1)).sum(dim=-1)
-    total = per_token + lam * distance
-    loss = total.mean() if weights is None else (total * weights).sum() / weights.sum()
-    return loss, per_token.mean(), distance.mean()
+        return cross_entropy, cross_entropy, torch.zeros((), device=logits.device)
+    expected_distance = (distance_table.to(logits)[targets] * logits.softmax(dim=-1)).sum(dim=-1).mean()
+    return cross_entropy + lam * expected_distance, cross_entropy, expected_distance
