@@ -157,10 +157,10 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
             outputs.append(predicted_frames)
         predictions.append(outputs[0])
         random_predictions.append(outputs[1])
-        recon.append(world_model.reconstruct(batch_frames))
+        tokens = world_model.encode(batch_frames)
+        recon.append(world_model.decode(tokens))  # the tokenizer round trip
         if measures_gain:  # masked-token CE with replaced vs true actions, on a training-like mask
             generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + start)
-            tokens = world_model.encode(batch_frames)
             with torch.no_grad():
                 mask = dynamics.sample_mask(tokens.shape[0], tokens.shape[1], generator=generator)
                 gains.append((len(batch_frames), dynamics.action_gain(

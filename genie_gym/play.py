@@ -101,7 +101,6 @@ class PlaySession:
         if maskgit_steps is not None:
             self._dream_kwargs["maskgit_steps"] = int(maskgit_steps)
         self.context_frames = context_frames
-        self.max_episode_steps = max_episode_steps
         wants_dream = env_id.startswith(DREAM_PREFIX)
         self.real = self.dream = None
         if wants_dream:

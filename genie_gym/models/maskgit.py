@@ -244,9 +244,10 @@ class DynamicsStream:
         self.batch_size, num_context, self.grid_h, self.grid_w = context.shape
         frame_actions = model.frame_actions(actions.to(context.device), num_context)
         self.cache: STCache = model.transformer.new_cache()
+        if max_context_frames is not None:
+            self.cache.drop_oldest(max_context_frames)  # the cache keeps this window on every later update
         with torch.no_grad():
             model.hidden(context, frame_actions, cache=self.cache, update_cache=True)
-        self._trim()
         self.frames_seen = num_context
         self.last_tokens: torch.Tensor = context[:, -1]
         self.last_probs_of_chosen: torch.Tensor | None = None
@@ -255,10 +256,6 @@ class DynamicsStream:
     def num_cached_frames(self) -> int:
         """Number of past frames the next prediction attends to."""
         return self.cache.num_frames
-
-    def _trim(self) -> None:
-        if self.max_context_frames is not None:
-            self.cache.drop_oldest(self.max_context_frames)
 
     def _action_ids(self, action: torch.Tensor | int) -> torch.Tensor:
         device = self.model.codebook.device
@@ -297,7 +294,6 @@ class DynamicsStream:
         )
         tokens = ids.view(b, h, w)
         model.hidden(tokens[:, None], frame_action, cache=self.cache, update_cache=True)
-        self._trim()
         self.frames_seen += 1
         self.last_tokens = tokens
         self.last_probs_of_chosen = probs.view(b, h, w)

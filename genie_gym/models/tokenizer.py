@@ -305,6 +305,7 @@ class DecoderStream:
         self.tokenizer = tokenizer
         self.max_context_frames = int(max_context_frames)
         self.cache = tokenizer.decoder.new_cache()
+        self.cache.drop_oldest(self.max_context_frames)  # the cache keeps this window on every later update
         if context_ids.ndim != 4:
             raise ValueError(f"context_ids must be (B, Tc, h, w), got shape {tuple(context_ids.shape)}")
         if context_ids.shape[1] > 0:
@@ -320,7 +321,6 @@ class DecoderStream:
         tokenizer = self.tokenizer
         vectors = tokenizer.quantizer.ids_to_vectors(ids)
         hidden = tokenizer.decoder(tokenizer.from_latent(vectors), cache=self.cache, update_cache=True)
-        self.cache.drop_oldest(self.max_context_frames)
         return unpatchify(tokenizer.to_pixels(hidden), tokenizer.config.patch_size).clamp(0.0, 1.0)
 
     def next_frame(self, ids: torch.Tensor) -> torch.Tensor:
