@@ -79,7 +79,8 @@ def test_tokenizer_run_directory_and_exact_resume(work: Path, tokenizer_run: Pat
     common = ["tokenizer", "--data", work / "store", "--out", split, "--steps", 3, "--image-every", 0, *FAST]
     assert train(*common, "--stop-at", 1) == 0
     assert RunDir(split).checkpoint_steps() == [1]
-    assert train(*common, "--resume") == 0
+    # --resume alone restores the run's data, steps and config from RUN_DIR/args.json and the checkpoint
+    assert train("tokenizer", "--out", split, "--resume", *FAST) == 0
     assert _losses(split) == _losses(tokenizer_run)  # exact, step by step
 
 
@@ -125,6 +126,8 @@ def test_bad_arguments_give_one_clear_error(work: Path, tokenizer_run: Path, cap
         "expected a lam checkpoint but": ["genie-redux", "--data", store, "--out", work / "x", "--tokenizer",
                                          tokenizer_run, "--lam", tokenizer_run],
         "pass --resume": ["tokenizer", "--data", store, "--out", tokenizer_run],
+        "is a tokenizer run; resume it with": ["dynamics", "--out", tokenizer_run, "--resume"],
+        "--data DIR is required": ["tokenizer", "--out", work / "x"],
         "no tokenizer config named": ["tokenizer", "--config", "huge", "--data", store, "--out", work / "x"],
     }
     for message, args in cases.items():

@@ -48,7 +48,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` arguments (model, data, run directory, optimisation, logging) to ``parser``."""
     parser.add_argument("model", choices=MODELS, help="what to train")
     parser.add_argument("--config", default="small", help="model config: small (CPU), paper (GPU) or a JSON file")
-    parser.add_argument("--data", required=True, help="episode store directory (its train split is used)")
+    parser.add_argument("--data", help="episode store directory (its train split is used; required unless --resume)")
     parser.add_argument("--out", required=True, help="run directory (config, logs, images, checkpoints)")
     parser.add_argument("--tokenizer", help="dynamics/genie-redux: trained tokenizer run dir or checkpoint dir")
     parser.add_argument("--lam", help="genie-redux: trained latent action model run dir or checkpoint dir")
@@ -79,7 +79,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=DEFAULT_WEIGHT_DECAY, help="AdamW decay on matrices")
     parser.add_argument("--grad-clip", type=float, default=DEFAULT_GRAD_CLIP, help="global grad-norm clip (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order and masks")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR's latest checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from RUN_DIR's latest checkpoint; arguments not given are taken from RUN_DIR/args.json",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default 1000)")
     parser.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default: the last 3)")
     parser.add_argument("--log-every", type=int, default=10, help="steps between logged metrics (default 10)")
@@ -106,12 +110,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_train)
 
 
+# Arguments that describe one invocation, not the run: never taken from a saved args.json.
+_INVOCATION_ARGUMENTS = frozenset(
+    {"command", "func", "resume", "stop_at", "debug", "device", "num_workers", "threads", "no_progress"}
+)
+
+
+def restore_run_arguments(args: argparse.Namespace) -> list[str]:
+    """With ``--resume``, fill the arguments left at their defaults from the run's saved ``args.json``.
+
+    So ``genie train tokenizer --resume --out RUN_DIR`` continues a run with the data, schedule, ``--init`` and
+    ``--decoder-only`` it was started with. Arguments given with a non-default value win. Unless ``--config`` is
+    given, the model config is read from the latest checkpoint, so a run started from a JSON config file that has
+    since moved still resumes (and an ``--init`` directory that is gone is no longer needed).
+
+    Returns the names of the restored arguments. Raises ``ValueError`` when the run was of another model.
+    """
+    from pathlib import Path
+
+    from trainers.run_dir import RunDir
+
+    run = RunDir(args.out)
+    saved_path = run.root / "args.json"
+    if not args.resume or not saved_path.is_file():
+        return []
+    saved: dict[str, Any] = json.loads(saved_path.read_text(encoding="utf-8")).get("args", {})
+    if saved.get("model", args.model) != args.model:
+        kind = saved["model"]
+        raise ValueError(f"{args.out} is a {kind} run; resume it with `genie train {kind} --resume --out {args.out}`")
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    defaults = vars(parser.parse_args([args.model, "--out", str(args.out)]))
+    config_given = args.config != defaults["config"]
+    restored = []
+    for name, value in saved.items():
+        if name in _INVOCATION_ARGUMENTS or name not in defaults or getattr(args, name) != defaults[name]:
+            continue
+        if value != defaults[name]:
+            setattr(args, name, value)
+            restored.append(name)
+    checkpoint = run.latest_checkpoint()
+    if checkpoint is not None and not config_given:
+        args.config = str(checkpoint / "config.json")  # the exact model config, whatever file it came from
+        if args.init is not None and not Path(args.init).exists():
+            args.init = None  # the weights come from the checkpoint anyway
+    return restored
+
+
 def _check_arguments(args: argparse.Namespace) -> None:
     """One clear error for arguments that cannot work, before anything heavy is loaded."""
     from pathlib import Path
 
     from trainers.run_dir import RunDir
 
+    if args.data is None:
+        raise ValueError("--data DIR is required (or --resume --out RUN_DIR of a run that recorded it)")
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"--data {args.data} does not exist; collect an episode store with `genie collect`")
     if args.model in ("dynamics", "genie-redux") and not args.tokenizer:
@@ -134,6 +187,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run one training command (single process, or one rank under ``torchrun``); returns the exit status."""
+    restore_run_arguments(args)
     _check_arguments(args)
     import torch
 
