@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -189,6 +190,9 @@ def test_configs_round_trip_and_reject_unknown_keys(tmp_path):
     paper_dynamics = get_config("dynamics", "paper")
     assert (paper_dynamics.num_blocks, paper_dynamics.d_model, paper_dynamics.num_heads) == (12, 512, 8)
     small_tokenizer, small_dynamics = get_config("tokenizer", "small"), get_config("dynamics", "small")
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "genie-redux-g-smb"
+    assert get_config("tokenizer", shipped / "tokenizer" / CONFIG_FILE) == small_tokenizer  # small = shipped shape
+    assert get_config("dynamics", shipped / "dynamics" / CONFIG_FILE) == small_dynamics
     assert small_dynamics.grid_size == small_tokenizer.grid_size
     assert (small_dynamics.num_codes, small_dynamics.latent_dim) == (
         small_tokenizer.num_codes,

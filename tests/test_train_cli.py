@@ -92,7 +92,7 @@ def test_dynamics_trains_on_cached_tokens(work: Path, tokenizer_run: Path) -> No
     assert len(caches) == 1 and len(list(caches[0].glob("SMB/ep_*.npy"))) == 3  # the 3 training episodes
     snapshot = RunDir(out).read_config()
     assert snapshot["model"]["token_cache"] == str(caches[0])
-    assert snapshot["model"]["config"]["num_codes"] == 1024 and snapshot["model"]["config"]["grid_size"] == 8
+    assert snapshot["model"]["config"]["num_codes"] == 1024 and snapshot["model"]["config"]["grid_size"] == 16
     assert (RunDir(out).images_dir / "step_0000002.png").is_file()
     assert {"masked_accuracy", "ce", "loss"} <= set(RunDir(out).read_metrics()[-1])
     assert RunDir(out).latest_checkpoint() == RunDir(out).checkpoint_path(2)

@@ -190,13 +190,24 @@ CONFIG_CLASSES: dict[str, type[_ConfigBase]] = {
 }
 
 # Presets. "paper": appendix A (tokenizer 67.6M, LAM 67.6M, dynamics 55.0M parameters in this implementation).
-# "small": chosen by measurement on the 2-core CPU (torch 2.13, fwd + bwd + AdamW, batches of 4 x 16-frame clips).
-# 64 tokens per frame (patch 8). At equal wall time (5 min, 1 thread, AdamW lr 1e-3, real SMB clips, held-out PSNR)
-# the d128 2+4-block tokenizer (1.7M, 41 frames/s) reached 20.9 dB with 650 codes in use, while d256 4+4 (8.6M,
-# 11 frames/s) reached 16.8 dB: on a CPU the smaller model wins in a 1-2 hour budget. Codes unused for 25 steps are
-# replaced (the paper config's 200 steps would leave a CPU run with a collapsed codebook for its first ~20 minutes).
-# Dynamics d256 x 4 blocks (5.1M). With the cores shared by other jobs, 2 threads ran ~3x slower than 1.
-_SMALL_VIDEO_VQ: dict[str, Any] = {  # the tokenizer and the LAM share this shape
+# "small": chosen by measurement on the 2-core CPU (torch 2.13, 1 thread per run, fwd + bwd + AdamW, batches of
+# 4 x 8-frame clips of real SMB), and it is the shape of the shipped SMB world model (checkpoints/genie-redux-g-smb).
+# - Tokenizer: patch 4 as in the paper (16 x 16 tokens), d128, 3+3 blocks (1.66M, ~10 training frames/s): 28.5 dB
+#   after 750 steps (52 min), 32.75 dB held-out after 864 more decoder-only steps. A patch-8 d128 2+4 model (64
+#   tokens, ~4x the frames/s) reached 20.9 dB after 5 min but was not trained longer; at equal wall time a d256 4+4
+#   patch-8 model (8.6M) stayed far behind it (14.1 dB after 5 min), so width was kept at 128.
+# - Dynamics over that 16 x 16 grid: d128, 4 heads, 4 blocks (1.42M, ~11-12 training frames/s); the shipped dream
+#   is this shape after 2.7k steps (~2.3 h of one core).
+# - LAM: patch 8, d128, 2+4 blocks (1.69M, ~57 frames/s); latent actions unused for 25 steps are replaced (the
+#   paper's 200 steps would leave a CPU run with a collapsed action codebook for its first ~20 minutes).
+_SMALL_TOKENIZER: dict[str, Any] = {
+    "patch_size": 4,
+    "d_model": 128,
+    "num_heads": 4,
+    "encoder_blocks": 3,
+    "decoder_blocks": 3,
+}
+_SMALL_LAM: dict[str, Any] = {
     "patch_size": 8,
     "d_model": 128,
     "num_heads": 4,
@@ -212,9 +223,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "dynamics": {},
     },
     "small": {
-        "tokenizer": _SMALL_VIDEO_VQ,
-        "lam": _SMALL_VIDEO_VQ,
-        "dynamics": {"grid_size": 8, "d_model": 256, "num_heads": 8, "num_blocks": 4},
+        "tokenizer": _SMALL_TOKENIZER,
+        "lam": _SMALL_LAM,
+        "dynamics": {"grid_size": 16, "d_model": 128, "num_heads": 4, "num_blocks": 4},
     },
 }
 
