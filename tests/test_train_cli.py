@@ -7,6 +7,7 @@ torchrun runs use tiny JSON configs of the real models to keep the suite fast on
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -96,6 +97,21 @@ def test_dynamics_trains_on_cached_tokens(work: Path, tokenizer_run: Path) -> No
     assert (RunDir(out).images_dir / "step_0000002.png").is_file()
     assert {"masked_accuracy", "ce", "loss"} <= set(RunDir(out).read_metrics()[-1])
     assert RunDir(out).latest_checkpoint() == RunDir(out).checkpoint_path(2)
+
+
+def test_bf16_autocast_trains_tokenizer_and_dynamics(work: Path, tokenizer_run: Path) -> None:
+    """The bf16 path (the default on CUDA) run on the CPU: same first loss as fp32 to bf16 precision, stays finite."""
+    for kind, extra in (("tokenizer", []), ("dynamics", ["--tokenizer", tokenizer_run])):
+        losses = {}
+        for precision in ("fp32", "bf16"):
+            out = work / f"{kind}_{precision}"
+            args = ["--config", work / f"tiny_{kind}.json", "--data", work / "store", "--out", out, "--steps", 3]
+            assert train(kind, *args, "--image-every", 3, "--precision", precision, *extra, *FAST) == 0
+            losses[precision] = [loss for _, loss in _losses(out)]
+            assert (RunDir(out).images_dir / "step_0000003.png").is_file()
+        assert len(losses["bf16"]) == 3 and all(math.isfinite(loss) for loss in losses["bf16"]), losses
+        assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=0.05), losses
+        assert losses["bf16"] != losses["fp32"], "autocast did not run: bf16 and fp32 losses are bit-identical"
 
 
 def test_genie_redux_uses_lam_actions(work: Path, tokenizer_run: Path) -> None:

@@ -92,6 +92,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--stop-at", type=int, help="stop (with a checkpoint) after this step; the schedule still spans --steps"
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="autocast of the forward pass (default auto: bf16 on CUDA, fp32 on CPU); weights stay fp32",
+    )
     parser.add_argument("--num-workers", type=int, help="DataLoader workers per process (default: 0 on CPU, 4 on CUDA)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bars")
@@ -234,6 +240,7 @@ def run_train(args: argparse.Namespace) -> int:
             num_workers=workers,
             stop_at_step=args.stop_at,
             progress=progress,
+            precision=args.precision,
         )
         command_args: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "func"}
         result = train(task, settings, RunDir(args.out), ctx, resume=args.resume, command_args=command_args)

@@ -3,8 +3,9 @@
 What it trains is a :class:`TrainingTask`: a model with ``compute_loss(batch) -> (loss, metrics)`` (and optionally
 ``maintenance_step(step) -> dict``, called after every optimizer step), a map-style dataset of dict items, and how to
 save/load/draw the model. :func:`train` adds the optimiser (:mod:`trainers.optim`), the schedule
-(:mod:`trainers.lr_schedule`), gradient accumulation, bf16 autocast on CUDA, DDP, logging (TensorBoard,
-``metrics.jsonl``, tqdm), image grids, atomic checkpoints and exact resume (:mod:`trainers.run_dir`).
+(:mod:`trainers.lr_schedule`), gradient accumulation, bf16 autocast (by default on CUDA; ``precision``), DDP,
+logging (TensorBoard, ``metrics.jsonl``, tqdm), image grids, atomic checkpoints and exact resume
+(:mod:`trainers.run_dir`).
 
 Determinism: the data order and all training randomness are functions of ``(seed, step)``. Clip ``i`` of the run is
 ``permutation_e(seed)[i mod N]`` with ``e = i // N`` (:class:`StepBatchSampler`), and at the start of every optimizer
@@ -48,6 +49,16 @@ from trainers.run_dir import RunDir, capture_rng_state, restore_rng_state, step_
 Batch = dict[str, torch.Tensor]
 
 
+PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")
+
+
+def mixed_precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of a forward pass: bf16 for ``"bf16"``, and for ``"auto"`` on CUDA; else a no-op."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 @dataclass
 class TrainingTask:
     """What :func:`train` trains.
@@ -81,6 +92,8 @@ class LoopSettings:
     """Settings of :func:`train` (see the module docstring for ``batch_size`` and the determinism contract).
 
     ``warmup_steps=None`` means ``min(5000, steps // 10)`` (:func:`trainers.lr_schedule.default_warmup_steps`).
+    ``precision``: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPU), ``"bf16"`` (autocast on any device; weights,
+    gradients and optimizer state stay fp32) or ``"fp32"``.
     ``stop_at_step`` ends this invocation early (with a checkpoint) without changing the schedule, which is
     defined by ``steps``; a later ``resume=True`` run continues from there.
     """
@@ -103,6 +116,7 @@ class LoopSettings:
     num_workers: int = 0
     stop_at_step: int | None = None
     progress: bool = True
+    precision: str = "auto"
 
     def validate(self, world_size: int = 1) -> None:
         """Raise ``ValueError`` with the offending setting when the settings cannot run."""
@@ -121,6 +135,8 @@ class LoopSettings:
             raise ValueError(f"--num-workers must be >= 0, got {self.num_workers}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     def resolved_warmup(self) -> int:
         """The warm-up length actually used."""
@@ -349,7 +365,7 @@ def train(
         worker_init_fn=_ignore_sigint_in_worker if settings.num_workers else None,
         generator=torch.Generator().manual_seed(settings.seed),
     )
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    autocast = mixed_precision_context(settings.precision, device)
     end_step = settings.steps if settings.stop_at_step is None else min(settings.steps, settings.stop_at_step)
     frames_per_step = settings.batch_size * settings.grad_accum * task.frames_per_item
     maintenance = getattr(raw_model, "maintenance_step", None)
