@@ -16,13 +16,20 @@ uses bf16 autocast there).
     python benchmarks/train_throughput.py                 # small configs, CPU threads = torch default
     python benchmarks/train_throughput.py --paper         # also the paper configs
     python benchmarks/train_throughput.py --threads 2 --batch-size 4 --window 16
+    python benchmarks/train_throughput.py --processes 2 --threads 1   # DDP (gloo), as `torchrun -m trainers`
+
+``--processes N`` runs N DDP processes on the CPU (gloo, as ``torchrun --nproc_per_node N -m trainers``), each with
+``--threads`` threads and ``--batch-size / N`` clips, and reports the frames/s of all of them together; the MFU
+reference is then the matmul peak of ``N x threads`` threads in one process.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import platform
+import socket
 import time
 
 import torch
@@ -144,6 +151,80 @@ def measure(kind: str, config_name: str, args: argparse.Namespace, device: torch
     }
 
 
+class _ComputeLoss(torch.nn.Module):
+    """Routes ``forward`` to ``model.compute_loss`` so DDP's gradient hooks see the call (as the trainer does)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.compute_loss(batch)
+
+
+def _ddp_worker(rank: int, world: int, port: int, kind: str, config_name: str, args, results) -> None:
+    """One DDP rank: ``args.batch_size // world`` clips per step; rank 0 puts the seconds per step in ``results``."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(args.threads)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        model, batch = build(kind, config_name, args.batch_size // world, args.window, torch.device("cpu"))
+        ddp = DistributedDataParallel(_ComputeLoss(model), find_unused_parameters=True)
+        optimizer = build_optimizer(model)
+
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            loss, _ = ddp(batch)
+            loss.backward()
+            clip_gradients(model.parameters(), 10.0)
+            optimizer.step()
+
+        for _ in range(args.warmup):
+            step()
+        dist.barrier()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        dist.barrier()
+        if rank == 0:
+            results.put((time.perf_counter() - start) / args.steps)
+    finally:
+        dist.destroy_process_group()
+
+
+def measure_ddp(kind: str, config_name: str, args: argparse.Namespace) -> dict:
+    """Like :func:`measure` for ``args.processes`` DDP processes on the CPU (frames/s of all ranks together)."""
+    import torch.multiprocessing as mp
+
+    world = args.processes
+    if args.batch_size % world:
+        raise SystemExit(f"--batch-size {args.batch_size} must be divisible by --processes {world}")
+    model, batch = build(kind, config_name, args.batch_size // world, args.window, torch.device("cpu"))
+    step_flops = count_step_flops(model, batch, contextlib.nullcontext()) * world
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = mp.get_context("spawn")
+    results = context.SimpleQueue()
+    mp.start_processes(
+        _ddp_worker, args=(world, port, kind, config_name, args, results), nprocs=world, start_method="spawn"
+    )
+    seconds = results.get()
+    frames = args.batch_size * args.window
+    return {
+        "model": kind,
+        "config": config_name,
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "frames_per_s": frames / seconds,
+        "step_s": seconds,
+        "gflop_per_frame": step_flops / frames / 1e9,
+        "achieved_flops": step_flops / seconds,
+    }
+
+
 def main() -> None:
     """Parse the arguments, measure the peak, then every model/config; print one row each."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,20 +236,27 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--paper", action="store_true", help="also the paper configs (always on CUDA)")
     parser.add_argument("--models", nargs="+", default=["tokenizer", "dynamics"], choices=["tokenizer", "dynamics"])
+    parser.add_argument("--processes", type=int, default=1, help="DDP processes on the CPU (gloo; default 1: no DDP)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.processes > 1 and args.device != "cpu":
+        raise SystemExit("--processes is for the CPU (gloo); on CUDA run the trainer under torchrun")
+    torch.set_num_threads(args.threads * args.processes)  # the peak of all the cores the processes use
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
     peaks = [matmul_peak_flops(device)]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or 'CPU'}"
-    print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    layout = f"{args.processes} DDP processes x {args.threads} threads" if args.processes > 1 else ""
+    print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()} {layout}".rstrip())
     print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up")
     configs = ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
     rows = []
     for config_name in configs:
         for kind in args.models:
-            rows.append(measure(kind, config_name, args, device))
+            if args.processes > 1:
+                rows.append(measure_ddp(kind, config_name, args))
+            else:
+                rows.append(measure(kind, config_name, args, device))
             peaks.append(matmul_peak_flops(device))  # the best peak seen is the (conservative) reference
     peak = max(peaks)
     print(
