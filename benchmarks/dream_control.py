@@ -1,0 +1,95 @@
+"""Does the dream answer its actions? Camera scroll of a dream under held RIGHT, LEFT and DOWN, against the real game.
+
+For each held-out episode it finds the first moment (after frame 20) where the real camera scrolls on two
+consecutive steps, starts a dream from those two real frames, holds one action for ``--steps`` steps and measures how
+far the dreamed level moved: the horizontal shift (pixels) that best aligns the ground band of the last dreamed frame
+with the first. It also dreams from the level's first screen (the real game's reset). A model that answers its
+actions scrolls further with RIGHT than with LEFT or DOWN.
+
+    python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
+    python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import genie_gym
+from genie_gym.conventions import ACTION_NAMES
+
+BAND = slice(36, 56)  # rows of hills, bushes and pipes: the ground band that scrolls with the camera
+HELD = ("RIGHT", "LEFT", "DOWN")
+
+
+def camera_shift(first: np.ndarray, last: np.ndarray, max_shift: int = 32) -> int:
+    """Pixels the level moved left (the camera moved right) from ``first`` to ``last`` (uint8 (64, 64, 3) each)."""
+    a, b = first[BAND].astype(np.float32), last[BAND].astype(np.float32)
+    width = a.shape[1]
+    errors = [np.abs(a[:, s:] - b[:, : width - s]).mean() for s in range(max_shift + 1)]
+    return int(np.argmin(errors))
+
+
+def scrolling_moment(frames: np.ndarray, start: int = 20) -> int | None:
+    """First ``t >= start`` where the real camera moves on both steps ``t-1 -> t`` and ``t -> t+1``."""
+    for t in range(start, len(frames) - 1):
+        if camera_shift(frames[t - 1], frames[t], 4) > 0 and camera_shift(frames[t], frames[t + 1], 4) > 0:
+            return t
+    return None
+
+
+def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: int) -> int:
+    """Camera shift of a dream that holds ``action`` for ``steps`` steps after ``env.reset(options=...)``."""
+    obs, _ = env.reset(seed=seed, options=reset_options)
+    first = obs
+    for _ in range(steps):
+        obs, *_ = env.step(action)
+    return camera_shift(first, obs)
+
+
+def main() -> None:
+    """Parse the arguments, dream, print one row per start."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped SMB model)")
+    parser.add_argument("--data", default="data/smb_right_test", help="held-out episode store with SMB episodes")
+    parser.add_argument("--episodes", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=12, help="dreamed steps per held action (default 12)")
+    parser.add_argument("--maskgit-steps", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    env_id = "GenieDream-SMB-v0"
+    if args.checkpoint:
+        env_id = "GenieDream-Benchmark-v0"
+        genie_gym.register_dream(env_id, args.checkpoint)
+    import gymnasium as gym
+
+    env = gym.make(env_id, maskgit_steps=args.maskgit_steps)
+    actions = {name: ACTION_NAMES.index(name) for name in HELD}
+    print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), {args.steps} dreamed steps; camera shift in pixels")
+    print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD))
+    shifts = {name: [dream_shift(env, None, a, args.steps, args.seed)] for name, a in actions.items()}
+    print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{shifts[n][0]:>6}" for n in HELD))
+    episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
+    if not episodes:
+        raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")
+    for episode in episodes:
+        frames = np.load(episode / "frames.npy")
+        taken = np.load(episode / "actions.npy")
+        t = scrolling_moment(frames)
+        if t is None or t + args.steps >= len(frames):
+            continue
+        options = {"frames": frames[t - 1 : t + 1], "actions": taken[t - 1 : t]}
+        row = {name: dream_shift(env, options, a, args.steps, args.seed) for name, a in actions.items()}
+        real = camera_shift(frames[t], frames[t + args.steps])
+        print(f"{episode.name + f' t={t}':<28} {real:>5} " + " ".join(f"{row[n]:>6}" for n in HELD))
+    env.close()
+
+
+if __name__ == "__main__":
+    main()
