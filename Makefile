@@ -16,10 +16,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 # The main job: the shipped SMB world model dreams next to the real game, driven by the same scripted actions,
-# headless; writes a side-by-side GIF (left: real game, right: dream).
+# headless; writes a side-by-side GIF (left: real game, right: dream). The first 12 steps run the real game only
+# (Mario starts running); then the dream starts from the real game's latest frames.
 demo: setup
 	SDL_VIDEODRIVER=dummy $(GENIE) play GenieDream-SMB-v0 --side-by-side --seed $(SEED) --scale 4 \
-		--actions examples/smb_demo_actions.txt --record outputs/dream_demo.gif
+		--actions examples/smb_demo_actions.txt --dream-from 12 --record outputs/dream_demo.gif
 
 # Real data: collect a small SMB dataset with 2 workers and preview it.
 collect-demo: setup

@@ -95,8 +95,11 @@ class PlaySession:
     """
 
     def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
-                 max_episode_steps: int = 100_000, maskgit_steps: int | None = None) -> None:
+                 max_episode_steps: int = 100_000, maskgit_steps: int | None = None, dream_from: int = 0) -> None:
+        if dream_from < 0:
+            raise ValueError(f"dream_from must be >= 0 steps, got {dream_from}")
         self.seed = seed
+        self.dream_from = int(dream_from)
         self._dream_kwargs = {"max_episode_steps": max_episode_steps}
         if maskgit_steps is not None:
             self._dream_kwargs["maskgit_steps"] = int(maskgit_steps)
@@ -136,6 +139,8 @@ class PlaySession:
                     self._remember_real(self.real_frame, CONTEXT_ACTION)
         if self.dream is not None:
             self._restart_dream()
+            if self.waiting_for_dream:
+                self.dream_frame = self._not_dreaming_yet(self.real_frame)
 
     def _remember_real(self, frame: np.ndarray, action: int | None) -> None:
         if action is not None:
@@ -178,12 +183,28 @@ class PlaySession:
             self.real_frame, _, terminated, truncated, _ = self.real.step(action)
             self._remember_real(self.real_frame, action)
             done = done or ((terminated or truncated) and not self.state.showing_dream)
-        if self.dream is not None and (self.state.showing_dream or self.state.side_by_side):
+        dreaming = self.dream is not None and (self.state.showing_dream or self.state.side_by_side)
+        if dreaming and self.waiting_for_dream:
+            if self.real is not None:
+                self.dream_frame = self._not_dreaming_yet(self.real_frame)
+        elif dreaming:
             self.dream_frame, reward, terminated, truncated, info = self.dream.step(action)
             self.state.uncertainty = float(reward)
             done = done or terminated or truncated
         self.state.step += 1
+        if dreaming and self.real is not None and self.dream_from and self.state.step == self.dream_from:
+            self._restart_dream()  # the dream takes over from the real game's latest frames
         return done
+
+    @property
+    def waiting_for_dream(self) -> bool:
+        """``True`` during the first ``dream_from`` steps, when only the real game runs."""
+        return self.real is not None and self.state.step < self.dream_from
+
+    @staticmethod
+    def _not_dreaming_yet(real_frame: np.ndarray) -> np.ndarray:
+        """The dream panel before the dream starts: the real frame, darkened."""
+        return (real_frame.astype(np.uint16) * 3 // 8).astype(np.uint8)
 
     def panels(self) -> list[tuple[str, np.ndarray]]:
         """The (label, 64x64x3 frame) panels to draw, left to right."""
@@ -258,8 +279,12 @@ class MediaRecorder:
 
 def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
              actions_file: str | None = None, record: str | None = None, record_store: str | None = None,
-             max_steps: int | None = None, maskgit_steps: int | None = None) -> dict[str, object]:
+             max_steps: int | None = None, maskgit_steps: int | None = None,
+             dream_from: int = 0) -> dict[str, object]:
     """Run the interactive (or scripted, headless) play loop; returns a summary dict.
+
+    ``dream_from``: the first N steps run only the real game (the dream panel shows it darkened); then the dream
+    starts from the real game's latest frames, e.g. once Mario is running and the camera scrolls.
 
     The loop ends on Esc/Q/window close, when a script runs out, or after ``max_steps`` steps.
     """
@@ -267,7 +292,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
 
     script = read_action_script(actions_file) if actions_file else None
     recorder = MediaRecorder(record, fps) if record else None
-    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps)
+    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps,
+                          dream_from=dream_from)
     pygame.display.init()
     pygame.font.init()
     font = pygame.font.Font(None, 20)

@@ -176,6 +176,30 @@ def test_play_headless_side_by_side_records_gif_and_episode(tiny_checkpoint, tmp
     assert episode.actions.tolist() == [0, 0, 0, 4, 0, 4, 1]  # RIGHT built the context, then the script
 
 
+def test_play_dream_from_starts_the_dream_from_the_real_game_later(tiny_checkpoint):
+    from genie_gym.play import PlaySession
+
+    session = PlaySession(TINY_DREAM_ID, side_by_side=True, dream_from=3)
+    try:
+        session.reset()
+        for _ in range(2):
+            session.step(0)
+            assert session.waiting_for_dream
+            darkened = (session.real_frame.astype(np.uint16) * 3 // 8).astype(np.uint8)
+            assert np.array_equal(session.dream_frame, darkened)  # only the real game runs
+        session.step(0)  # step 3: the dream restarts from the real game's latest frames
+        assert not session.waiting_for_dream
+        assert np.array_equal(session.dream_frame, session.real_frame) and session.dream.unwrapped._steps == 0
+        session.step(0)
+        assert session.dream.unwrapped._steps == 1  # now the dream answers the keys
+        session.reset()
+        assert session.waiting_for_dream  # every episode starts with the real game again
+    finally:
+        session.close()
+    with pytest.raises(ValueError, match="dream_from must be >= 0"):
+        PlaySession(TINY_DREAM_ID, dream_from=-1)
+
+
 def test_play_rejects_a_bad_action_script(tmp_path):
     from genie_gym.play import read_action_script
 
