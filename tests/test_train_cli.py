@@ -85,6 +85,19 @@ def test_tokenizer_run_directory_and_exact_resume(work: Path, tokenizer_run: Pat
     assert _losses(split) == _losses(tokenizer_run)  # exact, step by step
 
 
+def test_resume_needs_no_arguments_and_no_init_directory(work: Path, tokenizer_run: Path) -> None:
+    init = work / "init_copy"
+    shutil.copytree(RunDir(tokenizer_run).latest_checkpoint(), init)
+    out = work / "fine_tune"
+    args = ["tokenizer", "--init", init, "--decoder-only", "--data", work / "store", "--out", out, "--steps", 2]
+    assert train(*args, "--image-every", 0, "--stop-at", 1, *FAST) == 0
+    shutil.rmtree(init)  # the fine-tuning's starting point is gone: the checkpoint holds everything
+    assert train("tokenizer", "--resume", "--out", out, "--threads", 1, "--no-progress") == 0
+    assert RunDir(out).checkpoint_steps()[-1] == 2
+    saved = json.loads((out / "args.json").read_text())["args"]
+    assert saved["decoder_only"] and saved["batch_size"] == 2 and saved["window"] == 4  # restored, not defaults
+
+
 def test_dynamics_trains_on_cached_tokens(work: Path, tokenizer_run: Path) -> None:
     out = work / "dyn"
     args = ["dynamics", "--data", work / "store", "--tokenizer", tokenizer_run, "--out", out, "--steps", 2]
