@@ -73,8 +73,8 @@ def main() -> None:
     actions = {name: ACTION_NAMES.index(name) for name in HELD}
     print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), {args.steps} dreamed steps; camera shift in pixels")
     print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD))
-    shifts = {name: [dream_shift(env, None, a, args.steps, args.seed)] for name, a in actions.items()}
-    print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{shifts[n][0]:>6}" for n in HELD))
+    from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
+    print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
     if not episodes:
         raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")

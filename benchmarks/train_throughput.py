@@ -125,6 +125,20 @@ def train_step(model, optimizer, batch, autocast) -> None:
     optimizer.step()
 
 
+def _result_row(kind: str, config_name: str, model, step_flops: float, seconds: float, args) -> dict:
+    """One printed row: frames/s, FLOPs per frame and achieved FLOP/s of a step of ``seconds`` (all ranks)."""
+    frames = args.batch_size * args.window
+    return {
+        "model": kind,
+        "config": config_name,
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "frames_per_s": frames / seconds,
+        "step_s": seconds,
+        "gflop_per_frame": step_flops / frames / 1e9,
+        "achieved_flops": step_flops / seconds,
+    }
+
+
 def measure(kind: str, config_name: str, args: argparse.Namespace, device: torch.device) -> dict:
     """Frames/s, FLOPs per frame and achieved FLOP/s of one model/config."""
     model, batch = build(kind, config_name, args.batch_size, args.window, device)
@@ -139,16 +153,7 @@ def measure(kind: str, config_name: str, args: argparse.Namespace, device: torch
         train_step(model, optimizer, batch, autocast)
     _sync(device)
     seconds = (time.perf_counter() - start) / args.steps
-    frames = args.batch_size * args.window
-    return {
-        "model": kind,
-        "config": config_name,
-        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
-        "frames_per_s": frames / seconds,
-        "step_s": seconds,
-        "gflop_per_frame": step_flops / frames / 1e9,
-        "achieved_flops": step_flops / seconds,
-    }
+    return _result_row(kind, config_name, model, step_flops, seconds, args)
 
 
 class _ComputeLoss(torch.nn.Module):
@@ -212,17 +217,7 @@ def measure_ddp(kind: str, config_name: str, args: argparse.Namespace) -> dict:
     mp.start_processes(
         _ddp_worker, args=(world, port, kind, config_name, args, results), nprocs=world, start_method="spawn"
     )
-    seconds = results.get()
-    frames = args.batch_size * args.window
-    return {
-        "model": kind,
-        "config": config_name,
-        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
-        "frames_per_s": frames / seconds,
-        "step_s": seconds,
-        "gflop_per_frame": step_flops / frames / 1e9,
-        "achieved_flops": step_flops / seconds,
-    }
+    return _result_row(kind, config_name, model, step_flops, results.get(), args)
 
 
 def main() -> None:
