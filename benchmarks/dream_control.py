@@ -6,6 +6,11 @@ far the dreamed level moved: the horizontal shift (pixels) that best aligns the 
 with the first. It also dreams from the level's first screen (the real game's reset). A model that answers its
 actions scrolls further with RIGHT than with LEFT or DOWN.
 
+Mario's persistence from the level's first screen: the real game and the dream both hold RIGHT for 8 steps (the
+real camera starts scrolling after that); the first screen's background is the per-pixel median of the real
+frames, and a frame's sprite pixels are those that differ from it (Mario; about 10 in a real frame). A dream that
+loses Mario drops to ~0.
+
     python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
     python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8
 """
@@ -23,6 +28,8 @@ from genie_gym.conventions import ACTION_NAMES
 
 BAND = slice(36, 56)  # rows of hills, bushes and pipes: the ground band that scrolls with the camera
 HELD = ("RIGHT", "LEFT", "DOWN")
+PLAY_AREA = slice(8, 56)  # rows below the score line and above the ground
+STILL_CAMERA_STEPS = 8  # holding RIGHT from the level start, the real camera stays still this long
 
 
 def camera_shift(first: np.ndarray, last: np.ndarray, max_shift: int = 32) -> int:
@@ -41,13 +48,43 @@ def scrolling_moment(frames: np.ndarray, start: int = 20) -> int | None:
     return None
 
 
-def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: int) -> int:
-    """Camera shift of a dream that holds ``action`` for ``steps`` steps after ``env.reset(options=...)``."""
+def sprite_pixels(frames: np.ndarray, background: np.ndarray, threshold: int = 80) -> np.ndarray:
+    """Pixels of the play area that differ from ``background`` (summed RGB difference > ``threshold``), per frame.
+
+    frames: uint8 ``(N, 64, 64, 3)``; background: uint8 ``(64, 64, 3)``. Returns int ``(N,)``.
+    """
+    diff = np.abs(frames[:, PLAY_AREA].astype(np.int32) - background[PLAY_AREA].astype(np.int32)).sum(-1)
+    return (diff > threshold).sum(axis=(1, 2))
+
+
+def rollout(env, reset_options: dict | None, action: int, steps: int, seed: int) -> np.ndarray:
+    """Frames ``(steps + 1, 64, 64, 3)`` of ``env`` holding ``action`` after ``env.reset(seed, options)``."""
     obs, _ = env.reset(seed=seed, options=reset_options)
-    first = obs
+    frames = [obs]
     for _ in range(steps):
         obs, *_ = env.step(action)
-    return camera_shift(first, obs)
+        frames.append(obs)
+    return np.stack(frames)
+
+
+def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Sprite pixels per step ``(STILL_CAMERA_STEPS + 1,)`` of the real game and (mean over ``seeds``) of the
+    dream, both holding RIGHT from the level start."""
+    import gymnasium as gym
+
+    right = ACTION_NAMES.index("RIGHT")
+    real_env = gym.make("GenieRetro-SMB-v0")
+    real = rollout(real_env, None, right, STILL_CAMERA_STEPS, 0)
+    real_env.close()
+    background = np.median(real, axis=0).astype(np.uint8)
+    dreams = [sprite_pixels(rollout(dream_env, None, right, STILL_CAMERA_STEPS, s), background) for s in seeds]
+    return sprite_pixels(real, background), np.mean(dreams, axis=0)
+
+
+def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: int) -> int:
+    """Camera shift of a dream that holds ``action`` for ``steps`` steps after ``env.reset(options=...)``."""
+    frames = rollout(env, reset_options, action, steps, seed)
+    return camera_shift(frames[0], frames[-1])
 
 
 def main() -> None:
@@ -75,8 +112,15 @@ def main() -> None:
     print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD))
     from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
     print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
+    real_sprite, dream_sprite = mario_persistence(env, tuple(range(args.seed, args.seed + 4)))
+    print(f"Mario from the level start, RIGHT held: sprite pixels per step 0..{STILL_CAMERA_STEPS} (dream: mean of 4 "
+          "seeds)")
+    print("  real  " + " ".join(f"{v:>5.1f}" for v in real_sprite))
+    print("  dream " + " ".join(f"{v:>5.1f}" for v in dream_sprite))
+    print(f"  steps 1..{STILL_CAMERA_STEPS}: real {real_sprite[1:].mean():.1f}, dream {dream_sprite[1:].mean():.1f} "
+          "sprite pixels per frame")
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
-    if not episodes:
+    if not episodes and args.episodes > 0:
         raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")
     for episode in episodes:
         frames = np.load(episode / "frames.npy")

@@ -260,3 +260,30 @@ def test_action_gain_measures_how_much_the_actions_are_used(trained, real_tokens
     trained.eval()
     assert metrics["action_gain"] > 0.02
 
+
+
+def test_visible_prefix_masking_keeps_whole_past_frames_visible(real_tokens):
+    _, _, codebook = real_tokens
+    paper = Dynamics(DynamicsConfig(**TINY), codebook)
+    mask = paper.sample_mask(256, 6, generator=torch.Generator().manual_seed(0))
+    masked_per_frame = mask.flatten(2).sum(-1)  # (B, T)
+    assert not mask[:, 0].any()
+    assert (masked_per_frame[:, 1] > 0).float().mean() > 0.95  # the paper's masking hides part of frame 1 almost always
+
+    prefix = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0), codebook)
+    mask = prefix.sample_mask(256, 6, generator=torch.Generator().manual_seed(0))
+    masked_per_frame = mask.flatten(2).sum(-1)
+    assert (masked_per_frame.sum(1) > 0).all()
+    first_masked = (masked_per_frame > 0).float().argmax(dim=1)  # first frame with a masked token
+    after = torch.arange(6)[None, :] >= first_masked[:, None]
+    assert not mask[~after].any()  # every frame before it is fully visible
+    assert set(first_masked.tolist()) == {1, 2, 3, 4, 5}  # c ~ U{1..T-1}
+    ratio = mask.flatten(2).float().mean(-1)[after & (torch.arange(6)[None, :] > 0)]
+    assert 0.25 < float(ratio.min()) and 0.7 < float(ratio.mean()) < 0.8  # masked frames keep the U(0.5, 1) ratio
+
+    half = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=0.5), codebook)
+    mask = half.sample_mask(2000, 6, generator=torch.Generator().manual_seed(1))
+    with_prefix = ~mask[:, 1].flatten(1).any(dim=1)  # frame 1 fully visible
+    assert 0.35 < float(with_prefix.float().mean()) < 0.45  # 0.5 * P(c >= 2) = 0.5 * 4/5
+    with pytest.raises(ValueError, match="visible_prefix_prob"):
+        DynamicsConfig(**TINY, visible_prefix_prob=1.5)

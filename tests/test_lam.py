@@ -10,8 +10,9 @@ import genie_gym
 from genie_gym.models import LAMConfig, LatentActionModel, frames_to_float
 
 TINY = dict(patch_size=8, d_model=64, num_heads=4, encoder_blocks=1, decoder_blocks=2)
-# Camera moves applied to real frames: pan by one patch right, pan down, stay still.
-MOVES = ((0, 8), (8, 0), (0, 0))
+BRANCH_ACTIONS = (0, 1, 4)  # RIGHT, LEFT, JUMP
+PREFIXES = tuple(range(6, 54, 6))  # steps into the level (walking right, jumping now and then) before branching
+HOLD = 3  # steps each branch holds its action: the transition is frame t -> frame t + 3
 
 
 @pytest.fixture(autouse=True)
@@ -23,34 +24,34 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def smb_frames() -> torch.Tensor:
-    """Four different real SMB frames, uint8 (4, 64, 64, 3)."""
+def smb_transitions() -> torch.Tensor:
+    """Real SMB transitions where the action matters: from 8 states of the level, the same state continued with
+    RIGHT, LEFT or JUMP for 3 steps. uint8 ``(24, 2, 64, 64, 3)``: (frame t, frame t + 3) per branch."""
     env = genie_gym.GenieRetroEnv("SMB")
-    frames = []
+    clips = []
     try:
-        obs, _ = env.reset(seed=0)
-        for step in range(80):
-            obs, *_ = env.step(4 if step % 9 == 4 else 0)
-            if step % 20 == 19:
-                frames.append(obs)
+        for prefix in PREFIXES:
+            for action in BRANCH_ACTIONS:
+                obs, _ = env.reset(seed=0)
+                for step in range(prefix):
+                    obs, *_ = env.step(4 if step % 11 == 5 else 0)
+                first = obs
+                for _ in range(HOLD):
+                    obs, *_ = env.step(action)
+                clips.append(np.stack([first, obs]))
     finally:
         env.close()
-    return torch.from_numpy(np.stack(frames))
+    clips = torch.from_numpy(np.stack(clips))
+    assert torch.equal(clips[0, 0], clips[1, 0]), "the branches of one state must start from the same frame"
+    return clips
 
 
-def _transitions(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips (N, 2, 64, 64, 3): every real frame followed by each camera move of it; and the move ids (N,)."""
-    clips, moves = [], []
-    for frame in frames:
-        for move, shift in enumerate(MOVES):
-            clips.append(torch.stack([frame, torch.roll(frame, shifts=shift, dims=(0, 1))]))
-            moves.append(move)
-    return torch.stack(clips), torch.tensor(moves)
-
-
-def test_latent_action_carries_the_change_to_the_next_frame(smb_frames):
+def test_latent_action_carries_the_change_to_the_next_frame(smb_transitions):
+    """Trained on real transitions, the decoder predicts frame t + 3 better with the inferred latent action than with
+    any other, and the latent actions are not all one code (the codes collapsed onto one direction before the
+    latents were centred, and the decoder then ignored them: ratio 1.000)."""
     torch.manual_seed(0)
-    clips, moves = _transitions(smb_frames)
+    clips = smb_transitions
     lam = LatentActionModel(LAMConfig(**TINY, dead_code_after=20, dead_code_check_every=20))
     optimizer = torch.optim.AdamW(lam.parameters(), lr=3e-3, weight_decay=0.0)
     for step in range(1, 261):
@@ -69,16 +70,19 @@ def test_latent_action_carries_the_change_to_the_next_frame(smb_frames):
             float((lam.predict_next_frames(clips, (inferred + shift) % 7) - target).pow(2).mean())
             for shift in range(1, 7)
         ]
-    assert inferred.shape == (12, 1) and inferred.dtype == torch.int64
-    assert error_inferred < 0.7 * min(errors_wrong), (error_inferred, errors_wrong)
-    codes_per_move = [set(inferred[moves == move, 0].tolist()) for move in range(len(MOVES))]
-    assert len(set.union(*codes_per_move)) >= 2, "different camera moves must get different latent actions"
+        codes = lam.quantizer.codebook_vectors()
+    assert inferred.shape == (len(clips), 1) and inferred.dtype == torch.int64
+    print(f"MSE inferred / best other latent action: {error_inferred / min(errors_wrong):.3f}")
+    assert error_inferred < 0.9 * min(errors_wrong), (error_inferred, errors_wrong)
+    assert len(set(inferred[:, 0].tolist())) >= 3, "the transitions must get different latent actions"
+    off_diagonal = (codes @ codes.T)[~torch.eye(7, dtype=torch.bool)]
+    assert float(off_diagonal.mean()) < 0.5, "latent action codes collapsed onto one direction"
 
 
-def test_action_encoder_and_decoder_are_causal(smb_frames):
+def test_action_encoder_and_decoder_are_causal(smb_transitions):
     torch.manual_seed(0)
     lam = LatentActionModel(LAMConfig(**TINY)).eval()
-    frames = smb_frames[None].repeat(1, 2, 1, 1, 1)[:, :6]  # (1, 6, 64, 64, 3)
+    frames = smb_transitions[::3].reshape(1, -1, 64, 64, 3)[:, :6]  # (1, 6, 64, 64, 3) real frames
     with torch.no_grad():
         actions = lam.encode_actions(frames)
         changed = frames.clone()

@@ -24,6 +24,7 @@ import json
 import sys
 from typing import Any
 
+from genie_gym.models.configs import TRAINING_ONLY_FIELDS
 from trainers.defaults import DEFAULT_GRAD_CLIP, DEFAULT_LR, DEFAULT_WEIGHT_DECAY, MIN_LR_RATIO, REFERENCE_WARMUP_STEPS
 
 MODELS: tuple[str, ...] = ("tokenizer", "lam", "dynamics", "genie-redux")
@@ -56,7 +57,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                        "config replaces --config)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="config_set",
                         help="change a training-only config field, also of an --init model (dynamics: "
-                             "tdce_lambda, mask_ratio_min, mask_ratio_max, maskgit_steps, temperature); repeatable")
+                             f"{', '.join(sorted(TRAINING_ONLY_FIELDS['dynamics']))}); repeatable")
     parser.add_argument("--decoder-only", action="store_true",
                         help="tokenizer: freeze the encoder and codebook, train the decoder (token ids stay valid)")
     parser.add_argument("--games", nargs="+", help="train on these games of the store only (default: all)")

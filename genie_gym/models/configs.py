@@ -141,6 +141,10 @@ class DynamicsConfig(_ConfigBase):
     block's input) or ``"latent"`` (GenieRedux: LAM codes, ``num_actions`` = the LAM's ``num_codes``, embedded and
     added to the token embeddings). ``token_input_skip`` adds the (projected) codebook vector of each visible token to
     its embedding. ``tdce_lambda`` weighs the token-distance term of the loss (0: plain cross-entropy).
+    ``visible_prefix_prob``: the fraction of training clips whose first ``c`` frames (``c ~ U{1..T-1}``) are left
+    fully visible, the masking applying only to the frames after them. 0 is the paper's masking (only frame 0 is
+    always visible), where the past frames of a predicted frame are themselves half masked; a dream predicts each
+    frame from fully visible past frames, which these clips train for.
     Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed when fine-tuning a trained model.
     """
 
@@ -160,6 +164,7 @@ class DynamicsConfig(_ConfigBase):
     tdce_lambda: float = 3.0
     mask_ratio_min: float = 0.5
     mask_ratio_max: float = 1.0
+    visible_prefix_prob: float = 0.0
     maskgit_steps: int = 25
     temperature: float = 1.0
 
@@ -176,10 +181,14 @@ class DynamicsConfig(_ConfigBase):
             raise ValueError("DynamicsConfig needs 0 < mask_ratio_min <= mask_ratio_max <= 1")
         if self.tdce_lambda < 0 or self.temperature < 0:
             raise ValueError("DynamicsConfig.tdce_lambda and temperature must be >= 0")
+        if not 0.0 <= self.visible_prefix_prob <= 1.0:
+            raise ValueError(f"DynamicsConfig.visible_prefix_prob must be in [0, 1], got {self.visible_prefix_prob}")
 
 
 TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
-    "dynamics": frozenset({"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "maskgit_steps", "temperature"}),
+    "dynamics": frozenset(
+        {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "maskgit_steps", "temperature"}
+    ),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""
 

@@ -1,7 +1,8 @@
 """The latent action model (LAM) of GenieRedux: infers a discrete latent action for every frame transition.
 
     encoder: frames 0..T-1 -> patches -> ST transformer (causal in time) -> mean over the frame's tokens
-             -> Linear to latent_dim -> cosine VQ with ``num_codes`` (7) codes
+             -> Linear to latent_dim -> centred (BatchNorm without affine parameters) -> cosine VQ with
+             ``num_codes`` (7) codes
              the output at frame t+1 (which has seen frames <= t+1) is the action a_t of the change t -> t+1
     decoder: frames 0..T-2 -> patches -> + Linear(a_t) on every token of frame t -> ST transformer (causal)
              -> Linear -> patches: the prediction of frame t+1 (with ``residual_decoder``, the change
@@ -9,6 +10,12 @@
 
 Loss: pixel MSE of the predicted frames 1..T-1 + VQ loss. The action bottleneck (7 codes) forces a_t to carry the
 part of the change that the past frames cannot predict (mostly the player's action).
+
+Why the centring: the pooled features of different transitions share a large common component (the frames look
+alike), so after the cosine VQ's l2 normalisation every transition pointed the same way; all 7 codes collapsed onto
+that one direction (pairwise cosine 1.00 on real SMB transitions), the decoder received the same vector whatever the
+transition and learned to ignore it. Standardising each latent dimension over the batch (running averages at
+evaluation) removes the common part, so the codes spread over the sphere and carry the transition.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class LatentActionModel(PretrainedMixin, nn.Module):
         self.encoder_embed = nn.Linear(patch_dim, c.d_model)
         self.encoder = STTransformer(c.d_model, c.encoder_blocks, c.num_heads, c.mlp_ratio)
         self.to_latent = nn.Linear(c.d_model, c.latent_dim)
+        self.latent_norm = nn.BatchNorm1d(c.latent_dim, affine=False)
         self.quantizer = CosineVectorQuantizer(
             c.num_codes, c.latent_dim, c.commitment, c.usage_ema_decay, c.dead_code_after, c.dead_code_check_every
         )
@@ -72,7 +80,18 @@ class LatentActionModel(PretrainedMixin, nn.Module):
         images = self._images(frames)
         tokens = self.encoder_embed(patchify(images * 2.0 - 1.0, self.config.patch_size))
         pooled = self.encoder(tokens).mean(dim=(2, 3))  # (B, T, d)
-        return self.quantizer(self.to_latent(pooled[:, 1:]))
+        return self.quantizer(self._centred(self.to_latent(pooled[:, 1:])))
+
+    def _centred(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents ``(B, N, latent_dim)`` standardised per dimension: batch statistics in training (running averages
+        when the batch holds a single transition), running averages in evaluation."""
+        flat = latents.reshape(-1, latents.shape[-1])
+        norm = self.latent_norm
+        if self.training and flat.shape[0] > 1:
+            flat = norm(flat)
+        else:
+            flat = F.batch_norm(flat, norm.running_mean, norm.running_var, training=False, eps=norm.eps)
+        return flat.reshape(latents.shape)
 
     def infer_actions(self, frames: torch.Tensor) -> torch.Tensor:
         """Latent action ids int64 ``(B, T-1)`` of uint8 frames ``(B, T, H, W, 3)`` (or float ``(B, T, 3, H, W)``)."""
