@@ -48,13 +48,26 @@ def scrolling_moment(frames: np.ndarray, start: int = 20) -> int | None:
     return None
 
 
-def sprite_pixels(frames: np.ndarray, background: np.ndarray, threshold: int = 80) -> np.ndarray:
-    """Pixels of the play area that differ from ``background`` (summed RGB difference > ``threshold``), per frame.
+def sprite_mask(frames: np.ndarray, background: np.ndarray, threshold: int = 80) -> np.ndarray:
+    """Pixels of the play area that differ from ``background`` (summed RGB difference > ``threshold``).
 
-    frames: uint8 ``(N, 64, 64, 3)``; background: uint8 ``(64, 64, 3)``. Returns int ``(N,)``.
+    frames: uint8 ``(N, 64, 64, 3)``; background: uint8 ``(64, 64, 3)``. Returns bool ``(N, rows, 64)``.
     """
     diff = np.abs(frames[:, PLAY_AREA].astype(np.int32) - background[PLAY_AREA].astype(np.int32)).sum(-1)
-    return (diff > threshold).sum(axis=(1, 2))
+    return diff > threshold
+
+
+def sprite_pixels(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Number of sprite pixels (see :func:`sprite_mask`) per frame, int ``(N,)``."""
+    return sprite_mask(frames, background).sum(axis=(1, 2))
+
+
+def sprite_x(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Mean column of the sprite pixels per frame, float ``(N,)`` (NaN where there are none)."""
+    mask = sprite_mask(frames, background)
+    counts = mask.sum(axis=(1, 2))
+    columns = (mask * np.arange(mask.shape[2])).sum(axis=(1, 2))
+    return np.where(counts > 0, columns / np.maximum(counts, 1), np.nan)
 
 
 def rollout(env, reset_options: dict | None, action: int, steps: int, seed: int) -> np.ndarray:
@@ -67,9 +80,10 @@ def rollout(env, reset_options: dict | None, action: int, steps: int, seed: int)
     return np.stack(frames)
 
 
-def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Sprite pixels per step ``(STILL_CAMERA_STEPS + 1,)`` of the real game and (mean over ``seeds``) of the
-    dream, both holding RIGHT from the level start."""
+def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Sprite pixels and sprite column per step ``(STILL_CAMERA_STEPS + 1,)`` of the real game and (mean over
+    ``seeds``) of the dream, both holding RIGHT from the level start: ``(real pixels, dream pixels, real x,
+    dream x)``."""
     import gymnasium as gym
 
     right = ACTION_NAMES.index("RIGHT")
@@ -77,8 +91,10 @@ def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, np
     real = rollout(real_env, None, right, STILL_CAMERA_STEPS, 0)
     real_env.close()
     background = np.median(real, axis=0).astype(np.uint8)
-    dreams = [sprite_pixels(rollout(dream_env, None, right, STILL_CAMERA_STEPS, s), background) for s in seeds]
-    return sprite_pixels(real, background), np.mean(dreams, axis=0)
+    dreams = [rollout(dream_env, None, right, STILL_CAMERA_STEPS, s) for s in seeds]
+    dream_pixels = np.mean([sprite_pixels(d, background) for d in dreams], axis=0)
+    dream_x = np.nanmean([sprite_x(d, background) for d in dreams], axis=0)
+    return sprite_pixels(real, background), dream_pixels, sprite_x(real, background), dream_x
 
 
 def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: int) -> int:
@@ -112,13 +128,15 @@ def main() -> None:
     print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD))
     from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
     print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
-    real_sprite, dream_sprite = mario_persistence(env, tuple(range(args.seed, args.seed + 4)))
-    print(f"Mario from the level start, RIGHT held: sprite pixels per step 0..{STILL_CAMERA_STEPS} (dream: mean of 4 "
-          "seeds)")
-    print("  real  " + " ".join(f"{v:>5.1f}" for v in real_sprite))
-    print("  dream " + " ".join(f"{v:>5.1f}" for v in dream_sprite))
+    real_sprite, dream_sprite, real_x, dream_x = mario_persistence(env, tuple(range(args.seed, args.seed + 4)))
+    print(f"Mario from the level start, RIGHT held, steps 0..{STILL_CAMERA_STEPS} (dream: mean of 4 seeds)")
+    print("  sprite pixels, real  " + " ".join(f"{v:>5.1f}" for v in real_sprite))
+    print("  sprite pixels, dream " + " ".join(f"{v:>5.1f}" for v in dream_sprite))
+    print("  sprite column, real  " + " ".join(f"{v:>5.1f}" for v in real_x))
+    print("  sprite column, dream " + " ".join(f"{v:>5.1f}" for v in dream_x))
     print(f"  steps 1..{STILL_CAMERA_STEPS}: real {real_sprite[1:].mean():.1f}, dream {dream_sprite[1:].mean():.1f} "
-          "sprite pixels per frame")
+          f"sprite pixels per frame; Mario moved {real_x[-1] - real_x[0]:+.1f} px (real), "
+          f"{dream_x[-1] - dream_x[0]:+.1f} px (dream)")
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
     if not episodes and args.episodes > 0:
         raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")
