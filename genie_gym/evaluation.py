@@ -162,7 +162,8 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
         if measures_gain:  # masked-token CE with replaced vs true actions, on a training-like mask
             generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + start)
             with torch.no_grad():
-                mask = dynamics.sample_mask(tokens.shape[0], tokens.shape[1], generator=generator)
+                mask = dynamics.sample_mask(tokens.shape[0], tokens.shape[1], generator=generator,
+                                            visible_prefix_prob=0.0)
                 gains.append((len(batch_frames), dynamics.action_gain(
                     tokens, torch.from_numpy(batch_actions).to(tokens.device), mask.to(tokens.device),
                     generator=generator)))

@@ -280,6 +280,8 @@ def test_visible_prefix_masking_keeps_whole_past_frames_visible(real_tokens):
     assert set(first_masked.tolist()) == {1, 2, 3, 4, 5}  # c ~ U{1..T-1}
     ratio = mask.flatten(2).float().mean(-1)[after & (torch.arange(6)[None, :] > 0)]
     assert 0.25 < float(ratio.min()) and 0.7 < float(ratio.mean()) < 0.8  # masked frames keep the U(0.5, 1) ratio
+    overridden = prefix.sample_mask(256, 6, generator=torch.Generator().manual_seed(0), visible_prefix_prob=0.0)
+    assert torch.equal(overridden, paper.sample_mask(256, 6, generator=torch.Generator().manual_seed(0)))
 
     half = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=0.5), codebook)
     mask = half.sample_mask(2000, 6, generator=torch.Generator().manual_seed(1))

@@ -143,21 +143,24 @@ class Dynamics(PretrainedMixin, nn.Module):
         """TDCE cosine-distance table ``K (num_codes, num_codes)`` of the stored codebook."""
         return token_distance_table(self.codebook)
 
-    def sample_mask(self, batch: int, num_frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_mask(self, batch: int, num_frames: int, generator: torch.Generator | None = None,
+                    visible_prefix_prob: float | None = None) -> torch.Tensor:
         """Bool training mask ``(B, T, h, w)``: frame 0 visible, frames ``1..T-1`` masked with ratio ``p ~ U(min, max)``
         per clip (at least one masked token per clip).
 
         With ``visible_prefix_prob`` > 0, that fraction of the clips (drawn per clip) also keeps frames ``1..c-1``
         fully visible, ``c ~ U{1..T-1}``: only frames ``c..T-1`` are masked, as when a dream predicts frame ``c``.
+        ``visible_prefix_prob`` overrides the config's (evaluation uses 0, the paper's masking, for every model).
         """
         c = self.config
+        prefix_prob = c.visible_prefix_prob if visible_prefix_prob is None else visible_prefix_prob
         device = self.codebook.device
         ratio = torch.rand(batch, 1, 1, 1, generator=generator, device=device)
         ratio = c.mask_ratio_min + (c.mask_ratio_max - c.mask_ratio_min) * ratio
         scores = torch.rand(batch, num_frames - 1, c.grid_size, c.grid_size, generator=generator, device=device)
-        if c.visible_prefix_prob > 0:
+        if prefix_prob > 0:
             first_masked = torch.randint(1, num_frames, (batch,), generator=generator, device=device)
-            use_prefix = torch.rand(batch, generator=generator, device=device) < c.visible_prefix_prob
+            use_prefix = torch.rand(batch, generator=generator, device=device) < prefix_prob
             first_masked = torch.where(use_prefix, first_masked, torch.ones_like(first_masked))
             frame = torch.arange(1, num_frames, device=device)
             kept_visible = frame[None, :] < first_masked[:, None]  # (B, T-1): frames kept visible
