@@ -48,26 +48,17 @@ def scrolling_moment(frames: np.ndarray, start: int = 20) -> int | None:
     return None
 
 
-def sprite_mask(frames: np.ndarray, background: np.ndarray, threshold: int = 80) -> np.ndarray:
-    """Pixels of the play area that differ from ``background`` (summed RGB difference > ``threshold``).
+def sprite_stats(frames: np.ndarray, background: np.ndarray, threshold: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """Sprite pixels of the play area: those that differ from ``background`` (summed RGB difference > ``threshold``).
 
-    frames: uint8 ``(N, 64, 64, 3)``; background: uint8 ``(64, 64, 3)``. Returns bool ``(N, rows, 64)``.
+    frames: uint8 ``(N, 64, 64, 3)``; background: uint8 ``(64, 64, 3)``. Returns, per frame, the number of sprite
+    pixels int ``(N,)`` and their mean column float ``(N,)`` (NaN where there are none).
     """
     diff = np.abs(frames[:, PLAY_AREA].astype(np.int32) - background[PLAY_AREA].astype(np.int32)).sum(-1)
-    return diff > threshold
-
-
-def sprite_pixels(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Number of sprite pixels (see :func:`sprite_mask`) per frame, int ``(N,)``."""
-    return sprite_mask(frames, background).sum(axis=(1, 2))
-
-
-def sprite_x(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Mean column of the sprite pixels per frame, float ``(N,)`` (NaN where there are none)."""
-    mask = sprite_mask(frames, background)
+    mask = diff > threshold
     counts = mask.sum(axis=(1, 2))
     columns = (mask * np.arange(mask.shape[2])).sum(axis=(1, 2))
-    return np.where(counts > 0, columns / np.maximum(counts, 1), np.nan)
+    return counts, np.where(counts > 0, columns / np.maximum(counts, 1), np.nan)
 
 
 def rollout(env, reset_options: dict | None, action: int, steps: int, seed: int) -> np.ndarray:
@@ -91,10 +82,11 @@ def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, ..
     real = rollout(real_env, None, right, STILL_CAMERA_STEPS, 0)
     real_env.close()
     background = np.median(real, axis=0).astype(np.uint8)
-    dreams = [rollout(dream_env, None, right, STILL_CAMERA_STEPS, s) for s in seeds]
-    dream_pixels = np.mean([sprite_pixels(d, background) for d in dreams], axis=0)
-    dream_x = np.nanmean([sprite_x(d, background) for d in dreams], axis=0)
-    return sprite_pixels(real, background), dream_pixels, sprite_x(real, background), dream_x
+    dreams = [sprite_stats(rollout(dream_env, None, right, STILL_CAMERA_STEPS, s), background) for s in seeds]
+    real_pixels, real_x = sprite_stats(real, background)
+    dream_pixels = np.mean([pixels for pixels, _ in dreams], axis=0)
+    dream_x = np.nanmean([x for _, x in dreams], axis=0)
+    return real_pixels, dream_pixels, real_x, dream_x
 
 
 def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: int) -> int:
