@@ -12,7 +12,7 @@ frames, and a frame's sprite pixels are those that differ from it (Mario; about 
 loses Mario drops to ~0.
 
     python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
-    python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8
+    python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--steps", type=int, default=12, help="dreamed steps per held action (default 12)")
     parser.add_argument("--maskgit-steps", type=int, default=1)
+    parser.add_argument("--action-guidance", type=float, default=None,
+                        help="action-guidance weight (default: the checkpoint's dream.json)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -114,9 +116,11 @@ def main() -> None:
         genie_gym.register_dream(env_id, args.checkpoint)
     import gymnasium as gym
 
-    env = gym.make(env_id, maskgit_steps=args.maskgit_steps)
+    env = gym.make(env_id, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance)
     actions = {name: ACTION_NAMES.index(name) for name in HELD}
-    print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), {args.steps} dreamed steps; camera shift in pixels")
+    guidance = env.unwrapped.action_guidance
+    print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), action guidance {guidance:g}, {args.steps} dreamed steps; "
+          "camera shift in pixels")
     print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD))
     from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
     print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))

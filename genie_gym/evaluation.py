@@ -34,6 +34,7 @@ class EvalSettings:
     frames_per_step: int = 2
     maskgit_steps: int = 25
     temperature: float | None = None
+    action_guidance: float | None = None  # None: the checkpoint's dream.json (0 unless set there)
     batch_size: int = 8
     max_sequences: int | None = None
     seed: int = 0
@@ -153,7 +154,7 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
             predicted_frames, _ = world_model.predict(
                 batch_frames[:, :context], acts, predicted, mode=settings.mode,
                 frames_per_step=settings.frames_per_step, maskgit_steps=settings.maskgit_steps,
-                temperature=settings.temperature, generator=generator)
+                temperature=settings.temperature, generator=generator, action_guidance=settings.action_guidance)
             outputs.append(predicted_frames)
         predictions.append(outputs[0])
         random_predictions.append(outputs[1])

@@ -37,6 +37,7 @@ DREAM_DEFAULTS: dict[str, Any] = {
     "decode_window": 4,
     "maskgit_steps": 25,
     "temperature": 1.0,
+    "action_guidance": 0.0,
 }
 
 
@@ -174,12 +175,13 @@ class WorldModel:
 
     @torch.no_grad()
     def step(self, state: DreamState, actions: np.ndarray, maskgit_steps: int | None = None,
-             temperature: float | None = None, generator: torch.Generator | None = None
-             ) -> tuple[np.ndarray, torch.Tensor]:
+             temperature: float | None = None, generator: torch.Generator | None = None,
+             action_guidance: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Dream one frame per batch element.
 
         Args:
             actions: int ``(B,)`` in ``[0, 5)``.
+            maskgit_steps, temperature, action_guidance: sampling settings (``None``: ``dream.json``'s).
         Returns:
             ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
         """
@@ -189,6 +191,7 @@ class WorldModel:
             maskgit_steps=int(maskgit_steps or self.settings["maskgit_steps"]),
             temperature=float(self.settings["temperature"] if temperature is None else temperature),
             generator=generator,
+            action_guidance=self._guidance(action_guidance),
         )
         state.steps += 1
         frames = float_to_frames(state.decoder.next_frame(tokens)).cpu().numpy()
@@ -198,7 +201,8 @@ class WorldModel:
     @torch.no_grad()
     def predict(self, frames: np.ndarray, actions: np.ndarray, num_frames: int, mode: str = "single",
                 frames_per_step: int = 1, maskgit_steps: int | None = None, temperature: float | None = None,
-                generator: torch.Generator | None = None) -> tuple[np.ndarray, torch.Tensor]:
+                generator: torch.Generator | None = None, action_guidance: float | None = None
+                ) -> tuple[np.ndarray, torch.Tensor]:
         """Predict ``num_frames`` future frames from context frames and all actions (the evaluation protocol).
 
         Args:
@@ -216,22 +220,29 @@ class WorldModel:
         action_ids = torch.from_numpy(actions).to(self.device)
         steps = int(maskgit_steps or self.settings["maskgit_steps"])
         temperature = float(self.settings["temperature"] if temperature is None else temperature)
+        guidance = self._guidance(action_guidance)
         if mode == "autoregressive" and frames_per_step == 1:
             # the cached stream gives the same tokens as a full recompute (tested), at a fraction of the cost
             stream = self.dynamics.start_stream(tokens, action_ids[:, : context - 1], max_context_frames=None)
             predicted, uncertainty = [], []
             for index in range(num_frames):
-                ids, entropy = stream.next_frame(action_ids[:, context - 1 + index], steps, temperature, generator)
+                ids, entropy = stream.next_frame(action_ids[:, context - 1 + index], steps, temperature, generator,
+                                                 action_guidance=guidance)
                 predicted.append(ids)
                 uncertainty.append(entropy)
             predicted_tokens, entropies = torch.stack(predicted, dim=1), torch.stack(uncertainty, dim=1)
         else:
             result = self.dynamics.generate(tokens, action_ids, num_frames=num_frames, mode=mode,
                                             frames_per_step=frames_per_step, maskgit_steps=steps,
-                                            temperature=temperature, generator=generator)
+                                            temperature=temperature, generator=generator,
+                                            action_guidance=guidance)
             predicted_tokens, entropies = result.tokens, result.entropy
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
         return decoded, entropies.float().cpu()
+
+    def _guidance(self, action_guidance: float | None) -> float:
+        """The action-guidance weight to sample with: ``action_guidance``, else ``dream.json``'s (0: none)."""
+        return float(self.settings.get("action_guidance", 0.0) if action_guidance is None else action_guidance)
 
     @torch.no_grad()
     def reconstruct(self, frames: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import torch
 
 import genie_gym
 from genie_gym.models import Dynamics, DynamicsConfig, TokenizerConfig, VideoTokenizer
+from genie_gym.models.maskgit import guided_logits
 
 NUM_CODES = 128
 TINY = dict(num_codes=NUM_CODES, grid_size=8, d_model=64, num_heads=4, num_blocks=2, action_embed_dim=16)
@@ -212,6 +213,8 @@ def test_action_embedding_is_trained_and_saved_and_latent_actions_work(real_toke
         other = latent_actions.clone()
         other[:, 0] = (other[:, 0] + 1) % 7
         assert not torch.allclose(latent(ids[:2], latent_actions)[:, 1], latent(ids[:2], other)[:, 1])
+    with pytest.raises(ValueError, match="needs a GenieRedux-G model"):
+        latent.generate(ids[:1, :2], latent_actions[:1, :2], num_frames=1, maskgit_steps=1, action_guidance=1.0)
 
 
 def test_token_input_skip_uses_the_codebook(real_tokens):
@@ -289,3 +292,37 @@ def test_visible_prefix_masking_keeps_whole_past_frames_visible(real_tokens):
     assert 0.35 < float(with_prefix.float().mean()) < 0.45  # 0.5 * P(c >= 2) = 0.5 * 4/5
     with pytest.raises(ValueError, match="visible_prefix_prob"):
         DynamicsConfig(**TINY, visible_prefix_prob=1.5)
+
+
+def test_guided_logits_push_towards_what_the_action_changes():
+    given = torch.log(torch.tensor([[[0.50, 0.45, 0.05]]]))  # (B=1, K=1, V=3) under the given action
+    other = torch.log(torch.tensor([[[0.80, 0.10, 0.10]]]))  # another action: token 1 is the given action's effect
+    alternatives = torch.stack([given, other])  # (A=2, B, K, V)
+    assert torch.allclose(guided_logits(given, alternatives, 0.0), torch.log_softmax(given, -1))
+    assert int(guided_logits(given, alternatives, 0.0).argmax()) == 0
+    assert int(guided_logits(given, alternatives, 2.0).argmax()) == 1
+    same = torch.stack([given, given])  # an action that changes nothing is not pushed anywhere
+    assert torch.allclose(guided_logits(given, same, 5.0), torch.log_softmax(given, -1))
+
+
+def test_action_guidance_cached_equals_full_and_strengthens_the_actions(trained, real_tokens):
+    ids, actions, _ = real_tokens
+    swapped = actions.view(len(PREFIXES), len(BRANCH_ACTIONS), CLIP_STEPS).roll(1, dims=1).reshape(-1, CLIP_STEPS)
+    kwargs = dict(num_frames=3, mode="autoregressive", temperature=0.0, maskgit_steps=8)
+    differ = {}
+    for weight in (0.0, 2.0):
+        true = trained.generate(ids[:, :2], actions, action_guidance=weight, **kwargs).tokens
+        other = trained.generate(ids[:, :2], swapped, action_guidance=weight, **kwargs).tokens
+        differ[weight] = float((true != other).float().mean())
+    assert differ[2.0] > differ[0.0], differ
+    # the cached stream repeats its cache once per action; rows of different actions must not mix
+    context = ids[:3, :2]
+    full = trained.generate(context, actions[:3, :4], num_frames=3, mode="autoregressive", maskgit_steps=6,
+                            temperature=1.0, generator=torch.Generator().manual_seed(5), action_guidance=1.5)
+    stream = trained.start_stream(context, actions[:3, :1], max_context_frames=None)
+    generator = torch.Generator().manual_seed(5)
+    streamed = [stream.next_frame(actions[:3, 1 + t], maskgit_steps=6, temperature=1.0, generator=generator,
+                                  action_guidance=1.5)[0] for t in range(3)]
+    assert float((torch.stack(streamed, dim=1) == full.tokens).float().mean()) > 0.99
+    with pytest.raises(ValueError, match="action_guidance must be >= 0"):
+        stream.next_frame(0, action_guidance=-1.0)

@@ -15,6 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames-per-step", type=int, default=2, help="frames generated at a time (autoregressive)")
     parser.add_argument("--maskgit-steps", type=int, default=25)
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--action-guidance", type=float, default=None,
+                        help="action-guidance weight w (default: the checkpoint's dream.json, 0 = none)")
     parser.add_argument("--max-sequences", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -31,7 +33,8 @@ def _eval(args: argparse.Namespace) -> int:
     from genie_gym.world_model import WorldModel
 
     settings = EvalSettings(mode=args.mode, frames_per_step=args.frames_per_step, maskgit_steps=args.maskgit_steps,
-                            temperature=args.temperature, max_sequences=args.max_sequences,
+                            temperature=args.temperature, action_guidance=args.action_guidance,
+                            max_sequences=args.max_sequences,
                             batch_size=args.batch_size, seed=args.seed)
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
     frames, actions = load_evaluation_data(args.data, settings, split=args.split)

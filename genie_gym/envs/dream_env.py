@@ -35,7 +35,9 @@ class GenieDreamEnv(gym.Env):
         world_model: an already loaded :class:`WorldModel` (shared between envs, e.g. in tests).
         max_episode_steps: truncation horizon.
         context_frames: real frames used to start a dream (default from the checkpoint's ``dream.json``).
-        maskgit_steps, temperature: sampling settings (defaults from ``dream.json``).
+        maskgit_steps, temperature, action_guidance: sampling settings (defaults from ``dream.json``); a guidance
+            weight ``w > 0`` pushes each frame towards what the action changes, at ``num_actions`` times the
+            compute (see genie_gym.models.maskgit).
         reward_top_fraction: fraction of most uncertain tokens averaged into the reward.
         render_mode: ``"rgb_array"`` or ``"human"``.
         device: torch device.
@@ -46,7 +48,7 @@ class GenieDreamEnv(gym.Env):
     def __init__(self, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int = 1000, context_frames: int | None = None, maskgit_steps: int | None = None,
                  temperature: float | None = None, reward_top_fraction: float = 0.25,
-                 render_mode: str | None = None, device: str = "cpu") -> None:
+                 render_mode: str | None = None, device: str = "cpu", action_guidance: float | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint, device)
@@ -56,6 +58,10 @@ class GenieDreamEnv(gym.Env):
         self.context_frames = int(context_frames or settings["context_frames"])
         self.maskgit_steps = int(maskgit_steps or settings["maskgit_steps"])
         self.temperature = float(settings["temperature"] if temperature is None else temperature)
+        self.action_guidance = float(settings.get("action_guidance", 0.0) if action_guidance is None
+                                     else action_guidance)
+        if self.action_guidance < 0:
+            raise ValueError(f"action_guidance must be >= 0, got {self.action_guidance}")
         self.reward_fn = TokenEntropyReward(reward_top_fraction)
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
@@ -85,7 +91,7 @@ class GenieDreamEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         action = validate_action(action)
         frames, uncertainty = self.world_model.step(self._state, np.array([action]), self.maskgit_steps,
-                                                    self.temperature, self._generator)
+                                                    self.temperature, self._generator, self.action_guidance)
         self._frame = frames[0]
         self._steps += 1
         reward = float(self.reward_fn(uncertainty)[0])

@@ -28,14 +28,16 @@ class GenieDreamVecEnv(VecEnv):
         num_envs: number of parallel dreams (the batch size of every forward pass).
         checkpoint / world_model: as for :class:`genie_gym.envs.dream_env.GenieDreamEnv`.
         max_episode_steps: all dreams are truncated (and reset) together after this many steps.
-        maskgit_steps, temperature, context_frames: sampling settings (defaults from the checkpoint's dream.json).
+        maskgit_steps, temperature, context_frames, action_guidance: sampling settings (defaults from the
+            checkpoint's dream.json).
         reward_top_fraction: fraction of most uncertain tokens averaged into the reward.
         seed: base seed; dream ``i`` starts from the real game reset with ``seed + i``.
     """
 
     def __init__(self, num_envs: int, checkpoint: str = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int = 1000, maskgit_steps: int | None = None, temperature: float | None = None,
-                 context_frames: int | None = None, reward_top_fraction: float = 0.25, seed: int = 0) -> None:
+                 context_frames: int | None = None, reward_top_fraction: float = 0.25, seed: int = 0,
+                 action_guidance: float | None = None) -> None:
         observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
         self.render_mode = None
         super().__init__(num_envs, observation_space, gym.spaces.Discrete(NUM_ACTIONS))
@@ -45,6 +47,8 @@ class GenieDreamVecEnv(VecEnv):
         self.max_episode_steps = int(max_episode_steps)
         self.maskgit_steps = int(maskgit_steps or settings["maskgit_steps"])
         self.temperature = float(settings["temperature"] if temperature is None else temperature)
+        self.action_guidance = float(settings.get("action_guidance", 0.0) if action_guidance is None
+                                     else action_guidance)
         self.context_frames = int(context_frames or settings["context_frames"])
         self.reward_fn = TokenEntropyReward(reward_top_fraction)
         self.base_seed = int(seed)
@@ -79,7 +83,7 @@ class GenieDreamVecEnv(VecEnv):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         frames, uncertainty = self.world_model.step(self._state, self._actions, self.maskgit_steps, self.temperature,
-                                                    self._generator)
+                                                    self._generator, self.action_guidance)
         rewards = self.reward_fn(uncertainty).numpy().astype(np.float32)
         self._steps += 1
         infos: list[dict[str, Any]] = [{"uncertainty_map": uncertainty[i].numpy()} for i in range(self.num_envs)]

@@ -249,6 +249,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         maskgit_steps: int | None = None,
         temperature: float | None = None,
         generator: torch.Generator | None = None,
+        action_guidance: float = 0.0,
     ) -> GenerationResult:
         """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`."""
         return generate(
@@ -261,6 +262,7 @@ class Dynamics(PretrainedMixin, nn.Module):
             maskgit_steps=self.config.maskgit_steps if maskgit_steps is None else maskgit_steps,
             temperature=self.config.temperature if temperature is None else temperature,
             generator=generator,
+            action_guidance=action_guidance,
         )
 
     def start_stream(

@@ -12,6 +12,13 @@ probability of the chosen id, both at the step where it was fixed.
 - :class:`DynamicsStream`: autoregressive, one frame at a time, with a per-layer cache of the past frames (temporal
   keys/values and PEG inputs); gives the same tokens as ``generate(mode="autoregressive", frames_per_step=1)`` for
   the same generator state, at a fraction of the cost, and can keep only the last ``max_context_frames`` frames.
+
+Action guidance (both paths, ``action_guidance=w > 0``, ground-truth actions only): the logits of the predicted
+frame(s) are computed for every action ``b`` in one batched pass, and the tokens are drawn from
+``log p(x|a) + w * (log p(x|a) - mean_b log p(x|b))`` -- the given action's distribution pushed away from the
+average over all actions (classifier-free guidance with the action average as the unconditional model, which stays
+in the training distribution; the learned "no action" id is only ever seen at frame 0). It costs ``num_actions``
+times the compute of a plain step; ``w = 0`` is the plain model. Entropies are those of the guided distribution.
 """
 
 from __future__ import annotations
@@ -136,6 +143,40 @@ def maskgit_decode(
     return tokens, entropy, chosen_prob
 
 
+def guided_logits(given: torch.Tensor, alternatives: torch.Tensor, weight: float) -> torch.Tensor:
+    """Action-guided logits ``(B, K, V)``: ``log p(.|a) + weight * (log p(.|a) - mean_b log p(.|b))``.
+
+    Args:
+        given: logits ``(B, K, V)`` under the given actions ``a``.
+        alternatives: logits ``(A, B, K, V)`` under each of the ``A`` actions ``b``.
+        weight: guidance weight (0: the given distribution).
+    """
+    log_given = torch.log_softmax(given.float(), dim=-1)
+    reference = torch.log_softmax(alternatives.float(), dim=-1).mean(dim=0)
+    return log_given + weight * (log_given - reference)
+
+
+def _check_guidance(model: Dynamics, action_guidance: float) -> float:
+    action_guidance = float(action_guidance)
+    if action_guidance < 0:
+        raise ValueError(f"action_guidance must be >= 0, got {action_guidance}")
+    if action_guidance > 0 and model.config.action_source != "ground_truth":
+        raise ValueError("action_guidance needs a GenieRedux-G model (ground-truth actions); this model's actions "
+                         f"are {model.config.action_source!r}")
+    return action_guidance
+
+
+def _repeat_cache(cache: STCache, times: int) -> STCache:
+    """The cache of a batch repeated ``times`` times along the batch (action-major: row ``i*B + b``)."""
+    repeated = STCache.empty(len(cache.layers))
+    for source, target in zip(cache.layers, repeated.layers, strict=True):
+        target.peg_inputs = None if source.peg_inputs is None else source.peg_inputs.repeat(
+            times, *([1] * (source.peg_inputs.ndim - 1)))
+        target.keys = None if source.keys is None else source.keys.repeat(times, 1, 1, 1)
+        target.values = None if source.values is None else source.values.repeat(times, 1, 1, 1)
+    return repeated
+
+
 def _gather_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Hidden states ``(B, T, h, w, d)`` at flat token positions ``(B, K)`` (over ``T*h*w``) -> ``(B, K, d)``."""
     flat = hidden.reshape(hidden.shape[0], -1, hidden.shape[-1])
@@ -161,6 +202,7 @@ def generate(
     maskgit_steps: int = 25,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
+    action_guidance: float = 0.0,
 ) -> GenerationResult:
     """Predict ``num_frames`` frames after the context, recomputing the whole sequence at every MaskGIT step.
 
@@ -175,6 +217,8 @@ def generate(
         maskgit_steps: MaskGIT steps per decode (25 in the paper).
         temperature: initial sampling temperature (annealed to argmax at the last step).
         generator: seeded ``torch.Generator`` for reproducible samples.
+        action_guidance: guidance weight ``w`` (module docstring); the alternatives hold one action ``b`` over all
+            frames being decoded, and the guided action of every frame is its given one.
 
     Returns a :class:`GenerationResult` with ``(B, N, h, w)`` tensors.
     """
@@ -191,6 +235,8 @@ def generate(
             f"frames (actions[t] produces frame t+1), got shape {tuple(actions.shape)}"
         )
     frame_actions = model.frame_actions(actions.to(context.device), total)
+    action_guidance = _check_guidance(model, action_guidance)
+    num_actions = model.config.num_actions
     chunk = num_frames if mode == "single" else frames_per_step
     sequence = context
     results: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -201,8 +247,18 @@ def generate(
         def logits_fn(ids: torch.Tensor, positions: torch.Tensor, known: torch.Tensor = known,
                       count: int = count) -> torch.Tensor:
             full = torch.cat([known, ids.view(batch, count, h, w)], dim=1)
-            hidden = model.hidden(full, frame_actions[:, : full.shape[1]])[:, known.shape[1] :]
-            return model.head(_gather_positions(hidden, positions))
+            actions_now = frame_actions[:, : full.shape[1]]
+            if action_guidance == 0:
+                hidden = model.hidden(full, actions_now)[:, known.shape[1] :]
+                return model.head(_gather_positions(hidden, positions))
+            # rows: the given actions, then every action b held over the decoded frames (row (1 + b) * B + i)
+            rows = actions_now.repeat(1 + num_actions, 1)
+            held = torch.arange(num_actions, device=full.device).repeat_interleave(batch)[:, None]
+            rows[batch:, known.shape[1] :] = held
+            hidden = model.hidden(full.repeat(1 + num_actions, 1, 1, 1), rows)[:, known.shape[1] :]
+            logits = model.head(_gather_positions(hidden, positions.repeat(1 + num_actions, 1)))
+            logits = logits.view(1 + num_actions, batch, *logits.shape[1:])
+            return guided_logits(logits[0], logits[1:], action_guidance)
 
         num_codes = model.config.num_codes
         ids, entropy, probs = maskgit_decode(
@@ -273,8 +329,10 @@ class DynamicsStream:
         maskgit_steps: int | None = None,
         temperature: float | None = None,
         generator: torch.Generator | None = None,
+        action_guidance: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predict the next frame given ``action`` (int or int64 ``(B,)``).
+        """Predict the next frame given ``action`` (int or int64 ``(B,)``); ``action_guidance``: see the module
+        docstring (the cache is repeated once per action for this frame's MaskGIT steps).
 
         Returns ``(tokens int64 (B, h, w), entropy float (B, h, w))``; ``last_probs_of_chosen`` keeps the chosen
         ids' probabilities.
@@ -283,11 +341,26 @@ class DynamicsStream:
         steps = model.config.maskgit_steps if maskgit_steps is None else maskgit_steps
         temperature = model.config.temperature if temperature is None else temperature
         frame_action = self._action_ids(action)
+        action_guidance = _check_guidance(model, action_guidance)
         b, h, w = self.batch_size, self.grid_h, self.grid_w
 
+        num_actions = model.config.num_actions
+        if action_guidance > 0:  # every action for this frame, action-major rows (b * B + i), on a repeated cache
+            cache = _repeat_cache(self.cache, num_actions)
+            frame_actions = torch.arange(num_actions, device=frame_action.device).repeat_interleave(b)[:, None]
+        else:
+            cache, frame_actions = self.cache, frame_action
+        rows = torch.arange(b, device=frame_action.device)
+
         def logits_fn(ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-            hidden = model.hidden(ids.view(b, 1, h, w), frame_action, cache=self.cache, update_cache=False)
-            return model.head(_gather_positions(hidden, positions))
+            copies = num_actions if action_guidance > 0 else 1
+            hidden = model.hidden(ids.view(b, 1, h, w).repeat(copies, 1, 1, 1), frame_actions, cache=cache,
+                                  update_cache=False)
+            logits = model.head(_gather_positions(hidden, positions.repeat(copies, 1)))
+            if action_guidance == 0:
+                return logits
+            logits = logits.view(num_actions, b, *logits.shape[1:])
+            return guided_logits(logits[frame_action[:, 0], rows], logits, action_guidance)
 
         ids, entropy, probs = maskgit_decode(
             logits_fn, b, h * w, model.config.num_codes, steps, temperature, generator, model.codebook.device
