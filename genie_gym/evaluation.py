@@ -56,6 +56,7 @@ class EvalResult:
     fid: float | None
     num_sequences: int
     action_gain: float | None = None
+    delta_psnr_se: float | None = None  # standard error of ΔPSNR over the sequences (None for one sequence)
     action_gain_changed: float | None = None
     psnr_per_step: list[float] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
@@ -68,7 +69,9 @@ class EvalResult:
         """A plain-text table for stdout."""
         fid = "not computed, no weights" if self.fid is None else f"{self.fid:.2f}"
         rows = [("sequences", str(self.num_sequences)), ("PSNR", f"{self.psnr:.2f} dB"), ("SSIM", f"{self.ssim:.4f}"),
-                (f"ΔPSNR(t={self.settings.get('delta_t', 4)})", f"{self.delta_psnr:.3f} dB"),
+                (f"ΔPSNR(t={self.settings.get('delta_t', 4)})", f"{self.delta_psnr:.3f} dB" + (
+                    "" if self.delta_psnr_se is None else f" (± {self.delta_psnr_se:.3f} standard error over "
+                                                          f"{self.num_sequences} sequences)")),
                 ("tokenizer PSNR", f"{self.tokenizer_psnr:.2f} dB"), ("FID", fid)]
         if self.action_gain is not None:
             rows.append(("action gain", f"{self.action_gain:.4f} nats/token ({self.action_gain_changed:.4f} on "
@@ -176,7 +179,10 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     random_f = frames_to_float(torch.from_numpy(random_prediction))
     per_step = psnr_per_frame(pred_f, target_f).reshape(len(frames), predicted).mean(dim=0)
     t = settings.delta_t - 1
-    delta = psnr(pred_f[:, t], target_f[:, t]) - psnr(random_f[:, t], target_f[:, t])
+    # ΔPSNR is the mean over sequences of a paired difference (same sampling noise): report its standard error too
+    delta_per_sequence = psnr_per_frame(pred_f[:, t], target_f[:, t]) - psnr_per_frame(random_f[:, t], target_f[:, t])
+    delta = delta_per_sequence.mean()
+    delta_se = float(delta_per_sequence.std() / len(frames) ** 0.5) if len(frames) > 1 else None
     fid_value = None
     if fid_weights is not None:
         from genie_gym.fid import frechet_inception_distance
@@ -185,7 +191,7 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
                                                frames[:, context:].reshape(-1, *frames.shape[2:]), fid_weights)
     tokenizer_psnr = psnr(frames_to_float(torch.from_numpy(reconstruction)), frames_to_float(torch.from_numpy(frames)))
     result = EvalResult(
-        psnr=psnr(pred_f, target_f), ssim=ssim(pred_f, target_f), delta_psnr=float(delta),
+        psnr=psnr(pred_f, target_f), ssim=ssim(pred_f, target_f), delta_psnr=float(delta), delta_psnr_se=delta_se,
         tokenizer_psnr=tokenizer_psnr,
         fid=fid_value, num_sequences=len(frames), psnr_per_step=[float(v) for v in per_step],
         settings=asdict(settings),

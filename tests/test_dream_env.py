@@ -91,6 +91,18 @@ def test_same_seed_same_dream_other_seed_other_dream(dream):
     assert not np.array_equal(frames_a[1:], frames_c[1:])
 
 
+def test_action_guided_dream_is_seeded_and_differs_from_the_plain_one(dream, tiny_checkpoint):
+    guided = GenieDreamEnv(world_model=dream.unwrapped.world_model, action_guidance=3.0)
+    actions = [0, 4, 4, 1]
+    frames_a, _ = _rollout(guided, 5, actions)
+    frames_b, _ = _rollout(guided, 5, actions)
+    plain, _ = _rollout(dream, 5, actions)
+    assert np.array_equal(frames_a, frames_b)
+    assert not np.array_equal(frames_a[1:], plain[1:])
+    with pytest.raises(ValueError, match="action_guidance must be >= 0"):
+        GenieDreamEnv(world_model=dream.unwrapped.world_model, action_guidance=-1.0)
+
+
 def test_context_from_frames_and_from_a_stored_episode(dream, smb_store):
     from genie_gym.data.store import EpisodeStore
 
@@ -222,9 +234,16 @@ def test_eval_protocol_on_a_small_real_set(tiny_checkpoint, smb_store, tmp_path)
     assert result["fid"] is None and result["num_sequences"] == 3
     assert np.isfinite([result["psnr"], result["ssim"], result["delta_psnr"], result["tokenizer_psnr"]]).all()
     assert len(result["psnr_per_step"]) == 10
+    assert result["delta_psnr_se"] > 0  # three paired differences are not all equal
     assert grid.exists() and grid.stat().st_size > 1000
     # an untrained model does not use its actions
     assert abs(result["action_gain"]) < 0.05 and np.isfinite(result["action_gain_changed"])
+    guided = tmp_path / "guided.json"
+    assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--data", str(smb_store), "--split", "all",
+                 "--maskgit-steps", "2", "--max-sequences", "2", "--action-guidance", "1.5",
+                 "--json", str(guided)]) == 0
+    guided_result = json.loads(guided.read_text())
+    assert guided_result["settings"]["action_guidance"] == 1.5 and np.isfinite(guided_result["psnr"])
 
 
 def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint, tmp_path):
