@@ -115,12 +115,11 @@ def build(kind: str, config_name: str, batch: int, window: int, device: torch.de
     return model.to(device).train(), {k: v.to(device) for k, v in data.items()}
 
 
-def train_step(model, optimizer, batch, autocast, loss_fn=None) -> None:
-    """One fwd + bwd + clip + AdamW step, as in :func:`trainers.training_loop.train` (``loss_fn``: a compiled
-    ``model.compute_loss``, else the eager one)."""
+def train_step(model, optimizer, batch, autocast) -> None:
+    """One fwd + bwd + clip + AdamW step, as in :func:`trainers.training_loop.train`."""
     optimizer.zero_grad(set_to_none=True)
     with autocast:
-        loss, _ = (loss_fn or model.compute_loss)(batch)
+        loss, _ = model.compute_loss(batch)
     loss.backward()
     clip_gradients(model.parameters(), 10.0)
     optimizer.step()
@@ -146,13 +145,12 @@ def measure(kind: str, config_name: str, args: argparse.Namespace, device: torch
     optimizer = build_optimizer(model)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     step_flops = count_step_flops(model, batch, autocast)
-    loss_fn = torch.compile(model.compute_loss) if args.compile else None
-    for _ in range(args.warmup + (2 if args.compile else 0)):  # compiling takes the first steps
-        train_step(model, optimizer, batch, autocast, loss_fn)
+    for _ in range(args.warmup):
+        train_step(model, optimizer, batch, autocast)
     _sync(device)
     start = time.perf_counter()
     for _ in range(args.steps):
-        train_step(model, optimizer, batch, autocast, loss_fn)
+        train_step(model, optimizer, batch, autocast)
     _sync(device)
     seconds = (time.perf_counter() - start) / args.steps
     return _result_row(kind, config_name, model, step_flops, seconds, args)
@@ -234,10 +232,7 @@ def main() -> None:
     parser.add_argument("--paper", action="store_true", help="also the paper configs (always on CUDA)")
     parser.add_argument("--models", nargs="+", default=["tokenizer", "dynamics"], choices=["tokenizer", "dynamics"])
     parser.add_argument("--processes", type=int, default=1, help="DDP processes on the CPU (gloo; default 1: no DDP)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the loss (as `genie train --compile`)")
     args = parser.parse_args()
-    if args.compile and args.processes > 1:
-        raise SystemExit("--compile is measured in one process")
     if args.processes > 1 and args.device != "cpu":
         raise SystemExit("--processes is for the CPU (gloo); on CUDA run the trainer under torchrun")
     torch.set_num_threads(args.threads * args.processes)  # the peak of all the cores the processes use
@@ -248,8 +243,7 @@ def main() -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or 'CPU'}"
     layout = f"{args.processes} DDP processes x {args.threads} threads" if args.processes > 1 else ""
     print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()} {layout}".rstrip())
-    print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up"
-          + ("; torch.compile" if args.compile else ""))
+    print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up")
     configs = ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
     rows = []
     for config_name in configs:
