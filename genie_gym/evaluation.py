@@ -130,15 +130,25 @@ def load_evaluation_data(source: str | Path, settings: EvalSettings, split: str 
                          settings.max_sequences)
 
 
-def different_random_actions(actions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Replace every action by a uniformly drawn *different* one (int64, same shape)."""
-    offsets = rng.integers(1, NUM_ACTIONS, size=actions.shape)
-    return (actions + offsets) % NUM_ACTIONS
+def different_random_actions(actions: np.ndarray, rng: np.random.Generator,
+                             num_actions: int = NUM_ACTIONS) -> np.ndarray:
+    """Replace every action by a uniformly drawn *different* one of ``num_actions`` (int64, same shape)."""
+    offsets = rng.integers(1, num_actions, size=actions.shape)
+    return (actions + offsets) % num_actions
 
 
 def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, settings: EvalSettings,
              fid_weights: str | Path | None = None, grid_path: str | Path | None = None) -> EvalResult:
-    """Run the protocol on sequences ``frames`` uint8 ``(N, 12, 64, 64, 3)`` / ``actions`` ``(N, 11)``."""
+    """Run the protocol on sequences ``frames`` uint8 ``(N, 12, 64, 64, 3)`` / ``actions`` ``(N, 11)``.
+
+    A GenieRedux (latent-action) world model is given the latent actions its LAM reads off each ground-truth
+    sequence instead of ``actions`` (as the paper evaluates GenieRedux); ΔPSNR's random actions are then random latent
+    ids. Its ``settings["actions"]`` in the result says which.
+    """
+    latent = world_model.action_source == "latent"
+    if latent and world_model.lam is None:
+        raise ValueError("a GenieRedux (latent-action) world model is evaluated with the actions its LAM infers from "
+                         "the frames; pack the LAM into it: genie world-model pack ... --lam LAM_RUN")
     context, predicted = settings.context_frames, settings.predicted_frames
     rng = np.random.default_rng(settings.seed)
     predictions, random_predictions, recon = [], [], []
@@ -148,8 +158,11 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     for start in range(0, len(frames), settings.batch_size):
         batch_frames = frames[start : start + settings.batch_size]
         batch_actions = actions[start : start + settings.batch_size]
+        if latent:
+            batch_actions = world_model.infer_actions(batch_frames)
         fake_actions = batch_actions.copy()
-        fake_actions[:, context - 1 :] = different_random_actions(batch_actions[:, context - 1 :], rng)
+        fake_actions[:, context - 1 :] = different_random_actions(batch_actions[:, context - 1 :], rng,
+                                                                  world_model.num_actions)
         batch_seed = settings.seed * 1_000_003 + start
         outputs = []
         for acts in (batch_actions, fake_actions):
@@ -194,7 +207,7 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
         psnr=psnr(pred_f, target_f), ssim=ssim(pred_f, target_f), delta_psnr=float(delta), delta_psnr_se=delta_se,
         tokenizer_psnr=tokenizer_psnr,
         fid=fid_value, num_sequences=len(frames), psnr_per_step=[float(v) for v in per_step],
-        settings=asdict(settings),
+        settings={**asdict(settings), "actions": "latent (inferred by the LAM)" if latent else "recorded"},
     )
     if gains:
         total = sum(count for count, _ in gains)

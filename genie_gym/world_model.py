@@ -5,7 +5,11 @@ A world-model checkpoint is a directory::
     <dir>/tokenizer/   model.safetensors + config.json   (genie_gym.models.checkpoint_io layout)
     <dir>/dynamics/    model.safetensors + config.json
     <dir>/dream.json   {"game": "SMB", "context_frames": 2, "maskgit_steps": ..., "temperature": ..., ...}
+    <dir>/lam/         (GenieRedux only) the latent action model whose codes the dynamics was trained on
     <dir>/MODEL_CARD.md
+
+A GenieRedux-G dynamics model takes the real actions; a GenieRedux one (``action_source="latent"``) takes latent action
+ids, which :meth:`WorldModel.infer_actions` reads off frames with the packed LAM (the paper's evaluation of GenieRedux).
 
 Frames at this boundary are RGB uint8 ``(..., 64, 64, 3)``; actions are int64 in the shared ``Discrete(5)`` order.
 """
@@ -111,18 +115,44 @@ class WorldModel:
 
     Args:
         tokenizer: a trained ``genie_gym.models.tokenizer.Tokenizer``.
-        dynamics: a trained ``genie_gym.models.dynamics.Dynamics`` (ground-truth action conditioned).
+        dynamics: a trained ``genie_gym.models.dynamics.Dynamics``: GenieRedux-G (real actions) or GenieRedux
+            (latent actions).
         settings: dream defaults (see :data:`DREAM_DEFAULTS`), usually read from ``dream.json``.
-        device: torch device for both models.
+        device: torch device for the models.
+        lam: the latent action model a GenieRedux dynamics was trained with (needed to infer its actions).
     """
 
     def __init__(self, tokenizer: torch.nn.Module, dynamics: torch.nn.Module, settings: dict[str, Any] | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", lam: torch.nn.Module | None = None) -> None:
         self.device = torch.device(device)
         self.tokenizer = tokenizer.to(self.device).eval()
         self.dynamics = dynamics.to(self.device).eval()
+        self.lam = lam.to(self.device).eval() if lam is not None else None
         self.settings = {**DREAM_DEFAULTS, **(settings or {})}
         _check_compatible(self.tokenizer, self.dynamics)
+        if self.lam is not None and self.lam.config.num_codes != self.num_actions:
+            raise CheckpointError(f"the LAM has {self.lam.config.num_codes} latent actions but the dynamics model "
+                                  f"takes {self.num_actions}; pack the LAM the dynamics was trained with")
+
+    @property
+    def action_source(self) -> str:
+        """``"ground_truth"`` (GenieRedux-G: the game's ``Discrete(5)`` actions) or ``"latent"`` (GenieRedux)."""
+        return str(self.dynamics.config.action_source)
+
+    @property
+    def num_actions(self) -> int:
+        """Number of action ids the dynamics takes (5 real actions, or the LAM's codebook size)."""
+        return int(self.dynamics.config.num_actions)
+
+    @torch.no_grad()
+    def infer_actions(self, frames: np.ndarray) -> np.ndarray:
+        """Latent action ids int64 ``(B, T-1)`` of uint8 frames ``(B, T, 64, 64, 3)``, read by the packed LAM."""
+        if self.lam is None:
+            raise CheckpointError("this world model has no latent action model: pack one with "
+                                  "`genie world-model pack ... --lam LAM_RUN` (the LAM its dynamics was trained with)")
+        frames = validate_frames(frames, "frames")
+        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        return self.lam.infer_actions(tensor).cpu().numpy().astype(np.int64)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
@@ -132,7 +162,8 @@ class WorldModel:
         dynamics = load_pretrained(directory / "dynamics", expected_kind="dynamics")
         settings_path = directory / "dream.json"
         settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
-        return cls(tokenizer, dynamics, settings, device)
+        lam = load_pretrained(directory / "lam", expected_kind="lam") if (directory / "lam").exists() else None
+        return cls(tokenizer, dynamics, settings, device, lam=lam)
 
     def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Write the tokenizer, the dynamics and ``dream.json`` into ``directory``."""
@@ -141,6 +172,8 @@ class WorldModel:
         kwargs = {} if dtype is None else {"dtype": dtype}
         save_pretrained(self.tokenizer, directory / "tokenizer", **kwargs)
         save_pretrained(self.dynamics, directory / "dynamics", **kwargs)
+        if self.lam is not None:
+            save_pretrained(self.lam, directory / "lam", **kwargs)
         (directory / "dream.json").write_text(json.dumps(self.settings, indent=2) + "\n")
         return directory
 
@@ -166,7 +199,7 @@ class WorldModel:
         frames = validate_frames(frames, "context frames")
         if frames.ndim != 5:
             raise ValueError(f"context frames must be (B, T, 64, 64, 3), got shape {frames.shape}")
-        actions = _validate_actions(actions, frames.shape[0], frames.shape[1] - 1)
+        actions = self._validate_actions(actions, frames.shape[0], frames.shape[1] - 1)
         tokens = self.encode(frames)
         stream = self.dynamics.start_stream(tokens, torch.from_numpy(actions).to(self.device),
                                             max_context_frames=int(self.settings["context_window"]))
@@ -185,7 +218,7 @@ class WorldModel:
         Returns:
             ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
         """
-        actions = _validate_actions(np.asarray(actions).reshape(-1, 1), state.batch_size, 1)[:, 0]
+        actions = self._validate_actions(np.asarray(actions).reshape(-1, 1), state.batch_size, 1)[:, 0]
         tokens, entropy = state.stream.next_frame(
             torch.from_numpy(actions).to(self.device),
             maskgit_steps=int(maskgit_steps or self.settings["maskgit_steps"]),
@@ -215,7 +248,7 @@ class WorldModel:
         """
         frames = validate_frames(frames, "context frames")
         batch, context = frames.shape[:2]
-        actions = _validate_actions(actions, batch, context + num_frames - 1)
+        actions = self._validate_actions(actions, batch, context + num_frames - 1)
         tokens = self.encode(frames)
         action_ids = torch.from_numpy(actions).to(self.device)
         steps = int(maskgit_steps or self.settings["maskgit_steps"])
@@ -240,6 +273,9 @@ class WorldModel:
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
         return decoded, entropies.float().cpu()
 
+    def _validate_actions(self, actions: np.ndarray, batch: int, length: int) -> np.ndarray:
+        return _validate_actions(actions, batch, length, self.num_actions, self.action_source)
+
     def _guidance(self, action_guidance: float | None) -> float:
         """The action-guidance weight to sample with: ``action_guidance``, else ``dream.json``'s (0: none)."""
         return float(self.settings.get("action_guidance", 0.0) if action_guidance is None else action_guidance)
@@ -250,12 +286,15 @@ class WorldModel:
         return self.decode(self.encode(frames))
 
 
-def _validate_actions(actions: np.ndarray, batch: int, length: int) -> np.ndarray:
+def _validate_actions(actions: np.ndarray, batch: int, length: int, num_actions: int = NUM_ACTIONS,
+                      action_source: str = "ground_truth") -> np.ndarray:
     actions = np.asarray(actions)
     if actions.shape != (batch, length) or not np.issubdtype(actions.dtype, np.integer):
         raise ValueError(f"actions must be integers of shape ({batch}, {length}), got {actions.dtype} {actions.shape}")
-    if actions.size and (actions.min() < 0 or actions.max() >= NUM_ACTIONS):
-        raise ValueError(f"actions must lie in [0, {NUM_ACTIONS}) (0 RIGHT, 1 LEFT, 2 UP, 3 DOWN, 4 JUMP), "
+    if actions.size and (actions.min() < 0 or actions.max() >= num_actions):
+        meaning = ("0 RIGHT, 1 LEFT, 2 UP, 3 DOWN, 4 JUMP" if action_source == "ground_truth"
+                   else "latent action ids of this GenieRedux model's LAM; WorldModel.infer_actions reads them")
+        raise ValueError(f"actions must lie in [0, {num_actions}) ({meaning}), "
                          f"got values {sorted(set(actions.ravel().tolist()))}")
     return actions.astype(np.int64)
 

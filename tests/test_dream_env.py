@@ -297,3 +297,39 @@ def test_play_session_passes_maskgit_steps_to_every_dream(tiny_checkpoint):
     default = PlaySession(TINY_DREAM_ID)
     assert default.dream.unwrapped.maskgit_steps == 3  # the checkpoint's dream.json
     default.close()
+
+
+def test_genie_redux_world_model_is_evaluated_with_the_actions_its_lam_infers(tiny_checkpoint, smb_store, tmp_path):
+    from genie_gym.cli import main
+    from genie_gym.evaluation import EvalSettings, evaluate, load_evaluation_data
+    from genie_gym.models.checkpoint_io import load_pretrained, save_pretrained
+    from genie_gym.models.configs import LAMConfig
+    from genie_gym.models.lam import LatentActionModel
+
+    tokenizer = load_pretrained(tiny_checkpoint / "tokenizer", expected_kind="tokenizer")
+    torch.manual_seed(0)
+    dynamics = Dynamics(DynamicsConfig(num_codes=32, latent_dim=8, grid_size=8, d_model=32, num_heads=2, num_blocks=1,
+                                       action_source="latent", num_actions=7, token_input_skip=False),
+                        codebook=tokenizer.codebook_vectors().detach())
+    lam_config = dict(patch_size=8, d_model=32, num_heads=4, encoder_blocks=1, decoder_blocks=1)
+    save_pretrained(dynamics, tmp_path / "dyn")
+    save_pretrained(LatentActionModel(LAMConfig(**lam_config)), tmp_path / "lam")
+    out = tmp_path / "genie_redux"
+    assert main(["world-model", "pack", "--tokenizer", str(tiny_checkpoint / "tokenizer"), "--dynamics",
+                 str(tmp_path / "dyn"), "--lam", str(tmp_path / "lam"), "--out", str(out)]) == 0
+    world_model = WorldModel.from_pretrained(out)
+    assert world_model.action_source == "latent" and world_model.num_actions == 7
+    frames, actions = load_evaluation_data(smb_store, EvalSettings(max_sequences=2), split="all")
+    inferred = world_model.infer_actions(frames[:, :4])
+    assert inferred.shape == (2, 3) and inferred.min() >= 0 and inferred.max() < 7
+    settings = EvalSettings(maskgit_steps=2, max_sequences=2)
+    result = evaluate(world_model, frames, actions, settings)
+    assert result.settings["actions"].startswith("latent") and np.isfinite(result.psnr)
+    with pytest.raises(ValueError, match="GenieRedux-G"):
+        GenieDreamEnv(world_model=world_model)
+    without_lam = WorldModel(world_model.tokenizer, world_model.dynamics, world_model.settings)
+    with pytest.raises(ValueError, match="pack the LAM"):
+        evaluate(without_lam, frames, actions, settings)
+    with pytest.raises(CheckpointError, match="5 latent actions but the dynamics model takes 7"):
+        WorldModel(world_model.tokenizer, world_model.dynamics, lam=LatentActionModel(
+            LAMConfig(**lam_config, num_codes=5)))

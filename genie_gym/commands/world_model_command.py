@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack = actions.add_parser("pack", help="tokenizer + dynamics (+ dream settings) -> one directory")
     pack.add_argument("--tokenizer", required=True, help="tokenizer run directory or checkpoint directory")
     pack.add_argument("--dynamics", required=True, help="dynamics run directory or checkpoint directory")
+    pack.add_argument("--lam", default=None, help="GenieRedux (latent-action dynamics): the LAM run or checkpoint "
+                                                  "its actions came from (needed to evaluate it)")
     pack.add_argument("--game", default="SMB", help="the game the dream resets from (annotated name)")
     pack.add_argument("--out", required=True, help="output directory (tokenizer/, dynamics/, dream.json)")
     pack.add_argument("--fp16", action="store_true", help="store the weights in float16 (loaded back as float32)")
@@ -46,7 +48,11 @@ def _pack(args: argparse.Namespace) -> int:
         settings.update(json.loads(Path(args.settings).read_text()))
     tokenizer = load_pretrained(model_directory(args.tokenizer), expected_kind="tokenizer")
     dynamics = load_pretrained(model_directory(args.dynamics), expected_kind="dynamics")
-    world_model = WorldModel(tokenizer, dynamics, settings)  # checks that the codebooks match
+    lam = load_pretrained(model_directory(args.lam), expected_kind="lam") if args.lam else None
+    if dynamics.config.action_source == "latent" and lam is None:
+        print("note: this GenieRedux dynamics takes latent actions; without --lam the world model cannot infer them "
+              "from frames (genie eval needs it)")
+    world_model = WorldModel(tokenizer, dynamics, settings, lam=lam)  # checks that the codebooks (and LAM) match
     out = world_model.save_pretrained(args.out, dtype=torch.float16 if args.fp16 else None)
     print(f"wrote world model {out} (game {settings['game']}); use it with "
           f"genie_gym.register_dream('GenieDream-Mine-v0', '{out}') or genie eval --checkpoint {out}")

@@ -52,6 +52,10 @@ class GenieDreamEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint, device)
+        if self.world_model.action_source != "ground_truth":
+            raise ValueError("a dream env takes the game's Discrete(5) actions and needs a GenieRedux-G world model "
+                             "(ground-truth actions); this one is GenieRedux (latent actions): evaluate it with "
+                             "`genie eval`, or predict with WorldModel.predict and WorldModel.infer_actions")
         settings = self.world_model.settings
         self.game = str(settings["game"])
         self.max_episode_steps = int(max_episode_steps)

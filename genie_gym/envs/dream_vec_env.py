@@ -42,6 +42,10 @@ class GenieDreamVecEnv(VecEnv):
         self.render_mode = None
         super().__init__(num_envs, observation_space, gym.spaces.Discrete(NUM_ACTIONS))
         self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint)
+        if self.world_model.action_source != "ground_truth":
+            raise ValueError("a dream env takes the game's Discrete(5) actions and needs a GenieRedux-G world model "
+                             "(ground-truth actions); this one is GenieRedux (latent actions): evaluate it with "
+                             "`genie eval`, or predict with WorldModel.predict and WorldModel.infer_actions")
         settings = self.world_model.settings
         self.game = str(settings["game"])
         self.max_episode_steps = int(max_episode_steps)
