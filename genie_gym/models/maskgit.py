@@ -353,12 +353,12 @@ class DynamicsStream:
         rows = torch.arange(b, device=frame_action.device)
 
         def logits_fn(ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-            copies = num_actions if action_guidance > 0 else 1
-            hidden = model.hidden(ids.view(b, 1, h, w).repeat(copies, 1, 1, 1), frame_actions, cache=cache,
-                                  update_cache=False)
-            logits = model.head(_gather_positions(hidden, positions.repeat(copies, 1)))
             if action_guidance == 0:
-                return logits
+                hidden = model.hidden(ids.view(b, 1, h, w), frame_action, cache=cache, update_cache=False)
+                return model.head(_gather_positions(hidden, positions))
+            hidden = model.hidden(ids.view(b, 1, h, w).repeat(num_actions, 1, 1, 1), frame_actions, cache=cache,
+                                  update_cache=False)
+            logits = model.head(_gather_positions(hidden, positions.repeat(num_actions, 1)))
             logits = logits.view(num_actions, b, *logits.shape[1:])
             return guided_logits(logits[frame_action[:, 0], rows], logits, action_guidance)
 
