@@ -43,15 +43,15 @@ def real_context(game: str, batch: int, frames: int, seed: int) -> tuple[np.ndar
 
 @torch.no_grad()
 def cached_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, steps: int, maskgit_steps: int,
-               seed: int) -> float:
+               seed: int, action_guidance: float = 0.0) -> float:
     """Frames/s (summed over the batch) of ``WorldModel.step``: cached stream + tokenizer decode."""
     state = world_model.start(frames, actions)
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    world_model.step(state, rng.integers(0, 5, len(frames)), maskgit_steps, None, generator)  # warm-up
+    world_model.step(state, rng.integers(0, 5, len(frames)), maskgit_steps, None, generator, action_guidance)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
-        world_model.step(state, rng.integers(0, 5, len(frames)), maskgit_steps, None, generator)
+        world_model.step(state, rng.integers(0, 5, len(frames)), maskgit_steps, None, generator, action_guidance)
     return steps * len(frames) / (time.perf_counter() - start)
 
 
@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of this many measurements (a shared CPU is "
                                                               "noisy)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--action-guidance", type=float, default=0.0,
+                        help="also measure batch 1 cached with this action-guidance weight (0: skip)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -113,6 +115,11 @@ def main() -> None:
         results[label] = cached
         print(f"batch 1, {label} ({maskgit_steps} MaskGIT steps): cached {cached:7.2f} frames/s, "
               f"full recompute {full:7.2f} frames/s, speed-up {cached / full:5.1f}x")
+        if args.action_guidance > 0:
+            guided = max(cached_fps(world_model, frames[:1], actions[:1], args.steps, maskgit_steps, args.seed,
+                                    args.action_guidance) for _ in range(args.repeats))
+            print(f"batch 1, {label} ({maskgit_steps} MaskGIT steps), action guidance {args.action_guidance:g}: "
+                  f"cached {guided:7.2f} frames/s ({cached / guided:4.1f}x slower than unguided)")
     batched = max(cached_fps(world_model, frames, actions, max(2, args.steps // 4), args.fast_steps, args.seed)
                   for _ in range(max(1, args.repeats - 1)))
     print(f"batch {args.batch}, fast ({args.fast_steps} MaskGIT steps), cached: {batched:7.2f} frames/s "
