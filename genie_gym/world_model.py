@@ -224,7 +224,7 @@ class WorldModel:
             maskgit_steps=int(maskgit_steps or self.settings["maskgit_steps"]),
             temperature=float(self.settings["temperature"] if temperature is None else temperature),
             generator=generator,
-            action_guidance=self._guidance(action_guidance),
+            action_guidance=self.guidance_weight(action_guidance),
         )
         state.steps += 1
         frames = float_to_frames(state.decoder.next_frame(tokens)).cpu().numpy()
@@ -253,7 +253,7 @@ class WorldModel:
         action_ids = torch.from_numpy(actions).to(self.device)
         steps = int(maskgit_steps or self.settings["maskgit_steps"])
         temperature = float(self.settings["temperature"] if temperature is None else temperature)
-        guidance = self._guidance(action_guidance)
+        guidance = self.guidance_weight(action_guidance)
         if mode == "autoregressive" and frames_per_step == 1:
             # the cached stream gives the same tokens as a full recompute (tested), at a fraction of the cost
             stream = self.dynamics.start_stream(tokens, action_ids[:, : context - 1], max_context_frames=None)
@@ -276,9 +276,19 @@ class WorldModel:
     def _validate_actions(self, actions: np.ndarray, batch: int, length: int) -> np.ndarray:
         return _validate_actions(actions, batch, length, self.num_actions, self.action_source)
 
-    def _guidance(self, action_guidance: float | None) -> float:
+    def guidance_weight(self, action_guidance: float | None) -> float:
         """The action-guidance weight to sample with: ``action_guidance``, else ``dream.json``'s (0: none)."""
-        return float(self.settings.get("action_guidance", 0.0) if action_guidance is None else action_guidance)
+        weight = float(self.settings.get("action_guidance", 0.0) if action_guidance is None else action_guidance)
+        if weight < 0:
+            raise ValueError(f"action_guidance must be >= 0, got {weight}")
+        return weight
+
+    def require_ground_truth_actions(self) -> None:
+        """Raise one clear error unless the dynamics takes the game's real actions (what a dream env feeds it)."""
+        if self.action_source != "ground_truth":
+            raise ValueError("a dream env takes the game's Discrete(5) actions and needs a GenieRedux-G world model "
+                             "(ground-truth actions); this one is GenieRedux (latent actions): evaluate it with "
+                             "`genie eval`, or predict with WorldModel.predict and WorldModel.infer_actions")
 
     @torch.no_grad()
     def reconstruct(self, frames: np.ndarray) -> np.ndarray:

@@ -52,20 +52,14 @@ class GenieDreamEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint, device)
-        if self.world_model.action_source != "ground_truth":
-            raise ValueError("a dream env takes the game's Discrete(5) actions and needs a GenieRedux-G world model "
-                             "(ground-truth actions); this one is GenieRedux (latent actions): evaluate it with "
-                             "`genie eval`, or predict with WorldModel.predict and WorldModel.infer_actions")
+        self.world_model.require_ground_truth_actions()
         settings = self.world_model.settings
         self.game = str(settings["game"])
         self.max_episode_steps = int(max_episode_steps)
         self.context_frames = int(context_frames or settings["context_frames"])
         self.maskgit_steps = int(maskgit_steps or settings["maskgit_steps"])
         self.temperature = float(settings["temperature"] if temperature is None else temperature)
-        self.action_guidance = float(settings.get("action_guidance", 0.0) if action_guidance is None
-                                     else action_guidance)
-        if self.action_guidance < 0:
-            raise ValueError(f"action_guidance must be >= 0, got {self.action_guidance}")
+        self.action_guidance = self.world_model.guidance_weight(action_guidance)
         self.reward_fn = TokenEntropyReward(reward_top_fraction)
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)

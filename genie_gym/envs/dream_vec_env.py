@@ -42,17 +42,13 @@ class GenieDreamVecEnv(VecEnv):
         self.render_mode = None
         super().__init__(num_envs, observation_space, gym.spaces.Discrete(NUM_ACTIONS))
         self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint)
-        if self.world_model.action_source != "ground_truth":
-            raise ValueError("a dream env takes the game's Discrete(5) actions and needs a GenieRedux-G world model "
-                             "(ground-truth actions); this one is GenieRedux (latent actions): evaluate it with "
-                             "`genie eval`, or predict with WorldModel.predict and WorldModel.infer_actions")
+        self.world_model.require_ground_truth_actions()
         settings = self.world_model.settings
         self.game = str(settings["game"])
         self.max_episode_steps = int(max_episode_steps)
         self.maskgit_steps = int(maskgit_steps or settings["maskgit_steps"])
         self.temperature = float(settings["temperature"] if temperature is None else temperature)
-        self.action_guidance = float(settings.get("action_guidance", 0.0) if action_guidance is None
-                                     else action_guidance)
+        self.action_guidance = self.world_model.guidance_weight(action_guidance)
         self.context_frames = int(context_frames or settings["context_frames"])
         self.reward_fn = TokenEntropyReward(reward_top_fraction)
         self.base_seed = int(seed)
