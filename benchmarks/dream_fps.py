@@ -6,7 +6,10 @@ For a world model (default: the shipped SMB checkpoint) it prints, on this machi
   fast setting; decoding the frame with the tokenizer is included, as in ``GenieDreamEnv.step``;
 - batch ``--batch`` (64), cached: frames/s summed over the batch, and the ratio to batch 1.
 
-Usage: ``python benchmarks/dream_fps.py [--checkpoint smb] [--steps 20] [--fast-steps 4] [--batch 64]``
+Usage: ``python benchmarks/dream_fps.py [--checkpoint smb] [--steps 20] [--fast-steps 4] [--batch 64] [--device cuda]``
+
+Where the emulator is not installed (a GPU machine), ``--save-context FILE`` writes the real context frames here
+first and ``--context-npz FILE`` reads them there.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ import numpy as np
 import torch
 
 from genie_gym.world_model import WorldModel
+
+
+def load_context(path: str, batch: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(frames uint8 (batch, frames, 64, 64, 3), actions int64 (batch, frames - 1))`` from --save-context."""
+    with np.load(path, allow_pickle=False) as data:
+        all_frames, all_actions = data["frames"], data["actions"]
+    if all_frames.shape[0] < batch or all_frames.shape[1] < frames:
+        raise SystemExit(f"{path} holds {all_frames.shape[0]} contexts of {all_frames.shape[1]} frames; "
+                         f"{batch} of {frames} are needed: write it again with --save-context and these settings")
+    return all_frames[:batch, :frames], all_actions[:batch, : frames - 1].astype(np.int64)
 
 
 def real_context(game: str, batch: int, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,14 +75,14 @@ def recompute_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarr
     window = int(world_model.settings["context_window"])
     decode_window = int(world_model.settings["decode_window"])
     tokens = world_model.encode(frames)
-    history = torch.from_numpy(actions)
+    history = torch.from_numpy(actions).to(world_model.device)
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     start = None
     for step in range(steps + 1):
         if step == 1:
             start = time.perf_counter()
-        new_action = torch.from_numpy(rng.integers(0, 5, (len(frames), 1)))
+        new_action = torch.from_numpy(rng.integers(0, 5, (len(frames), 1))).to(world_model.device)
         history = torch.cat([history, new_action], dim=1)
         context = tokens[:, -(window - 1):]
         context_actions = history[:, -context.shape[1]:]
@@ -93,18 +106,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of this many measurements (a shared CPU is "
                                                               "noisy)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--context-npz", help="read the real context frames from this file (see --save-context) "
+                                              "instead of running the emulator")
+    parser.add_argument("--save-context", metavar="FILE", help="write the real context frames to FILE and exit")
     parser.add_argument("--action-guidance", type=float, default=0.0,
                         help="also measure batch 1 cached with this action-guidance weight (0: skip)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    world_model = WorldModel.from_pretrained(args.checkpoint)
+    world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
     if args.context is None:
         args.context = int(world_model.settings["context_window"])
     default_steps = int(world_model.settings["maskgit_steps"])
     game = str(world_model.settings["game"])
-    frames, actions = real_context(game, args.batch, args.context, args.seed)
-    print(f"world model {args.checkpoint} ({game}), torch threads {torch.get_num_threads()}, "
+    if args.context_npz:
+        frames, actions = load_context(args.context_npz, args.batch, args.context)
+    else:
+        frames, actions = real_context(game, args.batch, args.context, args.seed)
+    if args.save_context:
+        np.savez_compressed(args.save_context, frames=frames, actions=actions)
+        print(f"wrote {args.batch} real contexts of {args.context} frames to {args.save_context}")
+        return
+    where = torch.cuda.get_device_name() if args.device == "cuda" else f"torch threads {torch.get_num_threads()}"
+    print(f"world model {args.checkpoint} ({game}), {where}, "
           f"context {args.context} frames, window {world_model.settings['context_window']}")
     results = {}
     for label, maskgit_steps in (("default", default_steps), ("fast", args.fast_steps)):

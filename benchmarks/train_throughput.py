@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import socket
@@ -232,6 +233,8 @@ def main() -> None:
     parser.add_argument("--paper", action="store_true", help="also the paper configs (always on CUDA)")
     parser.add_argument("--models", nargs="+", default=["tokenizer", "dynamics"], choices=["tokenizer", "dynamics"])
     parser.add_argument("--processes", type=int, default=1, help="DDP processes on the CPU (gloo; default 1: no DDP)")
+    parser.add_argument("--configs", nargs="+", help="config names or JSON files (default: small, plus paper on CUDA)")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows (and the peak) to this JSON file")
     args = parser.parse_args()
     if args.processes > 1 and args.device != "cpu":
         raise SystemExit("--processes is for the CPU (gloo); on CUDA run the trainer under torchrun")
@@ -244,7 +247,7 @@ def main() -> None:
     layout = f"{args.processes} DDP processes x {args.threads} threads" if args.processes > 1 else ""
     print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()} {layout}".rstrip())
     print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up")
-    configs = ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
+    configs = args.configs or ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
     rows = []
     for config_name in configs:
         for kind in args.models:
@@ -264,6 +267,9 @@ def main() -> None:
             f"{row['model']:<10} {row['config']:<6} {row['params_M']:>7.1f}M {row['frames_per_s']:>9.1f} "
             f"{row['gflop_per_frame']:>12.2f} {row['achieved_flops'] / 1e9:>9.1f} {row['achieved_flops'] / peak:>6.1%}"
         )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"device": where, "peak_flops": peak, "rows": rows}, handle, indent=2)
 
 
 if __name__ == "__main__":

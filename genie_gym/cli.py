@@ -22,6 +22,9 @@ LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.eval_command",
     "genie_gym.commands.world_model_command",
 ]
+# The plug-ins of this repository, used when they are importable but not installed as entry points (a source
+# checkout on PYTHONPATH, e.g. `python -m trainers` on a machine where the package is not pip-installed).
+BUNDLED_PLUGINS: dict[str, str] = {"collect": "agents.collect_command", "train": "trainers.cli"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    registered: set[str] = set()
     for entry in sorted(entry_points(group="genie_gym.commands"), key=lambda e: e.name):
         try:
             registrar: CommandRegistrar = entry.load()
@@ -46,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         registrar(subparsers)
+        registered.add(entry.name)
+    for name, module_name in BUNDLED_PLUGINS.items():
+        if name in registered:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not module_name.startswith(exc.name or "\0"):
+                raise
+            continue
+        module.register(subparsers)
     return parser
 
 

@@ -58,3 +58,33 @@ def test_two_process_ddp_step_equals_single_process_step(tmp_path: Path) -> None
     assert not (ddp_root / "rank1").exists()  # only rank 0 writes the run directory
     assert [r["step"] for r in RunDir(ddp_root).read_metrics()] == [1, 2]
     assert RunDir(ddp_root).read_config()["training"]["world_size"] == 2
+
+
+def _world_of_one_worker(rank: int, port: int, run_root: str) -> None:
+    import torch.distributed as dist
+
+    _ddp_worker(rank, 1, port, run_root)
+    assert not dist.is_initialized()  # left again after training
+
+
+def test_torchrun_world_of_one_runs_the_ddp_path_and_equals_the_plain_run(tmp_path: Path) -> None:
+    """`torchrun --nproc_per_node 1` joins a process group of one (how one GPU checks nccl) and trains as without."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_PORT=str(_free_port()))
+    try:
+        ctx = init_distributed("cpu")
+        assert ctx.process_group and ctx.is_distributed and torch.distributed.is_initialized()
+    finally:
+        shutdown_distributed()
+        for name in ("MASTER_ADDR", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"):
+            os.environ.pop(name)
+    assert not init_distributed("cpu").is_distributed  # no torchrun: no process group
+
+    single_run = RunDir(tmp_path / "single")
+    train(make_tiny_task(), quiet_settings(**SETTINGS), single_run)
+    one_root = tmp_path / "one" / "run"
+    mp.start_processes(_world_of_one_worker, args=(_free_port(), str(one_root)), nprocs=1, join=True,
+                       start_method="spawn")
+    single = load_file(str(single_run.checkpoint_path(2) / "model.safetensors"))
+    one = load_file(str(RunDir(one_root).checkpoint_path(2) / "model.safetensors"))
+    for name in single:
+        torch.testing.assert_close(one[name], single[name], rtol=0, atol=2e-6, msg=name)

@@ -249,3 +249,12 @@ def test_set_changes_training_only_fields_of_an_init_model(work: Path, tokenizer
     assert train(*base, "--init", first, "--out", work / "dyn_set_bad", "--steps", 1, "--set", "d_model=64",
                  *FAST) != 0
     assert "--set cannot change d_model" in capsys.readouterr().err
+
+
+def test_the_bundled_commands_register_without_an_installed_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source checkout on PYTHONPATH (no entry points: e.g. a GPU machine) still has `train` and `collect`."""
+    import genie_gym.cli
+
+    monkeypatch.setattr(genie_gym.cli, "entry_points", lambda **_: [])
+    commands = genie_gym.cli.build_parser()._subparsers._group_actions[0].choices
+    assert {"train", "collect", "eval", "play"} <= set(commands)

@@ -25,6 +25,7 @@ class DistributedContext:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    process_group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -33,8 +34,9 @@ class DistributedContext:
 
     @property
     def is_distributed(self) -> bool:
-        """True when more than one process trains together."""
-        return self.world_size > 1
+        """True when more than one process trains together, or under ``torchrun`` (a process group of one: DDP's
+        code path and its nccl/gloo all-reduce run, which is how one GPU checks the multi-GPU path)."""
+        return self.world_size > 1 or self.process_group
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -49,13 +51,13 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def init_distributed(device: str | None = None) -> DistributedContext:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE > 1``); otherwise a world of one.
+    """Join the process group when launched by ``torchrun`` (any ``WORLD_SIZE``); otherwise a world of one.
 
     Each rank uses ``cuda:LOCAL_RANK`` on CUDA (backend nccl) or the CPU (backend gloo).
     """
     base = resolve_device(device)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    if "RANK" not in os.environ or "MASTER_ADDR" not in os.environ:
         return DistributedContext(device=base)
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -65,7 +67,7 @@ def init_distributed(device: str | None = None) -> DistributedContext:
     if not dist.is_initialized():
         backend = "nccl" if base.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=PROCESS_GROUP_TIMEOUT)
-    return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=base)
+    return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=base, process_group=True)
 
 
 def shutdown_distributed() -> None:

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The GPU checks of genie-gym, as one prepared script for a lent CUDA machine (no registry, no emulator there).
+#
+#   bash benchmarks/gpu_checks.sh prepare        # here (CPU, emulator installed): writes .devdata/ and .whl/
+#   bash benchmarks/gpu_checks.sh run OUT_DIR    # there: tests, benchmarks, DDP over nccl, GPU training runs
+#
+# `prepare` packs what the GPU machine lacks: the gymnasium wheel (genie_gym imports it), 64 real SMB contexts
+# from the emulator for the dream benchmark and the CUDA tests, and the training store without its frames
+# (episode metadata, actions and the tokens of the shipped tokenizer; the dynamics trains on the tokens only).
+# `run` rebuilds that store with placeholder frames.npy files (sparse, never read: every token is cached) and
+# writes every log and the trained checkpoints (model weights + config, no optimizer state) to OUT_DIR.
+# Budget: ~9 minutes of the device's time (GPU_TRAIN_SECONDS=300 of training); each part has its own timeout, so
+# one failure leaves the rest. GPU_DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
+set -u
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+
+prepare() {
+    set -e
+    py=.venv/bin/python
+    mkdir -p .devdata/init_small .whl
+    "$py" benchmarks/dream_fps.py --save-context .devdata/context.npz --batch 64
+    "$py" - <<'EOF2'
+import os
+import tarfile
+from pathlib import Path
+
+root = Path("data/smb_mix")
+with tarfile.open(".devdata/smb_mix.tar.gz", "w:gz") as tar:
+    for episode in sorted((root / "SMB").iterdir()):
+        for name in ("meta.json", "actions.npy"):
+            tar.add(os.path.realpath(episode / name), arcname=f"smb_mix/SMB/{episode.name}/{name}")
+    tar.add(str(root / ".tokens"), arcname="smb_mix/.tokens")
+EOF2
+    # fp32 weights of the shipped dynamics (the checkpoint ships fp16), to continue training from
+    cp "${INIT_SMALL:-runs/dynG/checkpoints/step_0001800}"/{config.json,model.safetensors} .devdata/init_small/
+    "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
+        "gymnasium==$("$py" -c 'import gymnasium; print(gymnasium.__version__)')" farama-notifications
+    du -sh .devdata .whl
+}
+
+run() {
+    out="${1:?give the output directory}"
+    mkdir -p "$out"
+    local device="${GPU_DEVICE:-cuda}" log="$out/log.txt"
+    export PYTHONUNBUFFERED=1 GENIE_GYM_REAL_CONTEXTS="$here/.devdata/context.npz" GENIE_GYM_TEST_DEVICE="$device"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+    export PYTHONPATH="$here:/tmp/site"
+    {
+        date -u
+        nvidia-smi -L
+        python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available())"
+    } 2>&1 | tee -a "$log"
+
+    # The training store: metadata, actions, cached tokens; placeholder frames (sparse, never read).
+    rm -rf /tmp/genie_data && mkdir -p /tmp/genie_data && tar -xzf .devdata/smb_mix.tar.gz -C /tmp/genie_data
+    python3 - <<'EOF2'
+import json
+from pathlib import Path
+
+import numpy as np
+
+for meta in Path("/tmp/genie_data/smb_mix/SMB").glob("ep_*/meta.json"):
+    length = json.loads(meta.read_text())["length"]
+    np.lib.format.open_memmap(meta.parent / "frames.npy", mode="w+", dtype=np.uint8, shape=(length, 64, 64, 3))
+EOF2
+    local store=/tmp/genie_data/smb_mix tokenizer=checkpoints/genie-redux-g-smb/tokenizer
+    local train=(python3 -m trainers dynamics --data "$store" --tokenizer "$tokenizer" --window 8 --no-progress)
+
+    # 1. Size the training runs: the step time of each config at its batch, measured alone.
+    echo "== train_throughput (the two configs trained below)" | tee -a "$log"
+    timeout 90 python3 benchmarks/train_throughput.py --device "$device" --models dynamics --batch-size 64 \
+        --window 8 --steps 10 --warmup 3 --configs small examples/configs/dynamics_d256.json \
+        --json /tmp/calibration.json 2>&1 | tee -a "$log"
+
+    # 2. Two trainings side by side until the deadline (SIGINT writes a checkpoint): the shipped dynamics
+    #    continued at batch 64, and a wider model (d256, 6 blocks) from scratch. Steps: what the measured step
+    #    time allows at a bit under half speed each (they share the GPU with each other and the tests).
+    local seconds="${GPU_TRAIN_SECONDS:-300}"
+    read -r small_steps wide_steps < <(python3 - "$seconds" <<'EOF2'
+import json
+import sys
+
+seconds = float(sys.argv[1])
+try:
+    rows = json.load(open("/tmp/calibration.json"))["rows"]
+    print(*(max(50, int((seconds - 40) * 0.45 / row["step_s"])) for row in rows))
+except (OSError, KeyError, ValueError):
+    print(2000, 1000)
+EOF2
+)
+    echo "== training: small continued $small_steps steps, d256 from scratch $wide_steps steps, ${seconds}s" \
+        | tee -a "$log"
+    timeout -s INT "$seconds" "${train[@]}" --device "$device" --init .devdata/init_small --out /tmp/run_small \
+        --batch-size 64 --lr 4e-4 --warmup-steps 100 --min-lr-ratio 0.1 --steps "$small_steps" --log-every 50 \
+        --image-every 500 --checkpoint-every 500 > "$out/train_small.txt" 2>&1 &
+    local small=$!
+    timeout -s INT "$seconds" "${train[@]}" --device "$device" --config examples/configs/dynamics_d256.json \
+        --set visible_prefix_prob=0.5 --out /tmp/run_wide --batch-size 64 --lr 5e-4 --warmup-steps 200 \
+        --min-lr-ratio 0.1 --steps "$wide_steps" --log-every 50 --image-every 500 --checkpoint-every 500 \
+        > "$out/train_wide.txt" 2>&1 &
+    local wide=$!
+
+    # 3. Meanwhile (no timings): the CUDA tests, and DDP under torchrun (a process group of one: nccl on a GPU).
+    echo "== tests/test_cuda.py" | tee -a "$log"
+    timeout "${GPU_TEST_SECONDS:-150}" python3 -m pytest -q -s -p no:cacheprovider tests/test_cuda.py 2>&1 \
+        | tail -25 | tee -a "$log"
+    echo "== torchrun (DDP, process group of one)" | tee -a "$log"
+    timeout 90 torchrun --standalone --nproc_per_node 1 -m trainers dynamics --data "$store" \
+        --tokenizer "$tokenizer" --window 8 --no-progress --device "$device" --out /tmp/ddp_run --batch-size 32 \
+        --steps 30 --log-every 10 --image-every 0 --checkpoint-every 30 2>&1 | tail -4 | tee -a "$log"
+    tail -3 /tmp/ddp_run/metrics.jsonl 2>&1 | tee -a "$log"
+
+    wait "$small" "$wide"
+    for name in small wide; do
+        local run="/tmp/run_$name" latest
+        latest="$(cat "$run/latest" 2>/dev/null)"
+        tar -czf "$out/run_$name.tar.gz" -C "$run" config.json args.json metrics.jsonl images \
+            "$latest/model.safetensors" "$latest/config.json" 2>&1 | tail -3 | tee -a "$log"
+        echo "== run_$name: latest $latest" | tee -a "$log"
+        tail -4 "$out/train_$name.txt" | tee -a "$log"
+    done
+
+    # 4. On the quiet GPU: training throughput and MFU (small and paper, bf16 autocast), then dream stepping.
+    echo "== train_throughput" | tee -a "$log"
+    timeout 100 python3 benchmarks/train_throughput.py --device "$device" --batch-size 16 --window 16 --steps 10 \
+        --warmup 3 ${GPU_PAPER:+--configs small} 2>&1 | tee -a "$log"
+    echo "== dream_fps" | tee -a "$log"
+    timeout 70 python3 benchmarks/dream_fps.py --device "$device" --context-npz .devdata/context.npz --batch 64 \
+        --steps 40 --repeats 2 2>&1 | tee -a "$log"
+    date -u | tee -a "$log"
+    ls -la "$out"
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) shift; run "$@" ;;
+    *) echo "usage: bash benchmarks/gpu_checks.sh prepare | run OUT_DIR" >&2; exit 2 ;;
+esac
