@@ -89,6 +89,35 @@ def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, ..
     return real_pixels, dream_pixels, real_x, dream_x
 
 
+def real_held_shifts(episode: Path, t: int, steps: int) -> dict[str, int] | None:
+    """Camera shift of the real game holding each of ``HELD`` for ``steps`` steps from frame ``t`` of a stored
+    episode, reached by replaying its recorded actions from the reset; None when the replay does not reproduce the
+    stored frame ``t`` (a reference for what each held action does from that very moment)."""
+    import json
+
+    import gymnasium as gym
+
+    frames = np.load(episode / "frames.npy", mmap_mode="r")
+    taken = np.load(episode / "actions.npy")
+    seed = json.loads((episode / "meta.json").read_text()).get("env_seed")
+    env = gym.make("GenieRetro-SMB-v0")
+    shifts: dict[str, int] = {}
+    try:
+        for name in HELD:
+            obs, _ = env.reset(seed=seed)
+            for action in taken[:t]:
+                obs, *_ = env.step(int(action))
+            if not np.array_equal(obs, frames[t]):
+                return None
+            first = obs
+            for _ in range(steps):
+                obs, *_ = env.step(ACTION_NAMES.index(name))
+            shifts[name] = camera_shift(first, obs)
+    finally:
+        env.close()
+    return shifts
+
+
 def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: int) -> int:
     """Camera shift of a dream that holds ``action`` for ``steps`` steps after ``env.reset(options=...)``."""
     frames = rollout(env, reset_options, action, steps, seed)
@@ -121,7 +150,8 @@ def main() -> None:
     guidance = env.unwrapped.action_guidance
     print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), action guidance {guidance:g}, {args.steps} dreamed steps; "
           "camera shift in pixels")
-    print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD))
+    print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD)
+          + "   real game holding " + "/".join(HELD))
     from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
     print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
     real_sprite, dream_sprite, real_x, dream_x = mario_persistence(env, tuple(range(args.seed, args.seed + 4)))
@@ -145,7 +175,10 @@ def main() -> None:
         options = {"frames": frames[t - 1 : t + 1], "actions": taken[t - 1 : t]}
         row = {name: dream_shift(env, options, a, args.steps, args.seed) for name, a in actions.items()}
         real = camera_shift(frames[t], frames[t + args.steps])
-        print(f"{episode.name + f' t={t}':<28} {real:>5} " + " ".join(f"{row[n]:>6}" for n in HELD))
+        held = real_held_shifts(episode, t, args.steps)
+        reference = "/".join(str(held[n]) for n in HELD) if held else "(replay differs)"
+        print(f"{episode.name + f' t={t}':<28} {real:>5} " + " ".join(f"{row[n]:>6}" for n in HELD)
+              + f"   {reference}")
     env.close()
 
 

@@ -59,7 +59,7 @@ def cached_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray,
                seed: int, action_guidance: float = 0.0) -> float:
     """Frames/s (summed over the batch) of ``WorldModel.step``: cached stream + tokenizer decode."""
     state = world_model.start(frames, actions)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(world_model.device).manual_seed(seed)
     rng = np.random.default_rng(seed)
     world_model.step(state, rng.integers(0, 5, len(frames)), maskgit_steps, None, generator, action_guidance)  # warm-up
     start = time.perf_counter()
@@ -76,7 +76,7 @@ def recompute_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarr
     decode_window = int(world_model.settings["decode_window"])
     tokens = world_model.encode(frames)
     history = torch.from_numpy(actions).to(world_model.device)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(world_model.device).manual_seed(seed)
     rng = np.random.default_rng(seed)
     start = None
     for step in range(steps + 1):

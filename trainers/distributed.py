@@ -86,9 +86,9 @@ def all_reduce_mean(values: torch.Tensor, ctx: DistributedContext) -> torch.Tens
     """Mean of ``values`` (any shape, float) over the ranks; returns a new tensor."""
     if not ctx.is_distributed:
         return values.clone()
-    reduced = values.detach().clone()
+    reduced = values.detach().to(ctx.device, copy=True)  # nccl reduces CUDA tensors only
     dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
-    return reduced / ctx.world_size
+    return (reduced / ctx.world_size).to(values.device)
 
 
 def any_rank(flag: bool, ctx: DistributedContext) -> bool:

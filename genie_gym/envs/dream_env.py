@@ -66,7 +66,7 @@ class GenieDreamEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self._real_env = None
         self._state: DreamState | None = None
-        self._generator = torch.Generator()
+        self._generator = torch.Generator(self.world_model.device)  # sampling noise drawn where the model runs
         self._frame: np.ndarray | None = None
         self._steps = 0
         self._window: FrameWindow | None = None

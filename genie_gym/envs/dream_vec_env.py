@@ -32,16 +32,17 @@ class GenieDreamVecEnv(VecEnv):
             checkpoint's dream.json).
         reward_top_fraction: fraction of most uncertain tokens averaged into the reward.
         seed: base seed; dream ``i`` starts from the real game reset with ``seed + i``.
+        device: torch device of the model (``"cuda"`` for large batches on a GPU).
     """
 
     def __init__(self, num_envs: int, checkpoint: str = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int = 1000, maskgit_steps: int | None = None, temperature: float | None = None,
                  context_frames: int | None = None, reward_top_fraction: float = 0.25, seed: int = 0,
-                 action_guidance: float | None = None) -> None:
+                 action_guidance: float | None = None, device: str = "cpu") -> None:
         observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
         self.render_mode = None
         super().__init__(num_envs, observation_space, gym.spaces.Discrete(NUM_ACTIONS))
-        self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint)
+        self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint, device)
         self.world_model.require_ground_truth_actions()
         settings = self.world_model.settings
         self.game = str(settings["game"])
@@ -56,7 +57,7 @@ class GenieDreamVecEnv(VecEnv):
         self._actions: np.ndarray | None = None
         self._state: DreamState | None = None
         self._steps = 0
-        self._generator = torch.Generator()
+        self._generator = torch.Generator(self.world_model.device)  # sampling noise drawn where the model runs
         self._real_env = None
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
