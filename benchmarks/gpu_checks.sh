@@ -18,7 +18,14 @@ cd "$here"
 prepare() {
     set -e
     py=.venv/bin/python
+    if [ ! -d data/smb_mix/SMB ]; then
+        echo "no training store data/smb_mix: collect it as checkpoints/genie-redux-g-smb/MODEL_CARD.md says" >&2
+        exit 1
+    fi
     mkdir -p .devdata/init_small .whl
+    # the tokens of the shipped tokenizer, cached next to the store (a 1-step CPU run builds what is missing)
+    "$py" -m trainers dynamics --data data/smb_mix --tokenizer checkpoints/genie-redux-g-smb/tokenizer \
+        --out "$(mktemp -d)/cache_build" --steps 1 --batch-size 1 --window 8 --image-every 0 --no-progress
     "$py" benchmarks/dream_fps.py --save-context .devdata/context.npz --batch 64
     "$py" - <<'EOF2'
 import os
@@ -32,8 +39,8 @@ with tarfile.open(".devdata/smb_mix.tar.gz", "w:gz") as tar:
             tar.add(os.path.realpath(episode / name), arcname=f"smb_mix/SMB/{episode.name}/{name}")
     tar.add(str(root / ".tokens"), arcname="smb_mix/.tokens")
 EOF2
-    # fp32 weights of the shipped dynamics (the checkpoint ships fp16), to continue training from
-    cp "${INIT_SMALL:-runs/dynG/checkpoints/step_0001800}"/{config.json,model.safetensors} .devdata/init_small/
+    # the dynamics to continue training from: the shipped one (fp16 weights, trained on in fp32), or INIT_SMALL
+    cp "${INIT_SMALL:-checkpoints/genie-redux-g-smb/dynamics}"/{config.json,model.safetensors} .devdata/init_small/
     "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
         "gymnasium==$("$py" -c 'import gymnasium; print(gymnasium.__version__)')" farama-notifications
