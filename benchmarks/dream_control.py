@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--maskgit-steps", type=int, default=1)
     parser.add_argument("--action-guidance", type=float, default=None,
                         help="action-guidance weight (default: the checkpoint's dream.json)")
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -145,11 +146,12 @@ def main() -> None:
         genie_gym.register_dream(env_id, args.checkpoint)
     import gymnasium as gym
 
-    env = gym.make(env_id, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance)
+    env = gym.make(env_id, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance,
+                   temperature=args.temperature)
     actions = {name: ACTION_NAMES.index(name) for name in HELD}
     guidance = env.unwrapped.action_guidance
-    print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), action guidance {guidance:g}, {args.steps} dreamed steps; "
-          "camera shift in pixels")
+    print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), temperature {env.unwrapped.temperature:g}, action "
+          f"guidance {guidance:g}, {args.steps} dreamed steps; camera shift in pixels")
     print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD)
           + "   real game holding " + "/".join(HELD))
     from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
