@@ -3,6 +3,7 @@
 #
 #   bash benchmarks/gpu_checks.sh prepare        # here (CPU, emulator installed): writes .devdata/ and .whl/
 #   bash benchmarks/gpu_checks.sh run OUT_DIR    # there: tests, benchmarks, DDP over nccl, GPU training runs
+#   bash benchmarks/gpu_checks.sh restore FILES  # here: the returned files -> runs/gpu_small, runs/gpu_wide
 #
 # `prepare` packs what the GPU machine lacks: the gymnasium wheel (genie_gym imports it), 64 real SMB contexts
 # from the emulator for the dream benchmark and the CUDA tests, and the training store without its frames
@@ -120,11 +121,21 @@ EOF2
     tail -3 /tmp/ddp_run/metrics.jsonl 2>&1 | tee -a "$log"
 
     wait "$small" "$wide"
+    # What comes back from the machine is limited to 16 MiB a file: the weights travel as fp16 (the d256 model is
+    # 29 MB in fp32), the rest of each run directory as a tar; `restore` rebuilds the checkpoints here.
     for name in small wide; do
         local run="/tmp/run_$name" latest
         latest="$(cat "$run/latest" 2>/dev/null)"
+        python3 - "$run/$latest/model.safetensors" "$out/run_${name}_fp16.safetensors" <<'EOF2'
+import sys
+
+from safetensors.torch import load_file, save_file
+
+weights = load_file(sys.argv[1])
+save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, sys.argv[2])
+EOF2
         tar -czf "$out/run_$name.tar.gz" -C "$run" config.json args.json metrics.jsonl images \
-            "$latest/model.safetensors" "$latest/config.json" 2>&1 | tail -3 | tee -a "$log"
+            "$latest/config.json" 2>&1 | tail -3 | tee -a "$log"
         echo "== run_$name: latest $latest" | tee -a "$log"
         tail -4 "$out/train_$name.txt" | tee -a "$log"
     done
@@ -140,8 +151,41 @@ EOF2
     ls -la "$out"
 }
 
+restore() {
+    # the files that came back (run_NAME.tar.gz + run_NAME_fp16.safetensors) -> run directories RUNS/gpu_NAME whose
+    # latest checkpoint holds the weights in fp32 (load with --init, pack with `genie world-model pack`)
+    local files="${1:?give the folder of the returned files}" runs="${2:-runs}"
+    set -e
+    for archive in "$files"/run_*.tar.gz; do
+        local name
+        name="$(basename "$archive" .tar.gz)"
+        mkdir -p "$runs/gpu_${name#run_}"
+        tar -xzf "$archive" -C "$runs/gpu_${name#run_}"
+        .venv/bin/python - "$runs/gpu_${name#run_}" "$files/${name}_fp16.safetensors" <<'EOF2'
+import json
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from genie_gym.models.checkpoint_io import model_classes, save_pretrained
+
+run, weights = Path(sys.argv[1]), sys.argv[2]
+checkpoint = sorted(run.glob("checkpoints/step_*"))[-1]
+meta = json.loads((checkpoint / "config.json").read_text())
+cls = model_classes()[meta["model_kind"]]
+model = cls(cls.config_class.from_dict(meta["config"]))
+model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(weights).items()})
+save_pretrained(model, checkpoint)
+(run / "latest").write_text(str(checkpoint.relative_to(run)) + "\n")
+print(f"restored {checkpoint}")
+EOF2
+    done
+}
+
 case "${1:-}" in
     prepare) prepare ;;
     run) shift; run "$@" ;;
-    *) echo "usage: bash benchmarks/gpu_checks.sh prepare | run OUT_DIR" >&2; exit 2 ;;
+    restore) shift; restore "$@" ;;
+    *) echo "usage: bash benchmarks/gpu_checks.sh prepare | run OUT_DIR | restore FILES_DIR [RUNS_DIR]" >&2; exit 2 ;;
 esac
