@@ -89,16 +89,15 @@ def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, ..
     return real_pixels, dream_pixels, real_x, dream_x
 
 
-def real_held_shifts(episode: Path, t: int, steps: int) -> dict[str, int] | None:
+def real_held_shifts(episode: Path, frames: np.ndarray, taken: np.ndarray, t: int, steps: int) -> dict[str, int] | None:
     """Camera shift of the real game holding each of ``HELD`` for ``steps`` steps from frame ``t`` of a stored
-    episode, reached by replaying its recorded actions from the reset; None when the replay does not reproduce the
-    stored frame ``t`` (a reference for what each held action does from that very moment)."""
+    episode (its ``frames`` uint8 (T, 64, 64, 3) and recorded actions ``taken`` (T-1,)), reached by replaying the
+    recorded actions from the reset; None when the replay does not reproduce the stored frame ``t`` (a reference for
+    what each held action does from that very moment)."""
     import json
 
     import gymnasium as gym
 
-    frames = np.load(episode / "frames.npy", mmap_mode="r")
-    taken = np.load(episode / "actions.npy")
     seed = json.loads((episode / "meta.json").read_text()).get("env_seed")
     env = gym.make("GenieRetro-SMB-v0")
     shifts: dict[str, int] = {}
@@ -177,7 +176,7 @@ def main() -> None:
         options = {"frames": frames[t - 1 : t + 1], "actions": taken[t - 1 : t]}
         row = {name: dream_shift(env, options, a, args.steps, args.seed) for name, a in actions.items()}
         real = camera_shift(frames[t], frames[t + args.steps])
-        held = real_held_shifts(episode, t, args.steps)
+        held = real_held_shifts(episode, frames, taken, t, args.steps)
         reference = "/".join(str(held[n]) for n in HELD) if held else "(replay differs)"
         print(f"{episode.name + f' t={t}':<28} {real:>5} " + " ".join(f"{row[n]:>6}" for n in HELD)
               + f"   {reference}")

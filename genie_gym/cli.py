@@ -9,9 +9,11 @@ sub-parser and sets ``func`` on it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
+from types import ModuleType
 
 CommandRegistrar = Callable[[argparse._SubParsersAction], None]
 LIBRARY_COMMANDS: list[str] = [
@@ -27,40 +29,43 @@ LIBRARY_COMMANDS: list[str] = [
 BUNDLED_PLUGINS: dict[str, str] = {"collect": "agents.collect_command", "train": "trainers.cli"}
 
 
+def _missing(module_name: str, exc: ModuleNotFoundError) -> bool:
+    """True when ``exc`` says ``module_name`` itself (or a package above it) is absent, not one of its imports."""
+    return exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + "."))
+
+
+def _import_command_module(module_name: str) -> ModuleType | None:
+    """The module that registers a command, or None when it is not part of this install."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if not _missing(module_name, exc):
+            raise
+        return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``genie`` parser with library commands and every installed plug-in command."""
-    import importlib
-
     parser = argparse.ArgumentParser(prog="genie", description="genie-gym: world models of retro games as Gym envs")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in LIBRARY_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(subparsers)
+        module = _import_command_module(module_name)
+        if module is not None:
+            module.register(subparsers)
     registered: set[str] = set()
     for entry in sorted(entry_points(group="genie_gym.commands"), key=lambda e: e.name):
         try:
             registrar: CommandRegistrar = entry.load()
         except ModuleNotFoundError as exc:  # a plug-in package that is not importable in this install
-            if not entry.value.split(":")[0].startswith(exc.name or "\0"):
+            if not _missing(entry.value.split(":")[0], exc):
                 raise
             continue
         registrar(subparsers)
         registered.add(entry.name)
     for name, module_name in BUNDLED_PLUGINS.items():
-        if name in registered:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not module_name.startswith(exc.name or "\0"):
-                raise
-            continue
-        module.register(subparsers)
+        module = None if name in registered else _import_command_module(module_name)
+        if module is not None:
+            module.register(subparsers)
     return parser
 
 
