@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genie_gym.models.image_ops import as_float_frames, float_to_frames, frames_to_float, patchify, unpatchify
-from genie_gym.models.st_transformer import PEG, STTransformer, causal_alibi_bias
+from genie_gym.models.st_transformer import PEG, LayerCache, STTransformer, attend_with_past, causal_alibi_bias
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +74,65 @@ def test_sliding_window_keeps_memory_flat():
         cache.drop_oldest(4)
         assert cache.num_frames <= 4
         assert all(layer.peg_inputs.shape[1] == 2 for layer in cache.layers)
+
+
+def test_ring_buffer_cache_holds_exactly_the_newest_frames():
+    cache = LayerCache()
+    cache.drop_oldest(3)
+    total = 0
+    for count in (2, 1, 1, 5, 1, 2, 3, 1):  # appends of several frames, across the wrap, and more than the window
+        frames = torch.arange(total, total + count, dtype=torch.double)
+        keys = frames.view(1, 1, count, 1).expand(2, 1, count, 4)  # every key holds its frame index
+        cache.append(keys, -keys)
+        total += count
+        keys_now, values_now, frames_now = cache.past()
+        newest = list(range(max(0, total - 3), total))
+        assert sorted(frames_now.tolist()) == newest
+        assert torch.equal(keys_now[0, 0, :, 0], frames_now.double())
+        assert torch.equal(values_now[1, 0, :, 3], -frames_now.double())
+        assert cache.num_frames == len(newest) and cache.frames_appended == total
+    slots = cache.keys.data_ptr()
+    cache.append(torch.zeros(2, 1, 1, 4, dtype=torch.double), torch.zeros(2, 1, 1, 4, dtype=torch.double))
+    assert cache.keys.data_ptr() == slots, "appending a frame must write into the buffer, not reallocate it"
+    cache.drop_oldest(5)  # a wider window keeps what is cached and grows from there
+    assert sorted(cache.past()[2].tolist()) == [total - 2, total - 1, total]
+
+
+def test_attention_over_the_cache_does_not_depend_on_the_slot_order():
+    torch.manual_seed(0)
+    q, k_new, v_new = (torch.randn(3, 2, 1, 8, dtype=torch.double) for _ in range(3))
+    past_keys, past_values = torch.randn(3, 2, 5, 8, dtype=torch.double), torch.randn(3, 2, 5, 8, dtype=torch.double)
+    frames = torch.arange(5)
+    slopes = torch.tensor([0.5, 0.25], dtype=torch.double)
+    in_order = attend_with_past(q, k_new, v_new, (past_keys, past_values, frames), slopes, first_frame=5)
+    perm = torch.tensor([3, 4, 0, 1, 2])  # as a ring buffer holds them after wrapping
+    rotated = attend_with_past(q, k_new, v_new, (past_keys[:, :, perm], past_values[:, :, perm], frames[perm]),
+                               slopes, first_frame=5)
+    assert torch.allclose(rotated, in_order, atol=1e-12, rtol=0)
+    # and it is SDPA over [past, new] with the causal ALiBi bias
+    bias = causal_alibi_bias(slopes, 1, 6, torch.double, q.device)
+    reference = torch.nn.functional.scaled_dot_product_attention(
+        q, torch.cat([past_keys, k_new], 2), torch.cat([past_values, v_new], 2), attn_mask=bias)
+    assert torch.allclose(in_order, reference, atol=1e-12, rtol=0)
+
+
+def test_windowed_stream_equals_a_window_kept_in_time_order():
+    """The ring buffer gives what copying the last ``W`` frames in time order gives (the cache before the ring)."""
+    model = _model(cond_dim=3)
+    x = torch.randn(1, 10, 3, 3, 32, dtype=torch.double)
+    cond = torch.randn(1, 10, 3, dtype=torch.double)
+    ring, ordered = model.new_cache(), model.new_cache()
+    ring.drop_oldest(4)
+    model(x[:, :2], cond[:, :2], cache=ring, update_cache=True)
+    model(x[:, :2], cond[:, :2], cache=ordered, update_cache=True)
+    for t in range(2, 10):
+        out_ring = model(x[:, t : t + 1], cond[:, t : t + 1], cache=ring, update_cache=True)
+        out_ordered = model(x[:, t : t + 1], cond[:, t : t + 1], cache=ordered, update_cache=True)
+        assert torch.allclose(out_ring, out_ordered, atol=1e-10, rtol=0), f"frame {t}"
+        for layer in ordered.layers:  # keep the newest 4 frames, in time order
+            layer.keys, layer.values = layer.keys[:, :, -4:], layer.values[:, :, -4:]
+            layer.key_frames, layer.num_frames = layer.key_frames[-4:], min(4, layer.num_frames)
+    assert ring.num_frames == 4 and not torch.equal(ring.layers[0].key_frames, ring.layers[0].key_frames.sort()[0])
 
 
 def test_peg_is_causal_in_time_and_uses_past_inputs():

@@ -127,19 +127,24 @@ def maskgit_decode(
             confidence = confidence - temp * _log_exponential((batch, num_masked), generator, device)
         keep_masked = 0 if step == steps - 1 else math.floor(num_tokens * cosine_masked_fraction(step + 1, steps))
         keep_masked = max(0, min(keep_masked, num_masked - 1))
-        fix = torch.ones(batch, num_masked, dtype=torch.bool, device=device)
         if keep_masked > 0:
+            fix = torch.ones(batch, num_masked, dtype=torch.bool, device=device)
             fix = fix.scatter(1, confidence.topk(keep_masked, dim=-1, largest=False).indices, False)
-        fixed_positions = masked[fix].view(batch, -1)
-        # entropy of the (untempered) distributions of the tokens fixed now
-        fixed_log_probs = logits[fix] - log_norm[fix][:, None]  # (B*F, V)
-        step_entropy = torch.special.entr(fixed_log_probs.exp()).sum(dim=-1) / log_codes
-        tokens = tokens.scatter(1, fixed_positions, sampled[fix].view(batch, -1))
+            fixed_logits, fixed_log_norm = logits[fix], log_norm[fix]  # (B*F, V), (B*F,)
+            fixed_positions, fixed_ids = masked[fix].view(batch, -1), sampled[fix].view(batch, -1)
+            fixed_log_prob = sampled_log_prob[fix]
+        else:  # every remaining token is fixed now (always at the last step): no gathering copies
+            fixed_logits, fixed_log_norm = logits.reshape(-1, logits.shape[-1]), log_norm.reshape(-1)
+            fixed_positions, fixed_ids, fixed_log_prob = masked, sampled, sampled_log_prob.reshape(-1)
+        # entropy -sum p log p of the (untempered) distributions of the tokens fixed now; log p = logits - log_norm
+        fixed_log_probs = fixed_logits - fixed_log_norm[:, None]
+        step_entropy = (fixed_log_probs.exp() * fixed_log_probs).sum(dim=-1).neg_().div_(log_codes)
+        tokens = tokens.scatter(1, fixed_positions, fixed_ids)
         entropy = entropy.scatter(1, fixed_positions, step_entropy.view(batch, -1))
-        chosen_prob = chosen_prob.scatter(1, fixed_positions, sampled_log_prob[fix].exp().view(batch, -1))
-        masked = masked[~fix].view(batch, -1)
-        if masked.shape[1] == 0:
+        chosen_prob = chosen_prob.scatter(1, fixed_positions, fixed_log_prob.exp().view(batch, -1))
+        if keep_masked == 0:
             break
+        masked = masked[~fix].view(batch, -1)
     return tokens, entropy, chosen_prob
 
 
@@ -164,17 +169,6 @@ def _check_guidance(model: Dynamics, action_guidance: float) -> float:
         raise ValueError("action_guidance needs a GenieRedux-G model (ground-truth actions); this model's actions "
                          f"are {model.config.action_source!r}")
     return action_guidance
-
-
-def _repeat_cache(cache: STCache, times: int) -> STCache:
-    """The cache of a batch repeated ``times`` times along the batch (action-major: row ``i*B + b``)."""
-    repeated = STCache.empty(len(cache.layers))
-    for source, target in zip(cache.layers, repeated.layers, strict=True):
-        target.peg_inputs = None if source.peg_inputs is None else source.peg_inputs.repeat(
-            times, *([1] * (source.peg_inputs.ndim - 1)))
-        target.keys = None if source.keys is None else source.keys.repeat(times, 1, 1, 1)
-        target.values = None if source.values is None else source.values.repeat(times, 1, 1, 1)
-    return repeated
 
 
 def _gather_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -346,7 +340,7 @@ class DynamicsStream:
 
         num_actions = model.config.num_actions
         if action_guidance > 0:  # every action for this frame, action-major rows (b * B + i), on a repeated cache
-            cache = _repeat_cache(self.cache, num_actions)
+            cache = self.cache.repeated(num_actions)
             frame_actions = torch.arange(num_actions, device=frame_action.device).repeat_interleave(b)[:, None]
         else:
             cache, frame_actions = self.cache, frame_action

@@ -51,36 +51,107 @@ def causal_alibi_bias(
 class LayerCache:
     """What one block keeps about past frames.
 
+    Once a window is set, the temporal keys/values live in a ring buffer of ``max_frames`` slots: appending a frame
+    writes that frame over the oldest one instead of copying the whole window (at batch 64 those copies took a fifth
+    of a dream step). Slots are not in time order after the window wraps; attention does not care, because every key
+    carries its absolute frame index for the ALiBi bias (:meth:`past`).
+
     Attributes:
         peg_inputs: the PEG's inputs of the last ``PEG_TIME_KERNEL - 1`` frames, ``(B, <=2, h, w, d)``.
-        keys, values: temporal-attention keys and values of the cached frames, ``(B*h*w, heads, Tc, head_dim)``.
+        keys, values: temporal-attention keys and values, ``(B*h*w, heads, slots, head_dim)``; the first
+            :attr:`num_frames` slots hold frames.
+        key_frames: absolute frame index of each slot, int64 ``(slots,)``.
+        frames_appended: frames appended since the cache was created (the next frame's absolute index).
+        max_frames: window (``None``: keep every frame, slots in time order).
     """
 
     peg_inputs: torch.Tensor | None = None
     keys: torch.Tensor | None = None
     values: torch.Tensor | None = None
+    key_frames: torch.Tensor | None = None
+    frames_appended: int = 0
     max_frames: int | None = None
+    num_frames: int = 0  # filled slots
+    next_slot: int = 0  # where the next frame goes (the oldest frame's slot once the buffer is full)
 
-    @property
-    def num_frames(self) -> int:
-        return 0 if self.keys is None else int(self.keys.shape[2])
+    def past(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """``(keys, values (N, heads, Tc, head_dim), frames int64 (Tc,))`` of the cached frames (views, in slot
+        order), or ``None`` if nothing is cached."""
+        if self.num_frames == 0:
+            return None
+        count = self.num_frames
+        return self.keys[:, :, :count], self.values[:, :, :count], self.key_frames[:count]
 
     def append(self, keys: torch.Tensor, values: torch.Tensor) -> None:
-        """Add new frames' keys/values ``(N, heads, Tq, head_dim)``, dropping the oldest beyond ``max_frames``
-        in the same copy."""
-        if self.keys is None:
-            self.keys, self.values = keys, values
-        else:
-            keep = self.keys.shape[2] if self.max_frames is None else max(0, self.max_frames - keys.shape[2])
-            self.keys = torch.cat([self.keys[:, :, self.keys.shape[2] - keep:], keys], dim=2)
-            self.values = torch.cat([self.values[:, :, self.values.shape[2] - keep:], values], dim=2)
-        self.drop_oldest(self.max_frames)
+        """Add the keys/values ``(N, heads, Tq, head_dim)`` of the next ``Tq`` frames (beyond ``max_frames``, the
+        oldest are overwritten)."""
+        num_new = keys.shape[2]
+        frames = torch.arange(self.frames_appended, self.frames_appended + num_new, device=keys.device)
+        self.frames_appended += num_new
+        if self.max_frames is None:
+            if self.keys is None:
+                self.keys, self.values, self.key_frames = keys, values, frames
+            else:
+                self.keys = torch.cat([self.keys, keys], dim=2)
+                self.values = torch.cat([self.values, values], dim=2)
+                self.key_frames = torch.cat([self.key_frames, frames])
+            self.num_frames = self.keys.shape[2]
+            return
+        slots = self.max_frames
+        if self.keys is None or self.keys.shape[2] != slots or self.keys.shape[:2] != keys.shape[:2]:
+            self._reallocate(keys)
+        if num_new > slots:  # only the newest ``slots`` frames stay
+            keys, values, frames, num_new = keys[:, :, -slots:], values[:, :, -slots:], frames[-slots:], slots
+        written = 0
+        while written < num_new:  # at most two contiguous runs of slots (before and after the wrap)
+            start = self.next_slot
+            count = min(num_new - written, slots - start)
+            self.keys[:, :, start:start + count] = keys[:, :, written:written + count]
+            self.values[:, :, start:start + count] = values[:, :, written:written + count]
+            self.key_frames[start:start + count] = frames[written:written + count]
+            written += count
+            self.next_slot = (start + count) % slots
+        self.num_frames = min(slots, self.num_frames + num_new)
+
+    def _reallocate(self, like: torch.Tensor) -> None:
+        """A ring buffer of ``max_frames`` slots shaped like ``like`` ``(N, heads, *, head_dim)``, holding the newest
+        ``max_frames`` of the frames cached so far in time order from slot 0."""
+        slots = int(self.max_frames)
+        shape = (*like.shape[:2], slots, like.shape[3])
+        keys, values = like.new_empty(shape), like.new_empty(shape)
+        frames = torch.full((slots,), -1, dtype=torch.long, device=like.device)
+        past = self.past()
+        count = 0
+        if past is not None:
+            old_keys, old_values, old_frames = past
+            order = old_frames.argsort()[-slots:]
+            count = int(order.numel())
+            keys[:, :, :count] = old_keys[:, :, order]
+            values[:, :, :count] = old_values[:, :, order]
+            frames[:count] = old_frames[order]
+        self.keys, self.values, self.key_frames = keys, values, frames
+        self.num_frames, self.next_slot = count, count % slots
 
     def drop_oldest(self, keep: int | None) -> None:
-        """Keep only the temporal keys/values of the last ``keep`` frames (the PEG only needs the last 2)."""
-        if keep is not None and self.keys is not None and self.keys.shape[2] > keep:
-            self.keys = self.keys[:, :, -keep:].contiguous()
-            self.values = self.values[:, :, -keep:].contiguous()
+        """Keep only the temporal keys/values of the last ``keep`` frames, now and on every later append (the PEG
+        only needs the last 2)."""
+        if keep is None or keep == self.max_frames:
+            return
+        self.max_frames = keep
+        if self.keys is not None:
+            self._reallocate(self.keys)
+
+    def repeated(self, times: int) -> LayerCache:
+        """This cache with its batch repeated ``times`` times (row ``i * B + b`` is row ``b``)."""
+        peg = None if self.peg_inputs is None else self.peg_inputs.repeat(times, *([1] * (self.peg_inputs.ndim - 1)))
+        return LayerCache(
+            peg_inputs=peg,
+            keys=None if self.keys is None else self.keys.repeat(times, 1, 1, 1),
+            values=None if self.values is None else self.values.repeat(times, 1, 1, 1),
+            key_frames=None if self.key_frames is None else self.key_frames.clone(),
+            frames_appended=self.frames_appended, max_frames=self.max_frames,
+            num_frames=self.num_frames, next_slot=self.next_slot,
+        )
 
 
 @dataclass
@@ -98,13 +169,16 @@ class STCache:
         """Number of past frames the temporal attention can see."""
         return self.layers[0].num_frames if self.layers else 0
 
+    def repeated(self, times: int) -> STCache:
+        """This cache with its batch repeated ``times`` times (row ``i * B + b`` is row ``b``)."""
+        return STCache(layers=[layer.repeated(times) for layer in self.layers])
+
     def drop_oldest(self, keep: int) -> None:
         """Forget all but the last ``keep`` frames, now and after every later update (sliding context window;
         memory stays flat)."""
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}")
         for layer in self.layers:
-            layer.max_frames = keep
             layer.drop_oldest(keep)
 
 
@@ -160,8 +234,9 @@ class SelfAttention(nn.Module):
 class TemporalAttention(SelfAttention):
     """Causal attention over frames at one spatial position with an ALiBi bias.
 
-    ``forward(x (N, Tq, d), past_keys/values (N, heads, Tc, e) | None) -> (out (N, Tq, d), keys, values)`` where the
-    returned keys/values are those of the ``Tq`` new frames only.
+    ``forward(x (N, Tq, d), past (keys, values (N, heads, Tc, e), frames int64 (Tc,)) | None, first_frame)
+    -> (out (N, Tq, d), keys, values)`` where the ``Tq`` new frames are the absolute frames ``first_frame ..
+    first_frame + Tq - 1`` and the returned keys/values are those of the new frames only.
     """
 
     def __init__(self, dim: int, num_heads: int) -> None:
@@ -169,14 +244,17 @@ class TemporalAttention(SelfAttention):
         self.register_buffer("slopes", alibi_slopes(num_heads), persistent=False)
 
     def forward(  # type: ignore[override]
-        self, x: torch.Tensor, past_keys: torch.Tensor | None = None, past_values: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+        first_frame: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         q, k_new, v_new = self.project(x)
-        if past_keys is None and torch.is_grad_enabled():
+        if past is None and torch.is_grad_enabled():
             bias = causal_alibi_bias(self.slopes, q.shape[2], q.shape[2], q.dtype, q.device)
             attended = F.scaled_dot_product_attention(q, k_new, v_new, attn_mask=bias)
         else:
-            attended = attend_with_past(q, k_new, v_new, past_keys, past_values, self.slopes)
+            attended = attend_with_past(q, k_new, v_new, past, self.slopes, first_frame)
         return self.merge(attended), k_new, v_new
 
 
@@ -184,9 +262,9 @@ def attend_with_past(
     q: torch.Tensor,
     k_new: torch.Tensor,
     v_new: torch.Tensor,
-    past_keys: torch.Tensor | None,
-    past_values: torch.Tensor | None,
+    past: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
     slopes: torch.Tensor,
+    first_frame: int = 0,
 ) -> torch.Tensor:
     """Causal ALiBi attention of ``Tq`` new frames over the cached past frames and themselves (inference path).
 
@@ -196,19 +274,24 @@ def attend_with_past(
     faster on CPU than the fused kernel, which is tuned for long sequences, not ``B*h*w`` sequences of length 16.
 
     Args:
-        q, k_new, v_new: ``(N, heads, Tq, head_dim)``.
-        past_keys, past_values: ``(N, heads, Tc, head_dim)`` or ``None`` (no past).
+        q, k_new, v_new: ``(N, heads, Tq, head_dim)`` of the absolute frames ``first_frame .. first_frame+Tq-1``.
+        past: ``(keys, values (N, heads, Tc, head_dim), frames int64 (Tc,))``: the cached frames, in any order
+            (a ring buffer), each with its absolute frame index (all ``< first_frame``); or ``None``.
         slopes: ALiBi slopes ``(heads,)``.
     Returns ``(N, heads, Tq, head_dim)``.
     """
     num_queries = q.shape[2]
-    num_past = 0 if past_keys is None else past_keys.shape[2]
     q = q * (q.shape[-1] ** -0.5)
-    bias = causal_alibi_bias(slopes, num_queries, num_past + num_queries, q.dtype, q.device)
-    scores = torch.matmul(q, k_new.transpose(-1, -2)) + bias[:, :, num_past:]
-    if past_keys is None:
+    scores = torch.matmul(q, k_new.transpose(-1, -2)) + causal_alibi_bias(
+        slopes, num_queries, num_queries, q.dtype, q.device)
+    if past is None:
         return torch.matmul(scores.softmax(dim=-1), v_new)
-    past_scores = torch.matmul(q, past_keys.transpose(-1, -2)) + bias[:, :, :num_past]
+    past_keys, past_values, past_frames = past
+    query_frames = torch.arange(first_frame, first_frame + num_queries, device=q.device)
+    distance = (query_frames[:, None] - past_frames[None, :]).to(q.dtype)  # (Tq, Tc), all >= 1
+    past_bias = -slopes.to(device=q.device, dtype=q.dtype)[:, None, None] * distance
+    past_scores = torch.matmul(q, past_keys.transpose(-1, -2)) + past_bias
+    num_past = past_keys.shape[2]
     weights = torch.cat([past_scores, scores], dim=-1).softmax(dim=-1)
     return torch.matmul(weights[..., :num_past], past_values) + torch.matmul(weights[..., num_past:], v_new)
 
@@ -276,9 +359,9 @@ class STBlock(nn.Module):
         x = x + rearrange(self.spatial(spatial_in), "(b t) (h w) d -> b t h w d", b=b, h=h)
 
         temporal_in = rearrange(self.norm_temporal(x), "b t h w d -> (b h w) t d")
-        past_k = cache.keys if cache is not None else None
-        past_v = cache.values if cache is not None else None
-        temporal_out, k_new, v_new = self.temporal(temporal_in, past_k, past_v)
+        past = cache.past() if cache is not None else None
+        first_frame = cache.frames_appended if cache is not None else 0
+        temporal_out, k_new, v_new = self.temporal(temporal_in, past, first_frame)
         x = x + rearrange(temporal_out, "(b h w) t d -> b t h w d", b=b, h=h)
 
         x = x + self.mlp(self.norm_mlp(x))
