@@ -9,7 +9,12 @@ actions scrolls further with RIGHT than with LEFT or DOWN.
 Mario's persistence from the level's first screen: the real game and the dream both hold RIGHT for 8 steps (the
 real camera starts scrolling after that); the first screen's background is the per-pixel median of the real
 frames, and a frame's sprite pixels are those that differ from it (Mario; about 10 in a real frame). A dream that
-loses Mario drops to ~0.
+loses Mario drops to ~0. The same measure, with the dream started from real frames where Mario already walks (after
+2 and 4 steps of RIGHT), tells a dream that cannot start a walk from one that cannot keep one going.
+
+Action sensitivity: at those first-screen moments, the probability the model gives the real next tokens where the
+frame changes, under each action (one MaskGIT pass): a model that uses its action for Mario's own motion gives the
+real tokens more probability under RIGHT, the action the game took.
 
     python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
     python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
@@ -89,6 +94,60 @@ def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, ..
     return real_pixels, dream_pixels, real_x, dream_x
 
 
+def walking_starts(dream_env, ks: tuple[int, ...], seeds: tuple[int, ...]) -> list[tuple[int, float, float]]:
+    """Mario's walk when the dream starts from real frames where he already walks: the real game holds RIGHT for
+    ``k`` steps from the level start, the dream takes its frames ``k-1, k`` (and the RIGHT between them) and holds
+    RIGHT until step ``STILL_CAMERA_STEPS`` (the camera is still up to there). Returns, per ``k``, ``(k, real
+    displacement, dream displacement)`` of the sprite column in pixels (dream: mean over ``seeds``)."""
+    import gymnasium as gym
+
+    right = ACTION_NAMES.index("RIGHT")
+    real_env = gym.make("GenieRetro-SMB-v0")
+    real = rollout(real_env, None, right, STILL_CAMERA_STEPS, 0)
+    real_env.close()
+    background = np.median(real, axis=0).astype(np.uint8)
+    _, real_x = sprite_stats(real, background)
+    rows = []
+    for k in ks:
+        options = {"frames": real[k - 1 : k + 1], "actions": np.array([right])}
+        horizon = STILL_CAMERA_STEPS - k
+        dream_x = [sprite_stats(rollout(dream_env, options, right, horizon, s), background)[1] for s in seeds]
+        moved = np.nanmean([x[-1] - x[0] for x in dream_x])
+        rows.append((k, float(real_x[-1] - real_x[k]), float(moved)))
+    return rows
+
+
+@torch.no_grad()
+def action_sensitivity(world_model, ks: tuple[int, ...]) -> list[tuple[int, int, dict[str, float]]]:
+    """Does the action change the prediction where Mario moves? The real game holds RIGHT from the level start; for
+    each ``k`` the dynamics model predicts frame ``k+1`` from the real frames ``k-1, k`` (one MaskGIT pass, all of
+    frame ``k+1`` masked) under each action, and we read, at the tokens where the real frame ``k+1`` differs from frame
+    ``k``, the mean probability of the real token. Returns ``(k, changed tokens, {action name: mean probability})``;
+    a model that answers its actions gives RIGHT (the action the game took) more than the others."""
+    import gymnasium as gym
+
+    right = ACTION_NAMES.index("RIGHT")
+    real_env = gym.make("GenieRetro-SMB-v0")
+    real = rollout(real_env, None, right, max(ks) + 1, 0)
+    real_env.close()
+    tokens = world_model.encode(real[None])[0]  # (T, h, w)
+    dynamics = world_model.dynamics
+    rows = []
+    for k in ks:
+        target = tokens[k + 1]
+        changed = target != tokens[k]
+        masked = torch.full_like(target, dynamics.mask_id)[None, None]
+        ids = torch.cat([tokens[None, k - 1 : k + 1], masked], dim=1)  # (1, 3, h, w)
+        probs = {}
+        for name, action in zip(ACTION_NAMES, range(len(ACTION_NAMES)), strict=True):
+            frame_actions = dynamics.frame_actions(torch.tensor([[right, action]], device=ids.device), 3)
+            log_probs = dynamics.head(dynamics.hidden(ids, frame_actions))[0, 2].log_softmax(-1)  # (h, w, V)
+            real_prob = log_probs.gather(-1, target[..., None]).squeeze(-1).exp()
+            probs[name] = float(real_prob[changed].mean()) if changed.any() else float("nan")
+        rows.append((k, int(changed.sum()), probs))
+    return rows
+
+
 def real_held_shifts(episode: Path, frames: np.ndarray, taken: np.ndarray, t: int, steps: int) -> dict[str, int] | None:
     """Camera shift of the real game holding each of ``HELD`` for ``steps`` steps from frame ``t`` of a stored
     episode (its ``frames`` uint8 (T, 64, 64, 3) and recorded actions ``taken`` (T-1,)), reached by replaying the
@@ -164,6 +223,13 @@ def main() -> None:
     print(f"  steps 1..{STILL_CAMERA_STEPS}: real {real_sprite[1:].mean():.1f}, dream {dream_sprite[1:].mean():.1f} "
           f"sprite pixels per frame; Mario moved {real_x[-1] - real_x[0]:+.1f} px (real), "
           f"{dream_x[-1] - dream_x[0]:+.1f} px (dream)")
+    for k, real_moved, dream_moved in walking_starts(env, (2, 4), tuple(range(args.seed, args.seed + 4))):
+        print(f"  started after {k} real steps of RIGHT (Mario already walking), RIGHT held to step "
+              f"{STILL_CAMERA_STEPS}: Mario moved {real_moved:+.1f} px (real), {dream_moved:+.1f} px (dream)")
+    print("Action sensitivity at the level start (real game holding RIGHT): mean probability of the real next token "
+          "where the frame changes, given each action")
+    for k, count, probs in action_sensitivity(env.unwrapped.world_model, (2, 4, 6)):
+        print(f"  after {k} steps, {count:>3} tokens change: " + "  ".join(f"{n} {p:.3f}" for n, p in probs.items()))
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
     if not episodes and args.episodes > 0:
         raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")
