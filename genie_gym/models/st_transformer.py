@@ -98,7 +98,10 @@ class LayerCache:
             self.num_frames = self.keys.shape[2]
             return
         slots = self.max_frames
-        if self.keys is None or self.keys.shape[2] != slots or self.keys.shape[:2] != keys.shape[:2]:
+        if self.keys is not None and self.keys.shape[:2] != keys.shape[:2]:
+            raise ValueError(f"keys of shape {tuple(keys.shape)} do not fit a cache of {tuple(self.keys.shape[:2])} "
+                             "sequences x heads: a cache belongs to one batch")
+        if self.keys is None or self.keys.shape[2] != slots:
             self._reallocate(keys)
         if num_new > slots:  # only the newest ``slots`` frames stay
             keys, values, frames, num_new = keys[:, :, -slots:], values[:, :, -slots:], frames[-slots:], slots
