@@ -139,7 +139,7 @@ def action_sensitivity(world_model, ks: tuple[int, ...]) -> list[tuple[int, int,
         masked = torch.full_like(target, dynamics.mask_id)[None, None]
         ids = torch.cat([tokens[None, k - 1 : k + 1], masked], dim=1)  # (1, 3, h, w)
         probs = {}
-        for name, action in zip(ACTION_NAMES, range(len(ACTION_NAMES)), strict=True):
+        for action, name in enumerate(ACTION_NAMES):
             frame_actions = dynamics.frame_actions(torch.tensor([[right, action]], device=ids.device), 3)
             log_probs = dynamics.head(dynamics.hidden(ids, frame_actions))[0, 2].log_softmax(-1)  # (h, w, V)
             real_prob = log_probs.gather(-1, target[..., None]).squeeze(-1).exp()
