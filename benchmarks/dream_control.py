@@ -76,16 +76,23 @@ def rollout(env, reset_options: dict | None, action: int, steps: int, seed: int)
     return np.stack(frames)
 
 
-def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """Sprite pixels and sprite column per step ``(STILL_CAMERA_STEPS + 1,)`` of the real game and (mean over
-    ``seeds``) of the dream, both holding RIGHT from the level start: ``(real pixels, dream pixels, real x,
-    dream x)``."""
+def real_right_from_start() -> np.ndarray:
+    """Frames uint8 ``(STILL_CAMERA_STEPS + 1, 64, 64, 3)`` of the real game holding RIGHT from the level start (the
+    camera is still throughout)."""
     import gymnasium as gym
 
-    right = ACTION_NAMES.index("RIGHT")
     real_env = gym.make("GenieRetro-SMB-v0")
-    real = rollout(real_env, None, right, STILL_CAMERA_STEPS, 0)
-    real_env.close()
+    try:
+        return rollout(real_env, None, ACTION_NAMES.index("RIGHT"), STILL_CAMERA_STEPS, 0)
+    finally:
+        real_env.close()
+
+
+def mario_persistence(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Sprite pixels and sprite column per step ``(STILL_CAMERA_STEPS + 1,)`` of the real game (``real``, from
+    :func:`real_right_from_start`) and (mean over ``seeds``) of the dream, both holding RIGHT from the level start:
+    ``(real pixels, dream pixels, real x, dream x)``."""
+    right = ACTION_NAMES.index("RIGHT")
     background = np.median(real, axis=0).astype(np.uint8)
     dreams = [sprite_stats(rollout(dream_env, None, right, STILL_CAMERA_STEPS, s), background) for s in seeds]
     real_pixels, real_x = sprite_stats(real, background)
@@ -94,17 +101,14 @@ def mario_persistence(dream_env, seeds: tuple[int, ...]) -> tuple[np.ndarray, ..
     return real_pixels, dream_pixels, real_x, dream_x
 
 
-def walking_starts(dream_env, ks: tuple[int, ...], seeds: tuple[int, ...]) -> list[tuple[int, float, float]]:
+def walking_starts(dream_env, real: np.ndarray, ks: tuple[int, ...],
+                   seeds: tuple[int, ...]) -> list[tuple[int, float, float]]:
     """Mario's walk when the dream starts from real frames where he already walks: the real game holds RIGHT for
     ``k`` steps from the level start, the dream takes its frames ``k-1, k`` (and the RIGHT between them) and holds
     RIGHT until step ``STILL_CAMERA_STEPS`` (the camera is still up to there). Returns, per ``k``, ``(k, real
-    displacement, dream displacement)`` of the sprite column in pixels (dream: mean over ``seeds``)."""
-    import gymnasium as gym
-
+    displacement, dream displacement)`` of the sprite column in pixels (dream: mean over ``seeds``); ``real``: from
+    :func:`real_right_from_start`."""
     right = ACTION_NAMES.index("RIGHT")
-    real_env = gym.make("GenieRetro-SMB-v0")
-    real = rollout(real_env, None, right, STILL_CAMERA_STEPS, 0)
-    real_env.close()
     background = np.median(real, axis=0).astype(np.uint8)
     _, real_x = sprite_stats(real, background)
     rows = []
@@ -118,18 +122,14 @@ def walking_starts(dream_env, ks: tuple[int, ...], seeds: tuple[int, ...]) -> li
 
 
 @torch.no_grad()
-def action_sensitivity(world_model, ks: tuple[int, ...]) -> list[tuple[int, int, dict[str, float]]]:
+def action_sensitivity(world_model, real: np.ndarray, ks: tuple[int, ...]) -> list[tuple[int, int, dict[str, float]]]:
     """Does the action change the prediction where Mario moves? The real game holds RIGHT from the level start; for
     each ``k`` the dynamics model predicts frame ``k+1`` from the real frames ``k-1, k`` (one MaskGIT pass, all of
     frame ``k+1`` masked) under each action, and we read, at the tokens where the real frame ``k+1`` differs from frame
     ``k``, the mean probability of the real token. Returns ``(k, changed tokens, {action name: mean probability})``;
-    a model that answers its actions gives RIGHT (the action the game took) more than the others."""
-    import gymnasium as gym
-
+    a model that answers its actions gives RIGHT (the action the game took) more than the others. ``real``: from
+    :func:`real_right_from_start` (``k + 1`` must be one of its frames)."""
     right = ACTION_NAMES.index("RIGHT")
-    real_env = gym.make("GenieRetro-SMB-v0")
-    real = rollout(real_env, None, right, max(ks) + 1, 0)
-    real_env.close()
     tokens = world_model.encode(real[None])[0]  # (T, h, w)
     dynamics = world_model.dynamics
     rows = []
@@ -214,7 +214,8 @@ def main() -> None:
           + "   real game holding " + "/".join(HELD))
     from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
     print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
-    real_sprite, dream_sprite, real_x, dream_x = mario_persistence(env, tuple(range(args.seed, args.seed + 4)))
+    real_start, seeds = real_right_from_start(), tuple(range(args.seed, args.seed + 4))
+    real_sprite, dream_sprite, real_x, dream_x = mario_persistence(env, real_start, seeds)
     print(f"Mario from the level start, RIGHT held, steps 0..{STILL_CAMERA_STEPS} (dream: mean of 4 seeds)")
     print("  sprite pixels, real  " + " ".join(f"{v:>5.1f}" for v in real_sprite))
     print("  sprite pixels, dream " + " ".join(f"{v:>5.1f}" for v in dream_sprite))
@@ -223,12 +224,12 @@ def main() -> None:
     print(f"  steps 1..{STILL_CAMERA_STEPS}: real {real_sprite[1:].mean():.1f}, dream {dream_sprite[1:].mean():.1f} "
           f"sprite pixels per frame; Mario moved {real_x[-1] - real_x[0]:+.1f} px (real), "
           f"{dream_x[-1] - dream_x[0]:+.1f} px (dream)")
-    for k, real_moved, dream_moved in walking_starts(env, (2, 4), tuple(range(args.seed, args.seed + 4))):
+    for k, real_moved, dream_moved in walking_starts(env, real_start, (2, 4), seeds):
         print(f"  started after {k} real steps of RIGHT (Mario already walking), RIGHT held to step "
               f"{STILL_CAMERA_STEPS}: Mario moved {real_moved:+.1f} px (real), {dream_moved:+.1f} px (dream)")
     print("Action sensitivity at the level start (real game holding RIGHT): mean probability of the real next token "
           "where the frame changes, given each action")
-    for k, count, probs in action_sensitivity(env.unwrapped.world_model, (2, 4, 6)):
+    for k, count, probs in action_sensitivity(env.unwrapped.world_model, real_start, (2, 4, 6)):
         print(f"  after {k} steps, {count:>3} tokens change: " + "  ".join(f"{n} {p:.3f}" for n, p in probs.items()))
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
     if not episodes and args.episodes > 0:
