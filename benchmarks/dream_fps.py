@@ -4,7 +4,10 @@ For a world model (default: the shipped SMB checkpoint) it prints, on this machi
 - batch 1, cached stream (``Dynamics.start_stream``; each MaskGIT step computes only the new frame's tokens) vs full
   recompute (every MaskGIT step runs the model over the whole context window), at the default MaskGIT steps and at a
   fast setting; decoding the frame with the tokenizer is included, as in ``GenieDreamEnv.step``;
-- batch ``--batch`` (64), cached: frames/s summed over the batch, and the ratio to batch 1.
+- batch ``--batch`` (64), cached: frames/s summed over the batch, and the ratio to batch 1;
+- the model FLOPs of one dreamed frame at the fast setting (``FlopCounterMode``: dynamics + decode), the FLOP/s
+  achieved at batch 1 and at batch ``--batch``, and the machine's fp32 matmul peak measured in the same run: the peak
+  over the FLOPs per frame bounds the frames/s any batch can reach here, and so the batch-``--batch`` : batch-1 ratio.
 
 Usage: ``python benchmarks/dream_fps.py [--checkpoint smb] [--steps 20] [--fast-steps 4] [--batch 64] [--device cuda]``
 
@@ -19,6 +22,8 @@ import time
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
+from train_throughput import matmul_peak_flops
 
 from genie_gym.world_model import WorldModel
 
@@ -93,6 +98,20 @@ def recompute_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarr
     return steps * len(frames) / (time.perf_counter() - start)
 
 
+@torch.no_grad()
+def flops_per_frame(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, maskgit_steps: int,
+                    seed: int) -> float:
+    """Model FLOPs of one cached ``WorldModel.step`` per dreamed frame (matmuls and attention), on ``frames``."""
+    state = world_model.start(frames, actions)
+    generator = torch.Generator(world_model.device).manual_seed(seed)
+    step_actions = np.zeros(len(frames), dtype=np.int64)
+    world_model.step(state, step_actions, maskgit_steps, None, generator)  # the steady state: the cache is filled
+    counter = FlopCounterMode(display=False)
+    with counter:
+        world_model.step(state, step_actions, maskgit_steps, None, generator)
+    return counter.get_total_flops() / len(frames)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="smb", help="world-model directory or shipped name")
@@ -149,6 +168,14 @@ def main() -> None:
                   for _ in range(max(1, args.repeats - 1)))
     print(f"batch {args.batch}, fast ({args.fast_steps} MaskGIT steps), cached: {batched:7.2f} frames/s "
           f"({batched / results['fast']:5.1f}x batch 1)")
+    frame_flops = flops_per_frame(world_model, frames[:1], actions[:1], args.fast_steps, args.seed)
+    peak = matmul_peak_flops(torch.device(args.device))
+    ceiling = peak / frame_flops
+    print(f"fast setting: {frame_flops / 1e9:.2f} GFLOP per dreamed frame; achieved batch 1 "
+          f"{results['fast'] * frame_flops / 1e9:.1f} GFLOP/s ({results['fast'] * frame_flops / peak:.0%} of the "
+          f"matmul peak {peak / 1e9:.1f} GFLOP/s), batch {args.batch} {batched * frame_flops / 1e9:.1f} GFLOP/s "
+          f"({batched * frame_flops / peak:.0%}); at the peak this machine dreams at most {ceiling:.0f} frames/s, "
+          f"i.e. at most {ceiling / results['fast']:.1f}x batch 1")
 
 
 if __name__ == "__main__":

@@ -357,3 +357,20 @@ def test_changed_token_weight_weighs_the_tokens_that_differ_from_the_previous_fr
     assert weighted_metrics["ce"] == pytest.approx(plain_metrics["ce"], abs=1e-5)  # the reported CE stays plain
     with pytest.raises(ValueError, match="changed_token_weight"):
         DynamicsConfig(**TINY, changed_token_weight=0.0)
+
+
+def test_maskgit_sampling_draws_from_the_tempered_softmax():
+    from genie_gym.models.maskgit import _sample_categorical
+
+    logits = torch.tensor([0.0, 1.0, -1.0, 2.0, -40.0, 0.5])
+    rows = logits.expand(60000, 6).contiguous()
+    for temperature in (1.0, 0.5):
+        ids = _sample_categorical(rows.clone(), temperature, torch.Generator().manual_seed(0))
+        assert ids.shape == (60000,) and ids.dtype == torch.int64
+        frequency = torch.bincount(ids, minlength=6).float() / len(ids)
+        assert torch.allclose(frequency, torch.softmax(logits / temperature, 0), atol=0.01)
+        assert int((ids == 4).sum()) == 0  # a (numerically) zero-probability id is never drawn
+    again = _sample_categorical(rows[:100].clone(), 1.0, torch.Generator().manual_seed(3))
+    assert torch.equal(again, _sample_categorical(rows[:100].clone(), 1.0, torch.Generator().manual_seed(3)))
+    one_hot = torch.full((50, 8), -1e4).index_fill_(1, torch.tensor([7]), 0.0)
+    assert (_sample_categorical(one_hot, 1.0, None) == 7).all()  # the last id is reachable

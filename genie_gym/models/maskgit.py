@@ -75,6 +75,20 @@ def _log_exponential(shape: tuple[int, ...], generator: torch.Generator | None, 
     return noise.to(device)
 
 
+def _sample_categorical(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """One id per row of ``logits (..., V)`` drawn from ``softmax(logits / temperature)``; int64 ``(...)``.
+
+    Inverse-CDF sampling: one uniform number per row against the cumulative sum of the (unnormalised) probabilities.
+    Same distribution as Gumbel-max, but it draws ``V`` times fewer random numbers (at batch 64 on a CPU, drawing
+    ``Exp(1)`` noise for every logit took ~20% of a dream step). ``right=True`` never lands on a zero-probability id.
+    """
+    cdf = (logits - logits.amax(dim=-1, keepdim=True)).div_(temperature).exp_().cumsum_(dim=-1)
+    source = generator.device if generator is not None else logits.device
+    uniform = torch.rand((*cdf.shape[:-1], 1), generator=generator, device=source).to(logits.device)
+    ids = torch.searchsorted(cdf, uniform.mul_(cdf[..., -1:]), right=True).squeeze(-1)
+    return ids.clamp_max_(logits.shape[-1] - 1)
+
+
 @torch.no_grad()
 def maskgit_decode(
     logits_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -116,8 +130,8 @@ def maskgit_decode(
         num_masked = masked.shape[1]
         logits = logits_fn(tokens, masked).float()  # (B, K, V)
         temp = annealed_temperature(temperature, step, steps)
-        if temp > 0:  # Gumbel-max: argmax(logits / T + G) with G = -log(E), E ~ Exp(1)
-            sampled = (logits / temp).sub_(_log_exponential(tuple(logits.shape), generator, device)).argmax(dim=-1)
+        if temp > 0:
+            sampled = _sample_categorical(logits, temp, generator)
         else:
             sampled = logits.argmax(dim=-1)
         log_norm = torch.logsumexp(logits, dim=-1)  # (B, K)
