@@ -328,37 +328,6 @@ def test_action_guidance_cached_equals_full_and_strengthens_the_actions(trained,
         stream.next_frame(0, action_guidance=-1.0)
 
 
-def test_changed_token_weight_weighs_the_tokens_that_differ_from_the_previous_frame(real_tokens):
-    ids, actions, codebook = real_tokens
-    torch.manual_seed(0)
-    plain = Dynamics(DynamicsConfig(**TINY), codebook)
-    weighted = Dynamics(DynamicsConfig(**TINY, changed_token_weight=5.0), codebook)
-    weighted.load_state_dict(plain.state_dict())
-    batch = {"tokens": ids, "actions": actions}
-    torch.manual_seed(1)
-    loss, plain_metrics = plain.compute_loss(batch)
-    plain_loss = float(loss.detach())
-    torch.manual_seed(1)
-    loss, weighted_metrics = weighted.compute_loss(batch)
-    weighted_loss = float(loss.detach())
-    torch.manual_seed(1)
-    mask = plain.sample_mask(ids.shape[0], ids.shape[1])  # the mask both losses drew
-    with torch.no_grad():
-        logits = plain(ids.masked_fill(mask, plain.mask_id), actions)[mask]
-    changed = torch.zeros_like(mask)
-    changed[:, 1:] = ids[:, 1:] != ids[:, :-1]
-    assert 0 < int(changed[mask].sum()) < int(mask.sum())
-    per_token = torch.nn.functional.cross_entropy(logits, ids[mask], reduction="none") + plain.config.tdce_lambda * (
-        plain.distance_table()[ids[mask]] * logits.softmax(-1)).sum(-1)
-    weights = torch.where(changed[mask], 5.0, 1.0)
-    assert abs(plain_loss - float(per_token.mean())) < 1e-4
-    assert abs(weighted_loss - float((weights * per_token).sum() / weights.sum())) < 1e-4
-    assert abs(weighted_loss - plain_loss) > 1e-3
-    assert weighted_metrics["ce"] == pytest.approx(plain_metrics["ce"], abs=1e-5)  # the reported CE stays plain
-    with pytest.raises(ValueError, match="changed_token_weight"):
-        DynamicsConfig(**TINY, changed_token_weight=0.0)
-
-
 def test_maskgit_sampling_draws_from_the_tempered_softmax():
     from genie_gym.models.maskgit import _sample_categorical
 

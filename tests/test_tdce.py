@@ -70,22 +70,3 @@ def test_penalises_far_tokens_more_than_near_ones():
     assert torch.allclose(near_ce, far_ce), "plain cross-entropy cannot tell the two mistakes apart"
     assert float(far_loss) > float(near_loss) + 0.5
 
-
-
-def test_weights_give_a_weighted_mean_and_leave_the_reported_terms_plain():
-    torch.manual_seed(0)
-    logits = torch.randn(12, 6)
-    targets = torch.randint(0, 6, (12,))
-    table = token_distance_table(torch.randn(6, 4))
-    plain, plain_ce, plain_term = tdce_loss(logits, targets, table, lam=3.0)
-    equal, _, _ = tdce_loss(logits, targets, table, lam=3.0, weights=torch.full((12,), 7.0))
-    assert torch.allclose(equal, plain)  # equal weights: the plain mean
-    weights = torch.rand(12) * 10
-    loss, ce, term = tdce_loss(logits, targets, table, lam=3.0, weights=weights)
-    per_prediction = F.cross_entropy(logits, targets, reduction="none") + 3.0 * (
-        table[targets] * logits.softmax(-1)).sum(-1)
-    assert torch.allclose(loss, (weights * per_prediction).sum() / weights.sum())
-    assert not torch.allclose(loss, plain)
-    assert torch.allclose(ce, plain_ce) and torch.allclose(term, plain_term)
-    with pytest.raises(ValueError, match="weights must be"):
-        tdce_loss(logits, targets, table, lam=3.0, weights=torch.ones(5))

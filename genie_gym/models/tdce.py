@@ -27,7 +27,6 @@ def tdce_loss(
     targets: torch.Tensor,
     distance_table: torch.Tensor | None,
     lam: float,
-    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """TDCE over ``N`` predictions.
 
@@ -36,22 +35,13 @@ def tdce_loss(
         targets: int64 ``(N,)`` true token ids.
         distance_table: ``K`` float ``(V, V)`` from :func:`token_distance_table` (ignored when ``lam == 0``).
         lam: weight of the distance term (the paper's reference uses 3.0; 0 gives plain cross-entropy).
-        weights: optional float ``(N,)`` per-prediction weights of the loss (a weighted mean); ``None``: all equal.
 
-    Returns ``(loss, cross_entropy, distance_term)``, scalars; ``cross_entropy`` and ``distance_term`` (the expected
-    distance ``sum_v K[y, v] softmax(x)_v``, 0 when ``lam == 0``) are plain means, only ``loss`` is weighted.
+    Returns ``(loss, cross_entropy, distance_term)``, scalars; ``distance_term`` is the mean expected distance
+    ``sum_v K[y, v] softmax(x)_v`` (0 when ``lam == 0``).
     """
     logits = logits.float()
-    per_prediction = F.cross_entropy(logits, targets, reduction="none")
-    cross_entropy = per_prediction.mean()
-    expected_distance = torch.zeros((), device=logits.device)
-    if lam != 0 and distance_table is not None:
-        distances = (distance_table.to(logits)[targets] * logits.softmax(dim=-1)).sum(dim=-1)
-        expected_distance = distances.mean()
-        per_prediction = per_prediction + lam * distances
-    if weights is None:
-        return per_prediction.mean(), cross_entropy, expected_distance
-    if weights.shape != targets.shape:
-        raise ValueError(f"weights must be (N,) like targets {tuple(targets.shape)}, got {tuple(weights.shape)}")
-    weights = weights.to(per_prediction)
-    return (per_prediction * weights).sum() / weights.sum().clamp_min(1e-12), cross_entropy, expected_distance
+    cross_entropy = F.cross_entropy(logits, targets)
+    if lam == 0 or distance_table is None:
+        return cross_entropy, cross_entropy, torch.zeros((), device=logits.device)
+    expected_distance = (distance_table.to(logits)[targets] * logits.softmax(dim=-1)).sum(dim=-1).mean()
+    return cross_entropy + lam * expected_distance, cross_entropy, expected_distance
