@@ -12,9 +12,10 @@ frames, and a frame's sprite pixels are those that differ from it (Mario; about 
 loses Mario drops to ~0. The same measure, with the dream started from real frames where Mario already walks (after
 2 and 4 steps of RIGHT), tells a dream that cannot start a walk from one that cannot keep one going.
 
-Action sensitivity: at those first-screen moments, the probability the model gives the real next tokens where the
-frame changes, under each action (one MaskGIT pass): a model that uses its action for Mario's own motion gives the
-real tokens more probability under RIGHT, the action the game took.
+Action sensitivity: at those first-screen moments the real game takes each action once; at Mario's tokens, the
+probability the model gives each of these real next frames under each action (one MaskGIT pass): a model that uses
+its action for Mario's own motion gives each real outcome the most probability under the action that caused it.
+(Only Mario's tokens count: the blinking question blocks change many tokens whatever the action.)
 
     python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
     python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
@@ -121,30 +122,71 @@ def walking_starts(dream_env, real: np.ndarray, ks: tuple[int, ...],
     return rows
 
 
-@torch.no_grad()
-def action_sensitivity(world_model, real: np.ndarray, ks: tuple[int, ...]) -> list[tuple[int, int, dict[str, float]]]:
-    """Does the action change the prediction where Mario moves? The real game holds RIGHT from the level start; for
-    each ``k`` the dynamics model predicts frame ``k+1`` from the real frames ``k-1, k`` (one MaskGIT pass, all of
-    frame ``k+1`` masked) under each action, and we read, at the tokens where the real frame ``k+1`` differs from frame
-    ``k``, the mean probability of the real token. Returns ``(k, changed tokens, {action name: mean probability})``;
-    a model that answers its actions gives RIGHT (the action the game took) more than the others. ``real``: from
-    :func:`real_right_from_start` (``k + 1`` must be one of its frames)."""
+def real_branches(k: int) -> np.ndarray:
+    """Frames uint8 ``(A, 64, 64, 3)``: the real game holds RIGHT for ``k`` steps from the level start, then takes
+    action ``a`` once; row ``a`` is the frame that follows."""
+    import gymnasium as gym
+
     right = ACTION_NAMES.index("RIGHT")
+    real_env = gym.make("GenieRetro-SMB-v0")
+    branches = []
+    try:
+        for action in range(len(ACTION_NAMES)):
+            real_env.reset(seed=0)
+            for _ in range(k):
+                real_env.step(right)
+            obs, *_ = real_env.step(action)
+            branches.append(obs)
+    finally:
+        real_env.close()
+    return np.stack(branches)
+
+
+def sprite_token_mask(frames: np.ndarray, background: np.ndarray, patch: int) -> np.ndarray:
+    """Bool ``(64 // patch, 64 // patch)``: tokens that hold a sprite pixel (see :func:`sprite_stats`) in any of
+    ``frames`` uint8 ``(N, 64, 64, 3)``."""
+    diff = np.abs(frames.astype(np.int32) - background.astype(np.int32)).sum(-1) > 80  # (N, 64, 64)
+    diff[:, : PLAY_AREA.start] = False
+    diff[:, PLAY_AREA.stop :] = False
+    grid = diff.any(axis=0).reshape(64 // patch, patch, 64 // patch, patch)
+    return grid.any(axis=(1, 3))
+
+
+@torch.no_grad()
+def action_sensitivity(world_model, real: np.ndarray, ks: tuple[int, ...]) -> list[dict]:
+    """Does the model use the action where Mario is? For each ``k`` the real game holds RIGHT from the level start
+    for ``k`` steps and then takes each action once (:func:`real_branches`): the real frame ``k+1`` under each action.
+    At Mario's tokens (those holding a sprite pixel in frame ``k`` or any branch), the dynamics model predicts frame
+    ``k+1`` from the real frames ``k-1, k`` (one MaskGIT pass, frame ``k+1`` all masked) under each action ``m``,
+    and we read the mean probability it gives the real tokens of each branch ``b``: ``probs[m, b]``. A model that
+    uses its action gives each branch the most probability under its own action (the diagonal), at least where the
+    real branches differ; ``differ[b]`` counts Mario's tokens where branch ``b`` differs from RIGHT's, i.e. how much
+    the game itself lets one action change the next frame there. ``real``: from :func:`real_right_from_start`.
+
+    Returns per ``k``: ``{"k", "tokens" (Mario's token count), "differ" (A,), "probs" (A, A)}``.
+    """
+    right = ACTION_NAMES.index("RIGHT")
+    background = np.median(real, axis=0).astype(np.uint8)
+    patch = 64 // world_model.dynamics.config.grid_size
     tokens = world_model.encode(real[None])[0]  # (T, h, w)
     dynamics = world_model.dynamics
+    num_actions = len(ACTION_NAMES)
     rows = []
     for k in ks:
-        target = tokens[k + 1]
-        changed = target != tokens[k]
-        masked = torch.full_like(target, dynamics.mask_id)[None, None]
+        branches = real_branches(k)
+        mario = torch.from_numpy(sprite_token_mask(np.concatenate([real[k : k + 1], branches]), background, patch))
+        branch_tokens = world_model.encode(branches[:, None])[:, 0]  # (A, h, w)
+        masked = torch.full_like(tokens[0], dynamics.mask_id)[None, None]
         ids = torch.cat([tokens[None, k - 1 : k + 1], masked], dim=1)  # (1, 3, h, w)
-        probs = {}
-        for action, name in enumerate(ACTION_NAMES):
+        probs = np.zeros((num_actions, num_actions))
+        for action in range(num_actions):
             frame_actions = dynamics.frame_actions(torch.tensor([[right, action]], device=ids.device), 3)
             log_probs = dynamics.head(dynamics.hidden(ids, frame_actions))[0, 2].log_softmax(-1)  # (h, w, V)
-            real_prob = log_probs.gather(-1, target[..., None]).squeeze(-1).exp()
-            probs[name] = float(real_prob[changed].mean()) if changed.any() else float("nan")
-        rows.append((k, int(changed.sum()), probs))
+            for branch in range(num_actions):
+                real_prob = log_probs.gather(-1, branch_tokens[branch][..., None]).squeeze(-1).exp()
+                probs[action, branch] = float(real_prob[mario].mean())
+        differ = [int((branch_tokens[b] != branch_tokens[right])[mario].sum()) for b in range(num_actions)]
+        rows.append({"k": k, "tokens": int(mario.sum()), "differ": differ, "probs": probs})
     return rows
 
 
@@ -227,10 +269,19 @@ def main() -> None:
     for k, real_moved, dream_moved in walking_starts(env, real_start, (2, 4), seeds):
         print(f"  started after {k} real steps of RIGHT (Mario already walking), RIGHT held to step "
               f"{STILL_CAMERA_STEPS}: Mario moved {real_moved:+.1f} px (real), {dream_moved:+.1f} px (dream)")
-    print("Action sensitivity at the level start (real game holding RIGHT): mean probability of the real next token "
-          "where the frame changes, given each action")
-    for k, count, probs in action_sensitivity(env.unwrapped.world_model, real_start, (2, 4, 6)):
-        print(f"  after {k} steps, {count:>3} tokens change: " + "  ".join(f"{n} {p:.3f}" for n, p in probs.items()))
+    print("Action sensitivity at Mario's tokens (the real game holds RIGHT from the level start for k steps, then "
+          "takes each action once): mean probability the model gives each real branch (columns) under each action "
+          "(rows); 'differ': Mario's tokens where the real branch differs from RIGHT's")
+    for row in action_sensitivity(env.unwrapped.world_model, real_start, (1, 2, 4, 6)):
+        probs = row["probs"]
+        diagonal = float(np.diag(probs).mean())
+        off = float((probs.sum() - np.trace(probs)) / (probs.size - len(probs)))
+        differ = " ".join(f"{n} {d}" for n, d in zip(ACTION_NAMES, row["differ"], strict=True))
+        print(f"  after {row['k']} steps, {row['tokens']} Mario tokens; differ {differ}; own action {diagonal:.3f}, "
+              f"other actions {off:.3f}")
+        print("      " + " ".join(f"{n:>6}" for n in ACTION_NAMES))
+        for name, line in zip(ACTION_NAMES, probs, strict=True):
+            print(f"    {name:<6}" + " ".join(f"{p:>6.3f}" for p in line).lstrip())
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
     if not episodes and args.episodes > 0:
         raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")
