@@ -102,6 +102,31 @@ def mario_persistence(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tu
     return real_pixels, dream_pixels, real_x, dream_x
 
 
+def jump_heights(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tuple[float, float]:
+    """How high Mario jumps when JUMP is held for ``STILL_CAMERA_STEPS`` steps from the level start: the largest rise
+    (pixels) of the sprite pixels' mean row above its first-frame row, in the real game and (mean over ``seeds``) in
+    the dream; the background is the median of ``real`` (from :func:`real_right_from_start`)."""
+    import gymnasium as gym
+
+    jump = ACTION_NAMES.index("JUMP")
+    background = np.median(real, axis=0).astype(np.uint8)
+
+    def rise(frames: np.ndarray) -> float:
+        diff = np.abs(frames[:, PLAY_AREA].astype(np.int32) - background[PLAY_AREA].astype(np.int32)).sum(-1) > 80
+        counts = diff.sum(axis=(1, 2))
+        rows = (diff * np.arange(diff.shape[1])[:, None]).sum(axis=(1, 2)) / np.maximum(counts, 1)
+        rows = np.where(counts > 0, rows, np.nan)
+        return float(np.nanmax(rows[0] - rows[1:])) if counts[0] > 0 and (counts[1:] > 0).any() else float("nan")
+
+    real_env = gym.make("GenieRetro-SMB-v0")
+    try:
+        real_rise = rise(rollout(real_env, None, jump, STILL_CAMERA_STEPS, 0))
+    finally:
+        real_env.close()
+    dream_rise = float(np.nanmean([rise(rollout(dream_env, None, jump, STILL_CAMERA_STEPS, s)) for s in seeds]))
+    return real_rise, dream_rise
+
+
 def walking_starts(dream_env, real: np.ndarray, ks: tuple[int, ...],
                    seeds: tuple[int, ...]) -> list[tuple[int, float, float]]:
     """Mario's walk when the dream starts from real frames where he already walks: the real game holds RIGHT for
@@ -269,6 +294,9 @@ def main() -> None:
     for k, real_moved, dream_moved in walking_starts(env, real_start, (2, 4), seeds):
         print(f"  started after {k} real steps of RIGHT (Mario already walking), RIGHT held to step "
               f"{STILL_CAMERA_STEPS}: Mario moved {real_moved:+.1f} px (real), {dream_moved:+.1f} px (dream)")
+    real_rise, dream_rise = jump_heights(env, real_start, seeds)
+    print(f"  JUMP held from the level start for {STILL_CAMERA_STEPS} steps: Mario rose {real_rise:.1f} px (real), "
+          f"{dream_rise:.1f} px (dream)")
     print("Action sensitivity at Mario's tokens (the real game holds RIGHT from the level start for k steps, then "
           "takes each action once): mean probability the model gives each real branch (columns) under each action "
           "(rows); 'differ': Mario's tokens where the real branch differs from RIGHT's")
