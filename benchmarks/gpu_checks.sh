@@ -5,6 +5,7 @@
 #   bash benchmarks/gpu_checks.sh run OUT_DIR    # there: tests, benchmarks, DDP over nccl, GPU training runs
 #   bash benchmarks/gpu_checks.sh restore FILES  # here: the returned files -> runs/gpu_small, runs/gpu_wide
 #
+# `GPU_STORE=data/smb_act bash benchmarks/gpu_checks.sh prepare` packs another training store (default data/smb_mix).
 # `prepare` packs what the GPU machine lacks: the gymnasium wheel (genie_gym imports it), 64 real SMB contexts
 # from the emulator for the dream benchmark and the CUDA tests, and the training store without its frames
 # (episode metadata, actions and the tokens of the shipped tokenizer; the dynamics trains on the tokens only).
@@ -19,21 +20,22 @@ cd "$here"
 prepare() {
     set -e
     py=.venv/bin/python
-    if [ ! -d data/smb_mix/SMB ]; then
-        echo "no training store data/smb_mix: collect it as checkpoints/genie-redux-g-smb/MODEL_CARD.md says" >&2
+    local store="${GPU_STORE:-data/smb_mix}"  # e.g. GPU_STORE=data/smb_act (see the model card)
+    if [ ! -d "$store/SMB" ]; then
+        echo "no training store $store: collect it as checkpoints/genie-redux-g-smb/MODEL_CARD.md says" >&2
         exit 1
     fi
     mkdir -p .devdata/init_small .whl
     # the tokens of the shipped tokenizer, cached next to the store (a 1-step CPU run builds what is missing)
-    "$py" -m trainers dynamics --data data/smb_mix --tokenizer checkpoints/genie-redux-g-smb/tokenizer \
+    "$py" -m trainers dynamics --data "$store" --tokenizer checkpoints/genie-redux-g-smb/tokenizer \
         --out "$(mktemp -d)/cache_build" --steps 1 --batch-size 1 --window 8 --image-every 0 --no-progress
     "$py" benchmarks/dream_fps.py --save-context .devdata/context.npz --batch 64
-    "$py" - <<'EOF2'
+    GPU_STORE="$store" "$py" - <<'EOF2'
 import os
 import tarfile
 from pathlib import Path
 
-root = Path("data/smb_mix")
+root = Path(os.environ["GPU_STORE"])  # packed under the name smb_mix whatever its name here
 with tarfile.open(".devdata/smb_mix.tar.gz", "w:gz") as tar:
     for episode in sorted((root / "SMB").iterdir()):
         for name in ("meta.json", "actions.npy"):
