@@ -54,14 +54,20 @@ def scrolling_moment(frames: np.ndarray, start: int = 20) -> int | None:
     return None
 
 
-def sprite_stats(frames: np.ndarray, background: np.ndarray, threshold: int = 80) -> tuple[np.ndarray, np.ndarray]:
-    """Sprite pixels of the play area: those that differ from ``background`` (summed RGB difference > ``threshold``).
-
-    frames: uint8 ``(N, 64, 64, 3)``; background: uint8 ``(64, 64, 3)``. Returns, per frame, the number of sprite
-    pixels int ``(N,)`` and their mean column float ``(N,)`` (NaN where there are none).
-    """
+def sprite_mask(frames: np.ndarray, background: np.ndarray, threshold: int = 80) -> np.ndarray:
+    """Bool ``(N, 64, 64)``: the sprite pixels of the play area, those that differ from ``background`` (summed RGB
+    difference > ``threshold``); False outside :data:`PLAY_AREA`. frames: uint8 ``(N, 64, 64, 3)``; background:
+    uint8 ``(64, 64, 3)``."""
+    mask = np.zeros(frames.shape[:3], dtype=bool)
     diff = np.abs(frames[:, PLAY_AREA].astype(np.int32) - background[PLAY_AREA].astype(np.int32)).sum(-1)
-    mask = diff > threshold
+    mask[:, PLAY_AREA] = diff > threshold
+    return mask
+
+
+def sprite_stats(frames: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame of ``frames`` uint8 ``(N, 64, 64, 3)``: the number of sprite pixels (:func:`sprite_mask`) int
+    ``(N,)`` and their mean column float ``(N,)`` (NaN where there are none)."""
+    mask = sprite_mask(frames, background)
     counts = mask.sum(axis=(1, 2))
     columns = (mask * np.arange(mask.shape[2])).sum(axis=(1, 2))
     return counts, np.where(counts > 0, columns / np.maximum(counts, 1), np.nan)
@@ -112,7 +118,7 @@ def jump_heights(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tuple[f
     background = np.median(real, axis=0).astype(np.uint8)
 
     def rise(frames: np.ndarray) -> float:
-        diff = np.abs(frames[:, PLAY_AREA].astype(np.int32) - background[PLAY_AREA].astype(np.int32)).sum(-1) > 80
+        diff = sprite_mask(frames, background)
         counts = diff.sum(axis=(1, 2))
         rows = (diff * np.arange(diff.shape[1])[:, None]).sum(axis=(1, 2)) / np.maximum(counts, 1)
         rows = np.where(counts > 0, rows, np.nan)
@@ -168,12 +174,9 @@ def real_branches(k: int) -> np.ndarray:
 
 
 def sprite_token_mask(frames: np.ndarray, background: np.ndarray, patch: int) -> np.ndarray:
-    """Bool ``(64 // patch, 64 // patch)``: tokens that hold a sprite pixel (see :func:`sprite_stats`) in any of
+    """Bool ``(64 // patch, 64 // patch)``: tokens that hold a sprite pixel (:func:`sprite_mask`) in any of
     ``frames`` uint8 ``(N, 64, 64, 3)``."""
-    diff = np.abs(frames.astype(np.int32) - background.astype(np.int32)).sum(-1) > 80  # (N, 64, 64)
-    diff[:, : PLAY_AREA.start] = False
-    diff[:, PLAY_AREA.stop :] = False
-    grid = diff.any(axis=0).reshape(64 // patch, patch, 64 // patch, patch)
+    grid = sprite_mask(frames, background).any(axis=0).reshape(64 // patch, patch, 64 // patch, patch)
     return grid.any(axis=(1, 3))
 
 
