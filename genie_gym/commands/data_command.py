@@ -1,4 +1,5 @@
-"""``genie data info|preview|import|export``: inspect, preview and convert episode stores (docs/DATA_FORMAT.md)."""
+"""``genie data info|preview|import|export|mix``: inspect, preview, convert and mix episode stores
+(docs/DATA_FORMAT.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from genie_gym.conventions import FRAME_SKIP
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie data`` to the command line."""
-    parser = subparsers.add_parser("data", help="inspect, preview, import and export episode stores")
+    parser = subparsers.add_parser("data", help="inspect, preview, import, export and mix episode stores")
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
 
     info = actions.add_parser("info", help="episodes and frames per game and split, bad episodes, disk size")
@@ -46,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="cut every episode to T frames, leaving out shorter ones (default: the shortest)")
     exporter.add_argument("--compress", action="store_true", help="np.savez_compressed (smaller, slower)")
     exporter.set_defaults(func=_export)
+
+    mixer = actions.add_parser("mix", help="a new store linking the episodes of several stores (repeat counts)")
+    mixer.add_argument("sources", nargs="+", help="source stores, DIR or DIR:K to include DIR's episodes K times")
+    mixer.add_argument("--out", type=Path, required=True, help="new episode store directory (must not exist)")
+    mixer.set_defaults(func=_mix)
 
 
 def _human_bytes(n: float) -> str:
@@ -133,4 +139,14 @@ def _export(args: argparse.Namespace) -> int:
                          compress=args.compress)
     skipped = f"; {summary.skipped} shorter episodes left out" if summary.skipped else ""
     print(f"wrote {summary.episodes} episodes of {summary.length} frames to {summary.path}{skipped}")
+    return 0
+
+
+def _mix(args: argparse.Namespace) -> int:
+    from genie_gym.data.mix import MixSource, mix_stores
+
+    summary = mix_stores([MixSource.parse(text) for text in args.sources], args.out)
+    games = ", ".join(f"{game} {count}" for game, count in summary.episodes.items())
+    print(f"mixed {sum(summary.episodes.values())} episodes ({games}) into {args.out} as links; "
+          f"{summary.cached_files} cached token files linked")
     return 0
