@@ -148,5 +148,5 @@ def _mix(args: argparse.Namespace) -> int:
     summary = mix_stores([MixSource.parse(text) for text in args.sources], args.out)
     games = ", ".join(f"{game} {count}" for game, count in summary.episodes.items())
     print(f"mixed {sum(summary.episodes.values())} episodes ({games}) into {args.out} as links; "
-          f"{summary.cached_files} cached token files linked")
+          f"{summary.cached_files} cached arrays (token ids, LAM codes) linked")
     return 0
