@@ -10,7 +10,8 @@ Mario's persistence from the level's first screen: the real game and the dream b
 real camera starts scrolling after that); the first screen's background is the per-pixel median of the real
 frames, and a frame's sprite pixels are those that differ from it (Mario; about 10 in a real frame). A dream that
 loses Mario drops to ~0. The same measure, with the dream started from real frames where Mario already walks (after
-2 and 4 steps of RIGHT), tells a dream that cannot start a walk from one that cannot keep one going.
+2 and 4 steps of RIGHT), tells a dream that cannot start a walk from one that cannot keep one going. JUMP is held
+from the level start and from those walking starts, and the rise of the sprite's mean row measures the jump.
 
 Action sensitivity: at those first-screen moments the real game takes each action once; at Mario's tokens, the
 probability the model gives each of these real next frames under each action (one MaskGIT pass): a model that uses
@@ -108,29 +109,38 @@ def mario_persistence(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tu
     return real_pixels, dream_pixels, real_x, dream_x
 
 
-def jump_heights(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tuple[float, float]:
-    """How high Mario jumps when JUMP is held for ``STILL_CAMERA_STEPS`` steps from the level start: the largest rise
-    (pixels) of the sprite pixels' mean row above its first-frame row, in the real game and (mean over ``seeds``) in
-    the dream; the background is the median of ``real`` (from :func:`real_right_from_start`)."""
+def sprite_rise(frames: np.ndarray, background: np.ndarray) -> float:
+    """Largest rise (pixels) of the sprite pixels' mean row above its row in the first of ``frames`` (uint8
+    ``(N, 64, 64, 3)``; sprites: :func:`sprite_mask` against ``background``); NaN without a sprite."""
+    diff = sprite_mask(frames, background)
+    counts = diff.sum(axis=(1, 2))
+    rows = (diff * np.arange(diff.shape[1])[:, None]).sum(axis=(1, 2)) / np.maximum(counts, 1)
+    rows = np.where(counts > 0, rows, np.nan)
+    return float(np.nanmax(rows[0] - rows[1:])) if counts[0] > 0 and (counts[1:] > 0).any() else float("nan")
+
+
+def jump_heights(dream_env, real: np.ndarray, seeds: tuple[int, ...], after: int = 0) -> tuple[float, float]:
+    """How high Mario jumps when JUMP is held up to step ``STILL_CAMERA_STEPS``: from the level start
+    (``after=0``), or from a run (the real game first holds RIGHT for ``after`` steps and the dream starts from its
+    frames ``after-1, after``). Returns :func:`sprite_rise` in the real game and (mean over ``seeds``) in the dream;
+    the background is the median of ``real`` (from :func:`real_right_from_start`)."""
     import gymnasium as gym
 
-    jump = ACTION_NAMES.index("JUMP")
+    jump, right = ACTION_NAMES.index("JUMP"), ACTION_NAMES.index("RIGHT")
     background = np.median(real, axis=0).astype(np.uint8)
-
-    def rise(frames: np.ndarray) -> float:
-        diff = sprite_mask(frames, background)
-        counts = diff.sum(axis=(1, 2))
-        rows = (diff * np.arange(diff.shape[1])[:, None]).sum(axis=(1, 2)) / np.maximum(counts, 1)
-        rows = np.where(counts > 0, rows, np.nan)
-        return float(np.nanmax(rows[0] - rows[1:])) if counts[0] > 0 and (counts[1:] > 0).any() else float("nan")
-
+    horizon = STILL_CAMERA_STEPS - after
     real_env = gym.make("GenieRetro-SMB-v0")
     try:
-        real_rise = rise(rollout(real_env, None, jump, STILL_CAMERA_STEPS, 0))
+        obs, _ = real_env.reset(seed=0)
+        for _ in range(after):
+            obs, *_ = real_env.step(right)
+        real_frames = [obs] + [real_env.step(jump)[0] for _ in range(horizon)]
     finally:
         real_env.close()
-    dream_rise = float(np.nanmean([rise(rollout(dream_env, None, jump, STILL_CAMERA_STEPS, s)) for s in seeds]))
-    return real_rise, dream_rise
+    real_rise = sprite_rise(np.stack(real_frames), background)
+    options = None if after == 0 else {"frames": real[after - 1 : after + 1], "actions": np.array([right])}
+    dreams = [sprite_rise(rollout(dream_env, options, jump, horizon, s), background) for s in seeds]
+    return real_rise, float(np.nanmean(dreams))
 
 
 def walking_starts(dream_env, real: np.ndarray, ks: tuple[int, ...],
@@ -300,6 +310,10 @@ def main() -> None:
     real_rise, dream_rise = jump_heights(env, real_start, seeds)
     print(f"  JUMP held from the level start for {STILL_CAMERA_STEPS} steps: Mario rose {real_rise:.1f} px (real), "
           f"{dream_rise:.1f} px (dream)")
+    for after in (2, 4):
+        real_rise, dream_rise = jump_heights(env, real_start, seeds, after)
+        print(f"  JUMP held from step {after} of a RIGHT walk to step {STILL_CAMERA_STEPS}: Mario rose "
+              f"{real_rise:.1f} px (real), {dream_rise:.1f} px (dream)")
     print("Action sensitivity at Mario's tokens (the real game holds RIGHT from the level start for k steps, then "
           "takes each action once): mean probability the model gives each real branch (columns) under each action "
           "(rows); 'differ': Mario's tokens where the real branch differs from RIGHT's")
