@@ -77,6 +77,7 @@ def mix_stores(sources: list[MixSource], out: os.PathLike | str) -> MixSummary:
         stores.append((source, store))
     counts: dict[str, int] = {}
     cached_files = 0
+    prepared: set[Path] = set()
     for source, store in stores:
         root = source.root.resolve()
         caches = [(name, path) for name in CACHE_DIRS for path in sorted((root / name).glob("*")) if path.is_dir()]
@@ -94,10 +95,12 @@ def mix_stores(sources: list[MixSource], out: os.PathLike | str) -> MixSummary:
                         if not cached.is_file():
                             continue
                         new_cache = out / cache_dir / cache.name
-                        (new_cache / game).mkdir(parents=True, exist_ok=True)
-                        for extra in cache.glob("*.json"):  # the cache's description (tokenizer, fingerprint)
-                            if not (new_cache / extra.name).exists():
-                                shutil.copy2(extra, new_cache / extra.name)
+                        if new_cache / game not in prepared:  # once per cache and game, at its first file
+                            (new_cache / game).mkdir(parents=True, exist_ok=True)
+                            for extra in cache.glob("*.json"):  # the cache's description (tokenizer, fingerprint)
+                                if not (new_cache / extra.name).exists():
+                                    shutil.copy2(extra, new_cache / extra.name)
+                            prepared.add(new_cache / game)
                         _link_or_copy(cached, new_cache / game / f"{episode_name(new_index)}.npy")
                         cached_files += 1
     return MixSummary(counts, cached_files)
