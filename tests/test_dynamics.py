@@ -343,3 +343,35 @@ def test_maskgit_sampling_draws_from_the_tempered_softmax():
     assert torch.equal(again, _sample_categorical(rows[:100].clone(), 1.0, torch.Generator().manual_seed(3)))
     one_hot = torch.full((50, 8), -1e4).index_fill_(1, torch.tensor([7]), 0.0)
     assert (_sample_categorical(one_hot, 1.0, None) == 7).all()  # the last id is reachable
+
+
+def test_changed_token_weight_upweights_the_tokens_that_change(real_tokens):
+    ids, actions, codebook = real_tokens
+    batch = {"tokens": ids, "actions": actions}
+    torch.manual_seed(0)
+    plain = Dynamics(DynamicsConfig(**TINY), codebook)
+    weighted = Dynamics(DynamicsConfig(**TINY, changed_token_weight=5.0), codebook)
+    weighted.load_state_dict(plain.state_dict())
+    changed = torch.zeros_like(ids, dtype=torch.bool)
+    changed[:, 1:] = ids[:, 1:] != ids[:, :-1]
+    assert changed.any() and (~changed[:, 1:]).any()
+
+    def losses(model):
+        torch.manual_seed(1)  # the same mask for both models
+        mask = model.sample_mask(ids.shape[0], ids.shape[1])
+        torch.manual_seed(1)
+        loss, metrics = model.compute_loss(batch)
+        with torch.no_grad():
+            logits = model(ids.masked_fill(mask, model.mask_id), actions)[mask]
+        per_token = torch.nn.functional.cross_entropy(logits, ids[mask], reduction="none")
+        return metrics["ce"], per_token, changed[mask]
+
+    ce_plain, per_token, is_changed = losses(plain)
+    ce_weighted, per_token_w, _ = losses(weighted)
+    assert torch.allclose(per_token, per_token_w)
+    assert ce_plain == pytest.approx(float(per_token.mean()), rel=1e-4)
+    weights = torch.where(is_changed, 5.0, 1.0)
+    assert ce_weighted == pytest.approx(float((per_token * weights).sum() / weights.sum()), rel=1e-4)
+    assert abs(ce_weighted - ce_plain) > 1e-3
+    with pytest.raises(ValueError, match="changed_token_weight"):
+        DynamicsConfig(**TINY, changed_token_weight=0.0)

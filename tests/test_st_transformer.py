@@ -173,3 +173,30 @@ def test_image_helpers_round_trip():
         frames_to_float(images)
     with pytest.raises(ValueError, match="float"):
         float_to_frames(torch.from_numpy(frames))
+
+
+def test_peg_convolution_matches_conv3d_and_its_gradients():
+    from einops import rearrange
+
+    from genie_gym.models.st_transformer import PEG, DepthwiseConv3dFunction
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 5, 4, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 1, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(DepthwiseConv3dFunction.apply, (x, weight, bias))
+
+    peg = PEG(8)
+    frames = torch.randn(2, 5, 6, 6, 8, requires_grad=True)
+    out = peg(frames)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    ours = frames.grad.clone(), peg.conv.weight.grad.clone(), peg.conv.bias.grad.clone()
+    frames.grad = None
+    peg.zero_grad()
+    full = torch.cat([frames.new_zeros(2, 2, 6, 6, 8), frames], dim=1)  # causal: two zero frames before
+    reference = rearrange(peg.conv(rearrange(full, "b t h w d -> b d t h w")), "b d t h w -> b t h w d")
+    assert torch.allclose(out, reference, atol=1e-6)
+    reference.backward(grad)
+    for mine, theirs in zip(ours, (frames.grad, peg.conv.weight.grad, peg.conv.bias.grad), strict=True):
+        assert torch.allclose(mine, theirs, atol=1e-4)

@@ -70,3 +70,21 @@ def test_penalises_far_tokens_more_than_near_ones():
     assert torch.allclose(near_ce, far_ce), "plain cross-entropy cannot tell the two mistakes apart"
     assert float(far_loss) > float(near_loss) + 0.5
 
+
+
+def test_weights_give_the_weighted_mean_and_unit_weights_the_plain_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(12, 6)
+    targets = torch.randint(0, 6, (12,))
+    table = token_distance_table(torch.randn(6, 4))
+    plain = tdce_loss(logits, targets, table, lam=3.0)
+    unit = tdce_loss(logits, targets, table, lam=3.0, weights=torch.ones(12))
+    assert all(torch.allclose(a, b) for a, b in zip(plain, unit, strict=True))
+    weights = torch.tensor([4.0] * 3 + [1.0] * 9)
+    loss, ce, term = tdce_loss(logits, targets, table, lam=3.0, weights=weights)
+    per_ce = F.cross_entropy(logits, targets, reduction="none")
+    per_term = (table[targets] * logits.softmax(-1)).sum(-1)
+    assert torch.allclose(ce, (per_ce * weights).sum() / weights.sum())
+    assert torch.allclose(term, (per_term * weights).sum() / weights.sum())
+    assert torch.allclose(loss, ce + 3.0 * term)
+    assert not torch.allclose(loss, plain[0])

@@ -145,6 +145,9 @@ class DynamicsConfig(_ConfigBase):
     fully visible, the masking applying only to the frames after them. 0 is the paper's masking (only frame 0 is
     always visible), where the past frames of a predicted frame are themselves half masked; a dream predicts each
     frame from fully visible past frames, which these clips train for.
+    ``changed_token_weight``: loss weight of the masked tokens whose id differs from the same position in the previous
+    frame (where something moves: a walking sprite, a scrolling camera); the other tokens weigh 1. Those are a few
+    percent of a frame, and a small model fitting a mostly static world learns to copy them; 1 is the plain loss.
     Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed when fine-tuning a trained model.
     """
 
@@ -165,6 +168,7 @@ class DynamicsConfig(_ConfigBase):
     mask_ratio_min: float = 0.5
     mask_ratio_max: float = 1.0
     visible_prefix_prob: float = 0.0
+    changed_token_weight: float = 1.0
     maskgit_steps: int = 25
     temperature: float = 1.0
 
@@ -183,11 +187,14 @@ class DynamicsConfig(_ConfigBase):
             raise ValueError("DynamicsConfig.tdce_lambda and temperature must be >= 0")
         if not 0.0 <= self.visible_prefix_prob <= 1.0:
             raise ValueError(f"DynamicsConfig.visible_prefix_prob must be in [0, 1], got {self.visible_prefix_prob}")
+        if self.changed_token_weight <= 0:
+            raise ValueError(f"DynamicsConfig.changed_token_weight must be > 0, got {self.changed_token_weight}")
 
 
 TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
     "dynamics": frozenset(
-        {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "maskgit_steps", "temperature"}
+        {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "changed_token_weight",
+         "maskgit_steps", "temperature"}
     ),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""

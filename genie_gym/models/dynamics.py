@@ -185,7 +185,12 @@ class Dynamics(PretrainedMixin, nn.Module):
         logits = self.head(hidden[mask])
         targets = tokens[mask]
         table = self.distance_table() if self.config.tdce_lambda > 0 else None
-        loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda)
+        weights = None
+        if self.config.changed_token_weight != 1.0:
+            changed = torch.zeros_like(mask)
+            changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
+            weights = torch.where(changed[mask], self.config.changed_token_weight, 1.0)
+        loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda, weights)
         with torch.no_grad():
             accuracy = (logits.argmax(dim=-1) == targets).float().mean()
         metrics = {

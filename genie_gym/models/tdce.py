@@ -27,6 +27,7 @@ def tdce_loss(
     targets: torch.Tensor,
     distance_table: torch.Tensor | None,
     lam: float,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """TDCE over ``N`` predictions.
 
@@ -35,13 +36,23 @@ def tdce_loss(
         targets: int64 ``(N,)`` true token ids.
         distance_table: ``K`` float ``(V, V)`` from :func:`token_distance_table` (ignored when ``lam == 0``).
         lam: weight of the distance term (the paper's reference uses 3.0; 0 gives plain cross-entropy).
+        weights: optional float ``(N,)`` weight of each prediction; the loss is then the weighted mean
+            ``sum_i w_i l_i / sum_i w_i`` (``None``: the plain mean).
 
     Returns ``(loss, cross_entropy, distance_term)``, scalars; ``distance_term`` is the mean expected distance
     ``sum_v K[y, v] softmax(x)_v`` (0 when ``lam == 0``).
     """
     logits = logits.float()
-    cross_entropy = F.cross_entropy(logits, targets)
+    if weights is None:
+        def mean(values: torch.Tensor) -> torch.Tensor:
+            return values.mean()
+    else:
+        weights = weights.to(logits)
+
+        def mean(values: torch.Tensor) -> torch.Tensor:
+            return (values * weights).sum() / weights.sum()
+    cross_entropy = mean(F.cross_entropy(logits, targets, reduction="none"))
     if lam == 0 or distance_table is None:
         return cross_entropy, cross_entropy, torch.zeros((), device=logits.device)
-    expected_distance = (distance_table.to(logits)[targets] * logits.softmax(dim=-1)).sum(dim=-1).mean()
+    expected_distance = mean((distance_table.to(logits)[targets] * logits.softmax(dim=-1)).sum(dim=-1))
     return cross_entropy + lam * expected_distance, cross_entropy, expected_distance
