@@ -375,3 +375,28 @@ def test_changed_token_weight_upweights_the_tokens_that_change(real_tokens):
     assert abs(ce_weighted - ce_plain) > 1e-3
     with pytest.raises(ValueError, match="changed_token_weight"):
         DynamicsConfig(**TINY, changed_token_weight=0.0)
+
+
+def test_context_stall_repeats_visible_frames_and_keeps_targets_real(real_tokens):
+    ids, actions, codebook = real_tokens
+    model = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0, context_stall_prob=1.0), codebook)
+    generator = torch.Generator().manual_seed(0)
+    mask = model.sample_mask(ids.shape[0], ids.shape[1], generator=generator)
+    stalled = model.stall_context(ids, mask, generator=generator)
+    visible = ~mask.flatten(2).any(dim=2)
+    for clip in range(ids.shape[0]):
+        for t in range(ids.shape[1]):
+            if t == 0 or t == ids.shape[1] - 1 or not visible[clip, t]:
+                assert torch.equal(stalled[clip, t], ids[clip, t])  # frame 0, the last frame and targets stay real
+            else:  # every visible frame in between repeats the (stalled) frame before it: frame 0 at the end
+                assert torch.equal(stalled[clip, t], ids[clip, 0])
+    assert (visible[:, 1:-1]).any(), "the test needs clips with a visible frame to stall"
+    off = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0), codebook)
+    torch.manual_seed(3)
+    loss_off, _ = off.compute_loss({"tokens": ids, "actions": actions})
+    model.load_state_dict(off.state_dict())
+    torch.manual_seed(3)
+    loss_on, _ = model.compute_loss({"tokens": ids, "actions": actions})
+    assert float(loss_on.detach()) != pytest.approx(float(loss_off.detach()))
+    with pytest.raises(ValueError, match="context_stall_prob"):
+        DynamicsConfig(**TINY, context_stall_prob=1.5)

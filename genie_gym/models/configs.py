@@ -148,6 +148,10 @@ class DynamicsConfig(_ConfigBase):
     ``changed_token_weight``: loss weight of the masked tokens whose id differs from the same position in the previous
     frame (where something moves: a walking sprite, a scrolling camera); the other tokens weigh 1. Those are a few
     percent of a frame, and a small model fitting a mostly static world learns to copy them; 1 is the plain loss.
+    ``context_stall_prob``: each fully visible input frame (frames 1.., not the last) is, with this probability,
+    replaced by the frame before it (which may itself be such a copy), while the targets stay the real frames. A dream
+    that once copies a frame instead of moving (Mario not stepping) feeds that copy back; these clips teach the model
+    to carry on from a stalled past. 0: off.
     Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed when fine-tuning a trained model.
     """
 
@@ -169,6 +173,7 @@ class DynamicsConfig(_ConfigBase):
     mask_ratio_max: float = 1.0
     visible_prefix_prob: float = 0.0
     changed_token_weight: float = 1.0
+    context_stall_prob: float = 0.0
     maskgit_steps: int = 25
     temperature: float = 1.0
 
@@ -189,12 +194,14 @@ class DynamicsConfig(_ConfigBase):
             raise ValueError(f"DynamicsConfig.visible_prefix_prob must be in [0, 1], got {self.visible_prefix_prob}")
         if self.changed_token_weight <= 0:
             raise ValueError(f"DynamicsConfig.changed_token_weight must be > 0, got {self.changed_token_weight}")
+        if not 0.0 <= self.context_stall_prob <= 1.0:
+            raise ValueError(f"DynamicsConfig.context_stall_prob must be in [0, 1], got {self.context_stall_prob}")
 
 
 TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
     "dynamics": frozenset(
         {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "changed_token_weight",
-         "maskgit_steps", "temperature"}
+         "context_stall_prob", "maskgit_steps", "temperature"}
     ),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""

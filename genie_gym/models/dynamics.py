@@ -170,6 +170,28 @@ class Dynamics(PretrainedMixin, nn.Module):
         mask.view(batch, -1)[torch.arange(batch, device=device), lowest] = True
         return torch.cat([torch.zeros_like(mask[:, :1]), mask], dim=1)
 
+    def stall_context(self, tokens: torch.Tensor, mask: torch.Tensor,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Input ids ``(B, T, h, w)`` where each fully visible frame ``1..T-2`` of ``tokens`` is, with probability
+        ``context_stall_prob``, the (possibly already stalled) frame before it; ``mask`` bool ``(B, T, h, w)``.
+
+        Frames with a masked token (targets) and the last frame are never replaced, so every target stays real.
+        """
+        batch, num_frames = tokens.shape[:2]
+        device = tokens.device
+        visible = ~mask.flatten(2).any(dim=2)  # (B, T)
+        draws = torch.rand(batch, num_frames, generator=generator,
+                           device=device if generator is None else generator.device).to(device)
+        stalled = visible & (draws < self.config.context_stall_prob)
+        stalled[:, 0] = False
+        stalled[:, -1] = False
+        if not bool(stalled.any()):
+            return tokens
+        frames = list(tokens.unbind(dim=1))
+        for t in range(1, num_frames - 1):
+            frames[t] = torch.where(stalled[:, t, None, None], frames[t - 1], frames[t])
+        return torch.stack(frames, dim=1)
+
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """MaskGIT loss on ``batch["tokens"]`` int64 ``(B, T, h, w)`` and ``batch["actions"]`` int64 ``(B, T-1)``.
 
@@ -181,7 +203,8 @@ class Dynamics(PretrainedMixin, nn.Module):
             raise ValueError("dynamics training needs clips of at least 2 frames")
         frame_actions = self.frame_actions(batch["actions"].to(tokens.device), tokens.shape[1])
         mask = self.sample_mask(tokens.shape[0], tokens.shape[1])
-        hidden = self.hidden(tokens.masked_fill(mask, self.mask_id), frame_actions)
+        inputs = self.stall_context(tokens, mask) if self.config.context_stall_prob > 0 else tokens
+        hidden = self.hidden(inputs.masked_fill(mask, self.mask_id), frame_actions)
         logits = self.head(hidden[mask])
         targets = tokens[mask]
         table = self.distance_table() if self.config.tdce_lambda > 0 else None
