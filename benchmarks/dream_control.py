@@ -228,6 +228,53 @@ def action_sensitivity(world_model, real: np.ndarray, ks: tuple[int, ...]) -> li
     return rows
 
 
+@torch.no_grad()
+def walk_probes(world_model, real: np.ndarray) -> dict:
+    """Does the model know that RIGHT walks Mario, and does it stop him once a dream has stalled?
+
+    ``real``: the real game holding RIGHT from the level start (:func:`real_right_from_start`).
+
+    - teacher-forced: for ``k = 1..STILL_CAMERA_STEPS-1`` the model predicts frame ``k+1`` (all masked, one pass)
+      from the real frames ``0..k``; at Mario's tokens that change in the real frame ``k+1`` we count how often its
+      argmax is the real token (``argmax_real`` of ``changed``) and average the probability of the real token
+      (``p_real``) and of the unchanged one (``p_copy``).
+    - stalled context: the same prediction from ``k+1`` copies of frame 0 (what a dream that never moved Mario feeds
+      back), RIGHT held; per ``k``, the mean probability of leaving Mario's tokens as they are (``stalled_p_copy``)
+      and how many of them the argmax changes (``stalled_moved`` of ``mario_tokens``).
+    """
+    right = ACTION_NAMES.index("RIGHT")
+    background = np.median(real, axis=0).astype(np.uint8)
+    patch = 64 // world_model.dynamics.config.grid_size
+    dynamics = world_model.dynamics
+    tokens = world_model.encode(real[None])[0]  # (T, h, w)
+    masked = torch.full_like(tokens[:1], dynamics.mask_id)[None]
+
+    def log_probs(context: torch.Tensor) -> torch.Tensor:
+        num = context.shape[0]
+        ids = torch.cat([context[None], masked], dim=1)
+        frame_actions = dynamics.frame_actions(torch.full((1, num), right, device=ids.device), num + 1)
+        return dynamics.head(dynamics.hidden(ids, frame_actions))[0, -1].log_softmax(-1)  # (h, w, V)
+
+    hits = changed_total = 0
+    p_real = p_copy = 0.0
+    stalled_p_copy, stalled_moved = [], []
+    mario = torch.from_numpy(sprite_token_mask(real[:3], background, patch))
+    for k in range(1, STILL_CAMERA_STEPS):
+        lp = log_probs(tokens[: k + 1])
+        following, current = tokens[k + 1], tokens[k]
+        changed = (following != current) & torch.from_numpy(sprite_token_mask(real[k : k + 2], background, patch))
+        hits += int((lp.argmax(-1) == following)[changed].sum())
+        changed_total += int(changed.sum())
+        p_real += float(lp.gather(-1, following[..., None]).squeeze(-1).exp()[changed].sum())
+        p_copy += float(lp.gather(-1, current[..., None]).squeeze(-1).exp()[changed].sum())
+        lp = log_probs(tokens[:1].expand(k + 1, -1, -1))
+        stalled_p_copy.append(float(lp.gather(-1, tokens[0][..., None]).squeeze(-1).exp()[mario].mean()))
+        stalled_moved.append(int((lp.argmax(-1) != tokens[0])[mario].sum()))
+    return {"argmax_real": hits, "changed": changed_total, "p_real": p_real / max(changed_total, 1),
+            "p_copy": p_copy / max(changed_total, 1), "stalled_p_copy": stalled_p_copy,
+            "stalled_moved": stalled_moved, "mario_tokens": int(mario.sum())}
+
+
 def real_held_shifts(episode: Path, frames: np.ndarray, taken: np.ndarray, t: int, steps: int) -> dict[str, int] | None:
     """Camera shift of the real game holding each of ``HELD`` for ``steps`` steps from frame ``t`` of a stored
     episode (its ``frames`` uint8 (T, 64, 64, 3) and recorded actions ``taken`` (T-1,)), reached by replaying the
@@ -317,6 +364,13 @@ def main() -> None:
     print("Action sensitivity at Mario's tokens (the real game holds RIGHT from the level start for k steps, then "
           "takes each action once): mean probability the model gives each real branch (columns) under each action "
           "(rows); 'differ': Mario's tokens where the real branch differs from RIGHT's")
+    probes = walk_probes(env.unwrapped.world_model, real_start)
+    print(f"Walk probes (RIGHT held from the level start): teacher-forced, at Mario's tokens that change, argmax = "
+          f"the real token {probes['argmax_real']}/{probes['changed']}, P(real) {probes['p_real']:.3f}, "
+          f"P(unchanged) {probes['p_copy']:.3f}")
+    print(f"  stalled context (k+1 copies of frame 0), k = 1..{STILL_CAMERA_STEPS - 1}: P(unchanged) at Mario's "
+          f"{probes['mario_tokens']} tokens " + " ".join(f"{p:.2f}" for p in probes["stalled_p_copy"])
+          + "; tokens the argmax moves " + " ".join(str(m) for m in probes["stalled_moved"]))
     for row in action_sensitivity(env.unwrapped.world_model, real_start, (1, 2, 4, 6)):
         probs = row["probs"]
         diagonal = float(np.diag(probs).mean())
