@@ -210,8 +210,10 @@ class DepthwiseConv3dFunction(torch.autograd.Function):
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             padded = F.pad(grad, (0, 0, 0, 0, 0, 0, kt - 1, kt - 1)).permute(0, 4, 1, 2, 3)
-            grad_x = F.conv3d(padded, weight.flip(2, 3, 4), padding=(0, 1, 1), groups=weight.shape[0])
-            grad_x = grad_x.permute(0, 2, 3, 4, 1)
+            # under autocast the forward ran in bf16/fp16 and so does ``grad``; gradients return in the inputs' dtypes
+            flipped = weight.flip(2, 3, 4).to(grad.dtype)
+            grad_x = F.conv3d(padded, flipped, padding=(0, 1, 1), groups=weight.shape[0])
+            grad_x = grad_x.permute(0, 2, 3, 4, 1).to(x.dtype)
         if ctx.needs_input_grad[1]:
             frames, height, width = grad.shape[1:4]
             padded_x = F.pad(x, (0, 0, 1, 1, 1, 1))  # (B, T+kt-1, h+2, w+2, d)
@@ -220,9 +222,9 @@ class DepthwiseConv3dFunction(torch.autograd.Function):
                 for dh in range(3):
                     for dw in range(3):
                         window = padded_x[:, dt : dt + frames, dh : dh + height, dw : dw + width]
-                        grad_weight[:, 0, dt, dh, dw] = (window * grad).sum(dim=(0, 1, 2, 3))
+                        grad_weight[:, 0, dt, dh, dw] = (window * grad).sum(dim=(0, 1, 2, 3), dtype=torch.float32)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad.sum(dim=(0, 1, 2, 3))
+            grad_bias = grad.sum(dim=(0, 1, 2, 3), dtype=torch.float32).to(weight.dtype)
         return grad_x, grad_weight, grad_bias
 
 
