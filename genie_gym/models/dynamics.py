@@ -31,6 +31,14 @@ from genie_gym.models.st_transformer import STCache, STTransformer, init_weights
 from genie_gym.models.tdce import tdce_loss, token_distance_table
 
 
+def changed_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """Bool ``(B, T, h, w)``: where the id of ``tokens`` int64 ``(B, T, h, w)`` differs from the same position in the
+    previous frame (False in frame 0)."""
+    changed = torch.zeros_like(tokens, dtype=torch.bool)
+    changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
+    return changed
+
+
 class Dynamics(PretrainedMixin, nn.Module):
     """MaskGIT dynamics model (see the module docstring).
 
@@ -210,9 +218,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         table = self.distance_table() if self.config.tdce_lambda > 0 else None
         weights = None
         if self.config.changed_token_weight != 1.0:
-            changed = torch.zeros_like(mask)
-            changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
-            weights = torch.where(changed[mask], self.config.changed_token_weight, 1.0)
+            weights = torch.where(changed_tokens(tokens)[mask], self.config.changed_token_weight, 1.0)
         loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda, weights)
         with torch.no_grad():
             accuracy = (logits.argmax(dim=-1) == targets).float().mean()
@@ -256,9 +262,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         ce_true = F.cross_entropy(self.head(hidden.detach()[mask]).float(), targets, reduction="none")
         ce_other = F.cross_entropy(self.head(hidden_other[mask]).float(), targets, reduction="none")
         gain = ce_other - ce_true
-        changed = torch.zeros_like(mask)
-        changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
-        changed = changed[mask]
+        changed = changed_tokens(tokens)[mask]
         return {"action_gain": float(gain.mean()),
                 "action_gain_changed": float(gain[changed].mean()) if bool(changed.any()) else 0.0}
 
