@@ -400,3 +400,23 @@ def test_context_stall_repeats_visible_frames_and_keeps_targets_real(real_tokens
     assert float(loss_on.detach()) != pytest.approx(float(loss_off.detach()))
     with pytest.raises(ValueError, match="context_stall_prob"):
         DynamicsConfig(**TINY, context_stall_prob=1.5)
+
+
+def test_after_stall_scope_weights_only_the_frames_after_a_stalled_copy(real_tokens):
+    ids, actions, codebook = real_tokens
+    model = Dynamics(DynamicsConfig(**TINY, changed_token_weight=4.0, changed_token_weight_scope="after_stall",
+                                    context_stall_prob=0.5), codebook)
+    inputs = ids.clone()
+    inputs[:, 2] = ids[:, 1]  # frame 2 is a stalled copy of frame 1 in every clip
+    weights = model.token_weights(ids, inputs)
+    moved = ids[:, 3] != ids[:, 1]  # what frame 3 must change relative to the copy the model sees
+    assert moved.any() and (~moved).any()
+    assert torch.equal(weights[:, 3] == 4.0, moved)
+    others = [t for t in range(ids.shape[1]) if t != 3]
+    assert (weights[:, others] == 1.0).all()  # no stall before them: the plain loss
+    everywhere = Dynamics(DynamicsConfig(**TINY, changed_token_weight=4.0, context_stall_prob=0.5), codebook)
+    assert (everywhere.token_weights(ids, inputs)[:, 1:] == 4.0).sum() > (weights == 4.0).sum()
+    with pytest.raises(ValueError, match="needs context_stall_prob"):
+        DynamicsConfig(**TINY, changed_token_weight=4.0, changed_token_weight_scope="after_stall")
+    with pytest.raises(ValueError, match="changed_token_weight_scope"):
+        DynamicsConfig(**TINY, changed_token_weight_scope="stalls")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, TypeVar
 ConfigT = TypeVar("ConfigT", bound="_ConfigBase")
 
 ACTION_SOURCES: tuple[str, ...] = ("ground_truth", "latent")
+CHANGED_TOKEN_WEIGHT_SCOPES: tuple[str, ...] = ("all", "after_stall")
 
 
 class _ConfigBase:
@@ -148,6 +149,9 @@ class DynamicsConfig(_ConfigBase):
     ``changed_token_weight``: loss weight of the masked tokens whose id differs from the same position in the previous
     frame (where something moves: a walking sprite, a scrolling camera); the other tokens weigh 1. Those are a few
     percent of a frame, and a small model fitting a mostly static world learns to copy them; 1 is the plain loss.
+    ``changed_token_weight_scope``: where that weight applies. ``"all"``: every masked token that differs from the
+    previous input frame. ``"after_stall"``: only in target frames whose previous input frame is a stalled copy (see
+    ``context_stall_prob``), the case a dream that stopped moving is in; elsewhere the loss stays the plain one.
     ``context_stall_prob``: each fully visible input frame (frames 1.., not the last) is, with this probability,
     replaced by the frame before it (which may itself be such a copy), while the targets stay the real frames. A dream
     that once copies a frame instead of moving (Mario not stepping) feeds that copy back; these clips teach the model
@@ -173,6 +177,7 @@ class DynamicsConfig(_ConfigBase):
     mask_ratio_max: float = 1.0
     visible_prefix_prob: float = 0.0
     changed_token_weight: float = 1.0
+    changed_token_weight_scope: str = "all"
     context_stall_prob: float = 0.0
     maskgit_steps: int = 25
     temperature: float = 1.0
@@ -194,14 +199,21 @@ class DynamicsConfig(_ConfigBase):
             raise ValueError(f"DynamicsConfig.visible_prefix_prob must be in [0, 1], got {self.visible_prefix_prob}")
         if self.changed_token_weight <= 0:
             raise ValueError(f"DynamicsConfig.changed_token_weight must be > 0, got {self.changed_token_weight}")
+        if self.changed_token_weight_scope not in CHANGED_TOKEN_WEIGHT_SCOPES:
+            raise ValueError(f"DynamicsConfig.changed_token_weight_scope must be one of {CHANGED_TOKEN_WEIGHT_SCOPES}, "
+                             f"got {self.changed_token_weight_scope!r}")
         if not 0.0 <= self.context_stall_prob <= 1.0:
             raise ValueError(f"DynamicsConfig.context_stall_prob must be in [0, 1], got {self.context_stall_prob}")
+        if self.changed_token_weight_scope == "after_stall" and self.changed_token_weight != 1.0 \
+                and self.context_stall_prob == 0.0:
+            raise ValueError("DynamicsConfig.changed_token_weight_scope 'after_stall' needs context_stall_prob > 0 "
+                             "(without stalled frames the weight never applies)")
 
 
 TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
     "dynamics": frozenset(
         {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "changed_token_weight",
-         "context_stall_prob", "maskgit_steps", "temperature"}
+         "changed_token_weight_scope", "context_stall_prob", "maskgit_steps", "temperature"}
     ),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""

@@ -200,6 +200,25 @@ class Dynamics(PretrainedMixin, nn.Module):
             frames[t] = torch.where(stalled[:, t, None, None], frames[t - 1], frames[t])
         return torch.stack(frames, dim=1)
 
+    def token_weights(self, tokens: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Float ``(B, T, h, w)`` loss weights, ``changed_token_weight`` on the changed tokens and 1 elsewhere.
+
+        ``tokens`` int64 ``(B, T, h, w)`` are the real ids, ``inputs`` the same shape the model's input ids (``tokens``
+        with stalled frames). Scope ``"all"``: the tokens that differ from the same position of the real previous
+        frame. Scope ``"after_stall"``: only in the frames whose previous input frame is a stalled copy (differs from
+        the real one), the tokens that differ from that copy (what the model must change to carry on).
+        """
+        if self.config.changed_token_weight_scope == "all":
+            changed = changed_tokens(tokens)
+        else:
+            changed = torch.zeros_like(tokens, dtype=torch.bool)
+            changed[:, 1:] = tokens[:, 1:] != inputs[:, :-1]
+            after_stall = torch.zeros(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+            after_stall[:, 1:] = (inputs[:, :-1] != tokens[:, :-1]).flatten(2).any(dim=2)
+            changed &= after_stall[:, :, None, None]
+        ones = torch.ones(tokens.shape, device=tokens.device)
+        return torch.where(changed, self.config.changed_token_weight, ones)
+
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """MaskGIT loss on ``batch["tokens"]`` int64 ``(B, T, h, w)`` and ``batch["actions"]`` int64 ``(B, T-1)``.
 
@@ -218,7 +237,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         table = self.distance_table() if self.config.tdce_lambda > 0 else None
         weights = None
         if self.config.changed_token_weight != 1.0:
-            weights = torch.where(changed_tokens(tokens)[mask], self.config.changed_token_weight, 1.0)
+            weights = self.token_weights(tokens, inputs)[mask]
         loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda, weights)
         with torch.no_grad():
             accuracy = (logits.argmax(dim=-1) == targets).float().mean()
