@@ -20,6 +20,7 @@ its action for Mario's own motion gives each real outcome the most probability u
 
     python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
     python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
+    python benchmarks/dream_control.py --maskgit-steps 8 --walk-seeds 12   # + the walk, one dream per seed 100..111
 """
 
 from __future__ import annotations
@@ -107,6 +108,17 @@ def mario_persistence(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tu
     dream_pixels = np.mean([pixels for pixels, _ in dreams], axis=0)
     dream_x = np.nanmean([x for _, x in dreams], axis=0)
     return real_pixels, dream_pixels, real_x, dream_x
+
+
+def walk_per_seed(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> np.ndarray:
+    """How far (px) the dreamed Mario's column moves over :data:`STILL_CAMERA_STEPS` steps of RIGHT from the level
+    start, one dream per seed ``(len(seeds),)`` (NaN where Mario is missing from the first or last frame);
+    ``real``: from :func:`real_right_from_start`. A dream walks about +8 px like the game, or stands at ~0."""
+    moved = []
+    for seed in seeds:
+        _, _, _, dream_x = mario_persistence(dream_env, real, (seed,))
+        moved.append(dream_x[-1] - dream_x[0])
+    return np.asarray(moved, dtype=np.float64)
 
 
 def sprite_rise(frames: np.ndarray, background: np.ndarray) -> float:
@@ -322,6 +334,10 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--walk-seeds", type=int, default=0,
+                        help="also dream the walk from the level start once per seed for this many more seeds "
+                             "(from --walk-seed-start) and print each distance, their mean and s.e.")
+    parser.add_argument("--walk-seed-start", type=int, default=100)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -351,6 +367,13 @@ def main() -> None:
     print(f"  steps 1..{STILL_CAMERA_STEPS}: real {real_sprite[1:].mean():.1f}, dream {dream_sprite[1:].mean():.1f} "
           f"sprite pixels per frame; Mario moved {real_x[-1] - real_x[0]:+.1f} px (real), "
           f"{dream_x[-1] - dream_x[0]:+.1f} px (dream)")
+    if args.walk_seeds > 0:
+        walk_seeds = tuple(range(args.walk_seed_start, args.walk_seed_start + args.walk_seeds))
+        moved = walk_per_seed(env, real_start, walk_seeds)
+        found = moved[~np.isnan(moved)]
+        se = found.std() / np.sqrt(len(found)) if len(found) else float("nan")
+        print(f"  one dream per seed {walk_seeds[0]}..{walk_seeds[-1]}: Mario moved {found.mean():+.2f} ± {se:.2f} px "
+              f"(s.e.), > 3 px in {int((found > 3).sum())} of {len(moved)}: " + " ".join(f"{v:+.1f}" for v in moved))
     for k, real_moved, dream_moved in walking_starts(env, real_start, (2, 4), seeds):
         print(f"  started after {k} real steps of RIGHT (Mario already walking), RIGHT held to step "
               f"{STILL_CAMERA_STEPS}: Mario moved {real_moved:+.1f} px (real), {dream_moved:+.1f} px (dream)")
