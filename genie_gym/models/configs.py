@@ -150,8 +150,9 @@ class DynamicsConfig(_ConfigBase):
     frame (where something moves: a walking sprite, a scrolling camera); the other tokens weigh 1. Those are a few
     percent of a frame, and a small model fitting a mostly static world learns to copy them; 1 is the plain loss.
     ``changed_token_weight_scope``: where that weight applies. ``"all"``: every masked token that differs from the
-    previous input frame. ``"after_stall"``: only in target frames whose previous input frame is a stalled copy (see
-    ``context_stall_prob``), the case a dream that stopped moving is in; elsewhere the loss stays the plain one.
+    real previous frame. ``"after_stall"``: only in target frames whose previous input frame is a stalled copy (see
+    ``context_stall_prob``; there the tokens that differ from that copy), the case a dream that stopped moving is in;
+    elsewhere the loss stays the plain one.
     ``context_stall_prob``: each fully visible input frame (frames 1.., not the last) is, with this probability,
     replaced by the frame before it (which may itself be such a copy), while the targets stay the real frames. A dream
     that once copies a frame instead of moving (Mario not stepping) feeds that copy back; these clips teach the model
