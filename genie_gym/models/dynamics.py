@@ -31,11 +31,12 @@ from genie_gym.models.st_transformer import STCache, STTransformer, init_weights
 from genie_gym.models.tdce import tdce_loss, token_distance_table
 
 
-def changed_tokens(tokens: torch.Tensor) -> torch.Tensor:
+def changed_tokens(tokens: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
     """Bool ``(B, T, h, w)``: where the id of ``tokens`` int64 ``(B, T, h, w)`` differs from the same position in the
-    previous frame (False in frame 0)."""
+    previous frame of ``previous`` (same shape; default ``tokens`` itself); False in frame 0."""
+    previous = tokens if previous is None else previous
     changed = torch.zeros_like(tokens, dtype=torch.bool)
-    changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
+    changed[:, 1:] = tokens[:, 1:] != previous[:, :-1]
     return changed
 
 
@@ -211,13 +212,10 @@ class Dynamics(PretrainedMixin, nn.Module):
         if self.config.changed_token_weight_scope == "all":
             changed = changed_tokens(tokens)
         else:
-            changed = torch.zeros_like(tokens, dtype=torch.bool)
-            changed[:, 1:] = tokens[:, 1:] != inputs[:, :-1]
             after_stall = torch.zeros(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
             after_stall[:, 1:] = (inputs[:, :-1] != tokens[:, :-1]).flatten(2).any(dim=2)
-            changed &= after_stall[:, :, None, None]
-        ones = torch.ones(tokens.shape, device=tokens.device)
-        return torch.where(changed, self.config.changed_token_weight, ones)
+            changed = changed_tokens(tokens, inputs) & after_stall[:, :, None, None]
+        return torch.where(changed, self.config.changed_token_weight, 1.0)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """MaskGIT loss on ``batch["tokens"]`` int64 ``(B, T, h, w)`` and ``batch["actions"]`` int64 ``(B, T-1)``.
