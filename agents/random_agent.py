@@ -112,10 +112,61 @@ class RightBiasedStickyAgent(StickyRandomAgent):
         return f"RightBiasedStickyAgent(p={self.p}, weights={self.weights})"
 
 
+class RunStopAgent(RandomAgent):
+    """Runs RIGHT, then lets go: alternates a held RIGHT (``run`` steps, uniform) with a held LEFT, UP or DOWN
+    (``stop`` steps, uniform), so the data shows what the game does when RIGHT is released mid-run.
+
+    Random and sticky-random agents rarely release RIGHT while Mario is moving fast, so a world model trained on them
+    sees the camera keep scrolling after RIGHT and learns little about braking: Mario's momentum carries him a few
+    pixels, and UP / DOWN (no horizontal input for small Mario) only slow him down. A run sometimes ends in a jump
+    (``jump_p``), held for the same lengths as a stop.
+
+    Args:
+        run: ``(min, max)`` steps of a RIGHT run, inclusive.
+        stop: ``(min, max)`` steps of a stop (LEFT, UP or DOWN, uniform) or of a jump, inclusive.
+        jump_p: probability that a run is followed by JUMP instead of a stop.
+        num_actions: size of the action space (5: the stop actions are 1 LEFT, 2 UP, 3 DOWN, JUMP is 4).
+    """
+
+    def __init__(self, run: tuple[int, int] = (4, 16), stop: tuple[int, int] = (2, 8), jump_p: float = 0.2,
+                 num_actions: int = NUM_ACTIONS) -> None:
+        super().__init__(num_actions)
+        if num_actions != NUM_ACTIONS:
+            raise ValueError(f"RunStopAgent needs the shared {NUM_ACTIONS}-action convention, got {num_actions}")
+        for name, (low, high) in (("run", run), ("stop", stop)):
+            if not 1 <= low <= high:
+                raise ValueError(f"{name} must be (min, max) with 1 <= min <= max, got {(low, high)}")
+        if not 0.0 <= jump_p <= 1.0:
+            raise ValueError(f"jump_p must be in [0, 1], got {jump_p}")
+        self.run, self.stop, self.jump_p = (int(run[0]), int(run[1])), (int(stop[0]), int(stop[1])), float(jump_p)
+        self._action, self._left = 0, 0
+
+    def reset(self, seed: int) -> None:
+        """Start an episode with a RIGHT run: re-seed and draw the first run's length."""
+        super().reset(seed)
+        self._action, self._left = 0, int(self._rng.integers(self.run[0], self.run[1] + 1))
+
+    def act(self, obs: np.ndarray) -> int:
+        """The current segment's action; a new segment (run after a stop, stop or jump after a run) when it ends."""
+        if self._left <= 0:
+            if self._action == 0:
+                jump = self._rng.random() < self.jump_p
+                self._action = 4 if jump else int(self._rng.integers(1, 4))
+                self._left = int(self._rng.integers(self.stop[0], self.stop[1] + 1))
+            else:
+                self._action, self._left = 0, int(self._rng.integers(self.run[0], self.run[1] + 1))
+        self._left -= 1
+        return self._action
+
+    def __repr__(self) -> str:
+        return f"RunStopAgent(run={self.run}, stop={self.stop}, jump_p={self.jump_p})"
+
+
 AGENTS: dict[str, type[RandomAgent]] = {
     "random": RandomAgent,
     "sticky-random": StickyRandomAgent,
     "right-biased": RightBiasedStickyAgent,
+    "run-stop": RunStopAgent,
 }
 
 

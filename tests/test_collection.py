@@ -267,3 +267,31 @@ def test_right_biased_agent_goes_further_into_smb_than_sticky_random() -> None:
         return float(np.mean(changed))
 
     assert scroll_fraction(RightBiasedStickyAgent()) > scroll_fraction(StickyRandomAgent()) + 0.1
+
+
+def test_run_stop_agent_alternates_right_runs_with_stops() -> None:
+    """RunStopAgent holds RIGHT for a run, then LEFT / UP / DOWN or JUMP, with segment lengths in their ranges."""
+    from agents.random_agent import RunStopAgent
+
+    agent = RunStopAgent(run=(4, 6), stop=(2, 3), jump_p=0.25)
+    agent.reset(7)
+    drawn = [agent.act(None) for _ in range(3000)]
+    agent.reset(7)
+    assert [agent.act(None) for _ in range(3000)] == drawn
+    segments: list[tuple[int, int]] = []  # (action, length)
+    for action in drawn:
+        if segments and segments[-1][0] == action:
+            segments[-1] = (action, segments[-1][1] + 1)
+        else:
+            segments.append((action, 1))
+    runs = [length for action, length in segments[:-1] if action == 0]
+    stops = [(action, length) for action, length in segments[:-1] if action != 0]
+    assert drawn[0] == 0 and set(runs) == {4, 5, 6}
+    assert {length for _, length in stops} == {2, 3}
+    assert all(a == 0 for a, _ in segments[0::2]) and all(a != 0 for a, _ in segments[1::2])
+    stop_shares = np.bincount([a for a, _ in stops], minlength=5)[1:] / len(stops)
+    assert abs(stop_shares[3] - 0.25) < 0.06 and min(stop_shares[:3]) > 0.18  # JUMP 1/4, LEFT / UP / DOWN 1/4 each
+    with pytest.raises(ValueError, match="run"):
+        RunStopAgent(run=(0, 3))
+    with pytest.raises(ValueError, match="jump_p"):
+        RunStopAgent(jump_p=1.5)

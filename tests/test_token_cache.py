@@ -119,3 +119,26 @@ def test_tokens_are_cached_once_reused_and_invalidated(tmp_path: Path, store: Pa
         assert item["tokens"].dtype == torch.int64 and item["tokens"].shape == (8, 8, 8)
         assert torch.equal(item["tokens"], torch.from_numpy(cache.load(ref)[start : start + 8].astype(np.int64)))
         assert torch.equal(item["actions"], windows[index]["actions"])
+
+
+def test_a_mixed_store_encodes_each_linked_episode_once(tmp_path: Path, store: Path) -> None:
+    """``genie data mix A:3`` links every episode three times: the cache encodes it once and links the other names."""
+    from genie_gym.data.mix import MixSource, mix_stores
+
+    mixed = tmp_path / "mixed"
+    mix_stores([MixSource.parse(f"{store}:3")], mixed)
+    windows = WindowDataset(mixed, split="all", window=8)
+    checkpoint = save_pretrained(tiny_tokenizer(seed=2), tmp_path / "tok")
+    counting = CountingTokenizer(tiny_tokenizer(seed=2))
+    cache = cache_tokens(windows, counting, checkpoint, ctx=None, progress=False)
+    assert len(windows.episodes) % 3 == 0 and counting.frames_encoded * 3 == int(windows.lengths.sum())
+    third = len(windows.episodes) // 3
+    for index in (0, third - 1):
+        copies = [cache.path(windows.episodes[index + k * third]) for k in range(3)]
+        assert all(np.array_equal(cache.load(windows.episodes[index]), np.load(path)) for path in copies)
+        assert len({path.stat().st_ino for path in copies}) == 1  # hard links, not three arrays
+    # A lost copy is linked again from the ones left, without encoding.
+    cache.path(windows.episodes[third]).unlink()
+    again = CountingTokenizer(tiny_tokenizer(seed=2))
+    cache_tokens(windows, again, checkpoint, ctx=None, progress=False)
+    assert again.frames_encoded == 0 and cache.path(windows.episodes[third]).is_file()

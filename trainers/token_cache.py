@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -172,7 +173,8 @@ class EpisodeArrayCache:
         ctx: DistributedContext | None = None,
         progress: bool = True,
     ) -> int:
-        """Compute and write the arrays of the episodes that lack one; returns how many this process computed.
+        """Compute and write the arrays of the episodes that lack one; returns how many this process computed
+        (an episode linked under several names in a mixed store is computed once; its other names are linked).
 
         ``compute(frames)`` maps an episode's uint8 frames ``(T, 64, 64, 3)`` to its array, which must have
         ``expected_rows(T)`` rows. Under DDP every rank computes a disjoint share, then all ranks wait for each other.
@@ -182,25 +184,55 @@ class EpisodeArrayCache:
         ctx = ctx or DistributedContext()
         rows = [expected_rows(int(n)) for n in lengths]
         missing = self.missing(refs, rows)
-        todo = missing[ctx.rank :: ctx.world_size]
+        # A mixed store links the same episode directory several times (``genie data mix A:3``): each episode on disk
+        # is computed once, and its other names get a link to that array (or to one already cached).
+        groups: dict[Path, list[int]] = {}
+        for position in missing:
+            groups.setdefault(refs[position].path.resolve(), []).append(position)
+        cached: dict[Path, Path] = {}
+        if groups:
+            missing_set = set(missing)
+            for position, ref in enumerate(refs):
+                if position not in missing_set and (source := ref.path.resolve()) in groups:
+                    cached.setdefault(source, self.path(ref))
+        todo = list(groups.items())[ctx.rank :: ctx.world_size]
         if missing and ctx.is_main:
             self.root.mkdir(parents=True, exist_ok=True)
             info = {"kind": self.kind, "fingerprint": self.fingerprint, "format": CACHE_FORMAT_VERSION}
             (self.root / "cache.json").write_text(json.dumps({**info, **self.description}, indent=2) + "\n")
         bar = tqdm(todo, desc=f"caching {self.kind}", unit="ep", disable=not (progress and ctx.is_main and todo))
-        for position in bar:
-            ref = refs[position]
-            frames = np.load(ref.frames_path, mmap_mode="r", allow_pickle=False)
-            array = compute(frames)
-            if array.shape[0] != rows[position]:
-                raise RuntimeError(f"{self.kind} of {ref} have {array.shape[0]} rows, expected {rows[position]}")
-            self.write(ref, array)
+        computed = 0
+        for source, positions in bar:
+            if source in cached:
+                written = cached[source]
+            else:
+                ref, expected = refs[positions[0]], rows[positions[0]]
+                frames = np.load(ref.frames_path, mmap_mode="r", allow_pickle=False)
+                array = compute(frames)
+                if array.shape[0] != expected:
+                    raise RuntimeError(f"{self.kind} of {ref} have {array.shape[0]} rows, expected {expected}")
+                written = self.write(ref, array)
+                positions = positions[1:]
+                computed += 1
+            for position in positions:
+                self._link(written, self.path(refs[position]))
         bar.close()
         barrier(ctx)
         still_missing = self.missing(refs, rows)
         if still_missing:
             raise RuntimeError(f"{len(still_missing)} {self.kind} arrays are missing in {self.root} after caching")
-        return len(todo)
+        return computed
+
+    @staticmethod
+    def _link(existing: Path, path: Path) -> None:
+        """Make ``path`` a hard link to (or, across file systems, a copy of) ``existing``, atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            os.link(existing, tmp)
+        except OSError:
+            shutil.copyfile(existing, tmp)
+        os.replace(tmp, path)
 
 
 class TokenWindowDataset(Dataset):
