@@ -17,6 +17,7 @@ uses bf16 autocast there).
     python benchmarks/train_throughput.py --paper         # also the paper configs
     python benchmarks/train_throughput.py --threads 2 --batch-size 4 --window 16
     python benchmarks/train_throughput.py --processes 2 --threads 1   # DDP (gloo), as `torchrun -m trainers`
+    python benchmarks/train_throughput.py --threads 2 --repeats 5     # median and range of 5 runs per model
 
 ``--processes N`` runs N DDP processes on the CPU (gloo, as ``torchrun --nproc_per_node N -m trainers``), each with
 ``--threads`` threads and ``--batch-size / N`` clips, and reports the frames/s of all of them together; the MFU
@@ -234,6 +235,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["tokenizer", "dynamics"], choices=["tokenizer", "dynamics"])
     parser.add_argument("--processes", type=int, default=1, help="DDP processes on the CPU (gloo; default 1: no DDP)")
     parser.add_argument("--configs", nargs="+", help="config names or JSON files (default: small, plus paper on CUDA)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="measure each model this many times (alternating models) and print the median with the "
+                             "range: this VM's run-to-run noise is about +-15%% (default 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows (and the peak) to this JSON file")
     args = parser.parse_args()
     if args.processes > 1 and args.device != "cpu":
@@ -248,24 +252,38 @@ def main() -> None:
     print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()} {layout}".rstrip())
     print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up")
     configs = args.configs or ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
-    rows = []
-    for config_name in configs:
-        for kind in args.models:
-            if args.processes > 1:
-                rows.append(measure_ddp(kind, config_name, args))
-            else:
-                rows.append(measure(kind, config_name, args, device))
-            peaks.append(matmul_peak_flops(device))  # the best peak seen is the (conservative) reference
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be >= 1, got {args.repeats}")
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(args.repeats):
+        for config_name in configs:
+            for kind in args.models:
+                if args.processes > 1:
+                    row = measure_ddp(kind, config_name, args)
+                else:
+                    row = measure(kind, config_name, args, device)
+                runs.setdefault((kind, config_name), []).append(row)
+                peaks.append(matmul_peak_flops(device))  # the best peak seen is the (conservative) reference
     peak = max(peaks)
+    rows = []
+    for repeated in runs.values():  # the median run of each model (by achieved FLOP/s), with the range of all
+        ordered = sorted(repeated, key=lambda row: row["achieved_flops"])
+        rows.append({**ordered[(len(ordered) - 1) // 2], "repeats": len(ordered),
+                     "mfu_range": [ordered[0]["achieved_flops"] / peak, ordered[-1]["achieved_flops"] / peak]})
     print(
         f"matmul peak ({'bf16' if device.type == 'cuda' else 'fp32'}): {peak / 1e9:.1f} GFLOP/s "
         f"(best of {len(peaks)} measurements: {', '.join(f'{p / 1e9:.1f}' for p in peaks)})"
     )
-    print(f"{'model':<10} {'config':<6} {'params':>8} {'frames/s':>9} {'GFLOP/frame':>12} {'GFLOP/s':>9} {'MFU':>6}")
+    if args.repeats > 1:
+        print(f"median of {args.repeats} runs per model; MFU range: lowest-highest run")
+    print(f"{'model':<10} {'config':<6} {'params':>8} {'frames/s':>9} {'GFLOP/frame':>12} {'GFLOP/s':>9} {'MFU':>6}"
+          + ("  MFU range" if args.repeats > 1 else ""))
     for row in rows:
+        low, high = row["mfu_range"]
         print(
             f"{row['model']:<10} {row['config']:<6} {row['params_M']:>7.1f}M {row['frames_per_s']:>9.1f} "
             f"{row['gflop_per_frame']:>12.2f} {row['achieved_flops'] / 1e9:>9.1f} {row['achieved_flops'] / peak:>6.1%}"
+            + (f"  {low:.1%}-{high:.1%}" if args.repeats > 1 else "")
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
