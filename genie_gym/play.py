@@ -92,10 +92,13 @@ class PlaySession:
         side_by_side: start showing real | dream.
         context_frames: how many recent real frames seed the dream when toggling to it.
         maskgit_steps: MaskGIT steps per dreamed frame (``None``: the checkpoint's default); 1-2 for real time on a CPU.
+        action_guidance: action-guidance weight of the dream (``None``: the checkpoint's default, off for the
+            shipped SMB model); 1 makes the dreamed Mario answer RIGHT more reliably at 2.3x the time per frame.
     """
 
     def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
-                 max_episode_steps: int = 100_000, maskgit_steps: int | None = None, dream_from: int = 0) -> None:
+                 max_episode_steps: int = 100_000, maskgit_steps: int | None = None, dream_from: int = 0,
+                 action_guidance: float | None = None) -> None:
         if dream_from < 0:
             raise ValueError(f"dream_from must be >= 0 steps, got {dream_from}")
         self.seed = seed
@@ -103,6 +106,10 @@ class PlaySession:
         self._dream_kwargs = {"max_episode_steps": max_episode_steps}
         if maskgit_steps is not None:
             self._dream_kwargs["maskgit_steps"] = int(maskgit_steps)
+        if action_guidance is not None:
+            if action_guidance < 0:
+                raise ValueError(f"action_guidance must be >= 0, got {action_guidance}")
+            self._dream_kwargs["action_guidance"] = float(action_guidance)
         self.context_frames = context_frames
         wants_dream = env_id.startswith(DREAM_PREFIX)
         self.real = self.dream = None
@@ -280,7 +287,7 @@ class MediaRecorder:
 def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
              actions_file: str | None = None, record: str | None = None, record_store: str | None = None,
              max_steps: int | None = None, maskgit_steps: int | None = None,
-             dream_from: int = 0) -> dict[str, object]:
+             dream_from: int = 0, action_guidance: float | None = None) -> dict[str, object]:
     """Run the interactive (or scripted, headless) play loop; returns a summary dict.
 
     ``dream_from``: the first N steps run only the real game (the dream panel shows it darkened); then the dream
@@ -293,7 +300,7 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     script = read_action_script(actions_file) if actions_file else None
     recorder = MediaRecorder(record, fps) if record else None
     session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps,
-                          dream_from=dream_from)
+                          dream_from=dream_from, action_guidance=action_guidance)
     pygame.display.init()
     pygame.font.init()
     font = pygame.font.Font(None, 20)
