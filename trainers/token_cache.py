@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from genie_gym.data.mix import link_or_copy
 from genie_gym.data.store import EpisodeRef
 from genie_gym.data.window_dataset import WindowDataset
 from trainers.distributed import DistributedContext, barrier
@@ -228,10 +228,7 @@ class EpisodeArrayCache:
         """Make ``path`` a hard link to (or, across file systems, a copy of) ``existing``, atomically."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            os.link(existing, tmp)
-        except OSError:
-            shutil.copyfile(existing, tmp)
+        link_or_copy(existing, tmp)
         os.replace(tmp, path)
 
 

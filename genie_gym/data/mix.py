@@ -49,7 +49,8 @@ class MixSummary:
     cached_files: int
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` a hard link to ``source``, or a copy of it where hard links fail (another file system)."""
     try:
         os.link(source, target)
     except OSError:
@@ -101,6 +102,6 @@ def mix_stores(sources: list[MixSource], out: os.PathLike | str) -> MixSummary:
                                 if not (new_cache / extra.name).exists():
                                     shutil.copy2(extra, new_cache / extra.name)
                             prepared.add(new_cache / game)
-                        _link_or_copy(cached, new_cache / game / f"{episode_name(new_index)}.npy")
+                        link_or_copy(cached, new_cache / game / f"{episode_name(new_index)}.npy")
                         cached_files += 1
     return MixSummary(counts, cached_files)
