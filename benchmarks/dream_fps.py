@@ -92,7 +92,7 @@ def recompute_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarr
         context = tokens[:, -(window - 1):]
         context_actions = history[:, -context.shape[1]:]
         result = world_model.dynamics.generate(context, context_actions, num_frames=1, mode="autoregressive",
-                                               maskgit_steps=maskgit_steps, generator=generator)
+                                               maskgit_steps=maskgit_steps, generator=generator, use_cache=False)
         tokens = torch.cat([tokens, result.tokens], dim=1)[:, -window:]
         world_model.decode(tokens[:, -decode_window:])
     return steps * len(frames) / (time.perf_counter() - start)

@@ -70,7 +70,8 @@ def test_cached_stream_matches_the_full_recompute_on_cuda(shipped_cuda, real_con
     tokens = shipped_cuda.encode(frames[:4, :2])
     action_ids = torch.from_numpy(actions[:4, :5]).to(CUDA)
     full = dynamics.generate(tokens, action_ids, num_frames=4, mode="autoregressive", frames_per_step=1,
-                             maskgit_steps=8, temperature=1.0, generator=torch.Generator().manual_seed(3))
+                             maskgit_steps=8, temperature=1.0, generator=torch.Generator().manual_seed(3),
+                             use_cache=False)
     stream = dynamics.start_stream(tokens, action_ids[:, :1], max_context_frames=None)
     generator = torch.Generator().manual_seed(3)
     cached = torch.stack(

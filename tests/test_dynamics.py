@@ -141,6 +141,7 @@ def test_cached_stream_equals_full_recompute(trained, real_tokens):
         maskgit_steps=10,
         temperature=1.0,
         generator=torch.Generator().manual_seed(7),
+        use_cache=False,
     )
     stream = trained.start_stream(context, actions[:3, :1], max_context_frames=None)
     generator = torch.Generator().manual_seed(7)
@@ -154,6 +155,21 @@ def test_cached_stream_equals_full_recompute(trained, real_tokens):
     assert torch.equal(torch.stack(tokens, dim=1), full.tokens)
     assert torch.allclose(torch.stack(entropies, dim=1), full.entropy, atol=1e-5)
     assert stream.frames_seen == 5 and stream.num_cached_frames == 5
+
+
+@pytest.mark.parametrize("mode,frames_per_step,guidance", [("single", 1, 0.0), ("autoregressive", 2, 0.0),
+                                                              ("single", 1, 1.5), ("autoregressive", 2, 1.5)])
+def test_generate_with_the_context_cache_equals_the_full_recompute(trained, real_tokens, mode, frames_per_step,
+                                                                   guidance):
+    ids, actions, _ = real_tokens
+    kwargs = dict(num_frames=3, mode=mode, frames_per_step=frames_per_step, maskgit_steps=6, temperature=1.0,
+                  action_guidance=guidance)
+    full = trained.generate(ids[:3, :2], actions[:3, :4], generator=torch.Generator().manual_seed(11),
+                            use_cache=False, **kwargs)
+    cached = trained.generate(ids[:3, :2], actions[:3, :4], generator=torch.Generator().manual_seed(11), **kwargs)
+    assert float((cached.tokens == full.tokens).float().mean()) > 0.99
+    assert torch.allclose(cached.entropy[cached.tokens == full.tokens], full.entropy[cached.tokens == full.tokens],
+                          atol=1e-4)
 
 
 def test_stream_sliding_window_keeps_memory_flat(trained, real_tokens):
@@ -315,10 +331,11 @@ def test_action_guidance_cached_equals_full_and_strengthens_the_actions(trained,
         other = trained.generate(ids[:, :2], swapped, action_guidance=weight, **kwargs).tokens
         differ[weight] = float((true != other).float().mean())
     assert differ[2.0] > differ[0.0], differ
-    # the cached stream repeats its cache once per action; rows of different actions must not mix
+    # the cached stream scores every action's rows on one shared cache; rows of different actions must not mix
     context = ids[:3, :2]
     full = trained.generate(context, actions[:3, :4], num_frames=3, mode="autoregressive", maskgit_steps=6,
-                            temperature=1.0, generator=torch.Generator().manual_seed(5), action_guidance=1.5)
+                            temperature=1.0, generator=torch.Generator().manual_seed(5), action_guidance=1.5,
+                            use_cache=False)
     stream = trained.start_stream(context, actions[:3, :1], max_context_frames=None)
     generator = torch.Generator().manual_seed(5)
     streamed = [stream.next_frame(actions[:3, 1 + t], maskgit_steps=6, temperature=1.0, generator=generator,

@@ -116,6 +116,26 @@ def test_attention_over_the_cache_does_not_depend_on_the_slot_order():
     assert torch.allclose(in_order, reference, atol=1e-12, rtol=0)
 
 
+def test_groups_of_new_frames_share_one_cache_as_if_it_were_repeated():
+    """Action guidance scores G actions' frames against one cache: the same as repeating the cache G times."""
+    model = _model(cond_dim=3)
+    x = torch.randn(2, 4, 3, 3, 32, dtype=torch.double)
+    cond = torch.randn(2, 4, 3, dtype=torch.double)
+    cache = model.new_cache()
+    model(x[:, :3], cond[:, :3], cache=cache, update_cache=True)
+    groups = 3
+    new_x = torch.randn(groups * 2, 1, 3, 3, 32, dtype=torch.double)  # row g * 2 + i continues sequence i
+    new_cond = torch.randn(groups * 2, 1, 3, dtype=torch.double)
+    shared = model(new_x, new_cond, cache=cache, update_cache=False)
+    assert cache.num_frames == 3, "scoring groups must leave the cache as it was"
+    for g in range(groups):
+        rows = slice(2 * g, 2 * g + 2)
+        alone = model(torch.cat([x[:, :3], new_x[rows]], 1), torch.cat([cond[:, :3], new_cond[rows]], 1))[:, 3:]
+        assert torch.allclose(shared[rows], alone, atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="do not continue a cache of"):
+        model(new_x[:3], new_cond[:3], cache=cache, update_cache=False)
+
+
 def test_windowed_stream_equals_a_window_kept_in_time_order():
     """The ring buffer gives what copying the last ``W`` frames in time order gives (the cache before the ring)."""
     model = _model(cond_dim=3)

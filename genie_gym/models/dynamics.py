@@ -299,6 +299,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         temperature: float | None = None,
         generator: torch.Generator | None = None,
         action_guidance: float = 0.0,
+        use_cache: bool = True,
     ) -> GenerationResult:
         """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`."""
         return generate(
@@ -312,6 +313,7 @@ class Dynamics(PretrainedMixin, nn.Module):
             temperature=self.config.temperature if temperature is None else temperature,
             generator=generator,
             action_guidance=action_guidance,
+            use_cache=use_cache,
         )
 
     def start_stream(

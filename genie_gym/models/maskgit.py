@@ -8,7 +8,8 @@ we report the normalised entropy ``H / log(num_codes)`` of the (untempered) dist
 probability of the chosen id, both at the step where it was fixed.
 
 - :func:`generate`: ``mode="single"`` decodes all future frames together; ``"autoregressive"`` decodes
-  ``frames_per_step`` frames at a time given everything before, recomputing the whole sequence at every step.
+  ``frames_per_step`` frames at a time given everything before. The known frames are run once into a cache and
+  each MaskGIT step computes only the frames being decoded (``use_cache=False``: the whole sequence at every step).
 - :class:`DynamicsStream`: autoregressive, one frame at a time, with a per-layer cache of the past frames (temporal
   keys/values and PEG inputs); gives the same tokens as ``generate(mode="autoregressive", frames_per_step=1)`` for
   the same generator state, at a fraction of the cost, and can keep only the last ``max_context_frames`` frames.
@@ -211,8 +212,9 @@ def generate(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     action_guidance: float = 0.0,
+    use_cache: bool = True,
 ) -> GenerationResult:
-    """Predict ``num_frames`` frames after the context, recomputing the whole sequence at every MaskGIT step.
+    """Predict ``num_frames`` frames after the context.
 
     Args:
         model: the dynamics model.
@@ -227,6 +229,9 @@ def generate(
         generator: seeded ``torch.Generator`` for reproducible samples.
         action_guidance: guidance weight ``w`` (module docstring); the alternatives hold one action ``b`` over all
             frames being decoded, and the guided action of every frame is its given one.
+        use_cache: run the known frames once into an :class:`STCache` (frames decoded so far are appended to it) so
+            each MaskGIT step computes only the frames being decoded; ``False`` recomputes the whole sequence at
+            every step (the reference the cache is tested against). Same tokens either way, up to float rounding.
 
     Returns a :class:`GenerationResult` with ``(B, N, h, w)`` tensors.
     """
@@ -246,24 +251,34 @@ def generate(
     action_guidance = _check_guidance(model, action_guidance)
     num_actions = model.config.num_actions
     chunk = num_frames if mode == "single" else frames_per_step
+    cache: STCache | None = None
+    if use_cache:
+        cache = model.transformer.new_cache()
+        model.hidden(context, frame_actions[:, :num_context], cache=cache, update_cache=True)
     sequence = context
     results: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for start in range(0, num_frames, chunk):
         count = min(chunk, num_frames - start)
         known = sequence
+        first = known.shape[1]
 
-        def logits_fn(ids: torch.Tensor, positions: torch.Tensor, known: torch.Tensor = known,
-                      count: int = count) -> torch.Tensor:
-            full = torch.cat([known, ids.view(batch, count, h, w)], dim=1)
-            actions_now = frame_actions[:, : full.shape[1]]
+        def logits_fn(ids: torch.Tensor, positions: torch.Tensor, known: torch.Tensor = known, count: int = count,
+                      first: int = first) -> torch.Tensor:
+            new = ids.view(batch, count, h, w)
+            if cache is not None:  # only the frames being decoded, after the cached ones
+                inputs, actions_now, skip = new, frame_actions[:, first : first + count], 0
+            else:
+                inputs, actions_now, skip = torch.cat([known, new], dim=1), frame_actions[:, : first + count], first
             if action_guidance == 0:
-                hidden = model.hidden(full, actions_now)[:, known.shape[1] :]
+                hidden = model.hidden(inputs, actions_now, cache=cache, update_cache=False)[:, skip:]
                 return model.head(_gather_positions(hidden, positions))
-            # rows: the given actions, then every action b held over the decoded frames (row (1 + b) * B + i)
+            # rows: the given actions, then every action b held over the decoded frames (row (1 + b) * B + i);
+            # with the cache, the 1 + A groups of rows attend to the one cached copy of the known frames
             rows = actions_now.repeat(1 + num_actions, 1)
-            held = torch.arange(num_actions, device=full.device).repeat_interleave(batch)[:, None]
-            rows[batch:, known.shape[1] :] = held
-            hidden = model.hidden(full.repeat(1 + num_actions, 1, 1, 1), rows)[:, known.shape[1] :]
+            held = torch.arange(num_actions, device=new.device).repeat_interleave(batch)[:, None]
+            rows[batch:, skip:] = held
+            hidden = model.hidden(inputs.repeat(1 + num_actions, 1, 1, 1), rows, cache=cache,
+                                  update_cache=False)[:, skip:]
             logits = model.head(_gather_positions(hidden, positions.repeat(1 + num_actions, 1)))
             logits = logits.view(1 + num_actions, batch, *logits.shape[1:])
             return guided_logits(logits[0], logits[1:], action_guidance)
@@ -273,7 +288,10 @@ def generate(
             logits_fn, batch, count * h * w, num_codes, maskgit_steps, temperature, generator, context.device
         )
         results.append((ids, entropy, probs))
-        sequence = torch.cat([sequence, ids.view(batch, count, h, w)], dim=1)
+        decoded = ids.view(batch, count, h, w)
+        if cache is not None and start + count < num_frames:
+            model.hidden(decoded, frame_actions[:, first : first + count], cache=cache, update_cache=True)
+        sequence = torch.cat([sequence, decoded], dim=1)
     tokens, entropy, probs = (torch.cat([r[i].view(batch, -1, h, w) for r in results], dim=1) for i in range(3))
     return GenerationResult(tokens=tokens, entropy=entropy, probs_of_chosen=probs)
 
@@ -340,7 +358,7 @@ class DynamicsStream:
         action_guidance: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predict the next frame given ``action`` (int or int64 ``(B,)``); ``action_guidance``: see the module
-        docstring (the cache is repeated once per action for this frame's MaskGIT steps).
+        docstring (every action's rows attend to the one cache; nothing is copied per action).
 
         Returns ``(tokens int64 (B, h, w), entropy float (B, h, w))``; ``last_probs_of_chosen`` keeps the chosen
         ids' probabilities.
@@ -353,11 +371,9 @@ class DynamicsStream:
         b, h, w = self.batch_size, self.grid_h, self.grid_w
 
         num_actions = model.config.num_actions
-        if action_guidance > 0:  # every action for this frame, action-major rows (b * B + i), on a repeated cache
-            cache = self.cache.repeated(num_actions)
+        cache, frame_actions = self.cache, frame_action
+        if action_guidance > 0:  # every action for this frame, action-major rows (a * B + i), sharing the cache
             frame_actions = torch.arange(num_actions, device=frame_action.device).repeat_interleave(b)[:, None]
-        else:
-            cache, frame_actions = self.cache, frame_action
         rows = torch.arange(b, device=frame_action.device)
 
         def logits_fn(ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -144,18 +144,6 @@ class LayerCache:
         if self.keys is not None:
             self._reallocate(self.keys)
 
-    def repeated(self, times: int) -> LayerCache:
-        """This cache with its batch repeated ``times`` times (row ``i * B + b`` is row ``b``)."""
-        peg = None if self.peg_inputs is None else self.peg_inputs.repeat(times, *([1] * (self.peg_inputs.ndim - 1)))
-        return LayerCache(
-            peg_inputs=peg,
-            keys=None if self.keys is None else self.keys.repeat(times, 1, 1, 1),
-            values=None if self.values is None else self.values.repeat(times, 1, 1, 1),
-            key_frames=None if self.key_frames is None else self.key_frames.clone(),
-            frames_appended=self.frames_appended, max_frames=self.max_frames,
-            num_frames=self.num_frames, next_slot=self.next_slot,
-        )
-
 
 @dataclass
 class STCache:
@@ -171,10 +159,6 @@ class STCache:
     def num_frames(self) -> int:
         """Number of past frames the temporal attention can see."""
         return self.layers[0].num_frames if self.layers else 0
-
-    def repeated(self, times: int) -> STCache:
-        """This cache with its batch repeated ``times`` times (row ``i * B + b`` is row ``b``)."""
-        return STCache(layers=[layer.repeated(times) for layer in self.layers])
 
     def drop_oldest(self, keep: int) -> None:
         """Forget all but the last ``keep`` frames, now and after every later update (sliding context window;
@@ -244,6 +228,8 @@ class PEG(nn.Module):
         if past is None:
             past = x.new_zeros(x.shape[0], 0, *x.shape[2:])
         past = past[:, -num_past:]
+        if past.shape[0] != x.shape[0]:  # a cache shared by ``x.shape[0] // B`` groups of the same ``B`` sequences
+            past = past.repeat(_groups(x.shape[0], past.shape[0]), *([1] * (past.ndim - 1)))
         if past.shape[1] < num_past:
             pad = x.new_zeros(x.shape[0], num_past - past.shape[1], *x.shape[2:])
             past = torch.cat([pad, past], dim=1)
@@ -318,10 +304,15 @@ def attend_with_past(
     separately and normalised together. With ``Tq = 1`` (stepping a dream) and many spatial positions this is ~10x
     faster on CPU than the fused kernel, which is tuned for long sequences, not ``B*h*w`` sequences of length 16.
 
+    The new frames may come in ``G`` groups over the same cached sequences (``N = G * Nc`` rows, row ``g * Nc + n``
+    continues cached sequence ``n``; action guidance scores every action on one cache): the ``G`` groups' queries
+    then attend to the one cached copy as ``G * Tq`` query rows, so the past is never repeated either.
+
     Args:
         q, k_new, v_new: ``(N, heads, Tq, head_dim)`` of the absolute frames ``first_frame .. first_frame+Tq-1``.
-        past: ``(keys, values (N, heads, Tc, head_dim), frames int64 (Tc,))``: the cached frames, in any order
-            (a ring buffer), each with its absolute frame index (all ``< first_frame``); or ``None``.
+        past: ``(keys, values (Nc, heads, Tc, head_dim), frames int64 (Tc,))``: the cached frames, in any order
+            (a ring buffer), each with its absolute frame index (all ``< first_frame``); or ``None``. ``N`` must be
+            a multiple of ``Nc``.
         slopes: ALiBi slopes ``(heads,)``.
     Returns ``(N, heads, Tq, head_dim)``.
     """
@@ -332,13 +323,31 @@ def attend_with_past(
     if past is None:
         return torch.matmul(scores.softmax(dim=-1), v_new)
     past_keys, past_values, past_frames = past
+    rows, heads, _, head_dim = q.shape
+    groups = _groups(rows, past_keys.shape[0])
     query_frames = torch.arange(first_frame, first_frame + num_queries, device=q.device)
     distance = (query_frames[:, None] - past_frames[None, :]).to(q.dtype)  # (Tq, Tc), all >= 1
-    past_bias = -slopes.to(device=q.device, dtype=q.dtype)[:, None, None] * distance
-    past_scores = torch.matmul(q, past_keys.transpose(-1, -2)) + past_bias
+    past_bias = -slopes.to(device=q.device, dtype=q.dtype)[:, None, None] * distance  # (heads, Tq, Tc)
+    # (G*Nc, heads, Tq, e) -> (Nc, heads, G*Tq, e): every group's queries against the one cached copy
+    grouped_q = q.view(groups, -1, heads, num_queries, head_dim).permute(1, 2, 0, 3, 4)
+    grouped_q = grouped_q.reshape(-1, heads, groups * num_queries, head_dim)
+    past_scores = torch.matmul(grouped_q, past_keys.transpose(-1, -2))  # (Nc, heads, G*Tq, Tc)
+    past_scores = past_scores.view(-1, heads, groups, num_queries, past_keys.shape[2]) + past_bias[:, None]
+    past_scores = past_scores.permute(2, 0, 1, 3, 4).reshape(rows, heads, num_queries, -1)
     num_past = past_keys.shape[2]
     weights = torch.cat([past_scores, scores], dim=-1).softmax(dim=-1)
-    return torch.matmul(weights[..., :num_past], past_values) + torch.matmul(weights[..., num_past:], v_new)
+    past_weights = weights[..., :num_past].reshape(groups, -1, heads, num_queries, num_past).permute(1, 2, 0, 3, 4)
+    from_past = torch.matmul(past_weights.reshape(-1, heads, groups * num_queries, num_past), past_values)
+    from_past = from_past.view(-1, heads, groups, num_queries, head_dim).permute(2, 0, 1, 3, 4)
+    return from_past.reshape(rows, heads, num_queries, head_dim) + torch.matmul(weights[..., num_past:], v_new)
+
+
+def _groups(rows: int, cached_rows: int) -> int:
+    """How many groups of the ``cached_rows`` cached sequences ``rows`` new rows make (one clear error if none)."""
+    if cached_rows == 0 or rows % cached_rows:
+        raise ValueError(f"{rows} new sequences do not continue a cache of {cached_rows}: a cache belongs to one batch "
+                         "(or to whole groups of it)")
+    return rows // cached_rows
 
 
 class MLP(nn.Module):
