@@ -139,9 +139,31 @@ def test_long_dream_keeps_a_bounded_context(tiny_checkpoint):
     for step in range(30):
         env.step(step % 5)
     state = env.unwrapped._state
-    assert state.stream.num_cached_frames <= 6  # context_window of the checkpoint
-    assert state.decoder.num_cached_frames <= 4  # decode_window
+    assert all(stream.num_cached_frames <= 6 for stream in state.streams)  # context_window of the checkpoint
+    assert all(decoder.num_cached_frames <= 4 for decoder in state.decoders)  # decode_window
     env.close()
+
+
+def test_dreams_stepped_in_groups_match_one_pass(tiny_checkpoint):
+    """A CPU steps a large batch of dreams a group per pass (``dreams_per_pass``): same frames as one pass."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (5, 2, 64, 64, 3), dtype=np.uint8)
+    context_actions, actions = rng.integers(0, 5, (5, 1)), rng.integers(0, 5, (3, 5))
+    outputs = {}
+    for per_pass in (2, 64):
+        world_model = WorldModel.from_pretrained(tiny_checkpoint)
+        world_model.settings["dreams_per_pass"] = per_pass
+        state = world_model.start(frames, context_actions)
+        assert state.group_sizes == ([2, 2, 1] if per_pass == 2 else [5])
+        outputs[per_pass] = [world_model.step(state, step_actions, maskgit_steps=2, temperature=0.0)
+                             for step_actions in actions]
+    for (grouped, grouped_entropy), (whole, whole_entropy) in zip(outputs[2], outputs[64], strict=True):
+        assert grouped.shape == (5, 64, 64, 3) and grouped_entropy.shape == whole_entropy.shape
+        assert np.abs(grouped.astype(int) - whole.astype(int)).max() <= 1
+        assert torch.allclose(grouped_entropy, whole_entropy, atol=1e-4)
+    world_model.settings["dreams_per_pass"] = 0
+    with pytest.raises(ValueError, match="dreams_per_pass must be >= 1"):
+        world_model.start(frames, context_actions)
 
 
 def test_vec_env_steps_all_dreams_together_and_resets_in_lockstep(tiny_checkpoint):
