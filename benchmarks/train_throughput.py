@@ -5,7 +5,8 @@ Prints, per model and config, training frames/s and the model FLOP utilisation
     MFU = (model FLOPs of one fwd+bwd step x steps/s) / (measured matmul peak FLOP/s of this machine)
 
 Model FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one fwd+bwd step (matmuls,
-convolutions and attention; the optimizer and element-wise work count as zero, as usual for MFU). torch's formula for
+convolutions and attention; the optimizer and element-wise work count as zero, as usual for MFU), with the
+dynamics' action-gain diagnostic off, as on every step the trainer does not log. torch's formula for
 ``convolution_backward`` ignores ``groups`` and overcounts the depthwise PEG convolutions' backward by a factor of
 ``d_model`` (it made the small tokenizer look 1.6x bigger); it is replaced here by the group-aware count
 (each requested gradient costs one forward convolution). The peak is
@@ -40,6 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from genie_gym.models.configs import get_config
 from trainers.optim import build_optimizer, clip_gradients
+from trainers.training_loop import DIAGNOSTICS_FLAG
 
 
 def matmul_peak_flops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
@@ -114,6 +116,8 @@ def build(kind: str, config_name: str, batch: int, window: int, device: torch.de
             "tokens": torch.randint(0, config.num_codes, (batch, window, g, g)),
             "actions": torch.randint(0, config.num_actions, (batch, window - 1)),
         }
+    if hasattr(model, DIAGNOSTICS_FLAG):  # as on the trainer's steps that are not logged (nearly all of them)
+        setattr(model, DIAGNOSTICS_FLAG, False)
     return model.to(device).train(), {k: v.to(device) for k, v in data.items()}
 
 

@@ -202,6 +202,33 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path: Path) -> None:
     torch.testing.assert_close(params[0], params[1], rtol=0, atol=1e-6)
 
 
+class DiagnosedAutoencoder(TinyAutoencoder):
+    """Reports a costly extra metric only when the loop asks for it (the dynamics' action gain works this way)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.diagnostics = True
+        self.diagnosed_calls: list[int] = []
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, metrics = super().compute_loss(batch)
+        if self.diagnostics:
+            self.diagnosed_calls.append(self.calls)
+            metrics["extra"] = float(self.calls)
+        return loss, metrics
+
+
+def test_costly_diagnostics_run_on_the_logged_steps_only(tmp_path: Path) -> None:
+    task = make_tiny_task()
+    task.model = DiagnosedAutoencoder()
+    run = RunDir(tmp_path / "run")
+    train(task, quiet_settings(steps=7, log_every=3), run)
+    assert task.model.diagnosed_calls == [3, 6, 7]  # the steps that write a log record (and the last one)
+    records = run.read_metrics()
+    assert [record["step"] for record in records] == [3, 6, 7]
+    assert [record["extra"] for record in records] == [3.0, 6.0, 7.0]  # averaged over the steps that reported it
+
+
 def test_existing_run_needs_resume(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "run")
     train(make_tiny_task(), quiet_settings(steps=2), run)

@@ -50,6 +50,8 @@ Batch = dict[str, torch.Tensor]
 
 
 PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")
+DIAGNOSTICS_FLAG = "diagnostics"
+"""Name of a model's bool attribute that asks ``compute_loss`` for its costly extra metrics (set on logged steps)."""
 
 
 def mixed_precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -66,7 +68,9 @@ class TrainingTask:
     Attributes:
         name: ``"tokenizer"``, ``"lam"``, ``"dynamics"``, ``"genie-redux"`` (or a test's name).
         model: an ``nn.Module`` with ``compute_loss(batch) -> (loss: scalar Tensor, metrics: dict[str, float])`` and
-            optionally ``maintenance_step(step: int) -> dict`` (e.g. the tokenizer's dead-code revival).
+            optionally ``maintenance_step(step: int) -> dict`` (e.g. the tokenizer's dead-code revival) and a bool
+            attribute named :data:`DIAGNOSTICS_FLAG`, which the loop sets to ``True`` only on the steps it logs, so
+            extra metrics that cost compute (the dynamics' action gain) are computed for the log, not every step.
         dataset: map-style dataset of dict items (tensors); the default collate stacks them into the batch.
         frames_per_item: frames one item stands for (the clip length), for frames/s and MFU.
         config: JSON-ready description of the model and data (written to ``RUN_DIR/config.json``).
@@ -387,6 +391,7 @@ def train(
 
     logger = _Logger(run_dir, start_step, settings.steps, settings.progress) if ctx.is_main else None
     window: dict[str, float] = {}
+    window_counts: dict[str, int] = {}  # steps that reported each metric (diagnostics: the logged steps only)
     window_steps, window_start = 0, time.perf_counter()
     step, last_checkpoint, interrupted = start_step, None, False
     batches = iter(loader)
@@ -397,6 +402,8 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 step_metrics: dict[str, float] = {}
                 batch: Batch = {}
+                if hasattr(raw_model, DIAGNOSTICS_FLAG):
+                    setattr(raw_model, DIAGNOSTICS_FLAG, (step + 1) % settings.log_every == 0 or step + 1 == end_step)
                 for micro in range(settings.grad_accum):
                     batch = _to_device(next(batches), device)
                     sync = (
@@ -423,20 +430,21 @@ def train(
                 step_metrics.update(lr=lr, grad_norm=grad_norm)
                 for key, value in step_metrics.items():
                     window[key] = window.get(key, 0.0) + value
+                    window_counts[key] = window_counts.get(key, 0) + 1
                 window_steps += 1
 
                 if step % settings.log_every == 0 or step == end_step:
                     elapsed = max(time.perf_counter() - window_start, 1e-9)
                     keys = sorted(window)
                     means = all_reduce_mean(
-                        torch.tensor([window[k] / window_steps for k in keys], dtype=torch.float64), ctx
+                        torch.tensor([window[k] / window_counts[k] for k in keys], dtype=torch.float64), ctx
                     )
                     record = {k: float(v) for k, v in zip(keys, means.tolist(), strict=True)}
                     record["frames_per_s"] = frames_per_step * window_steps / elapsed
                     if logger is not None:
                         logger.log(step, record)
                         logger.bar.set_postfix(loss=f"{record['loss']:.4f}", fps=f"{record['frames_per_s']:.1f}")
-                    window, window_steps, window_start = {}, 0, time.perf_counter()
+                    window, window_counts, window_steps, window_start = {}, {}, 0, time.perf_counter()
                 if logger is not None:
                     logger.bar.update(1)
                     if task.render_images is not None and settings.image_every > 0 and step % settings.image_every == 0:

@@ -58,6 +58,9 @@ class Dynamics(PretrainedMixin, nn.Module):
         c = self.config
         self.mask_id = c.num_codes
         self.no_action_id = c.num_actions
+        # compute_loss adds the action-gain diagnostic (one more forward pass on one clip) while this is True; the
+        # trainer sets it on the steps it logs only (training_loop.DIAGNOSTICS_FLAG)
+        self.diagnostics = True
         if codebook is None:
             codebook = torch.zeros(c.num_codes, c.latent_dim)
         if tuple(codebook.shape) != (c.num_codes, c.latent_dim):
@@ -246,7 +249,7 @@ class Dynamics(PretrainedMixin, nn.Module):
             "masked_accuracy": float(accuracy),
             "mask_ratio": float(mask[:, 1:].float().mean()),
         }
-        if self.config.action_source == "ground_truth":
+        if self.config.action_source == "ground_truth" and self.diagnostics:
             metrics.update(self.action_gain(tokens[:1], batch["actions"][:1], mask[:1], hidden[:1]))
         return loss, metrics
 
