@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
+from genie_gym.allocator import keep_freed_memory
 from genie_gym.models.configs import get_config
 from trainers.optim import build_optimizer, clip_gradients
 from trainers.training_loop import DIAGNOSTICS_FLAG
@@ -179,6 +180,7 @@ def _ddp_worker(rank: int, world: int, port: int, kind: str, config_name: str, a
     from torch.nn.parallel import DistributedDataParallel
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    keep_freed_memory()  # a spawned rank starts with the C library's defaults
     torch.set_num_threads(args.threads)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
@@ -244,6 +246,7 @@ def main() -> None:
                              "range: this VM's run-to-run noise is about +-15%% (default 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows (and the peak) to this JSON file")
     args = parser.parse_args()
+    allocator = "heap kept" if keep_freed_memory() else "C library defaults"
     if args.processes > 1 and args.device != "cpu":
         raise SystemExit("--processes is for the CPU (gloo); on CUDA run the trainer under torchrun")
     torch.set_num_threads(args.threads * args.processes)  # the peak of all the cores the processes use
@@ -253,7 +256,8 @@ def main() -> None:
     peaks = [matmul_peak_flops(device)]
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or 'CPU'}"
     layout = f"{args.processes} DDP processes x {args.threads} threads" if args.processes > 1 else ""
-    print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()} {layout}".rstrip())
+    print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()} {layout}".rstrip()
+          + f"; malloc: {allocator} (genie_gym.allocator; GENIE_GYM_MALLOC=system to compare)")
     print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up")
     configs = args.configs or ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
     if args.repeats < 1:
@@ -266,28 +270,41 @@ def main() -> None:
                     row = measure_ddp(kind, config_name, args)
                 else:
                     row = measure(kind, config_name, args, device)
-                runs.setdefault((kind, config_name), []).append(row)
+                before = peaks[-1]
                 peaks.append(matmul_peak_flops(device))  # the best peak seen is the (conservative) reference
+                # the better of the two peaks measured just before and just after this run: the machine's speed
+                # at the time (this VM's peak drifts +-15% within minutes)
+                row["adjacent_mfu"] = row["achieved_flops"] / max(before, peaks[-1])
+                runs.setdefault((kind, config_name), []).append(row)
     peak = max(peaks)
     rows = []
     for repeated in runs.values():  # the median run of each model (by achieved FLOP/s), with the range of all
         ordered = sorted(repeated, key=lambda row: row["achieved_flops"])
+        adjacent = sorted(row["adjacent_mfu"] for row in repeated)
         rows.append({**ordered[(len(ordered) - 1) // 2], "repeats": len(ordered),
-                     "mfu_range": [ordered[0]["achieved_flops"] / peak, ordered[-1]["achieved_flops"] / peak]})
+                     "mfu_range": [ordered[0]["achieved_flops"] / peak, ordered[-1]["achieved_flops"] / peak],
+                     "adjacent_mfu_median": adjacent[(len(adjacent) - 1) // 2],
+                     "adjacent_mfu_range": [adjacent[0], adjacent[-1]]})
     print(
         f"matmul peak ({'bf16' if device.type == 'cuda' else 'fp32'}): {peak / 1e9:.1f} GFLOP/s "
         f"(best of {len(peaks)} measurements: {', '.join(f'{p / 1e9:.1f}' for p in peaks)})"
     )
     if args.repeats > 1:
         print(f"median of {args.repeats} runs per model; MFU range: lowest-highest run")
+    print("MFU: against the best peak of the run; adjacent: each run against the better of the peaks measured just "
+          "before and after it (median)")
     print(f"{'model':<10} {'config':<6} {'params':>8} {'frames/s':>9} {'GFLOP/frame':>12} {'GFLOP/s':>9} {'MFU':>6}"
-          + ("  MFU range" if args.repeats > 1 else ""))
+          + ("  MFU range  " if args.repeats > 1 else "") + "  adjacent" + ("  adjacent range" if args.repeats > 1
+                                                                            else ""))
     for row in rows:
         low, high = row["mfu_range"]
+        adjacent_low, adjacent_high = row["adjacent_mfu_range"]
         print(
             f"{row['model']:<10} {row['config']:<6} {row['params_M']:>7.1f}M {row['frames_per_s']:>9.1f} "
             f"{row['gflop_per_frame']:>12.2f} {row['achieved_flops'] / 1e9:>9.1f} {row['achieved_flops'] / peak:>6.1%}"
             + (f"  {low:.1%}-{high:.1%}" if args.repeats > 1 else "")
+            + f"  {row['adjacent_mfu_median']:>8.1%}"
+            + (f"  {adjacent_low:.1%}-{adjacent_high:.1%}" if args.repeats > 1 else "")
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from types import ModuleType
 
+from genie_gym.allocator import keep_freed_memory
+
 CommandRegistrar = Callable[[argparse._SubParsersAction], None]
 LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.roms_command",
@@ -76,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    keep_freed_memory()  # large tensors reuse freed heap memory (genie_gym.allocator; GENIE_GYM_MALLOC=system: off)
     try:
         result = args.func(args)
     except KeyboardInterrupt:
