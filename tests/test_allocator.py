@@ -38,9 +38,10 @@ def test_freed_tensors_are_reused_without_page_faults() -> None:
     kept, kept_faults = _probe(GENIE_GYM_MALLOC="")
     system, system_faults = _probe(GENIE_GYM_MALLOC="system")
     assert kept and not system
+    if system_faults < 50_000:  # e.g. a kernel that backs every fresh mapping with 2 MB pages (THP "always")
+        pytest.skip(f"fresh 64 MB blocks cost only {system_faults} page faults per 10 here: nothing to save")
     # 10 x 64 MB with the C library's defaults: a fresh mmap each time (~16k faults each); kept: once the heap has
     # grown (the first window or two), none
-    assert system_faults > 100_000, system_faults
     assert kept_faults < system_faults / 10, (kept_faults, system_faults)
 
 
