@@ -25,7 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from train_throughput import matmul_peak_flops
 
-from genie_gym.allocator import keep_freed_memory
+from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.world_model import WorldModel
 
 
@@ -149,10 +149,10 @@ def main() -> None:
         print(f"wrote {args.batch} real contexts of {args.context} frames to {args.save_context}")
         return
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"torch threads {torch.get_num_threads()}"
-    allocator = "heap kept" if keep_freed_memory() else "C library defaults"
+    allocator = keep_freed_memory_for_benchmark()
     print(f"world model {args.checkpoint} ({game}), {where}, "
-          f"context {args.context} frames, window {world_model.settings['context_window']}, malloc: {allocator} "
-          f"(genie_gym.allocator; GENIE_GYM_MALLOC=system to compare), {world_model.dreams_per_pass} dreams per pass")
+          f"context {args.context} frames, window {world_model.settings['context_window']}, {allocator}, "
+          f"{world_model.dreams_per_pass} dreams per pass")
     results = {}
     for label, maskgit_steps in (("default", default_steps), ("fast", args.fast_steps)):
         cached = max(cached_fps(world_model, frames[:1], actions[:1], args.steps, maskgit_steps, args.seed)

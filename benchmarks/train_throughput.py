@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from genie_gym.allocator import keep_freed_memory
+from genie_gym.allocator import keep_freed_memory, keep_freed_memory_for_benchmark
 from genie_gym.models.configs import get_config
 from trainers.optim import build_optimizer, clip_gradients
 from trainers.training_loop import DIAGNOSTICS_FLAG
@@ -246,7 +246,7 @@ def main() -> None:
                              "range: this VM's run-to-run noise is about +-15%% (default 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows (and the peak) to this JSON file")
     args = parser.parse_args()
-    allocator = "heap kept" if keep_freed_memory() else "C library defaults"
+    allocator = keep_freed_memory_for_benchmark()
     if args.processes > 1 and args.device != "cpu":
         raise SystemExit("--processes is for the CPU (gloo); on CUDA run the trainer under torchrun")
     torch.set_num_threads(args.threads * args.processes)  # the peak of all the cores the processes use
@@ -257,7 +257,7 @@ def main() -> None:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or 'CPU'}"
     layout = f"{args.processes} DDP processes x {args.threads} threads" if args.processes > 1 else ""
     print(f"device: {where}; torch {torch.__version__}; threads {torch.get_num_threads()} {layout}".rstrip()
-          + f"; malloc: {allocator} (genie_gym.allocator; GENIE_GYM_MALLOC=system to compare)")
+          + f"; {allocator}")
     print(f"batch {args.batch_size} x {args.window} frames; {args.steps} timed steps after {args.warmup} warm-up")
     configs = args.configs or ["small"] + (["paper"] if args.paper or device.type == "cuda" else [])
     if args.repeats < 1:

@@ -49,3 +49,9 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _applied = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
     return _applied
+
+
+def keep_freed_memory_for_benchmark() -> str:
+    """Apply :func:`keep_freed_memory` and describe the outcome for a benchmark's header line."""
+    state = "heap kept" if keep_freed_memory() else "C library defaults"
+    return f"malloc: {state} (genie_gym.allocator; {OPT_OUT_VARIABLE}=system to compare)"
