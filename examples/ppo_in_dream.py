@@ -1,0 +1,166 @@
+"""PPO inside the dream, judged in the real game.
+
+Trains Stable-Baselines3 PPO (``CnnPolicy``) on ``GenieDreamVecEnv``: a batch of dreams of the shipped Super Mario
+Bros world model, rewarded with the model's token-entropy uncertainty (the AutoExplore signal: the agent is paid for
+reaching what the world model cannot yet predict). Then it plays the trained policy and a uniformly random policy in
+the real game, from the same seeds, and prints how far each got (SMB's camera position, ``xscrollHi * 256 +
+xscrollLo``: pixels of the level, 0 on the first screen) and how uncertain the world model is along each run.
+
+    python examples/ppo_in_dream.py --timesteps 20000 --out runs/ppo_dream     # ~10 min on 2 CPU cores
+    python examples/ppo_in_dream.py --evaluate runs/ppo_dream                   # evaluate a saved policy again
+
+Writes ``OUT/policy.safetensors`` (the policy's weights; ``safetensors.torch.load_model(PPO("CnnPolicy",
+env).policy, FILE)`` loads them) and ``OUT/result.json`` (the settings, the training rewards and the real-game figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecMonitor
+
+import genie_gym
+from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
+from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.uncertainty import TokenEntropyReward
+from genie_gym.world_model import WorldModel
+
+
+def camera_x(info: dict) -> int | None:
+    """SMB's camera position in level pixels from the emulator's RAM (``None`` for games without it)."""
+    if "xscrollHi" not in info or "xscrollLo" not in info:
+        return None
+    return int(info["xscrollHi"]) * 256 + int(info["xscrollLo"])
+
+
+class DreamRewardLog(BaseCallback):
+    """Keeps the mean return of the dream episodes finished so far (``VecMonitor``'s buffer) after every rollout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.returns: list[float] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.model.ep_info_buffer:
+            self.returns.append(float(np.mean([info["r"] for info in self.model.ep_info_buffer])))
+            print(f"{self.num_timesteps} dreamed steps: mean dream episode reward {self.returns[-1]:.3f}", flush=True)
+
+
+def build_ppo(env, seed: int, n_steps: int) -> PPO:
+    """PPO with Atari-style settings, sized for a few thousand dreamed steps per update."""
+    return PPO("CnnPolicy", env, n_steps=n_steps, batch_size=min(256, n_steps * env.num_envs), n_epochs=4,
+               learning_rate=2.5e-4, ent_coef=0.01, clip_range=0.1, seed=seed, verbose=0)
+
+
+def real_game_runs(world_model: WorldModel, act, episodes: int, steps: int, seed: int) -> dict:
+    """Play ``act(obs) -> action`` in the real game for ``episodes`` runs of ``steps`` steps (seeds ``seed + i``).
+
+    Returns the mean and per-run furthest camera x, and the world model's mean token-entropy uncertainty about the
+    next frame at every 8th moment of the runs (2 real frames of context and the action taken, 1 MaskGIT step).
+    """
+    env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=steps)
+    reward_fn = TokenEntropyReward()
+    furthest, uncertainty = [], []
+    try:
+        for episode in range(episodes):
+            obs, info = env.reset(seed=seed + episode)
+            frames, actions, best = [obs], [], camera_x(info)
+            for _ in range(steps):
+                action = int(act(obs))
+                obs, _, terminated, truncated, info = env.step(action)
+                frames.append(obs)
+                actions.append(action)
+                x = camera_x(info)
+                best = x if best is None or (x is not None and x > best) else best
+                if terminated or truncated:
+                    break
+            furthest.append(best)
+            clip, moves = np.stack(frames), np.asarray(actions, dtype=np.int64)
+            starts = range(2, len(clip) - 1, 8)  # every 8th real frame, predicted from the 2 before it
+            contexts = np.stack([clip[t - 2 : t] for t in starts])
+            state = world_model.start(contexts, np.stack([moves[t - 2 : t - 1] for t in starts]))
+            generator = torch.Generator(world_model.device).manual_seed(seed + episode)
+            _, entropy = world_model.step(state, np.stack([moves[t - 1] for t in starts]), 1, None, generator)
+            uncertainty.append(float(reward_fn(entropy).mean()))
+    finally:
+        env.close()
+    known = [x for x in furthest if x is not None]
+    return {"furthest_camera_x": furthest, "mean_furthest_camera_x": float(np.mean(known)) if known else None,
+            "mean_uncertainty_along_run": float(np.mean(uncertainty))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default="smb", help="world model (shipped name or directory)")
+    parser.add_argument("--out", default="runs/ppo_dream", help="where the policy and result.json go")
+    parser.add_argument("--timesteps", type=int, default=20000, help="dreamed steps of PPO training (all dreams)")
+    parser.add_argument("--num-dreams", type=int, default=16, help="dreams stepped together")
+    parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per dream")
+    parser.add_argument("--episode-steps", type=int, default=64, help="a dream restarts from the real game after this")
+    parser.add_argument("--maskgit-steps", type=int, default=1, help="1: the real-time setting")
+    parser.add_argument("--eval-episodes", type=int, default=8)
+    parser.add_argument("--eval-steps", type=int, default=300, help="real-game steps per evaluation run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evaluate", metavar="OUT", help="only evaluate the policy saved in OUT")
+    args = parser.parse_args()
+    genie_gym.keep_freed_memory()
+    out = Path(args.evaluate or args.out)
+    world_model = WorldModel.from_pretrained(args.checkpoint)
+    dreams = VecMonitor(GenieDreamVecEnv(args.num_dreams, world_model=world_model,
+                                         max_episode_steps=args.episode_steps, maskgit_steps=args.maskgit_steps,
+                                         seed=args.seed))
+    model = build_ppo(dreams, args.seed, args.n_steps)
+    policy_file = out / "policy.safetensors"
+    result: dict = {"settings": vars(args)}
+    if args.evaluate:
+        if not policy_file.is_file():
+            raise SystemExit(f"{policy_file} not found: train first with --out {out}")
+        try:
+            load_model(model.policy, str(policy_file))  # strict: every weight, with its shape
+        except Exception as exc:  # a truncated file, another format, another policy's weights
+            raise SystemExit(f"{policy_file} is not a CnnPolicy saved by this script ({exc}); train again with "
+                             f"--out {out}") from None
+        result = json.loads((out / "result.json").read_text()) if (out / "result.json").is_file() else result
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        log = DreamRewardLog()
+        start = time.perf_counter()
+        model.learn(total_timesteps=args.timesteps, callback=log)
+        result["train_seconds"] = time.perf_counter() - start
+        result["dream_episode_reward"] = log.returns[:: max(1, len(log.returns) // 20)]
+        save_model(model.policy, str(policy_file))  # the shared CNN once
+        print(f"trained {args.timesteps} dreamed steps in {result['train_seconds']:.0f} s; "
+              f"mean dream episode reward (uncertainty) over training: "
+              f"{', '.join(f'{r:.2f}' for r in result['dream_episode_reward'])}")
+    dreams.close()
+
+    eval_seed = 10_000 + args.seed  # seeds the dreams' contexts never used
+    rng = np.random.default_rng(eval_seed)
+
+    def trained(obs):
+        return model.predict(obs, deterministic=False)[0]  # sampled, as during training
+
+    for name, act in (("ppo_in_dream", trained), ("random", lambda obs: rng.integers(0, 5))):
+        torch.manual_seed(eval_seed)  # the policy's samples: the same figures when a saved policy is evaluated again
+        result[name] = real_game_runs(world_model, act, args.eval_episodes, args.eval_steps, eval_seed)
+        figures = result[name]
+        print(f"real game, {name:>12}: furthest camera x {figures['mean_furthest_camera_x']} px "
+              f"(runs: {figures['furthest_camera_x']}), world-model uncertainty along the run "
+              f"{figures['mean_uncertainty_along_run']:.3f}")
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {policy_file} and {out / 'result.json'}")
+
+
+if __name__ == "__main__":
+    main()

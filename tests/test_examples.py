@@ -1,0 +1,55 @@
+"""The example scripts a user copies run end to end (shipped world model, real SMB emulator, tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TINY_PPO = ["--num-dreams", "2", "--n-steps", "16", "--episode-steps", "8", "--eval-episodes", "1",
+            "--eval-steps", "60"]
+
+
+def run_example(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(EXAMPLES / "ppo_in_dream.py"), *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_ppo_in_dream_trains_saves_and_reevaluates_the_same_policy(tmp_path):
+    out = tmp_path / "ppo"
+    trained = run_example("--timesteps", "32", "--out", str(out), *TINY_PPO)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    first = json.loads((out / "result.json").read_text())
+    assert (out / "policy.safetensors").stat().st_size > 100_000  # the CNN's weights
+    assert first["dream_episode_reward"] and all(r > 0 for r in first["dream_episode_reward"])
+    for name in ("ppo_in_dream", "random"):
+        runs = first[name]["furthest_camera_x"]
+        assert len(runs) == 1 and runs[0] is not None and runs[0] >= 0  # SMB's camera read from the emulator's RAM
+        assert 0 < first[name]["mean_uncertainty_along_run"] <= 1
+
+    again = run_example("--evaluate", str(out), *TINY_PPO)
+    assert again.returncode == 0, again.stderr[-2000:]
+    second = json.loads((out / "result.json").read_text())
+    # the policy read back from safetensors plays the same real-game run as the one just trained
+    assert second["ppo_in_dream"] == first["ppo_in_dream"]
+    assert second["dream_episode_reward"] == first["dream_episode_reward"]
+
+
+def test_ppo_in_dream_evaluate_without_a_policy_says_what_to_do(tmp_path):
+    missing = run_example("--evaluate", str(tmp_path / "nothing"), *TINY_PPO)
+    assert missing.returncode != 0
+    assert "policy.safetensors not found" in missing.stderr and "train first" in missing.stderr
+
+
+@pytest.mark.parametrize("corrupt", [b"", b"not a safetensors file"])
+def test_ppo_in_dream_evaluate_rejects_a_corrupt_policy(tmp_path, corrupt):
+    out = tmp_path / "ppo"
+    out.mkdir()
+    (out / "policy.safetensors").write_bytes(corrupt)
+    broken = run_example("--evaluate", str(out), *TINY_PPO)
+    assert broken.returncode != 0
+    assert "policy.safetensors" in broken.stderr
