@@ -2,15 +2,17 @@
 
 Trains Stable-Baselines3 PPO (``CnnPolicy``) on ``GenieDreamVecEnv``: a batch of dreams of the shipped Super Mario
 Bros world model, rewarded with the model's token-entropy uncertainty (the AutoExplore signal: the agent is paid for
-reaching what the world model cannot yet predict). Then it plays the trained policy and a uniformly random policy in
-the real game, from the same seeds, and prints how far each got (SMB's camera position, ``xscrollHi * 256 +
-xscrollLo``: pixels of the level, 0 on the first screen) and how uncertain the world model is along each run.
+reaching what the world model cannot yet predict). Then it plays the trained policy, a uniformly random policy and
+the right-biased data-collection agent in the real game, from the same seeds, and prints how far each got (SMB's
+camera position, ``xscrollHi * 256 + xscrollLo``: pixels of the level, 0 on the first screen), which actions each
+took, and how uncertain the world model is along each run.
 
-    python examples/ppo_in_dream.py --timesteps 20000 --out runs/ppo_dream     # ~10 min on 2 CPU cores
-    python examples/ppo_in_dream.py --evaluate runs/ppo_dream                   # evaluate a saved policy again
+    python examples/ppo_in_dream.py --timesteps 30000 --out runs/ppo_dream     # ~12 min on 2 CPU cores
+    python examples/ppo_in_dream.py --evaluate checkpoints/ppo-in-dream-smb --out runs/ppo_eval   # a saved policy
 
 Writes ``OUT/policy.safetensors`` (the policy's weights; ``safetensors.torch.load_model(PPO("CnnPolicy",
-env).policy, FILE)`` loads them) and ``OUT/result.json`` (the settings, the training rewards and the real-game figures).
+env).policy, FILE)`` loads them) and ``OUT/result.json`` (the settings, the training rewards and the real-game
+figures).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 
 import genie_gym
+from agents.random_agent import RightBiasedStickyAgent
+from genie_gym.conventions import ACTION_NAMES
 from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
 from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.uncertainty import TokenEntropyReward
@@ -66,12 +70,13 @@ def build_ppo(env, seed: int, n_steps: int) -> PPO:
 def real_game_runs(world_model: WorldModel, act, episodes: int, steps: int, seed: int) -> dict:
     """Play ``act(obs) -> action`` in the real game for ``episodes`` runs of ``steps`` steps (seeds ``seed + i``).
 
-    Returns the mean and per-run furthest camera x, and the world model's mean token-entropy uncertainty about the
-    next frame at every 8th moment of the runs (2 real frames of context and the action taken, 1 MaskGIT step).
+    Returns the mean and per-run furthest camera x, the share of each action, and the world model's mean
+    token-entropy uncertainty about the next frame at every 8th moment of the runs (2 real frames of context and the
+    action taken, 1 MaskGIT step).
     """
     env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=steps)
     reward_fn = TokenEntropyReward()
-    furthest, uncertainty = [], []
+    furthest, uncertainty, counts = [], [], np.zeros(world_model.num_actions)
     try:
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)
@@ -86,6 +91,7 @@ def real_game_runs(world_model: WorldModel, act, episodes: int, steps: int, seed
                 if terminated or truncated:
                     break
             furthest.append(best)
+            counts += np.bincount(actions, minlength=len(counts))
             clip, moves = np.stack(frames), np.asarray(actions, dtype=np.int64)
             starts = range(2, len(clip) - 1, 8)  # every 8th real frame, predicted from the 2 before it
             contexts = np.stack([clip[t - 2 : t] for t in starts])
@@ -97,6 +103,8 @@ def real_game_runs(world_model: WorldModel, act, episodes: int, steps: int, seed
         env.close()
     known = [x for x in furthest if x is not None]
     return {"furthest_camera_x": furthest, "mean_furthest_camera_x": float(np.mean(known)) if known else None,
+            "action_share": {name: round(float(share), 3) for name, share in zip(ACTION_NAMES, counts / counts.sum(),
+                                                                                   strict=True)},
             "mean_uncertainty_along_run": float(np.mean(uncertainty))}
 
 
@@ -104,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="smb", help="world model (shipped name or directory)")
     parser.add_argument("--out", default="runs/ppo_dream", help="where the policy and result.json go")
-    parser.add_argument("--timesteps", type=int, default=20000, help="dreamed steps of PPO training (all dreams)")
+    parser.add_argument("--timesteps", type=int, default=30000, help="dreamed steps of PPO training (all dreams)")
     parser.add_argument("--num-dreams", type=int, default=16, help="dreams stepped together")
     parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per dream")
     parser.add_argument("--episode-steps", type=int, default=64, help="a dream restarts from the real game after this")
@@ -112,26 +120,28 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=8)
     parser.add_argument("--eval-steps", type=int, default=300, help="real-game steps per evaluation run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--evaluate", metavar="OUT", help="only evaluate the policy saved in OUT")
+    parser.add_argument("--evaluate", metavar="DIR", help="only evaluate the policy saved in DIR (result: --out)")
     args = parser.parse_args()
     genie_gym.keep_freed_memory()
-    out = Path(args.evaluate or args.out)
+    out = Path(args.out)
+    source = Path(args.evaluate or args.out)  # where the policy is read from
     world_model = WorldModel.from_pretrained(args.checkpoint)
     dreams = VecMonitor(GenieDreamVecEnv(args.num_dreams, world_model=world_model,
                                          max_episode_steps=args.episode_steps, maskgit_steps=args.maskgit_steps,
                                          seed=args.seed))
     model = build_ppo(dreams, args.seed, args.n_steps)
-    policy_file = out / "policy.safetensors"
+    policy_file = source / "policy.safetensors"
     result: dict = {"settings": vars(args)}
     if args.evaluate:
         if not policy_file.is_file():
-            raise SystemExit(f"{policy_file} not found: train first with --out {out}")
+            raise SystemExit(f"{policy_file} not found: train first with --out {source}")
         try:
             load_model(model.policy, str(policy_file))  # strict: every weight, with its shape
         except Exception as exc:  # a truncated file, another format, another policy's weights
             raise SystemExit(f"{policy_file} is not a CnnPolicy saved by this script ({exc}); train again with "
-                             f"--out {out}") from None
-        result = json.loads((out / "result.json").read_text()) if (out / "result.json").is_file() else result
+                             f"--out {source}") from None
+        trained_with = source / "result.json"  # keep the training run's settings and rewards
+        result = json.loads(trained_with.read_text()) if trained_with.is_file() else result
     else:
         out.mkdir(parents=True, exist_ok=True)
         log = DreamRewardLog()
@@ -146,20 +156,26 @@ def main() -> None:
     dreams.close()
 
     eval_seed = 10_000 + args.seed  # seeds the dreams' contexts never used
+    result["evaluation"] = {"episodes": args.eval_episodes, "steps": args.eval_steps, "seed": eval_seed}
     rng = np.random.default_rng(eval_seed)
 
     def trained(obs):
         return model.predict(obs, deterministic=False)[0]  # sampled, as during training
 
-    for name, act in (("ppo_in_dream", trained), ("random", lambda obs: rng.integers(0, 5))):
+    right_biased = RightBiasedStickyAgent()  # the data-collection agent that scrolls SMB most: RIGHT 55%, JUMP 25%
+    right_biased.reset(eval_seed)
+    baselines = {"ppo_in_dream": trained, "random": lambda obs: rng.integers(0, 5), "right_biased": right_biased.act}
+    for name, act in baselines.items():
         torch.manual_seed(eval_seed)  # the policy's samples: the same figures when a saved policy is evaluated again
         result[name] = real_game_runs(world_model, act, args.eval_episodes, args.eval_steps, eval_seed)
         figures = result[name]
+        shares = ", ".join(f"{action} {share:.0%}" for action, share in figures["action_share"].items())
         print(f"real game, {name:>12}: furthest camera x {figures['mean_furthest_camera_x']} px "
               f"(runs: {figures['furthest_camera_x']}), world-model uncertainty along the run "
-              f"{figures['mean_uncertainty_along_run']:.3f}")
+              f"{figures['mean_uncertainty_along_run']:.3f}; actions {shares}")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {policy_file} and {out / 'result.json'}")
+    print(f"wrote {out / 'result.json'}" if args.evaluate else f"wrote {policy_file} and {out / 'result.json'}")
 
 
 if __name__ == "__main__":
