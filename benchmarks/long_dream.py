@@ -1,0 +1,148 @@
+"""Long dreams against the real game: does the dream keep going forward, or drift back to the first screen?
+
+For each seed the real game plays an agent (default: a noisy RIGHT + JUMP runner that gets past 1-1's first pipes)
+for ``--steps`` steps or until Mario loses a life; a dream starts from the real game's frames at step
+``--dream-from`` and takes the same actions. At a few moments ``t`` it prints, averaged over the runs still going
+at ``t``:
+
+- ``dream vs real``: PSNR of the dreamed frame against the real frame of the same step;
+- ``dream vs start`` / ``real vs start``: PSNR of each against the real first frame (the level's first screen); a
+  dream that drifts back to the first screen gets closer to it while the real game moves away;
+- ``real camera``: how far the real camera has moved (``xscrollHi * 256 + xscrollLo`` / 4: pixels of the 64-wide
+  frame), and ``dream scroll``: the same read off the dream, the sum of the frame-to-frame shifts of its ground band
+  (``dream_control.camera_shift``, at most 8 px per step).
+
+    python benchmarks/long_dream.py                          # shipped model, 4 seeds, 200 steps, dream.json's sampler
+    python benchmarks/long_dream.py --maskgit-steps 1 --action-guidance 1 --seeds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from dream_control import camera_shift
+
+from agents.random_agent import RightBiasedStickyAgent
+from genie_gym.allocator import keep_freed_memory_for_benchmark
+from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.metrics import psnr_per_frame
+from genie_gym.world_model import WorldModel
+
+CONTEXT = 2  # real frames a dream starts from (dream.json's context_frames of the shipped model)
+
+
+class Runner:
+    """RIGHT, with JUMP held on steps 4-7 of every 8 (it clears 1-1's first pipes), and a uniformly random action
+    instead with probability ``noise``."""
+
+    def __init__(self, seed: int, noise: float = 0.1) -> None:
+        self.rng, self.noise, self.step = np.random.default_rng(seed), noise, 0
+
+    def act(self, obs: np.ndarray) -> int:
+        self.step += 1
+        if self.rng.random() < self.noise:
+            return int(self.rng.integers(0, 5))
+        return 4 if self.step % 8 >= 4 else 0
+
+
+def make_agent(name: str, seed: int):
+    """``"runner"`` (:class:`Runner`) or ``"right-biased"`` (the data-collection agent)."""
+    if name == "runner":
+        return Runner(seed)
+    agent = RightBiasedStickyAgent()
+    agent.reset(seed)
+    return agent
+
+
+def real_run(env: GenieRetroEnv, agent, seed: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frames uint8 (T+1, 64, 64, 3), actions int64 (T,), camera px of the 64-wide frame (T+1,))`` of one run,
+    shorter than ``steps`` if Mario loses a life (the level would restart)."""
+    obs, info = env.reset(seed=seed)
+    lives = info.get("lives")
+    frames, actions, camera = [obs], [], [(int(info["xscrollHi"]) * 256 + int(info["xscrollLo"])) / 4]
+    for _ in range(steps):
+        action = agent.act(obs)
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or info.get("lives") != lives:
+            break
+        frames.append(obs)
+        actions.append(action)
+        camera.append((int(info["xscrollHi"]) * 256 + int(info["xscrollLo"])) / 4)
+        if truncated:
+            break
+    return np.stack(frames), np.asarray(actions, dtype=np.int64), np.asarray(camera)
+
+
+def dream_along(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, start: int, maskgit_steps: int,
+                guidance: float, seed: int) -> np.ndarray:
+    """Dreamed frames uint8 ``(T - start, 64, 64, 3)`` for real steps ``start + 1 .. T``, from the real frames
+    ``start - CONTEXT + 1 .. start`` and the real actions."""
+    state = world_model.start(frames[None, start - CONTEXT + 1 : start + 1], actions[None, start - CONTEXT + 1 : start])
+    generator = torch.Generator(world_model.device).manual_seed(seed)
+    dreamed = []
+    for t in range(start, len(actions)):
+        frame, _ = world_model.step(state, actions[t : t + 1], maskgit_steps, None, generator, guidance)
+        dreamed.append(frame[0])
+    return np.stack(dreamed)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-frame PSNR (dB) of uint8 ``(N, 64, 64, 3)`` against uint8 ``(N or 1, 64, 64, 3)``."""
+    to_float = lambda x: torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+    b = np.broadcast_to(b, a.shape)
+    return psnr_per_frame(to_float(a), to_float(b)).numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default="smb")
+    parser.add_argument("--seeds", type=int, default=4, help="real runs (seeds 300, 301, ...)")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--agent", choices=("runner", "right-biased"), default="runner",
+                        help="who plays the real game (default: runner, RIGHT + JUMP 4 of every 8 steps, 10%% noise)")
+    parser.add_argument("--dream-from", type=int, default=12, help="real steps before the dream takes over")
+    parser.add_argument("--maskgit-steps", type=int, default=None, help="default: dream.json's")
+    parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
+    parser.add_argument("--moments", type=int, nargs="+", default=[25, 50, 100, 150, 200])
+    args = parser.parse_args()
+    allocator = keep_freed_memory_for_benchmark()
+    world_model = WorldModel.from_pretrained(args.checkpoint)
+    steps = int(args.maskgit_steps or world_model.settings["maskgit_steps"])
+    guidance = world_model.guidance_weight(args.action_guidance)
+    env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=args.steps)
+    rows: dict[int, list[tuple[float, ...]]] = {t: [] for t in args.moments}
+    for index in range(args.seeds):
+        seed = 300 + index
+        frames, actions, camera = real_run(env, make_agent(args.agent, seed), seed, args.steps)
+        if len(actions) <= args.dream_from:
+            print(f"seed {seed}: Mario lost a life after {len(actions)} steps, before the dream starts; skipped")
+            continue
+        dreamed = dream_along(world_model, frames, actions, args.dream_from, steps, guidance, seed)
+        real = frames[args.dream_from + 1 :]
+        to_real, dream_to_start, real_to_start = psnr(dreamed, real), psnr(dreamed, frames[:1]), psnr(real, frames[:1])
+        shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[args.dream_from : args.dream_from + 1],
+                                                                        dreamed[:-1]]), dreamed, strict=True)]
+        dream_scroll = camera[args.dream_from] + np.cumsum(shifts)
+        for t in args.moments:
+            i = t - args.dream_from - 1  # dreamed frame of real step t
+            if 0 <= i < len(dreamed):
+                rows[t].append((to_real[i], dream_to_start[i], real_to_start[i], camera[t], dream_scroll[i]))
+        print(f"seed {seed}: {len(actions)} real steps (to a lost life or the end), real camera {camera[-1]:.0f} px, "
+              f"dream scroll {dream_scroll[-1]:.0f} px", flush=True)
+    env.close()
+    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, action guidance {guidance:g}, dream from real step "
+          f"{args.dream_from}; {allocator}")
+    print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
+          f"{'real camera':>12} {'dream scroll':>13}")
+    for t, values in rows.items():
+        if not values:
+            continue
+        mean = np.mean(np.asarray(values), axis=0)
+        print(f"{t:>5} {len(values):>4} {mean[0]:>11.2f} dB {mean[1]:>12.2f} dB {mean[2]:>11.2f} dB "
+              f"{mean[3]:>9.0f} px {mean[4]:>10.0f} px")
+
+
+if __name__ == "__main__":
+    main()
