@@ -210,6 +210,26 @@ def test_play_headless_side_by_side_records_gif_and_episode(tiny_checkpoint, tmp
     assert episode.actions.tolist() == [0, 0, 0, 4, 0, 4, 1]  # RIGHT built the context, then the script
 
 
+def test_genie_play_takes_a_world_model_directory_and_names_what_it_accepts(tiny_checkpoint, tmp_path, capsys):
+    from genie_gym.cli import main
+    from genie_gym.envs.registration import resolve_env_id
+
+    env_id = resolve_env_id(str(tiny_checkpoint))
+    assert env_id.startswith("GenieDream-") and env_id.endswith("-v0")
+    assert gym.spec(env_id).kwargs["checkpoint"] == str(tiny_checkpoint)
+    assert resolve_env_id("GenieRetro-SMB-v0") == "GenieRetro-SMB-v0"
+    script = tmp_path / "actions.txt"
+    script.write_text("RIGHT\nJUMP\n")
+    gif = tmp_path / "play.gif"
+    assert main(["play", str(tiny_checkpoint), "--actions", str(script), "--record", str(gif), "--scale", "1"]) == 0
+    assert gif.stat().st_size > 0 and "played 2 steps" in capsys.readouterr().out
+
+    assert main(["play", "GenieDream-Nothing-v0", "--actions", str(script)]) == 1
+    assert "unknown env 'GenieDream-Nothing-v0'" in capsys.readouterr().err
+    assert main(["play", str(tmp_path), "--actions", str(script)]) == 1  # a directory, but no world model
+    assert "genie world-model pack" in capsys.readouterr().err
+
+
 def test_play_dream_from_starts_the_dream_from_the_real_game_later(tiny_checkpoint):
     from genie_gym.play import PlaySession
 

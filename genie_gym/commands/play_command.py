@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "play", help="play a real or dream env in a pygame window",
         description="Arrows + space to play; Tab dream<->real, B side-by-side, P pause, N single step, R reset, "
                     "Esc quit. Headless: SDL_VIDEODRIVER=dummy with --actions FILE.")
-    parser.add_argument("env_id", help="e.g. GenieDream-SMB-v0 or GenieRetro-SMB-v0")
+    parser.add_argument("env_id", help="e.g. GenieDream-SMB-v0 or GenieRetro-SMB-v0, or a world-model directory "
+                                       "(`genie world-model pack`): its dream, next to the real game it was made of")
     parser.add_argument("--fps", type=float, default=15.0, help="steps per second (15 = real time at frame skip 4)")
     parser.add_argument("--scale", type=int, default=6, help="pixel upscaling of the 64x64 frames")
     parser.add_argument("--seed", type=int, default=0)
@@ -35,10 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _play(args: argparse.Namespace) -> int:
     import genie_gym  # noqa: F401  (registers the env ids)
+    from genie_gym.envs.registration import resolve_env_id
     from genie_gym.play import run_play
 
-    summary = run_play(args.env_id, fps=args.fps, scale=args.scale, seed=args.seed, side_by_side=args.side_by_side,
-                       actions_file=args.actions_file, record=args.record, record_store=args.record_store,
+    summary = run_play(resolve_env_id(args.env_id), fps=args.fps, scale=args.scale, seed=args.seed,
+                       side_by_side=args.side_by_side, actions_file=args.actions_file, record=args.record,
+                       record_store=args.record_store,
                        max_steps=args.max_steps, maskgit_steps=args.maskgit_steps, dream_from=args.dream_from,
                        action_guidance=args.action_guidance)
     print(f"played {summary['steps']} steps")

@@ -42,3 +42,24 @@ def register_shipped_dreams() -> list[str]:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": checkpoint})
     return list(SHIPPED_DREAMS)
+
+
+def resolve_env_id(target: str) -> str:
+    """A registered env id as is, or a world-model directory registered as ``GenieDream-<directory name>-v0``.
+
+    Raises ``ValueError`` naming what is accepted when ``target`` is neither.
+    """
+    from pathlib import Path
+
+    if target in gym.registry:
+        return target
+    path = Path(target)
+    if path.is_dir():
+        if not ((path / "tokenizer").is_dir() and (path / "dynamics").is_dir()):
+            raise ValueError(f"{target} is a directory but not a world model (it has no tokenizer/ and dynamics/): "
+                             "make one with `genie world-model pack --tokenizer RUN --dynamics RUN --out DIR`")
+        name = "".join(c if c.isalnum() else "-" for c in path.resolve().name).strip("-") or "WorldModel"
+        return register_dream(f"GenieDream-{name}-v0", str(path))
+    dreams = ", ".join(sorted(env_id for env_id in gym.registry if env_id.startswith("GenieDream-")))
+    raise ValueError(f"unknown env {target!r}: pass a dream id ({dreams}), a real game's GenieRetro-<Game>-v0 "
+                     "(`genie roms list` names the playable games) or a world-model directory")
