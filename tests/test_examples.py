@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,29 @@ def test_the_shipped_dream_policy_goes_further_in_the_real_game_than_random(tmp_
     trained, random = result["ppo_in_dream"]["mean_furthest_camera_x"], result["random"]["mean_furthest_camera_x"]
     # measured: 376 px against 22 (2 runs of 150 steps); trained only on the dream's uncertainty, never on the game
     assert trained > 150 and trained > 3 * random, (trained, random)
+
+
+def test_collect_and_train_runs_end_to_end_and_resumes(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path / "run"), "EPISODES": "2", "TEST_EPISODES": "1", "MAX_STEPS": "30",
+           "TOKENIZER_STEPS": "2", "DYNAMICS_STEPS": "2", "EVAL_SEQUENCES": "1", "PLAY_STEPS": "6", "THREADS": "1",
+           "WORKERS": "1", "GENIE": f"{sys.executable} -m genie_gym.cli", "SDL_VIDEODRIVER": "dummy"}
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(EXAMPLES / "collect_and_train.sh")], env=env, capture_output=True, text=True,
+                              timeout=900)
+
+    first = run()
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = tmp_path / "run"
+    result = json.loads((out / "eval.json").read_text())
+    assert set(result) >= {"psnr", "ssim", "delta_psnr", "tokenizer_psnr", "fid"} and result["psnr"] > 0
+    assert (out / "eval.png").stat().st_size > 0 and (out / "dream.gif").stat().st_size > 0
+    assert (out / "world_model" / "dream.json").is_file()
+    assert "played 6 steps" in first.stdout
+
+    weights = [out / run / "checkpoints" / "step_0000002" / "model.safetensors" for run in ("tokenizer", "dynamics")]
+    written = [path.stat().st_mtime_ns for path in weights]
+    again = run()  # everything is on disk: nothing is collected or trained twice
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "collected 0 episodes (0 frames, 0 frames/s), 2 already on disk" in again.stdout
+    assert [path.stat().st_mtime_ns for path in weights] == written  # the finished trainings were not rerun

@@ -54,6 +54,7 @@ def _pack(args: argparse.Namespace) -> int:
               "from frames (genie eval needs it)")
     world_model = WorldModel(tokenizer, dynamics, settings, lam=lam)  # checks that the codebooks (and LAM) match
     out = world_model.save_pretrained(args.out, dtype=torch.float16 if args.fp16 else None)
-    print(f"wrote world model {out} (game {settings['game']}); use it with "
-          f"genie_gym.register_dream('GenieDream-Mine-v0', '{out}') or genie eval --checkpoint {out}")
+    print(f"wrote world model {out} (game {settings['game']}); play it with genie play {out}, evaluate it with "
+          f"genie eval --checkpoint {out}, or make it a gym env: genie_gym.register_dream('GenieDream-Mine-v0', "
+          f"'{out}')")
     return 0
