@@ -1,4 +1,4 @@
-"""``genie collect``: record real-game episodes with a random agent into an episode store (parallel, resumable).
+"""``genie collect``: record real-game episodes with an agent into an episode store (parallel, resumable).
 
 Example::
 
@@ -12,6 +12,7 @@ several machines or runs (episode ``k`` belongs to shard ``k % n``).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 from agents.random_agent import AGENTS, agent_factory
@@ -21,13 +22,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie collect`` to the command line."""
     parser = subparsers.add_parser(
         "collect",
-        help="record real-game episodes with a random agent into an episode store",
+        help="record real-game episodes with a random or trained agent into an episode store",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--env", required=True,
                         help="game (SMB), group (platformers, all) or comma-separated mix (SMB,Hero)")
-    parser.add_argument("--agent", choices=sorted(AGENTS), default="sticky-random", help="collection policy")
+    parser.add_argument("--agent", choices=sorted([*AGENTS, "policy"]), default="sticky-random",
+                        help="collection policy; policy: a trained SB3 CnnPolicy (--policy FILE)")
+    parser.add_argument("--policy", default=None, metavar="FILE",
+                        help="--agent policy: its policy.safetensors (or the directory holding it), e.g. "
+                             "checkpoints/ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py")
     parser.add_argument("--sticky-p", type=float, default=0.75,
                         help="sticky-random, right-biased: probability of repeating the previous action (default 0.75)")
     parser.add_argument("--episodes", type=int, required=True, help="episodes per game (indices 0..N-1)")
@@ -48,9 +53,19 @@ def run(args: argparse.Namespace) -> int:
     from genie_gym.games import resolve_games
 
     games = resolve_games(args.env)
-    kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
-    factory = agent_factory(args.agent, **kwargs)
-    agent_name = args.agent + (f"(p={args.sticky_p})" if kwargs else "")
+    if (args.agent == "policy") != (args.policy is not None):
+        raise ValueError("--agent policy takes --policy FILE (a trained policy.safetensors), and --policy goes only "
+                         "with --agent policy")
+    if args.agent == "policy":
+        from agents.policy_agent import PolicyAgent
+
+        PolicyAgent(args.policy).reset(0)  # one clear error here, before any worker starts, if the file is bad
+        factory = functools.partial(PolicyAgent, args.policy)
+        agent_name = f"policy({args.policy})"
+    else:
+        kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
+        factory = agent_factory(args.agent, **kwargs)
+        agent_name = args.agent + (f"(p={args.sticky_p})" if kwargs else "")
     try:
         result = collect(
             games,
