@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import os
 
 from agents.random_agent import AGENTS, agent_factory
@@ -59,9 +60,12 @@ def run(args: argparse.Namespace) -> int:
     if args.agent == "policy":
         from agents.policy_agent import PolicyAgent
 
-        PolicyAgent(args.policy).reset(0)  # one clear error here, before any worker starts, if the file is bad
+        agent = PolicyAgent(args.policy)
+        agent.reset(0)  # one clear error here, before any worker starts, if the file is bad
         factory = functools.partial(PolicyAgent, args.policy)
-        agent_name = f"policy({args.policy})"
+        # the weights' checksum, so that resuming a store with another policy under the same path is refused
+        digest = hashlib.sha256(agent.path.read_bytes()).hexdigest()[:12]
+        agent_name = f"policy({agent.path.name}, sha256 {digest})"
     else:
         kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
         factory = agent_factory(args.agent, **kwargs)

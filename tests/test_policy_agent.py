@@ -32,6 +32,18 @@ def test_policy_collection_is_seeded_and_plays_like_the_policy(tmp_path):
     shares = np.bincount(np.concatenate(actions), minlength=5) / sum(len(a) for a in actions)
     # the policy runs and jumps (RIGHT 52%, JUMP 33% over 2,400 real steps); random play would give 20% each
     assert shares[0] + shares[4] > 0.6, shares
+    # another policy's weights (same network, fresh initialisation) must not be mixed into this store on a resume
+    import gymnasium as gym
+    from safetensors.torch import save_model
+    from stable_baselines3.common.policies import ActorCriticCnnPolicy
+
+    other = ActorCriticCnnPolicy(gym.spaces.Box(0, 255, (3, 64, 64), np.uint8), gym.spaces.Discrete(5), lambda _: 0.0)
+    save_model(other, str(tmp_path / "other.safetensors"))
+    assert main(["collect", "--env", "SMB", "--agent", "policy", "--policy", str(tmp_path / "other.safetensors"),
+                 "--episodes", "3", "--max-steps", "40", "--workers", "0", "--out", str(tmp_path / "a"), "--seed", "3",
+                 "--no-progress"]) == 1
+    assert len(first.refs("SMB")) == 2  # nothing added
+
     agent = PolicyAgent(SHIPPED_POLICY, deterministic=True)
     agent.reset(0)
     frame = first.load(("SMB", 0)).frames[5]
