@@ -26,7 +26,7 @@ from dream_control import camera_shift
 
 from agents.random_agent import RightBiasedStickyAgent
 from genie_gym.allocator import keep_freed_memory_for_benchmark
-from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import psnr_per_frame
 from genie_gym.world_model import WorldModel
 
@@ -61,7 +61,7 @@ def real_run(env: GenieRetroEnv, agent, seed: int, steps: int) -> tuple[np.ndarr
     shorter than ``steps`` if Mario loses a life (the level would restart)."""
     obs, info = env.reset(seed=seed)
     lives = info.get("lives")
-    frames, actions, camera = [obs], [], [(int(info["xscrollHi"]) * 256 + int(info["xscrollLo"])) / 4]
+    frames, actions, camera = [obs], [], [level_camera_x(info) / 4]
     for _ in range(steps):
         action = agent.act(obs)
         obs, _, terminated, truncated, info = env.step(action)
@@ -69,7 +69,7 @@ def real_run(env: GenieRetroEnv, agent, seed: int, steps: int) -> tuple[np.ndarr
             break
         frames.append(obs)
         actions.append(action)
-        camera.append((int(info["xscrollHi"]) * 256 + int(info["xscrollLo"])) / 4)
+        camera.append(level_camera_x(info) / 4)
         if truncated:
             break
     return np.stack(frames), np.asarray(actions, dtype=np.int64), np.asarray(camera)

@@ -33,16 +33,9 @@ import genie_gym
 from agents.random_agent import RightBiasedStickyAgent
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
-from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.uncertainty import TokenEntropyReward
 from genie_gym.world_model import WorldModel
-
-
-def camera_x(info: dict) -> int | None:
-    """SMB's camera position in level pixels from the emulator's RAM (``None`` for games without it)."""
-    if "xscrollHi" not in info or "xscrollLo" not in info:
-        return None
-    return int(info["xscrollHi"]) * 256 + int(info["xscrollLo"])
 
 
 class DreamRewardLog(BaseCallback):
@@ -80,13 +73,13 @@ def real_game_runs(world_model: WorldModel, act, episodes: int, steps: int, seed
     try:
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)
-            frames, actions, best = [obs], [], camera_x(info)
+            frames, actions, best = [obs], [], level_camera_x(info)
             for _ in range(steps):
                 action = int(act(obs))
                 obs, _, terminated, truncated, info = env.step(action)
                 frames.append(obs)
                 actions.append(action)
-                x = camera_x(info)
+                x = level_camera_x(info)
                 best = x if best is None or (x is not None and x > best) else best
                 if terminated or truncated:
                     break

@@ -264,3 +264,11 @@ def _button_vectors(game: Game, emulator_buttons: list[str | None]) -> list[np.n
             vector[emulator_buttons.index(name)] = 1
         vectors.append(vector)
     return vectors
+
+
+def level_camera_x(info: dict[str, Any]) -> int | None:
+    """Horizontal camera position in level pixels read from the emulator's RAM variables in ``info``
+    (``xscrollHi * 256 + xscrollLo``, Super Mario Bros; 0 on the first screen), or ``None`` for a game without them."""
+    if "xscrollHi" not in info or "xscrollLo" not in info:
+        return None
+    return int(info["xscrollHi"]) * 256 + int(info["xscrollLo"])
