@@ -25,16 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 
 import genie_gym
+from agents.ppo_settings import build_ppo
 from agents.random_agent import RightBiasedStickyAgent
-from genie_gym.conventions import ACTION_NAMES
+from agents.real_game_eval import real_game_runs
 from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
-from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
-from genie_gym.uncertainty import TokenEntropyReward
 from genie_gym.world_model import WorldModel
 
 
@@ -52,53 +50,6 @@ class DreamRewardLog(BaseCallback):
         if self.model.ep_info_buffer:
             self.returns.append(float(np.mean([info["r"] for info in self.model.ep_info_buffer])))
             print(f"{self.num_timesteps} dreamed steps: mean dream episode reward {self.returns[-1]:.3f}", flush=True)
-
-
-def build_ppo(env, seed: int, n_steps: int) -> PPO:
-    """PPO with Atari-style settings, sized for a few thousand dreamed steps per update."""
-    return PPO("CnnPolicy", env, n_steps=n_steps, batch_size=min(256, n_steps * env.num_envs), n_epochs=4,
-               learning_rate=2.5e-4, ent_coef=0.01, clip_range=0.1, seed=seed, verbose=0)
-
-
-def real_game_runs(world_model: WorldModel, act, episodes: int, steps: int, seed: int) -> dict:
-    """Play ``act(obs) -> action`` in the real game for ``episodes`` runs of ``steps`` steps (seeds ``seed + i``).
-
-    Returns the mean and per-run furthest camera x, the share of each action, and the world model's mean
-    token-entropy uncertainty about the next frame at every 8th moment of the runs (2 real frames of context and the
-    action taken, 1 MaskGIT step).
-    """
-    env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=steps)
-    reward_fn = TokenEntropyReward()
-    furthest, uncertainty, counts = [], [], np.zeros(world_model.num_actions)
-    try:
-        for episode in range(episodes):
-            obs, info = env.reset(seed=seed + episode)
-            frames, actions, best = [obs], [], level_camera_x(info)
-            for _ in range(steps):
-                action = int(act(obs))
-                obs, _, terminated, truncated, info = env.step(action)
-                frames.append(obs)
-                actions.append(action)
-                x = level_camera_x(info)
-                best = x if best is None or (x is not None and x > best) else best
-                if terminated or truncated:
-                    break
-            furthest.append(best)
-            counts += np.bincount(actions, minlength=len(counts))
-            clip, moves = np.stack(frames), np.asarray(actions, dtype=np.int64)
-            starts = range(2, len(clip) - 1, 8)  # every 8th real frame, predicted from the 2 before it
-            contexts = np.stack([clip[t - 2 : t] for t in starts])
-            state = world_model.start(contexts, np.stack([moves[t - 2 : t - 1] for t in starts]))
-            generator = torch.Generator(world_model.device).manual_seed(seed + episode)
-            _, entropy = world_model.step(state, np.stack([moves[t - 1] for t in starts]), 1, None, generator)
-            uncertainty.append(float(reward_fn(entropy).mean()))
-    finally:
-        env.close()
-    known = [x for x in furthest if x is not None]
-    return {"furthest_camera_x": furthest, "mean_furthest_camera_x": float(np.mean(known)) if known else None,
-            "action_share": {name: round(float(share), 3) for name, share in zip(ACTION_NAMES, counts / counts.sum(),
-                                                                                   strict=True)},
-            "mean_uncertainty_along_run": float(np.mean(uncertainty))}
 
 
 def main() -> None:
@@ -160,7 +111,8 @@ def main() -> None:
     baselines = {"ppo_in_dream": trained, "random": lambda obs: rng.integers(0, 5), "right_biased": right_biased.act}
     for name, act in baselines.items():
         torch.manual_seed(eval_seed)  # the policy's samples: the same figures when a saved policy is evaluated again
-        result[name] = real_game_runs(world_model, act, args.eval_episodes, args.eval_steps, eval_seed)
+        result[name] = real_game_runs(str(world_model.settings["game"]), act, args.eval_episodes, args.eval_steps,
+                                      eval_seed, world_model)
         figures = result[name]
         shares = ", ".join(f"{action} {share:.0%}" for action, share in figures["action_share"].items())
         print(f"real game, {name:>12}: furthest camera x {figures['mean_furthest_camera_x']} px "

@@ -28,7 +28,8 @@ LIBRARY_COMMANDS: list[str] = [
 ]
 # The plug-ins of this repository, used when they are importable but not installed as entry points (a source
 # checkout on PYTHONPATH, e.g. `python -m trainers` on a machine where the package is not pip-installed).
-BUNDLED_PLUGINS: dict[str, str] = {"collect": "agents.collect_command", "train": "trainers.cli"}
+BUNDLED_PLUGINS: dict[str, str] = {"collect": "agents.collect_command", "explore": "agents.explore_command",
+                                   "train": "trainers.cli"}
 
 
 def _missing(module_name: str, exc: ModuleNotFoundError) -> bool:

@@ -92,3 +92,19 @@ def test_collect_and_train_runs_end_to_end_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert "collected 0 episodes (0 frames, 0 frames/s), 2 already on disk" in again.stdout
     assert [path.stat().st_mtime_ns for path in weights] == written  # the finished trainings were not rerun
+
+
+def test_compare_explorers_runs_end_to_end(tmp_path):
+    out = tmp_path / "explorers"
+    env = {**os.environ, "OUT": str(out), "TIMESTEPS": "16", "EPISODES": "1", "MAX_STEPS": "24", "EVAL_SEQUENCES": "1",
+           "REAL_RUNS": "1", "WORKERS": "1", "THREADS": "1", "GENIE": f"{sys.executable} -m genie_gym.cli",
+           "EXPLORE_ARGS": "--num-envs 2 --n-steps 8 --episode-steps 8 --eval-steps 8"}
+    done = subprocess.run(["bash", str(EXAMPLES / "compare_explorers.sh")], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for agent, name in [("random", "random"), ("uncertainty", "AutoExplore"), ("rf", "RF"), ("vae", "VAE")]:
+        evaluation = json.loads((out / f"eval_{agent}.json").read_text())
+        assert evaluation["num_sequences"] == 1 and evaluation["psnr"] > 0
+        assert any(line.startswith(name) for line in done.stdout.splitlines()), done.stdout[-2000:]
+    for reward in ("uncertainty", "rf", "vae"):
+        assert json.loads((out / reward / "result.json").read_text())["settings"]["reward"] == reward

@@ -1,0 +1,247 @@
+"""``genie explore``: train an exploring agent (PPO, SB3 ``CnnPolicy``) in a dream or in the real game.
+
+Rewards (``--reward``), the same for both kinds of env:
+
+- ``uncertainty``: the world model's token-entropy uncertainty, AutoExplore's reward (paper §4). In a dream it is the
+  dream's own reward; in the real game the world model (``--world-model``) scores each real transition.
+- ``rf`` / ``vae``: the curiosity of Burda et al. (SSE of random / VAE features, trained online), the exploration
+  baselines of the paper's Table 6. Their rewards are normalised by a running std of the return, as there.
+
+Examples::
+
+    genie explore --env GenieDream-SMB-v0 --reward uncertainty --timesteps 30000 --out runs/explore_ae
+    genie explore --env GenieDream-SMB-v0 --reward rf --timesteps 30000 --out runs/explore_rf
+    genie explore --env SMB --reward vae --num-envs 4 --timesteps 30000 --out runs/explore_vae_real
+    genie collect --env SMB --agent policy --policy runs/explore_rf --episodes 50 --max-steps 300 --out data/rf
+
+Writes ``OUT/policy.safetensors`` (what ``genie collect --agent policy`` plays), ``OUT/result.json`` (settings,
+training rewards, wall time and how far the policy gets in the real game) and, every ``--checkpoint-every``
+rollouts, ``OUT/checkpoint.pt`` (tensors only): rerunning the same command after an interruption continues from it,
+a finished run returns at once, and the same command with a larger ``--timesteps`` trains it further.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REWARDS = ("uncertainty", "rf", "vae")
+# the settings of a run: all but --timesteps must match for a run to be resumed or trained further (the options not
+# listed, e.g. --eval-episodes or --threads, may change)
+RUN_SETTINGS = ("env", "reward", "world_model", "timesteps", "num_envs", "n_steps", "episode_steps",
+                "maskgit_steps", "seed")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``genie explore`` to the command line."""
+    parser = subparsers.add_parser("explore", help="train an exploring PPO agent (AutoExplore, RF or VAE curiosity) "
+                                   "in a dream or in the real game", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, help="a dream (GenieDream-SMB-v0 or a world-model directory) or a "
+                        "real game (SMB, or its GenieRetro-<Game>-v0 id)")
+    parser.add_argument("--reward", choices=REWARDS, default="uncertainty",
+                        help="uncertainty (AutoExplore), rf or vae (curiosity baselines)")
+    parser.add_argument("--world-model", default="smb", help="the world model whose uncertainty is the reward in "
+                        "the real game (shipped name or directory); a dream uses its own (default: smb)")
+    parser.add_argument("--out", required=True, help="run directory (policy.safetensors, result.json, checkpoint.pt)")
+    parser.add_argument("--timesteps", type=int, default=30000, help="env steps of training, all envs together")
+    parser.add_argument("--num-envs", type=int, default=16, help="envs stepped together (real games: one process each)")
+    parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per env")
+    parser.add_argument("--episode-steps", type=int, default=64, help="an episode is truncated after this many steps")
+    parser.add_argument("--maskgit-steps", type=int, default=1, help="dream / uncertainty sampling (1: real time)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=5, help="rollouts between checkpoints")
+    parser.add_argument("--eval-episodes", type=int, default=4, help="real-game runs of the trained policy (0: none)")
+    parser.add_argument("--eval-steps", type=int, default=300, help="steps per real-game run")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.set_defaults(func=run)
+
+
+def _resolve_env(target: str) -> tuple[str, str]:
+    """``("dream", checkpoint)`` or ``("real", game name)`` for an env id, world-model directory or game name."""
+    import gymnasium as gym
+
+    from genie_gym.envs.registration import register_retro_envs, register_shipped_dreams, resolve_env_id
+    from genie_gym.games import get_game
+
+    register_shipped_dreams()
+    register_retro_envs()
+    if target in gym.registry or Path(target).is_dir():
+        spec = gym.registry[resolve_env_id(target)]
+        if "checkpoint" in spec.kwargs:
+            return "dream", str(spec.kwargs["checkpoint"])
+        return "real", str(spec.kwargs["game"])
+    try:
+        return "real", get_game(target).name
+    except (KeyError, ValueError):
+        resolve_env_id(target)  # raises the error that lists what is accepted
+        raise
+
+
+def build_envs(args: argparse.Namespace):
+    """The training VecEnv: dreams or real-game processes, the reward wrapper, episode statistics, normalisation.
+
+    Returns ``(venv, reward_wrapper or None, world_model or None)``.
+    """
+    from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
+
+    from agents.curiosity import CuriosityRewardVecEnv
+    from agents.uncertainty_reward import UncertaintyRewardVecEnv
+    from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
+    from genie_gym.envs.retro_env import GenieRetroEnv
+    from genie_gym.world_model import WorldModel
+
+    kind, source = _resolve_env(args.env)
+    world_model = None
+    if kind == "dream":
+        world_model = WorldModel.from_pretrained(source)
+        venv = GenieDreamVecEnv(args.num_envs, world_model=world_model, max_episode_steps=args.episode_steps,
+                                maskgit_steps=args.maskgit_steps, seed=args.seed)
+    else:
+        def make(game: str = source, steps: int = args.episode_steps):
+            return GenieRetroEnv(game, max_episode_steps=steps)
+
+        venv = SubprocVecEnv([make] * args.num_envs)  # stable-retro: one emulator per process
+        venv.seed(args.seed)
+    wrapper = None
+    if args.reward in ("rf", "vae"):
+        venv = wrapper = CuriosityRewardVecEnv(venv, args.reward, seed=args.seed, update_every=args.n_steps)
+    elif kind == "real":
+        world_model = WorldModel.from_pretrained(args.world_model)
+        venv = UncertaintyRewardVecEnv(venv, world_model, args.maskgit_steps, seed=args.seed)
+    venv = VecMonitor(venv)  # episode returns of the (unnormalised) exploration reward
+    if args.reward in ("rf", "vae"):
+        venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=0.99)
+    return venv, wrapper, world_model
+
+
+def _atomic_save(obj: dict[str, Any], path: Path) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Train (or resume, or return a finished run), save the policy, evaluate it in the real game."""
+    import torch
+    from safetensors.torch import save_model
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.ppo_settings import build_ppo
+    from agents.random_agent import RightBiasedStickyAgent
+    from agents.real_game_eval import real_game_runs
+    from genie_gym.allocator import keep_freed_memory
+
+    if args.timesteps < 1 or args.num_envs < 1 or args.n_steps < 1 or args.episode_steps < 1:
+        raise ValueError("--timesteps, --num-envs, --n-steps and --episode-steps must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    keep_freed_memory()
+    out = Path(args.out)
+    settings = {name: getattr(args, name) for name in RUN_SETTINGS}
+    result_file, checkpoint_file, policy_file = out / "result.json", out / "checkpoint.pt", out / "policy.safetensors"
+    done = 0  # steps already trained in OUT
+    for existing in (result_file, checkpoint_file):
+        if existing.is_file():
+            saved = (json.loads(existing.read_text()) if existing.suffix == ".json"
+                     else torch.load(existing, weights_only=True))["settings"]
+            changed = {k: (saved.get(k), v) for k, v in settings.items() if k != "timesteps" and saved.get(k) != v}
+            if changed:
+                raise ValueError(f"{out} holds a run with other settings (saved, now: {changed}); pass another "
+                                 "--out or delete that directory")
+            done = max(done, int(saved["timesteps"]) if existing.suffix == ".json" else 0)
+    if done > args.timesteps:
+        raise ValueError(f"{out} is already trained for {done} steps; pass --timesteps {done} or more")
+    if done == args.timesteps and policy_file.is_file():
+        print(f"{out} is finished ({policy_file}); nothing to do")
+        return
+
+    venv, curiosity, world_model = build_envs(args)
+    model = build_ppo(venv, args.seed, args.n_steps)
+    log: dict[str, Any] = {"timesteps": [], "mean_episode_reward": [], "train_seconds": 0.0}
+    normalizer = venv if isinstance(venv, VecNormalize) else None
+    if checkpoint_file.is_file():
+        state = torch.load(checkpoint_file, weights_only=True)
+        model.policy.load_state_dict(state["policy"])
+        model.policy.optimizer.load_state_dict(state["policy_optimizer"])
+        model.num_timesteps = int(state["num_timesteps"])
+        if curiosity is not None:
+            curiosity.load_state(state["curiosity"])
+        if normalizer is not None:
+            normalizer.ret_rms.mean, normalizer.ret_rms.var, normalizer.ret_rms.count = (
+                np.asarray(state["ret_rms"][0]), np.asarray(state["ret_rms"][1]), float(state["ret_rms"][2]))
+        log = state["log"]
+        print(f"resuming {out} at {model.num_timesteps} of {args.timesteps} steps")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter() - float(log["train_seconds"])
+
+    def checkpoint() -> None:
+        log["train_seconds"] = time.perf_counter() - started
+        state = {"settings": settings, "policy": model.policy.state_dict(),
+                 "policy_optimizer": model.policy.optimizer.state_dict(), "num_timesteps": model.num_timesteps,
+                 "log": log}
+        if curiosity is not None:
+            state["curiosity"] = curiosity.state()
+        if normalizer is not None:
+            rms = normalizer.ret_rms
+            state["ret_rms"] = [float(np.asarray(rms.mean)), float(np.asarray(rms.var)), float(rms.count)]
+        _atomic_save(state, checkpoint_file)
+
+    class Progress(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rollouts = 0
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            self.rollouts += 1
+            if self.model.ep_info_buffer:
+                mean = float(np.mean([info["r"] for info in self.model.ep_info_buffer]))
+                log["timesteps"].append(int(self.model.num_timesteps))
+                log["mean_episode_reward"].append(mean)
+                extra = "".join(f", {k} {v:.3g}" for k, v in (curiosity.last_losses if curiosity else {}).items())
+                print(f"{self.model.num_timesteps}/{args.timesteps} steps: mean episode reward ({args.reward}) "
+                      f"{mean:.3f}{extra}", flush=True)
+            if self.rollouts % max(1, args.checkpoint_every) == 0:
+                checkpoint()
+
+    remaining = args.timesteps - model.num_timesteps
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=Progress(), reset_num_timesteps=False)
+    checkpoint()
+    venv.close()
+    save_model(model.policy, str(policy_file))
+    result: dict[str, Any] = {"settings": settings, "train_seconds": round(float(log["train_seconds"]), 1),
+                              "training": log}
+    if curiosity is not None:
+        result["curiosity_losses"] = curiosity.last_losses
+    print(f"trained {args.timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: {policy_file}")
+    if args.eval_episodes > 0:
+        kind, source = _resolve_env(args.env)
+        game = str(world_model.settings["game"]) if kind == "dream" else source
+        eval_seed = 10_000 + args.seed  # seeds the training never used
+        torch.manual_seed(eval_seed)
+        result["real_game"] = real_game_runs(game, lambda obs: model.predict(obs, deterministic=False)[0],
+                                             args.eval_episodes, args.eval_steps, eval_seed, world_model)
+        right_biased = RightBiasedStickyAgent()
+        right_biased.reset(eval_seed)
+        result["real_game_right_biased"] = real_game_runs(game, right_biased.act, args.eval_episodes,
+                                                          args.eval_steps, eval_seed, world_model)
+        for name in ("real_game", "real_game_right_biased"):
+            figures = result[name]
+            print(f"{name}: furthest camera x {figures['mean_furthest_camera_x']} (runs "
+                  f"{figures['furthest_camera_x']}), actions {figures['action_share']}, world-model uncertainty "
+                  f"{figures['mean_uncertainty_along_run']}")
+    result_file.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {result_file}")

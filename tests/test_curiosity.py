@@ -1,0 +1,135 @@
+"""RF / VAE curiosity (Burda et al.), the real-game uncertainty reward and ``genie explore`` (real SMB frames and
+emulator, the shipped world model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
+
+from agents.curiosity import CuriosityModel, CuriosityRewardVecEnv
+from agents.policy_agent import PolicyAgent
+from agents.uncertainty_reward import UncertaintyRewardVecEnv
+from genie_gym.cli import main
+from genie_gym.data.store import EpisodeStore
+from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.uncertainty import TokenEntropyReward
+from genie_gym.world_model import WorldModel
+
+
+def transitions(store: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All (frame, action, next frame) of the store's SMB episodes, uint8 (N, 64, 64, 3) / int64 (N,)."""
+    episodes = [EpisodeStore(store).load(ref) for ref in EpisodeStore(store).refs("SMB")]
+    obs = np.concatenate([e.frames[:-1] for e in episodes])
+    nxt = np.concatenate([e.frames[1:] for e in episodes])
+    actions = np.concatenate([e.actions for e in episodes]).astype(np.int64)
+    return torch.from_numpy(obs), torch.from_numpy(actions), torch.from_numpy(nxt)
+
+
+@pytest.mark.parametrize("kind", ["rf", "vae"])
+def test_curiosity_reward_falls_on_what_the_forward_model_has_learned(smb_store, kind):
+    obs, actions, nxt = transitions(smb_store)
+    seen, unseen = slice(0, 80), slice(120, 160)  # episodes 0-1 / episode 3
+    model = CuriosityModel(kind, feature_dim=64, seed=0)
+    assert torch.equal(model.intrinsic_reward(obs[:8], actions[:8], nxt[:8]),
+                       CuriosityModel(kind, feature_dim=64, seed=0).intrinsic_reward(obs[:8], actions[:8], nxt[:8]))
+    features_before = model.features(obs[:8]).clone()
+    before = model.intrinsic_reward(obs[seen], actions[seen], nxt[seen]).mean()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    first_parts = None
+    for _ in range(150):
+        loss, parts = model.loss(obs[seen], actions[seen], nxt[seen])
+        first_parts = first_parts or parts
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = model.intrinsic_reward(obs[seen], actions[seen], nxt[seen]).mean()
+    # the VAE's features move while it learns to reconstruct, so its forward model has a moving target
+    assert after < (0.5 if kind == "rf" else 0.7) * before, (kind, float(before), float(after))
+    assert torch.all(model.intrinsic_reward(obs[unseen], actions[unseen], nxt[unseen]) >= 0)
+    if kind == "rf":  # random features stay fixed; only the forward model learns
+        assert torch.equal(model.features(obs[:8]), features_before)
+    else:  # the VAE learns to reconstruct the frames, which moves its features
+        assert parts["vae_reconstruction"] < 0.7 * first_parts["vae_reconstruction"], (first_parts, parts)
+        assert not torch.allclose(model.features(obs[:8]), features_before)
+
+
+def test_curiosity_wrapper_scores_each_real_transition_and_trains_online():
+    venv = DummyVecEnv([lambda: GenieRetroEnv("SMB", max_episode_steps=5)])
+    wrapped = CuriosityRewardVecEnv(venv, "rf", feature_dim=32, seed=1, update_every=4, epochs=1, minibatch_size=8)
+    obs = wrapped.reset()
+    rng = np.random.default_rng(0)
+    for step in range(7):
+        action = rng.integers(0, 5, size=1)
+        expected_model = CuriosityModel("rf", 32, seed=1)
+        expected_model.load_state_dict(wrapped.model.state_dict())
+        next_obs, reward, done, infos = wrapped.step(action)
+        # at the episode's end (step 5) the transition is scored against the last frame, not the next episode's first
+        target = infos[0]["terminal_observation"] if done[0] else next_obs[0]
+        expected = expected_model.intrinsic_reward(torch.from_numpy(obs), torch.from_numpy(action),
+                                                   torch.from_numpy(target[None]))
+        assert reward.shape == (1,) and reward.dtype == np.float32
+        assert np.isclose(reward[0], float(expected[0]), rtol=1e-5), step
+        assert "extrinsic_reward" in infos[0]
+        assert done[0] == (step == 4)
+        obs = next_obs
+    assert wrapped.updates == 1 and set(wrapped.last_losses) == {"forward_loss"}  # trained once, after 4 steps
+    with pytest.raises(ValueError, match="RGB uint8"):
+        CuriosityRewardVecEnv(VecTransposeImage(venv), "rf")
+    with pytest.raises(ValueError, match="curiosity kind"):
+        CuriosityModel("icm")
+    wrapped.close()
+
+
+def test_uncertainty_reward_in_the_real_game_is_the_world_models_uncertainty():
+    world_model = WorldModel.from_pretrained("smb")
+    venv = DummyVecEnv([lambda: GenieRetroEnv("SMB", max_episode_steps=50)])
+    wrapped = UncertaintyRewardVecEnv(venv, world_model, maskgit_steps=1)
+    frames = [wrapped.reset()[0]]
+    actions = [0, 0, 4, 1]
+    for t, action in enumerate(actions):
+        obs, reward, _, _ = wrapped.step(np.array([action]))
+        # the context: the last two real frames and the action between them (right after the reset: one frame twice)
+        context = np.stack([frames[max(t - 1, 0)], frames[t]])[None]
+        context_action = np.array([[actions[t - 1] if t else action]])
+        state = world_model.start(context, context_action)
+        _, uncertainty = world_model.step(state, np.array([action]), 1, None, torch.Generator().manual_seed(0))
+        assert np.isclose(reward[0], float(TokenEntropyReward()(uncertainty)[0]), atol=1e-6), t
+        frames.append(obs[0])
+    wrapped.close()
+
+
+def explore(out: Path, *extra: str) -> int:
+    return main(["explore", "--env", "GenieDream-SMB-v0", "--reward", "vae", "--num-envs", "2", "--n-steps", "16",
+                 "--episode-steps", "12", "--eval-episodes", "1", "--eval-steps", "12", "--threads", "1",
+                 "--checkpoint-every", "1", "--out", str(out), *extra])
+
+
+def test_explore_trains_resumes_and_saves_a_collectable_policy(tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert explore(out, "--timesteps", "32") == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["settings"]["reward"] == "vae" and result["training"]["timesteps"][-1] == 32
+    assert set(result["curiosity_losses"]) == {"forward_loss", "vae_reconstruction", "vae_kl"}
+    assert result["real_game"]["action_share"] and result["real_game"]["mean_furthest_camera_x"] is not None
+    capsys.readouterr()
+    assert explore(out, "--timesteps", "32") == 0  # finished: nothing redone
+    assert "nothing to do" in capsys.readouterr().out
+    assert explore(out, "--timesteps", "64") == 0  # trained further from its checkpoint
+    assert "resuming" in capsys.readouterr().out
+    assert json.loads((out / "result.json").read_text())["training"]["timesteps"][-1] == 64
+    agent = PolicyAgent(out)  # what `genie collect --agent policy --policy OUT` plays
+    agent.reset(0)
+    assert 0 <= agent.act(np.zeros((64, 64, 3), np.uint8)) < 5
+    # bad inputs: one clear error each, nothing of the run lost
+    assert explore(out, "--timesteps", "32") == 1
+    assert "already trained for 64 steps" in capsys.readouterr().err
+    assert explore(out, "--timesteps", "64", "--seed", "1") == 1
+    assert "other settings" in capsys.readouterr().err
+    assert main(["explore", "--env", "NoSuchGame", "--out", str(tmp_path / "x")]) == 1
+    assert "unknown env 'NoSuchGame'" in capsys.readouterr().err
+    assert (out / "policy.safetensors").is_file() and not (tmp_path / "x").exists()
