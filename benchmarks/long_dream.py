@@ -106,9 +106,13 @@ def main() -> None:
     parser.add_argument("--maskgit-steps", type=int, default=None, help="default: dream.json's")
     parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
     parser.add_argument("--moments", type=int, nargs="+", default=[25, 50, 100, 150, 200])
+    parser.add_argument("--context-window", type=int, default=None,
+                        help="past frames the dream attends to (default: dream.json's)")
     args = parser.parse_args()
     allocator = keep_freed_memory_for_benchmark()
     world_model = WorldModel.from_pretrained(args.checkpoint)
+    if args.context_window:
+        world_model.settings["context_window"] = args.context_window
     steps = int(args.maskgit_steps or world_model.settings["maskgit_steps"])
     guidance = world_model.guidance_weight(args.action_guidance)
     env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=args.steps)
@@ -132,8 +136,8 @@ def main() -> None:
         print(f"seed {seed}: {len(actions)} real steps (to a lost life or the end), real camera {camera[-1]:.0f} px, "
               f"dream scroll {dream_scroll[-1]:.0f} px", flush=True)
     env.close()
-    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, action guidance {guidance:g}, dream from real step "
-          f"{args.dream_from}; {allocator}")
+    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, action guidance {guidance:g}, context window "
+          f"{world_model.settings['context_window']}, dream from real step {args.dream_from}; {allocator}")
     print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
           f"{'real camera':>12} {'dream scroll':>13}")
     for t, values in rows.items():
