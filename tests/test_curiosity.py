@@ -133,3 +133,15 @@ def test_explore_trains_resumes_and_saves_a_collectable_policy(tmp_path, capsys)
     assert main(["explore", "--env", "NoSuchGame", "--out", str(tmp_path / "x")]) == 1
     assert "unknown env 'NoSuchGame'" in capsys.readouterr().err
     assert (out / "policy.safetensors").is_file() and not (tmp_path / "x").exists()
+
+
+def test_explore_in_the_real_game_with_the_world_models_uncertainty(tmp_path):
+    out = tmp_path / "real"
+    assert main(["explore", "--env", "GenieRetro-SMB-v0", "--reward", "uncertainty", "--num-envs", "2", "--n-steps",
+                 "8", "--episode-steps", "6", "--timesteps", "16", "--eval-episodes", "0", "--threads", "1",
+                 "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    rewards = result["training"]["mean_episode_reward"]
+    # episodes of 6 real steps, each step paid the world model's uncertainty in (0, 1)
+    assert rewards and all(0.0 < r < 6.0 for r in rewards), rewards
+    assert (out / "policy.safetensors").is_file()
