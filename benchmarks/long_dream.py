@@ -76,14 +76,14 @@ def real_run(env: GenieRetroEnv, agent, seed: int, steps: int) -> tuple[np.ndarr
 
 
 def dream_along(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, start: int, maskgit_steps: int,
-                guidance: float, seed: int) -> np.ndarray:
+                guidance: float, seed: int, temperature: float | None = None) -> np.ndarray:
     """Dreamed frames uint8 ``(T - start, 64, 64, 3)`` for real steps ``start + 1 .. T``, from the real frames
     ``start - CONTEXT + 1 .. start`` and the real actions."""
     state = world_model.start(frames[None, start - CONTEXT + 1 : start + 1], actions[None, start - CONTEXT + 1 : start])
     generator = torch.Generator(world_model.device).manual_seed(seed)
     dreamed = []
     for t in range(start, len(actions)):
-        frame, _ = world_model.step(state, actions[t : t + 1], maskgit_steps, None, generator, guidance)
+        frame, _ = world_model.step(state, actions[t : t + 1], maskgit_steps, temperature, generator, guidance)
         dreamed.append(frame[0])
     return np.stack(dreamed)
 
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--maskgit-steps", type=int, default=None, help="default: dream.json's")
     parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
     parser.add_argument("--moments", type=int, nargs="+", default=[25, 50, 100, 150, 200])
+    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
     parser.add_argument("--context-window", type=int, default=None,
                         help="past frames the dream attends to (default: dream.json's)")
     args = parser.parse_args()
@@ -123,7 +124,7 @@ def main() -> None:
         if len(actions) <= args.dream_from:
             print(f"seed {seed}: Mario lost a life after {len(actions)} steps, before the dream starts; skipped")
             continue
-        dreamed = dream_along(world_model, frames, actions, args.dream_from, steps, guidance, seed)
+        dreamed = dream_along(world_model, frames, actions, args.dream_from, steps, guidance, seed, args.temperature)
         real = frames[args.dream_from + 1 :]
         to_real, dream_to_start, real_to_start = psnr(dreamed, real), psnr(dreamed, frames[:1]), psnr(real, frames[:1])
         shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[args.dream_from : args.dream_from + 1],
@@ -136,7 +137,9 @@ def main() -> None:
         print(f"seed {seed}: {len(actions)} real steps (to a lost life or the end), real camera {camera[-1]:.0f} px, "
               f"dream scroll {dream_scroll[-1]:.0f} px", flush=True)
     env.close()
-    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, action guidance {guidance:g}, context window "
+    temperature = world_model.settings["temperature"] if args.temperature is None else args.temperature
+    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, temperature {temperature:g}, action guidance "
+          f"{guidance:g}, context window "
           f"{world_model.settings['context_window']}, dream from real step {args.dream_from}; {allocator}")
     print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
           f"{'real camera':>12} {'dream scroll':>13}")
