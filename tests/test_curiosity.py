@@ -3,6 +3,7 @@ emulator, the shipped world model)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
-from agents.curiosity import CuriosityModel, CuriosityRewardVecEnv
+from agents.curiosity import CuriosityModel, CuriosityRewardVecEnv, ForwardModel
 from agents.policy_agent import PolicyAgent
 from agents.uncertainty_reward import UncertaintyRewardVecEnv
 from genie_gym.cli import main
@@ -49,9 +50,14 @@ def test_curiosity_reward_falls_on_what_the_forward_model_has_learned(smb_store,
         loss.backward()
         optimizer.step()
     after = model.intrinsic_reward(obs[seen], actions[seen], nxt[seen]).mean()
-    # the VAE's features move while it learns to reconstruct, so its forward model has a moving target (measured
-    # after / before: rf 0.001; vae 0.12-0.61 over the noise seeds 0-3)
-    assert after < (0.5 if kind == "rf" else 0.8) * before, (kind, float(before), float(after))
+    if kind == "rf":  # fixed features: the error falls against the start (measured after / before: 0.001)
+        assert after < 0.5 * before, (float(before), float(after))
+    else:  # the VAE's features move (and grow) while it learns, so compare with an untrained forward model on them
+        untrained = copy.deepcopy(model)
+        untrained.forward_model = ForwardModel(64)
+        baseline = untrained.intrinsic_reward(obs[seen], actions[seen], nxt[seen]).mean()
+        # measured after / baseline: 0.003-0.02 over the noise seeds 0-4
+        assert after < 0.5 * baseline, (float(baseline), float(after))
     assert torch.all(model.intrinsic_reward(obs[unseen], actions[unseen], nxt[unseen]) >= 0)
     if kind == "rf":  # random features stay fixed; only the forward model learns
         assert torch.equal(model.features(obs[:8]), features_before)
