@@ -7,7 +7,7 @@
 # (2 context frames, 10 predicted, the agent's actions): the lower its PSNR / SSIM there, the more the agent found
 # what the model still gets wrong, which is the data that improves it (the AutoExplore loop).
 #
-#   bash examples/compare_explorers.sh                  # defaults below: ~70 min on 2 CPU cores
+#   bash examples/compare_explorers.sh      # defaults below: 95 min measured on 2 CPU cores shared with other jobs
 #   TIMESTEPS=3000 EPISODES=8 OUT=runs/explorers_small bash examples/compare_explorers.sh
 #
 # Every step resumes: rerun the same command after an interruption and finished work is kept.
