@@ -87,7 +87,7 @@ def _resolve_env(target: str) -> tuple[str, str]:
 def build_envs(args: argparse.Namespace):
     """The training VecEnv: dreams or real-game processes, the reward wrapper, episode statistics, normalisation.
 
-    Returns ``(venv, reward_wrapper or None, world_model or None)``.
+    Returns ``(venv, curiosity wrapper or None, world_model or None, the real game's name)``.
     """
     from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
 
@@ -118,7 +118,8 @@ def build_envs(args: argparse.Namespace):
     venv = VecMonitor(venv)  # episode returns of the (unnormalised) exploration reward
     if args.reward in ("rf", "vae"):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=0.99)
-    return venv, wrapper, world_model
+    game = str(world_model.settings["game"]) if kind == "dream" else source
+    return venv, wrapper, world_model, game
 
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"{out} is finished ({policy_file}); nothing to do")
         return
 
-    venv, curiosity, world_model = build_envs(args)
+    venv, curiosity, world_model, game = build_envs(args)
     model = build_ppo(venv, args.seed, args.n_steps)
     log: dict[str, Any] = {"timesteps": [], "mean_episode_reward": [], "train_seconds": 0.0}
     normalizer = venv if isinstance(venv, VecNormalize) else None
@@ -228,8 +229,6 @@ def run(args: argparse.Namespace) -> None:
         result["curiosity_losses"] = curiosity.last_losses
     print(f"trained {args.timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: {policy_file}")
     if args.eval_episodes > 0:
-        kind, source = _resolve_env(args.env)
-        game = str(world_model.settings["game"]) if kind == "dream" else source
         eval_seed = 10_000 + args.seed  # seeds the training never used
         torch.manual_seed(eval_seed)
         result["real_game"] = real_game_runs(game, lambda obs: model.predict(obs, deterministic=False)[0],
