@@ -59,6 +59,9 @@ class EvalResult:
     delta_psnr_se: float | None = None  # standard error of ΔPSNR over the sequences (None for one sequence)
     action_gain_changed: float | None = None
     psnr_per_step: list[float] = field(default_factory=list)
+    # mean PSNR of each sequence's predicted frames, in sequence order: paired comparisons of two models evaluated
+    # with the same settings and seed (same sequences, same sampling noise)
+    psnr_per_sequence: list[float] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
 
     def to_json(self, path: str | Path) -> None:
@@ -190,7 +193,8 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     target = torch.from_numpy(frames[:, context:])
     target_f, pred_f = frames_to_float(target), frames_to_float(torch.from_numpy(prediction))
     random_f = frames_to_float(torch.from_numpy(random_prediction))
-    per_step = psnr_per_frame(pred_f, target_f).reshape(len(frames), predicted).mean(dim=0)
+    frame_psnr = psnr_per_frame(pred_f, target_f).reshape(len(frames), predicted)  # (N, predicted)
+    per_step, per_sequence = frame_psnr.mean(dim=0), frame_psnr.mean(dim=1)
     t = settings.delta_t - 1
     # ΔPSNR is the mean over sequences of a paired difference (same sampling noise): report its standard error too
     delta_per_sequence = psnr_per_frame(pred_f[:, t], target_f[:, t]) - psnr_per_frame(random_f[:, t], target_f[:, t])
@@ -207,6 +211,7 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
         psnr=psnr(pred_f, target_f), ssim=ssim(pred_f, target_f), delta_psnr=float(delta), delta_psnr_se=delta_se,
         tokenizer_psnr=tokenizer_psnr,
         fid=fid_value, num_sequences=len(frames), psnr_per_step=[float(v) for v in per_step],
+        psnr_per_sequence=[float(v) for v in per_sequence],
         settings={**asdict(settings), "actions": "latent (inferred by the LAM)" if latent else "recorded"},
     )
     if gains:

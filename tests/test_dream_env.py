@@ -276,6 +276,9 @@ def test_eval_protocol_on_a_small_real_set(tiny_checkpoint, smb_store, tmp_path)
     assert result["fid"] is None and result["num_sequences"] == 3
     assert np.isfinite([result["psnr"], result["ssim"], result["delta_psnr"], result["tokenizer_psnr"]]).all()
     assert len(result["psnr_per_step"]) == 10
+    # per-sequence PSNR (for paired comparisons): one per sequence, and the frame mean is their mean
+    assert len(result["psnr_per_sequence"]) == 3
+    assert np.mean(result["psnr_per_sequence"]) == pytest.approx(result["psnr"], abs=1e-4)
     assert result["delta_psnr_se"] > 0  # three paired differences are not all equal
     assert grid.exists() and grid.stat().st_size > 1000
     # an untrained model does not use its actions

@@ -108,3 +108,41 @@ def test_compare_explorers_runs_end_to_end(tmp_path):
         assert any(line.startswith(name) for line in done.stdout.splitlines()), done.stdout[-2000:]
     for reward in ("uncertainty", "rf", "vae"):
         assert json.loads((out / reward / "result.json").read_text())["settings"]["reward"] == reward
+
+
+def test_ablation_script_trains_three_variants_evaluates_and_resumes(tmp_path, smb_store):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(smb_store, store)  # the token cache is written next to the store
+    out = tmp_path / "ablation"
+    env = {**os.environ, "OUT": str(out), "DATA": str(store), "TEST": str(store), "STEPS": "2", "BATCH_SIZE": "2",
+           "WINDOW": "4", "WARMUP": "1", "EVAL_SEQUENCES": "3", "MASKGIT_STEPS": "1", "THREADS": "1",
+           "GENIE": f"{sys.executable} -m genie_gym.cli"}
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(EXAMPLES / "ablation_genie_redux_g.sh")], env=env, capture_output=True,
+                              text=True, timeout=900)
+
+    first = run()
+    assert first.returncode == 0, first.stderr[-3000:]
+    # each variant was trained with its own switches (token-input skip, TDCE weight)
+    expected = {"plain": (False, 0.0), "skip": (True, 0.0), "tdce": (True, 3.0)}
+    for name, (skip, tdce) in expected.items():
+        config = json.loads((out / f"wm_{name}" / "dynamics" / "config.json").read_text())["config"]
+        assert (config["token_input_skip"], config["tdce_lambda"]) == (skip, tdce), name
+    for key in ("plain", "skip", "tdce", "tdce_ar"):
+        evaluation = json.loads((out / f"eval_{key}.json").read_text())
+        assert evaluation["num_sequences"] == 3 and len(evaluation["psnr_per_sequence"]) == 3
+    assert json.loads((out / "eval_tdce_ar.json").read_text())["settings"]["mode"] == "autoregressive"
+    table = first.stdout.splitlines()
+    for label in ("GenieRedux-G, plain", "+ token input", "+ TDCE loss", "autoregressive"):
+        assert any(line.startswith(label) for line in table), first.stdout[-2000:]
+    assert any(line.startswith("+ TDCE loss") and "±" in line for line in table)
+
+    weights = [path for name in expected for path in (out / name / "checkpoints").glob("*/model.safetensors")]
+    written = [path.stat().st_mtime_ns for path in weights]
+    again = run()  # everything is on disk: no variant is trained or evaluated twice
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [path.stat().st_mtime_ns for path in weights] == written
+    assert again.stdout.splitlines()[-4:] == table[-4:]
