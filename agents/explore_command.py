@@ -84,7 +84,7 @@ def _resolve_env(target: str) -> tuple[str, str]:
         raise
 
 
-def build_envs(args: argparse.Namespace):
+def build_envs(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
     """The training VecEnv: dreams or real-game processes, the reward wrapper, episode statistics, normalisation.
 
     Returns ``(venv, curiosity wrapper or None, world_model or None, the real game's name)``.

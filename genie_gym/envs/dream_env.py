@@ -71,7 +71,8 @@ class GenieDreamEnv(gym.Env):
         self._steps = 0
         self._window: FrameWindow | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new dream; returns ``(obs uint8 (64, 64, 3), info)``. See the module doc for ``options``."""
         super().reset(seed=seed)
         self._generator.manual_seed(int(self.np_random.integers(0, 2**62)))
@@ -83,7 +84,7 @@ class GenieDreamEnv(gym.Env):
             self.render()
         return self._frame.copy(), {"context_frames": len(frames)}
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Dream the next frame; returns ``(obs, uncertainty reward, False, truncated, info)``."""
         if self._state is None:
             raise RuntimeError("call reset() before step()")

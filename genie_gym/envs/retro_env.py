@@ -140,7 +140,8 @@ class GenieRetroEnv(gym.Env):
             if _EMULATOR_HOLDER[0] is not None and _EMULATOR_HOLDER[0]() is self:
                 _EMULATOR_HOLDER[0] = None
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the game; returns ``(obs (64, 64, 3) uint8, info)``."""
         super().reset(seed=seed)
         emulator = self._emulator()
@@ -156,7 +157,7 @@ class GenieRetroEnv(gym.Env):
             self.render()
         return preprocess_frame(frame, self.frame_size), info
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Hold ``action`` for ``frame_skip`` frames; returns ``(obs, reward, terminated, truncated, info)``.
 
         The reward is the game's own scenario reward summed over the skipped frames (genie-gym's agents do not
