@@ -11,6 +11,7 @@
 #
 #   bash examples/ablation_genie_redux_g.sh      # defaults below (the shipped model's data and tokenizer)
 #   STEPS=200 EVAL_SEQUENCES=8 OUT=runs/ablation_small bash examples/ablation_genie_redux_g.sh
+#   SEED=1 VARIANTS="plain tdce" OUT=runs/ablation_seed1 bash examples/ablation_genie_redux_g.sh   # another seed
 #
 # Every step resumes: rerun the same command after an interruption and finished work is kept.
 set -euo pipefail
@@ -29,6 +30,7 @@ SEED=${SEED:-0}
 EVAL_SEQUENCES=${EVAL_SEQUENCES:-40}
 MASKGIT_STEPS=${MASKGIT_STEPS:-25}
 THREADS=${THREADS:-2}
+VARIANTS=${VARIANTS:-plain skip tdce}   # which of the three to train (the table compares each with plain)
 CONFIGS=$(cd "$(dirname "$0")/configs" && pwd)
 
 declare -A CONFIG=([plain]="$CONFIGS/dynamics_small_plain.json" [skip]="$CONFIGS/dynamics_small_skip.json" [tdce]=small)
@@ -44,7 +46,8 @@ evaluate() {  # evaluate NAME MODE: world model $OUT/wm_NAME -> $OUT/eval_NAME[_
     fi
 }
 
-for name in plain skip tdce; do
+for name in $VARIANTS; do
+    [ -n "${CONFIG[$name]:-}" ] || { echo "unknown variant '$name' in VARIANTS (use plain, skip, tdce)" >&2; exit 2; }
     $GENIE train dynamics --config "${CONFIG[$name]}" --data "$DATA" --tokenizer "$TOKENIZER" --out "$OUT/$name" \
         --steps "$STEPS" --batch-size "$BATCH_SIZE" --window "$WINDOW" --lr "$LR" --warmup-steps "$WARMUP" \
         --seed "$SEED" --threads "$THREADS" --no-progress --resume
@@ -54,7 +57,7 @@ for name in plain skip tdce; do
     fi
     evaluate "$name" single
 done
-evaluate tdce autoregressive
+case " $VARIANTS " in *" tdce "*) evaluate tdce autoregressive ;; esac
 
 python3 - "$OUT" <<'PY'
 import json, sys
@@ -63,14 +66,19 @@ from pathlib import Path
 out = Path(sys.argv[1])
 rows = [("GenieRedux-G, plain", "plain"), ("+ token input", "skip"), ("+ TDCE loss", "tdce"),
         ("autoregressive", "tdce_ar")]
-plain = json.loads((out / "eval_plain.json").read_text())
-print(f"\nGenieRedux-G ablation ({out}), held-out sequences: {plain['num_sequences']}")
+evals = {key: json.loads((out / f"eval_{key}.json").read_text()) for _, key in rows
+         if (out / f"eval_{key}.json").is_file()}
+plain = evals.get("plain")
+print(f"\nGenieRedux-G ablation ({out}), held-out sequences: {next(iter(evals.values()))['num_sequences']}")
 print(f"{'model':<22}{'PSNR':>8}{'SSIM':>8}{'dPSNR':>8}  PSNR - plain (paired, ± s.e.)")
 for label, key in rows:
-    e = json.loads((out / f"eval_{key}.json").read_text())
-    diffs = [a - b for a, b in zip(e["psnr_per_sequence"], plain["psnr_per_sequence"], strict=True)]
-    mean = sum(diffs) / len(diffs)
-    se = (sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1) / len(diffs)) ** 0.5
-    paired = "" if key == "plain" else f"{mean:+.2f} ± {se:.2f}"
+    if key not in evals:
+        continue
+    e, paired = evals[key], ""
+    if plain is not None and key != "plain":
+        diffs = [a - b for a, b in zip(e["psnr_per_sequence"], plain["psnr_per_sequence"], strict=True)]
+        mean = sum(diffs) / len(diffs)
+        se = (sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1) / len(diffs)) ** 0.5
+        paired = f"{mean:+.2f} ± {se:.2f}"
     print(f"{label:<22}{e['psnr']:>8.2f}{e['ssim']:>8.3f}{e['delta_psnr']:>8.2f}  {paired}")
 PY

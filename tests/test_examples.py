@@ -146,3 +146,6 @@ def test_ablation_script_trains_three_variants_evaluates_and_resumes(tmp_path, s
     assert again.returncode == 0, again.stderr[-3000:]
     assert [path.stat().st_mtime_ns for path in weights] == written
     assert again.stdout.splitlines()[-4:] == table[-4:]
+    env["VARIANTS"] = "plain nothing"
+    bad = run()
+    assert bad.returncode == 2 and "unknown variant 'nothing'" in bad.stderr
