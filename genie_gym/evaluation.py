@@ -56,6 +56,8 @@ class EvalResult:
     fid: float | None
     num_sequences: int
     action_gain: float | None = None
+    # FID of the tokenizer's reconstructions of the same frames (the dynamics' frames go through the same decoder)
+    tokenizer_fid: float | None = None
     delta_psnr_se: float | None = None  # standard error of ΔPSNR over the sequences (None for one sequence)
     action_gain_changed: float | None = None
     psnr_per_step: list[float] = field(default_factory=list)
@@ -76,6 +78,8 @@ class EvalResult:
                     "" if self.delta_psnr_se is None else f" (± {self.delta_psnr_se:.3f} standard error over "
                                                           f"{self.num_sequences} sequences)")),
                 ("tokenizer PSNR", f"{self.tokenizer_psnr:.2f} dB"), ("FID", fid)]
+        if self.tokenizer_fid is not None:
+            rows.append(("tokenizer FID", f"{self.tokenizer_fid:.2f}"))
         if self.action_gain is not None:
             rows.append(("action gain", f"{self.action_gain:.4f} nats/token ({self.action_gain_changed:.4f} on "
                                         "changing tokens)"))
@@ -200,17 +204,21 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     delta_per_sequence = psnr_per_frame(pred_f[:, t], target_f[:, t]) - psnr_per_frame(random_f[:, t], target_f[:, t])
     delta = delta_per_sequence.mean()
     delta_se = float(delta_per_sequence.std() / len(frames) ** 0.5) if len(frames) > 1 else None
-    fid_value = None
-    if fid_weights is not None:
-        from genie_gym.fid import frechet_inception_distance
+    fid_value = tokenizer_fid = None
+    if fid_weights is not None:  # over all predicted frames (N x 10), against the same ground-truth frames
+        from genie_gym.fid import frechet_distance, inception_features, load_fid_inception
 
-        fid_value = frechet_inception_distance(prediction.reshape(-1, *prediction.shape[2:]),
-                                               frames[:, context:].reshape(-1, *frames.shape[2:]), fid_weights)
+        inception = load_fid_inception(fid_weights)
+        real_features = inception_features(inception, frames[:, context:].reshape(-1, *frames.shape[2:]))
+        fid_value = frechet_distance(
+            inception_features(inception, prediction.reshape(-1, *prediction.shape[2:])), real_features)
+        tokenizer_fid = frechet_distance(
+            inception_features(inception, reconstruction[:, context:].reshape(-1, *frames.shape[2:])), real_features)
     tokenizer_psnr = psnr(frames_to_float(torch.from_numpy(reconstruction)), frames_to_float(torch.from_numpy(frames)))
     result = EvalResult(
         psnr=psnr(pred_f, target_f), ssim=ssim(pred_f, target_f), delta_psnr=float(delta), delta_psnr_se=delta_se,
-        tokenizer_psnr=tokenizer_psnr,
-        fid=fid_value, num_sequences=len(frames), psnr_per_step=[float(v) for v in per_step],
+        tokenizer_psnr=tokenizer_psnr, fid=fid_value, tokenizer_fid=tokenizer_fid, num_sequences=len(frames),
+        psnr_per_step=[float(v) for v in per_step],
         psnr_per_sequence=[float(v) for v in per_sequence],
         settings={**asdict(settings), "actions": "latent (inferred by the LAM)" if latent else "recorded"},
     )

