@@ -31,6 +31,7 @@ EVAL_SEQUENCES=${EVAL_SEQUENCES:-40}
 MASKGIT_STEPS=${MASKGIT_STEPS:-25}
 THREADS=${THREADS:-2}
 VARIANTS=${VARIANTS:-plain skip tdce}   # which of the three to train (the table compares each with plain)
+FID_WEIGHTS=${FID_WEIGHTS:-.cache/fid/default_1.pt}   # FID too where this file exists (`make fid-weights`)
 CONFIGS=$(cd "$(dirname "$0")/configs" && pwd)
 
 declare -A CONFIG=([plain]="$CONFIGS/dynamics_small_plain.json" [skip]="$CONFIGS/dynamics_small_skip.json" [tdce]=small)
@@ -38,10 +39,12 @@ declare -A CONFIG=([plain]="$CONFIGS/dynamics_small_plain.json" [skip]="$CONFIGS
 evaluate() {  # evaluate NAME MODE: world model $OUT/wm_NAME -> $OUT/eval_NAME[_ar].json (kept once written)
     local name=$1 mode=$2 json="$OUT/eval_$1.json"
     [ "$mode" = autoregressive ] && json="$OUT/eval_$1_ar.json"
+    local fid=()
+    [ -f "$FID_WEIGHTS" ] && fid=(--fid-weights "$FID_WEIGHTS")
     if [ ! -f "$json" ]; then
         $GENIE eval --checkpoint "$OUT/wm_$name" --data "$TEST" --split all --max-sequences "$EVAL_SEQUENCES" \
             --mode "$mode" --maskgit-steps "$MASKGIT_STEPS" --seed "$SEED" --json "$json.tmp" \
-            --grid "${json%.json}.png" >/dev/null
+            --grid "${json%.json}.png" "${fid[@]}" >/dev/null
         mv "$json.tmp" "$json"
     fi
 }
@@ -70,7 +73,7 @@ evals = {key: json.loads((out / f"eval_{key}.json").read_text()) for _, key in r
          if (out / f"eval_{key}.json").is_file()}
 plain = evals.get("plain")
 print(f"\nGenieRedux-G ablation ({out}), held-out sequences: {next(iter(evals.values()))['num_sequences']}")
-print(f"{'model':<22}{'PSNR':>8}{'SSIM':>8}{'dPSNR':>8}  PSNR - plain (paired, ± s.e.)")
+print(f"{'model':<22}{'FID':>8}{'PSNR':>8}{'SSIM':>8}{'dPSNR':>8}  PSNR - plain (paired, ± s.e.)")
 for label, key in rows:
     if key not in evals:
         continue
@@ -80,5 +83,6 @@ for label, key in rows:
         mean = sum(diffs) / len(diffs)
         se = (sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1) / len(diffs)) ** 0.5
         paired = f"{mean:+.2f} ± {se:.2f}"
-    print(f"{label:<22}{e['psnr']:>8.2f}{e['ssim']:>8.3f}{e['delta_psnr']:>8.2f}  {paired}")
+    fid = "-" if e.get("fid") is None else f"{e['fid']:.2f}"
+    print(f"{label:<22}{fid:>8}{e['psnr']:>8.2f}{e['ssim']:>8.3f}{e['delta_psnr']:>8.2f}  {paired}")
 PY

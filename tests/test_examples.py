@@ -119,6 +119,9 @@ def test_ablation_script_trains_three_variants_evaluates_and_resumes(tmp_path, s
     env = {**os.environ, "OUT": str(out), "DATA": str(store), "TEST": str(store), "STEPS": "2", "BATCH_SIZE": "2",
            "WINDOW": "4", "WARMUP": "1", "EVAL_SEQUENCES": "3", "MASKGIT_STEPS": "1", "THREADS": "1",
            "GENIE": f"{sys.executable} -m genie_gym.cli"}
+    # FID as in the paper's table where `make fid-weights` fetched the Inception (as `make test` does), else "-"
+    fid_weights = EXAMPLES.parent / ".cache/fid/default_1.pt"
+    env["FID_WEIGHTS"] = str(fid_weights if fid_weights.is_file() else tmp_path / "no_weights.pt")
 
     def run() -> subprocess.CompletedProcess:
         return subprocess.run(["bash", str(EXAMPLES / "ablation_genie_redux_g.sh")], env=env, capture_output=True,
@@ -139,6 +142,12 @@ def test_ablation_script_trains_three_variants_evaluates_and_resumes(tmp_path, s
     for label in ("GenieRedux-G, plain", "+ token input", "+ TDCE loss", "autoregressive"):
         assert any(line.startswith(label) for line in table), first.stdout[-2000:]
     assert any(line.startswith("+ TDCE loss") and "±" in line for line in table)
+    plain_row = next(line for line in table if line.startswith("GenieRedux-G, plain"))
+    plain_fid = json.loads((out / "eval_plain.json").read_text())["fid"]
+    if fid_weights.is_file():
+        assert plain_fid > 0 and f"{plain_fid:.2f}" in plain_row
+    else:
+        assert plain_fid is None and plain_row.split()[2] == "-"
 
     weights = [path for name in expected for path in (out / name / "checkpoints").glob("*/model.safetensors")]
     written = [path.stat().st_mtime_ns for path in weights]
