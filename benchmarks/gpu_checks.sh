@@ -11,8 +11,8 @@
 # (episode metadata, actions and the tokens of the shipped tokenizer; the dynamics trains on the tokens only).
 # `run` rebuilds that store with placeholder frames.npy files (sparse, never read: every token is cached) and
 # writes every log and the trained checkpoints (model weights + config, no optimizer state) to OUT_DIR.
-# Budget: ~10 minutes of the device's time (GPU_TRAIN_SECONDS=300 of training; 240 leaves room for a slow start); each part has its own timeout, so
-# one failure leaves the rest. GPU_DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
+# Budget: ~10 minutes of the device's time (GPU_TRAIN_SECONDS=300 of training; 240 leaves room for a slow start);
+# each part has its own timeout, so one failure leaves the rest. GPU_DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
 set -u
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
