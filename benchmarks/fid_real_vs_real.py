@@ -1,12 +1,12 @@
-"""The small-sample floor of ``genie eval``'s FID: real frames against other real frames of the same test set.
+"""A scale for ``genie eval``'s FID: real frames against *other* real frames of the same held-out episodes.
 
-FID is biased upwards on small sets: two samples of the *same* distribution score well above 0 when each holds a few
-hundred frames. ``genie eval --max-sequences 40`` compares 400 predicted frames (40 sequences x 10) with their 400
-ground-truth frames, so a model's FID means little without the FID of 400 real frames against 400 *other* real
-frames of the same held-out episodes. This prints that floor: the evaluation's own sequences (the same evenly
-spaced windows ``genie eval`` picks) against ``--repeats`` disjoint sets of as many other windows.
+``genie eval --max-sequences 40`` compares 400 predicted frames (40 sequences x 10) with their own 400 ground-truth
+frames: a model that reproduced the ground truth would score 0. At 400 frames FID is also biased upwards, and what
+a given number means is hard to read. This prints the FID of the evaluation's 400 ground-truth frames (the same
+evenly spaced windows ``genie eval`` picks) against ``--repeats`` disjoint sets of as many *other* real windows of
+the same episodes: what a model would score whose frames are real-looking but of the wrong moments.
 
-    python benchmarks/fid_floor.py --data data/smb_test --weights .cache/fid/default_1.pt   # make fid-weights
+    python benchmarks/fid_real_vs_real.py --data data/smb_test --weights .cache/fid/default_1.pt   # make fid-weights
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def disjoint_windows(total: int, count: int, repeats: int) -> tuple[np.ndarray, 
 
 
 def main() -> None:
-    """Parse the arguments and print the floor."""
+    """Parse the arguments and print the FIDs."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="held-out episode store (all of it is used, as --split all)")
     parser.add_argument("--weights", required=True, help="FID Inception-v3 weights file (see genie_gym/fid.py)")
@@ -52,14 +52,14 @@ def main() -> None:
         return inception_features(inception, frames[indices, context:].reshape(-1, *frames.shape[2:]))
 
     reference = features(evaluated)
-    floors = [frechet_distance(reference, features(indices)) for indices in others]
+    values = [frechet_distance(reference, features(indices)) for indices in others]
     n = args.sequences * settings.predicted_frames
     print(f"{args.data}: {len(frames)} windows; FID of the {n} frames genie eval scores against {n} other real "
           f"frames of the same episodes ({args.repeats} disjoint sets): "
-          + ", ".join(f"{value:.2f}" for value in floors) + f"; mean {np.mean(floors):.2f}")
+          + ", ".join(f"{value:.2f}" for value in values) + f"; mean {np.mean(values):.2f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"data": args.data, "frames_per_set": n, "windows": len(frames), "fid_real_vs_real": floors},
+            json.dump({"data": args.data, "frames_per_set": n, "windows": len(frames), "fid_real_vs_real": values},
                       handle, indent=2)
 
 
