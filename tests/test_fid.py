@@ -125,3 +125,22 @@ def test_fid_helper_weights_give_the_features_of_their_own_torchscript_network(f
     assert features.shape == (2, 2048)
     assert torch.allclose(features, expected, atol=1e-4), (features - expected).abs().max()
     assert features.abs().max() > 0.5  # real features, not an all-zero network
+
+
+def test_real_vs_real_sets_are_the_evaluated_windows_and_disjoint_others():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "fid_real_vs_real", Path(__file__).parents[1] / "benchmarks/fid_real_vs_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    evaluated, others = module.disjoint_windows(500, 40, 3)
+    # the windows genie eval --max-sequences 40 scores (evaluation.cut_sequences keeps these)
+    assert np.array_equal(evaluated, np.linspace(0, 499, 40).round().astype(int))
+    sets = [set(evaluated.tolist())] + [set(o.tolist()) for o in others]
+    assert all(len(s) == 40 for s in sets)
+    assert sum(len(s) for s in sets) == len(set().union(*sets))  # no window in two sets
+    assert max(o.max() for o in others) > 400  # spread over all the episodes, not the first windows only
+    with pytest.raises(SystemExit, match="not enough"):
+        module.disjoint_windows(100, 40, 3)
