@@ -66,6 +66,10 @@ def _rebuild_tensor(flat: torch.Tensor, offset: int, size, stride, *_unused) -> 
     return flat.as_strided(tuple(size), tuple(stride), offset).clone()
 
 
+def _rebuild_parameter(data: torch.Tensor, *_unused) -> torch.Tensor:
+    return data
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Builds only tensors (from the archive's ``data/`` entries), lists, dicts and attribute holders."""
 
@@ -79,6 +83,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module == "torch" and name in _STORAGE_DTYPES:
             return _STORAGE_DTYPES[name]
         allowed = {("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+                   ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
                    ("torch.jit._pickle", "build_intlist"): list,
                    ("torch.jit._pickle", "build_doublelist"): list,
                    ("torch.jit._pickle", "build_boollist"): list,
