@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -418,6 +420,35 @@ def test_context_stall_repeats_visible_frames_and_keeps_targets_real(real_tokens
     with pytest.raises(ValueError, match="context_stall_prob"):
         DynamicsConfig(**TINY, context_stall_prob=1.5)
 
+
+
+def test_context_stall_actions_stall_only_frames_whose_action_is_listed(real_tokens):
+    ids, actions, codebook = real_tokens
+    listed = int(actions.flatten().mode().values)  # the clips' most common action: some frames have it, some not
+    model = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0, context_stall_prob=1.0,
+                                    context_stall_actions=[listed]), codebook)
+    assert model.config.context_stall_actions == (listed,)
+    generator = torch.Generator().manual_seed(0)
+    mask = model.sample_mask(ids.shape[0], ids.shape[1], generator=generator)
+    stalled = model.stall_context(ids, mask, actions, generator=generator)
+    visible = ~mask.flatten(2).any(dim=2)
+    kept = replaced = 0
+    for clip in range(ids.shape[0]):
+        expected = ids[clip, 0]
+        for t in range(1, ids.shape[1]):
+            may_stall = bool(visible[clip, t]) and t < ids.shape[1] - 1 and int(actions[clip, t]) == listed
+            expected = expected if may_stall else ids[clip, t]
+            assert torch.equal(stalled[clip, t], expected), (clip, t)
+            if bool(visible[clip, t]) and 0 < t < ids.shape[1] - 1:
+                replaced += may_stall
+                kept += not may_stall
+    assert replaced and kept, "the test needs visible frames with and without the listed action"
+    with pytest.raises(ValueError, match="needs the clip's actions"):
+        model.stall_context(ids, mask, generator=generator)
+    with pytest.raises(ValueError, match="context_stall_actions"):
+        DynamicsConfig(**TINY, context_stall_actions=[5])
+    restored = DynamicsConfig.from_dict(json.loads(json.dumps(model.config.to_dict())))
+    assert restored == model.config
 
 def test_after_stall_scope_weights_only_the_frames_after_a_stalled_copy(real_tokens):
     ids, actions, codebook = real_tokens

@@ -157,6 +157,11 @@ class DynamicsConfig(_ConfigBase):
     replaced by the frame before it (which may itself be such a copy), while the targets stay the real frames. A dream
     that once copies a frame instead of moving (Mario not stepping) feeds that copy back; these clips teach the model
     to carry on from a stalled past. 0: off.
+    ``context_stall_actions``: the actions whose frames may be stalled: frame ``t`` is replaced only when the action
+    taken at it (``actions[t]``, the one that makes the target ``t+1``) is in this list; empty (the default): any
+    action. A stall teaches "after a frame that did not move, this action moves on by the real amount"; right for
+    RIGHT (a dream whose Mario stood still must still walk), wrong for actions under which the real game only coasts
+    and slows down (DOWN, UP, LEFT after a run), whose outcome after a stalled copy then looks like a full step.
     Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed when fine-tuning a trained model.
     """
 
@@ -180,6 +185,7 @@ class DynamicsConfig(_ConfigBase):
     changed_token_weight: float = 1.0
     changed_token_weight_scope: str = "all"
     context_stall_prob: float = 0.0
+    context_stall_actions: tuple[int, ...] = ()
     maskgit_steps: int = 25
     temperature: float = 1.0
 
@@ -205,6 +211,12 @@ class DynamicsConfig(_ConfigBase):
                              f"got {self.changed_token_weight_scope!r}")
         if not 0.0 <= self.context_stall_prob <= 1.0:
             raise ValueError(f"DynamicsConfig.context_stall_prob must be in [0, 1], got {self.context_stall_prob}")
+        self.context_stall_actions = tuple(self.context_stall_actions)  # JSON gives a list
+        bad_actions = [a for a in self.context_stall_actions
+                       if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < self.num_actions]
+        if bad_actions:
+            raise ValueError(f"DynamicsConfig.context_stall_actions must hold action ids in [0, {self.num_actions}), "
+                             f"got {list(self.context_stall_actions)}")
         if self.changed_token_weight_scope == "after_stall" and self.changed_token_weight != 1.0 \
                 and self.context_stall_prob == 0.0:
             raise ValueError("DynamicsConfig.changed_token_weight_scope 'after_stall' needs context_stall_prob > 0 "
@@ -214,7 +226,8 @@ class DynamicsConfig(_ConfigBase):
 TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
     "dynamics": frozenset(
         {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "changed_token_weight",
-         "changed_token_weight_scope", "context_stall_prob", "maskgit_steps", "temperature"}
+         "changed_token_weight_scope", "context_stall_prob", "context_stall_actions", "maskgit_steps",
+         "temperature"}
     ),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""

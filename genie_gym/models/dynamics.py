@@ -182,12 +182,14 @@ class Dynamics(PretrainedMixin, nn.Module):
         mask.view(batch, -1)[torch.arange(batch, device=device), lowest] = True
         return torch.cat([torch.zeros_like(mask[:, :1]), mask], dim=1)
 
-    def stall_context(self, tokens: torch.Tensor, mask: torch.Tensor,
+    def stall_context(self, tokens: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Input ids ``(B, T, h, w)`` where each fully visible frame ``1..T-2`` of ``tokens`` is, with probability
         ``context_stall_prob``, the (possibly already stalled) frame before it; ``mask`` bool ``(B, T, h, w)``.
 
-        Frames with a masked token (targets) and the last frame are never replaced, so every target stays real.
+        With ``context_stall_actions`` set, only frames ``t`` whose action ``actions[:, t]`` (int64 ``(B, T-1)``,
+        required then) is in that list are replaced. Frames with a masked token (targets) and the last frame are never
+        replaced, so every target stays real.
         """
         batch, num_frames = tokens.shape[:2]
         device = tokens.device
@@ -195,6 +197,11 @@ class Dynamics(PretrainedMixin, nn.Module):
         draws = torch.rand(batch, num_frames, generator=generator,
                            device=device if generator is None else generator.device).to(device)
         stalled = visible & (draws < self.config.context_stall_prob)
+        if self.config.context_stall_actions:
+            if actions is None:
+                raise ValueError("stall_context needs the clip's actions when context_stall_actions is set")
+            allowed = torch.tensor(self.config.context_stall_actions, device=device)
+            stalled[:, :-1] &= torch.isin(actions.to(device), allowed)
         stalled[:, 0] = False
         stalled[:, -1] = False
         if not bool(stalled.any()):
@@ -229,9 +236,10 @@ class Dynamics(PretrainedMixin, nn.Module):
         tokens = self.check_tokens(batch["tokens"])
         if tokens.shape[1] < 2:
             raise ValueError("dynamics training needs clips of at least 2 frames")
-        frame_actions = self.frame_actions(batch["actions"].to(tokens.device), tokens.shape[1])
+        actions = batch["actions"].to(tokens.device)
+        frame_actions = self.frame_actions(actions, tokens.shape[1])
         mask = self.sample_mask(tokens.shape[0], tokens.shape[1])
-        inputs = self.stall_context(tokens, mask) if self.config.context_stall_prob > 0 else tokens
+        inputs = self.stall_context(tokens, mask, actions) if self.config.context_stall_prob > 0 else tokens
         hidden = self.hidden(inputs.masked_fill(mask, self.mask_id), frame_actions)
         logits = self.head(hidden[mask])
         targets = tokens[mask]
