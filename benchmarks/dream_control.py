@@ -21,6 +21,7 @@ its action for Mario's own motion gives each real outcome the most probability u
     python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
     python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
     python benchmarks/dream_control.py --maskgit-steps 8 --walk-seeds 12   # + the walk, one dream per seed 100..111
+    python benchmarks/dream_control.py --maskgit-steps 8 --brake-probe     # + when a DOWN-held dream stops
 """
 
 from __future__ import annotations
@@ -287,32 +288,84 @@ def walk_probes(world_model, real: np.ndarray) -> dict:
             "stalled_moved": stalled_moved, "mario_tokens": int(mario.sum())}
 
 
+def replay_to(env, episode: Path, frames: np.ndarray, taken: np.ndarray, t: int) -> np.ndarray | None:
+    """Reset the real ``env`` with the stored episode's seed and replay its recorded actions ``taken`` (T-1,) up
+    to frame ``t``; returns that observation, or None when it is not the stored frame ``frames[t]`` (uint8
+    ``(T, 64, 64, 3)``)."""
+    import json
+
+    seed = json.loads((episode / "meta.json").read_text()).get("env_seed")
+    obs, _ = env.reset(seed=seed)
+    for action in taken[:t]:
+        obs, *_ = env.step(int(action))
+    return obs if np.array_equal(obs, frames[t]) else None
+
+
 def real_held_shifts(episode: Path, frames: np.ndarray, taken: np.ndarray, t: int, steps: int) -> dict[str, int] | None:
     """Camera shift of the real game holding each of ``HELD`` for ``steps`` steps from frame ``t`` of a stored
     episode (its ``frames`` uint8 (T, 64, 64, 3) and recorded actions ``taken`` (T-1,)), reached by replaying the
     recorded actions from the reset; None when the replay does not reproduce the stored frame ``t`` (a reference for
     what each held action does from that very moment)."""
-    import json
-
     import gymnasium as gym
 
-    seed = json.loads((episode / "meta.json").read_text()).get("env_seed")
     env = gym.make("GenieRetro-SMB-v0")
     shifts: dict[str, int] = {}
     try:
         for name in HELD:
-            obs, _ = env.reset(seed=seed)
-            for action in taken[:t]:
-                obs, *_ = env.step(int(action))
-            if not np.array_equal(obs, frames[t]):
+            first = replay_to(env, episode, frames, taken, t)
+            if first is None:
                 return None
-            first = obs
+            obs = first
             for _ in range(steps):
                 obs, *_ = env.step(ACTION_NAMES.index(name))
             shifts[name] = camera_shift(first, obs)
     finally:
         env.close()
     return shifts
+
+
+def stop_step(shifts: list[float]) -> int | None:
+    """The first step (1-based) whose camera shift is below half a pixel, None if the camera never stops."""
+    return next((i + 1 for i, shift in enumerate(shifts) if shift < 0.5), None)
+
+
+def brake_probe(dream_env, episode: Path, frames: np.ndarray, taken: np.ndarray, t: int, steps: int,
+                seeds: tuple[int, ...], past: int = 7) -> dict[str, list[float]] | None:
+    """Does the model know that releasing RIGHT (DOWN held) lets Mario coast to a stop, or does it only continue the
+    motion it sees? From the scrolling moment ``t`` of a stored episode the real game holds DOWN for ``steps`` steps
+    (its per-step camera shifts ``real``). ``teacher_forced``: at each step the dream is reset to the real frames of
+    the last ``past`` steps and their actions and takes one DOWN step (mean shift over ``seeds``); a model that only
+    extrapolates the motion in its context stops one step after the real game. ``dream``: the free-running dream's
+    per-step shifts from the real frames ``t-1, t`` (first seed). None when the replay of the episode differs.
+    Frames uint8 ``(T, 64, 64, 3)``, ``taken`` int ``(T-1,)``; shifts in pixels per step."""
+    import gymnasium as gym
+
+    down = ACTION_NAMES.index("DOWN")
+    if t < past:
+        return None
+    env = gym.make("GenieRetro-SMB-v0")
+    try:
+        obs = replay_to(env, episode, frames, taken, t)
+        if obs is None:
+            return None
+        real = np.stack(list(frames[t - past : t]) + [obs] + [env.step(down)[0] for _ in range(steps)])
+    finally:
+        env.close()
+    actions = np.concatenate([taken[t - past : t], np.full(steps, down)]).astype(np.int64)
+    real_shifts = [float(camera_shift(real[past + i], real[past + i + 1], 6)) for i in range(steps)]
+    forced = []
+    for i in range(steps):
+        context, context_actions = real[i + 1 : past + i + 1], actions[i + 1 : past + i]
+        shifts = []
+        for seed in seeds:
+            dream_env.reset(seed=seed, options={"frames": context, "actions": context_actions})
+            following, *_ = dream_env.step(down)
+            shifts.append(camera_shift(context[-1], following, 6))
+        forced.append(float(np.mean(shifts)))
+    dreamed = rollout(dream_env, {"frames": real[past - 1 : past + 1], "actions": actions[past - 1 : past]}, down,
+                      steps, seeds[0])
+    dream_shifts = [float(camera_shift(dreamed[i], dreamed[i + 1], 6)) for i in range(steps)]
+    return {"real": real_shifts, "teacher_forced": forced, "dream": dream_shifts}
 
 
 def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: int) -> int:
@@ -338,6 +391,9 @@ def main() -> None:
                         help="also dream the walk from the level start once per seed for this many more seeds "
                              "(from --walk-seed-start) and print each distance, their mean and s.e.")
     parser.add_argument("--walk-seed-start", type=int, default=100)
+    parser.add_argument("--brake-probe", action="store_true",
+                        help="also hold DOWN from the scrolling moments: when does the camera stop (real game, model "
+                             "on the real past, free dream)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -420,6 +476,22 @@ def main() -> None:
         reference = "/".join(str(held[n]) for n in HELD) if held else "(replay differs)"
         print(f"{episode.name + f' t={t}':<28} {real:>5} " + " ".join(f"{row[n]:>6}" for n in HELD)
               + f"   {reference}")
+    if args.brake_probe:
+        print("Brake probe (DOWN held from the same moments; per-step camera shift in pixels, real game / the model "
+              "on the real past, mean of 3 seeds / free dream; 'stops': the first step without a shift)")
+        for episode in episodes:
+            frames, taken = np.load(episode / "frames.npy"), np.load(episode / "actions.npy")
+            t = scrolling_moment(frames)
+            if t is None or t + args.steps >= len(frames):
+                continue
+            probe = brake_probe(env, episode, frames, taken, t, args.steps, (args.seed, args.seed + 1, args.seed + 2))
+            if probe is None:
+                print(f"  {episode.name} t={t}: replay differs")
+                continue
+            for name, shifts in probe.items():
+                stop = stop_step(shifts)
+                print(f"  {episode.name + f' t={t}':<18} {name:<15}" + " ".join(f"{v:>4.1f}" for v in shifts)
+                      + f"   stops at step {stop if stop is not None else 'never'}")
     env.close()
 
 
