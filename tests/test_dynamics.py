@@ -450,6 +450,43 @@ def test_context_stall_actions_stall_only_frames_whose_action_is_listed(real_tok
     restored = DynamicsConfig.from_dict(json.loads(json.dumps(model.config.to_dict())))
     assert restored == model.config
 
+
+@pytest.mark.parametrize("frames_back", [1, 2])
+def test_context_rollout_replaces_the_last_visible_frames_by_the_models_own_predictions(real_tokens, frames_back):
+    ids, actions, codebook = real_tokens
+    torch.manual_seed(0)
+    model = Dynamics(DynamicsConfig(**TINY, context_rollout_prob=1.0, context_rollout_frames=frames_back), codebook)
+    model.eval()
+    num_clips, num_frames = ids.shape[:2]
+    prefix = torch.tensor([1 + clip % (num_frames - 1) for clip in range(num_clips)])  # visible frames 0..c-1
+    mask = (torch.arange(num_frames)[None, :] >= prefix[:, None])[:, :, None, None].expand_as(ids).clone()
+    frame_actions = model.frame_actions(actions, num_frames)
+    out = model.rollout_context(ids, mask, frame_actions)
+    for clip in range(num_clips):
+        c = int(prefix[clip])
+        dreamed = range(c - frames_back, c) if c - frames_back >= 1 else range(0)
+        expected = ids[clip : clip + 1].clone()
+        for t in dreamed:  # the reference: one frame after the other, each from the frames before it
+            query = expected[:, : t + 1].clone()
+            query[:, t] = model.mask_id
+            expected[:, t] = model(query, actions[clip : clip + 1, :t]).argmax(dim=-1)[:, t]
+        assert torch.equal(out[clip], expected[0]), clip
+        for t in range(num_frames):
+            if t not in dreamed:
+                assert torch.equal(out[clip, t], ids[clip, t])  # frame 0, earlier frames and targets stay real
+        if len(dreamed):
+            assert not torch.equal(out[clip, c - 1], ids[clip, c - 1])  # an untrained model's guess is not the frame
+    assert (prefix - frames_back >= 1).any() and (prefix - frames_back < 1).any()
+    off = Dynamics(DynamicsConfig(**TINY, context_rollout_prob=0.0), codebook)
+    off.load_state_dict(model.state_dict())
+    assert torch.equal(off.rollout_context(ids, mask, frame_actions), ids)
+    loss, _ = model.compute_loss({"tokens": ids, "actions": actions})
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="context_rollout_prob"):
+        DynamicsConfig(**TINY, context_rollout_prob=2.0)
+    with pytest.raises(ValueError, match="context_rollout_frames"):
+        DynamicsConfig(**TINY, context_rollout_frames=0)
+
 def test_after_stall_scope_weights_only_the_frames_after_a_stalled_copy(real_tokens):
     ids, actions, codebook = real_tokens
     model = Dynamics(DynamicsConfig(**TINY, changed_token_weight=4.0, changed_token_weight_scope="after_stall",

@@ -162,6 +162,11 @@ class DynamicsConfig(_ConfigBase):
     action. A stall teaches "after a frame that did not move, this action moves on by the real amount"; right for
     RIGHT (a dream whose Mario stood still must still walk), wrong for actions under which the real game only coasts
     and slows down (DOWN, UP, LEFT after a run), whose outcome after a stalled copy then looks like a full step.
+    ``context_rollout_prob``: the probability that a clip's last ``context_rollout_frames`` fully visible input
+    frames (frames ``1..``, before its first target frame) are replaced by the model's own predictions of them, one
+    frame after the other (one pass each, every token masked, argmax, from the input frames before it), while the
+    targets stay real: the model learns to carry on from the past it dreams (exposure bias), e.g. to stop a coasting
+    camera it keeps scrolling, or to walk on after a frame in which it did not move Mario. 0: off.
     Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed when fine-tuning a trained model.
     """
 
@@ -186,6 +191,8 @@ class DynamicsConfig(_ConfigBase):
     changed_token_weight_scope: str = "all"
     context_stall_prob: float = 0.0
     context_stall_actions: tuple[int, ...] = ()
+    context_rollout_prob: float = 0.0
+    context_rollout_frames: int = 1
     maskgit_steps: int = 25
     temperature: float = 1.0
 
@@ -211,6 +218,10 @@ class DynamicsConfig(_ConfigBase):
                              f"got {self.changed_token_weight_scope!r}")
         if not 0.0 <= self.context_stall_prob <= 1.0:
             raise ValueError(f"DynamicsConfig.context_stall_prob must be in [0, 1], got {self.context_stall_prob}")
+        if not 0.0 <= self.context_rollout_prob <= 1.0:
+            raise ValueError(f"DynamicsConfig.context_rollout_prob must be in [0, 1], got {self.context_rollout_prob}")
+        if not self.context_rollout_frames >= 1:
+            raise ValueError(f"DynamicsConfig.context_rollout_frames must be >= 1, got {self.context_rollout_frames}")
         self.context_stall_actions = tuple(self.context_stall_actions)  # JSON gives a list
         bad_actions = [a for a in self.context_stall_actions
                        if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < self.num_actions]
@@ -226,8 +237,8 @@ class DynamicsConfig(_ConfigBase):
 TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
     "dynamics": frozenset(
         {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "changed_token_weight",
-         "changed_token_weight_scope", "context_stall_prob", "context_stall_actions", "maskgit_steps",
-         "temperature"}
+         "changed_token_weight_scope", "context_stall_prob", "context_stall_actions", "context_rollout_prob",
+         "context_rollout_frames", "maskgit_steps", "temperature"}
     ),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""

@@ -211,6 +211,41 @@ class Dynamics(PretrainedMixin, nn.Module):
             frames[t] = torch.where(stalled[:, t, None, None], frames[t - 1], frames[t])
         return torch.stack(frames, dim=1)
 
+    @torch.no_grad()
+    def rollout_context(self, inputs: torch.Tensor, mask: torch.Tensor, frame_actions: torch.Tensor,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+        """Input ids ``(B, T, h, w)`` where, in a fraction ``context_rollout_prob`` of the clips, the last
+        ``k = context_rollout_frames`` fully visible frames before the first target frame are the model's own
+        predictions: frame by frame, every token of the frame masked, one pass, argmax, given the input frames before
+        it (already replaced ones included). Only clips whose visible prefix holds frames ``1..k`` or more qualify
+        (frame 0 stays real). ``inputs`` int64 ``(B, T, h, w)``; ``mask`` bool ``(B, T, h, w)`` (True: a target
+        token); ``frame_actions`` int64 ``(B, T)`` from :meth:`frame_actions`. Targets are never changed.
+        """
+        batch = inputs.shape[0]
+        device = inputs.device
+        k = self.config.context_rollout_frames
+        visible = ~mask.flatten(2).any(dim=2)  # (B, T)
+        first_target = (~visible).to(torch.int64).argmax(dim=1)  # every clip has a masked token (sample_mask)
+        draws = torch.rand(batch, generator=generator,
+                           device=device if generator is None else generator.device).to(device)
+        chosen = ((first_target - k) >= 1) & (draws < self.config.context_rollout_prob)
+        if not bool(chosen.any()):
+            return inputs
+        rows = chosen.nonzero().squeeze(1)
+        ids = inputs[rows].clone()  # (n, T, h, w)
+        actions = frame_actions[rows]
+        index = torch.arange(len(rows), device=device)
+        for back in range(k, 0, -1):
+            frame = first_target[rows] - back  # (n,): the frame to dream, after the (replaced) frames before it
+            length = int(frame.max()) + 1  # causal in time: later frames do not matter
+            query = ids[:, :length].clone()
+            query[index, frame] = self.mask_id
+            logits = self.head(self.hidden(query, actions[:, :length])[index, frame])  # (n, h, w, V)
+            ids[index, frame] = logits.argmax(dim=-1)
+        out = inputs.clone()
+        out[rows] = ids
+        return out
+
     def token_weights(self, tokens: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Float ``(B, T, h, w)`` loss weights, ``changed_token_weight`` on the changed tokens and 1 elsewhere.
 
@@ -240,6 +275,8 @@ class Dynamics(PretrainedMixin, nn.Module):
         frame_actions = self.frame_actions(actions, tokens.shape[1])
         mask = self.sample_mask(tokens.shape[0], tokens.shape[1])
         inputs = self.stall_context(tokens, mask, actions) if self.config.context_stall_prob > 0 else tokens
+        if self.config.context_rollout_prob > 0:
+            inputs = self.rollout_context(inputs, mask, frame_actions)
         hidden = self.hidden(inputs.masked_fill(mask, self.mask_id), frame_actions)
         logits = self.head(hidden[mask])
         targets = tokens[mask]
