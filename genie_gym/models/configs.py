@@ -26,8 +26,9 @@ class _ConfigBase:
     model_kind: ClassVar[str] = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as a JSON-serialisable dict (every field)."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The config as a JSON-serialisable dict (every field; tuples as lists, as JSON reads them back)."""
+        values = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
 
     @classmethod
     def from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
