@@ -463,12 +463,14 @@ def main() -> None:
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
     if not episodes and args.episodes > 0:
         raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")
+    moments = []  # (episode, frames, actions, t) of each episode's first scrolling moment
     for episode in episodes:
         frames = np.load(episode / "frames.npy")
         taken = np.load(episode / "actions.npy")
         t = scrolling_moment(frames)
         if t is None or t + args.steps >= len(frames):
             continue
+        moments.append((episode, frames, taken, t))
         options = {"frames": frames[t - 1 : t + 1], "actions": taken[t - 1 : t]}
         row = {name: dream_shift(env, options, a, args.steps, args.seed) for name, a in actions.items()}
         real = camera_shift(frames[t], frames[t + args.steps])
@@ -479,11 +481,7 @@ def main() -> None:
     if args.brake_probe:
         print("Brake probe (DOWN held from the same moments; per-step camera shift in pixels, real game / the model "
               "on the real past, mean of 3 seeds / free dream; 'stops': the first step without a shift)")
-        for episode in episodes:
-            frames, taken = np.load(episode / "frames.npy"), np.load(episode / "actions.npy")
-            t = scrolling_moment(frames)
-            if t is None or t + args.steps >= len(frames):
-                continue
+        for episode, frames, taken, t in moments:
             probe = brake_probe(env, episode, frames, taken, t, args.steps, (args.seed, args.seed + 1, args.seed + 2))
             if probe is None:
                 print(f"  {episode.name} t={t}: replay differs")

@@ -40,6 +40,11 @@ def changed_tokens(tokens: torch.Tensor, previous: torch.Tensor | None = None) -
     return changed
 
 
+def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Uniform [0, 1) draws of ``shape`` on ``device``, taken from ``generator`` (on its own device) when given."""
+    source = device if generator is None else generator.device
+    return torch.rand(shape, generator=generator, device=source).to(device)
+
 class Dynamics(PretrainedMixin, nn.Module):
     """MaskGIT dynamics model (see the module docstring).
 
@@ -194,8 +199,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         batch, num_frames = tokens.shape[:2]
         device = tokens.device
         visible = ~mask.flatten(2).any(dim=2)  # (B, T)
-        draws = torch.rand(batch, num_frames, generator=generator,
-                           device=device if generator is None else generator.device).to(device)
+        draws = _uniform((batch, num_frames), generator, device)
         stalled = visible & (draws < self.config.context_stall_prob)
         if self.config.context_stall_actions:
             if actions is None:
@@ -226,8 +230,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         k = self.config.context_rollout_frames
         visible = ~mask.flatten(2).any(dim=2)  # (B, T)
         first_target = (~visible).to(torch.int64).argmax(dim=1)  # every clip has a masked token (sample_mask)
-        draws = torch.rand(batch, generator=generator,
-                           device=device if generator is None else generator.device).to(device)
+        draws = _uniform((batch,), generator, device)
         chosen = ((first_target - k) >= 1) & (draws < self.config.context_rollout_prob)
         if not bool(chosen.any()):
             return inputs
