@@ -36,7 +36,7 @@ import genie_gym
 from genie_gym.conventions import ACTION_NAMES
 
 BAND = slice(36, 56)  # rows of hills, bushes and pipes: the ground band that scrolls with the camera
-HELD = ("RIGHT", "LEFT", "DOWN")
+HELD = ("RIGHT", "LEFT", "DOWN", "JUMP")
 PLAY_AREA = slice(8, 56)  # rows below the score line and above the ground
 STILL_CAMERA_STEPS = 8  # holding RIGHT from the level start, the real camera stays still this long
 

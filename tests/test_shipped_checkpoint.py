@@ -75,8 +75,8 @@ def test_dream_smb_v0_mario_jumps_when_jump_is_held():
     """From the level start (the default reset), JUMP held lifts the dreamed Mario; RIGHT keeps him on the ground.
 
     The first screen's background is the median of the real game holding RIGHT for 8 steps (the camera is still);
-    Mario is what differs from it. The real Mario rises ~16 px in 8 steps of JUMP; the shipped dream ~11 px
-    (benchmarks/dream_control.py), the dream before session 9 0.2 px (it had not learned the JUMP onset).
+    Mario is what differs from it. The real Mario rises ~16 px in 8 steps of JUMP; the shipped dream ~17 px
+    (stage 7 ~11; benchmarks/dream_control.py), the dream before session 9 0.2 px (it had not learned the JUMP onset).
     """
     real_env = GenieRetroEnv("SMB")
     real = [real_env.reset(seed=0)[0]] + [real_env.step(0)[0] for _ in range(8)]
@@ -140,7 +140,7 @@ def test_shipped_dynamics_expects_mario_to_step_right_under_right():
     """Teacher-forced on the real game holding RIGHT from the level start (camera still, Mario walking), at Mario's
     tokens that change from one real frame to the next, the model gives the real next token more probability than
     leaving the token as it is. Stage 6 (shipped in sessions 9-10, whose dreamed Mario stood still) gave 0.18
-    against 0.34; stage 7 gives 0.36 against 0.16 (benchmarks/dream_control.py, "walk probes")."""
+    against 0.34; stage 7 0.36 against 0.16; stage 8 0.47 against 0.13 (benchmarks/dream_control.py, "walk probes")."""
     real_env = GenieRetroEnv("SMB")
     real = np.stack([real_env.reset(seed=0)[0]] + [real_env.step(0)[0] for _ in range(8)])
     real_env.close()
@@ -163,3 +163,34 @@ def test_shipped_dynamics_expects_mario_to_step_right_under_right():
     p_real, p_copy = torch.cat(p_real), torch.cat(p_copy)
     assert p_real.numel() >= 8, "Mario should change several tokens while he walks"
     assert float(p_real.mean()) > float(p_copy.mean()) + 0.05, (float(p_real.mean()), float(p_copy.mean()))
+
+
+def _camera_shift(first: np.ndarray, last: np.ndarray, max_shift: int = 8) -> int:
+    """Pixels the ground band (rows 36-55: hills, bushes, pipes) moved left from ``first`` to ``last`` (uint8
+    (64, 64, 3) each), i.e. how far the camera moved right; the same measure as benchmarks/dream_control.py."""
+    a, b = first[36:56].astype(np.float32), last[36:56].astype(np.float32)
+    errors = [np.abs(a[:, s:] - b[:, : 64 - s]).mean() for s in range(max_shift + 1)]
+    return int(np.argmin(errors))
+
+
+def test_dream_smb_v0_camera_coasts_and_stops_under_down():
+    """Started from the real game after 20 steps of RIGHT (the camera scrolls 1-2 px per step), DOWN lets Mario coast
+    and the camera stops; RIGHT keeps it scrolling. The real game stops after 4 steps of DOWN; the shipped dream
+    (stage 8) after 6 (seeds 0, 1); stage 7 (shipped in sessions 11-18) never stopped in 12 steps: its own frames
+    never showed the stop (MODEL_CARD.md, sessions 18-19)."""
+    real_env = GenieRetroEnv("SMB")
+    real = [real_env.reset(seed=0)[0]] + [real_env.step(0)[0] for _ in range(20)]
+    real_env.close()
+    assert _camera_shift(real[-2], real[-1]) > 0, "the real camera should scroll after 20 steps of RIGHT"
+    env = gym.make("GenieDream-SMB-v0", maskgit_steps=8)
+    shifts = {}
+    for name, action in (("DOWN", 3), ("RIGHT", 0)):
+        for seed in (0, 1):
+            frames = [env.reset(seed=seed, options={"frames": np.stack(real[-2:]), "actions": np.array([0])})[0]]
+            frames += [env.step(action)[0] for _ in range(12)]
+            shifts[name, seed] = [_camera_shift(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)]
+    env.close()
+    for seed in (0, 1):
+        down, right = shifts["DOWN", seed], shifts["RIGHT", seed]
+        assert sum(down[-4:]) == 0, f"the dreamed camera should have stopped under DOWN (seed {seed}): {down}"
+        assert min(right[-4:]) > 0, f"the dreamed camera should keep scrolling under RIGHT (seed {seed}): {right}"
