@@ -1,10 +1,10 @@
-"""Does the dream answer its actions? Camera scroll of a dream under held RIGHT, LEFT and DOWN, against the real game.
+"""Does the dream answer its actions? Camera scroll of a dream under held RIGHT, LEFT, DOWN, JUMP vs the real game.
 
 For each held-out episode it finds the first moment (after frame 20) where the real camera scrolls on two
 consecutive steps, starts a dream from those two real frames, holds one action for ``--steps`` steps and measures how
 far the dreamed level moved: the horizontal shift (pixels) that best aligns the ground band of the last dreamed frame
 with the first. It also dreams from the level's first screen (the real game's reset). A model that answers its
-actions scrolls further with RIGHT than with LEFT or DOWN.
+actions scrolls further with RIGHT than with LEFT or DOWN (JUMP keeps the momentum Mario had, as in the game).
 
 Mario's persistence from the level's first screen: the real game and the dream both hold RIGHT for 8 steps (the
 real camera starts scrolling after that); the first screen's background is the per-pixel median of the real
