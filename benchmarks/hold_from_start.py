@@ -5,7 +5,7 @@ Each script starts at the level's first screen (the dream's default reset) and r
 steps it prints the camera's distance so far in pixels of the 64-wide frame, the sum of the frame-to-frame shifts
 of the ground band (``dream_control.camera_shift``, at most 8 px per step), once for the real game and once per
 dream seed. A dream that cannot start the scroll from a standstill stays at 0. (The real game's camera stops at
-1-1's first pipe, ~50 px, unless Mario jumps over it.)
+1-1's first pipe, ~50 px, where these scripts leave Mario blocked within 60 steps.)
 
     python benchmarks/hold_from_start.py                               # shipped model, seeds 0-3
     python benchmarks/hold_from_start.py --checkpoint runs/my_world_model --seeds 8
