@@ -374,6 +374,18 @@ def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: 
     return camera_shift(frames[0], frames[-1])
 
 
+def make_dream(checkpoint: str | None, **kwargs):
+    """``gym.make`` of the shipped SMB dream (``checkpoint`` None) or of the world model at ``checkpoint``, registered
+    as ``GenieDream-Benchmark-v0``; ``kwargs`` go to the env (maskgit_steps, action_guidance, temperature)."""
+    import gymnasium as gym
+
+    env_id = "GenieDream-SMB-v0"
+    if checkpoint:
+        env_id = "GenieDream-Benchmark-v0"
+        genie_gym.register_dream(env_id, checkpoint)
+    return gym.make(env_id, **kwargs)
+
+
 def main() -> None:
     """Parse the arguments, dream, print one row per start."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -397,14 +409,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    env_id = "GenieDream-SMB-v0"
-    if args.checkpoint:
-        env_id = "GenieDream-Benchmark-v0"
-        genie_gym.register_dream(env_id, args.checkpoint)
-    import gymnasium as gym
-
-    env = gym.make(env_id, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance,
-                   temperature=args.temperature)
+    env = make_dream(args.checkpoint, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance,
+                     temperature=args.temperature)
+    env_id = env.spec.id
     actions = {name: ACTION_NAMES.index(name) for name in HELD}
     guidance = env.unwrapped.action_guidance
     print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), temperature {env.unwrapped.temperature:g}, action "

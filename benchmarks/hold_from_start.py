@@ -19,9 +19,9 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import torch
-from dream_control import camera_shift
+from dream_control import camera_shift, make_dream
 
-import genie_gym
+import genie_gym  # noqa: F401  (registers GenieRetro-SMB-v0)
 from genie_gym.conventions import ACTION_NAMES
 
 RIGHT, DOWN, JUMP = (ACTION_NAMES.index(name) for name in ("RIGHT", "DOWN", "JUMP"))
@@ -60,13 +60,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    env_id = "GenieDream-SMB-v0"
-    if args.checkpoint:
-        env_id = "GenieDream-HoldProbe-v0"
-        genie_gym.register_dream(env_id, args.checkpoint)
-    dream = gym.make(env_id, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance)
+    dream = make_dream(args.checkpoint, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance)
     real = gym.make("GenieRetro-SMB-v0")
-    print(f"{env_id}, {dream.unwrapped.maskgit_steps} MaskGIT step(s), action guidance "
+    print(f"{dream.spec.id}, {dream.unwrapped.maskgit_steps} MaskGIT step(s), action guidance "
           f"{dream.unwrapped.action_guidance:g}; camera distance (px) after steps 10, 20, ..., {args.steps}")
     try:
         for name, script in SCRIPTS.items():

@@ -45,6 +45,7 @@ def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: 
     source = device if generator is None else generator.device
     return torch.rand(shape, generator=generator, device=source).to(device)
 
+
 class Dynamics(PretrainedMixin, nn.Module):
     """MaskGIT dynamics model (see the module docstring).
 
