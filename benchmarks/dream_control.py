@@ -34,19 +34,11 @@ import torch
 
 import genie_gym
 from genie_gym.conventions import ACTION_NAMES
+from genie_gym.metrics import camera_shift
 
-BAND = slice(36, 56)  # rows of hills, bushes and pipes: the ground band that scrolls with the camera
 HELD = ("RIGHT", "LEFT", "DOWN", "JUMP")
 PLAY_AREA = slice(8, 56)  # rows below the score line and above the ground
 STILL_CAMERA_STEPS = 8  # holding RIGHT from the level start, the real camera stays still this long
-
-
-def camera_shift(first: np.ndarray, last: np.ndarray, max_shift: int = 32) -> int:
-    """Pixels the level moved left (the camera moved right) from ``first`` to ``last`` (uint8 (64, 64, 3) each)."""
-    a, b = first[BAND].astype(np.float32), last[BAND].astype(np.float32)
-    width = a.shape[1]
-    errors = [np.abs(a[:, s:] - b[:, : width - s]).mean() for s in range(max_shift + 1)]
-    return int(np.argmin(errors))
 
 
 def scrolling_moment(frames: np.ndarray, start: int = 20) -> int | None:

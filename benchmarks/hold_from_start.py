@@ -3,7 +3,7 @@ and watch how far the camera goes, against the real game doing the same.
 
 Each script starts at the level's first screen (the dream's default reset) and runs ``--steps`` steps; every 10
 steps it prints the camera's distance so far in pixels of the 64-wide frame, the sum of the frame-to-frame shifts
-of the ground band (``dream_control.camera_shift``, at most 8 px per step), once for the real game and once per
+of the ground band (``genie_gym.metrics.camera_shift``, at most 8 px per step), once for the real game and once per
 dream seed. A dream that cannot start the scroll from a standstill stays at 0. (The real game's camera stops at
 1-1's first pipe, ~50 px, where these scripts leave Mario blocked within 60 steps.)
 
@@ -19,10 +19,11 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import torch
-from dream_control import camera_shift, make_dream
+from dream_control import make_dream
 
 import genie_gym  # noqa: F401  (registers GenieRetro-SMB-v0)
 from genie_gym.conventions import ACTION_NAMES
+from genie_gym.metrics import camera_shift
 
 RIGHT, DOWN, JUMP = (ACTION_NAMES.index(name) for name in ("RIGHT", "DOWN", "JUMP"))
 

@@ -10,7 +10,7 @@ at ``t``:
   dream that drifts back to the first screen gets closer to it while the real game moves away;
 - ``real camera``: how far the real camera has moved (``xscrollHi * 256 + xscrollLo`` / 4: pixels of the 64-wide
   frame), and ``dream scroll``: the same read off the dream, the sum of the frame-to-frame shifts of its ground band
-  (``dream_control.camera_shift``, at most 8 px per step).
+  (``genie_gym.metrics.camera_shift``, at most 8 px per step).
 
     python benchmarks/long_dream.py                          # shipped model, 4 seeds, 200 steps, dream.json's sampler
     python benchmarks/long_dream.py --maskgit-steps 1 --action-guidance 1 --seeds 8
@@ -22,12 +22,11 @@ import argparse
 
 import numpy as np
 import torch
-from dream_control import camera_shift
 
 from agents.random_agent import RightBiasedStickyAgent
 from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
-from genie_gym.metrics import psnr_per_frame
+from genie_gym.metrics import camera_shift, psnr_per_frame
 from genie_gym.world_model import WorldModel
 
 CONTEXT = 2  # real frames a dream starts from (dream.json's context_frames of the shipped model)

@@ -6,6 +6,7 @@ PSNR is computed per frame and then averaged, as in the paper's protocol.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -51,3 +52,15 @@ def delta_psnr(target: torch.Tensor, with_true_actions: torch.Tensor, with_rando
     All three are float ``(N, 3, H, W)`` frames at the same time step (t = 4 in the protocol).
     """
     return psnr(with_true_actions, target) - psnr(with_random_actions, target)
+
+
+SMB_GROUND_BAND = slice(36, 56)  # rows of a 64 x 64 SMB frame with hills, bushes and pipes: they scroll with the camera
+
+
+def camera_shift(first: np.ndarray, last: np.ndarray, max_shift: int = 32) -> int:
+    """Pixels the level moved left (the camera moved right) from ``first`` to ``last``, uint8 ``(64, 64, 3)`` SMB
+    frames each: the shift in ``0..max_shift`` that best aligns their ground bands (:data:`SMB_GROUND_BAND`)."""
+    a, b = first[SMB_GROUND_BAND].astype(np.float32), last[SMB_GROUND_BAND].astype(np.float32)
+    width = a.shape[1]
+    errors = [np.abs(a[:, s:] - b[:, : width - s]).mean() for s in range(max_shift + 1)]
+    return int(np.argmin(errors))

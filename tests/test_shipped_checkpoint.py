@@ -13,7 +13,7 @@ import torch
 
 import genie_gym  # noqa: F401
 from genie_gym.envs.retro_env import GenieRetroEnv
-from genie_gym.metrics import psnr
+from genie_gym.metrics import camera_shift, psnr
 from genie_gym.models.image_ops import frames_to_float
 from genie_gym.world_model import WorldModel, resolve_checkpoint
 
@@ -165,14 +165,6 @@ def test_shipped_dynamics_expects_mario_to_step_right_under_right():
     assert float(p_real.mean()) > float(p_copy.mean()) + 0.05, (float(p_real.mean()), float(p_copy.mean()))
 
 
-def _camera_shift(first: np.ndarray, last: np.ndarray, max_shift: int = 8) -> int:
-    """Pixels the ground band (rows 36-55: hills, bushes, pipes) moved left from ``first`` to ``last`` (uint8
-    (64, 64, 3) each), i.e. how far the camera moved right; the same measure as benchmarks/dream_control.py."""
-    a, b = first[36:56].astype(np.float32), last[36:56].astype(np.float32)
-    errors = [np.abs(a[:, s:] - b[:, : 64 - s]).mean() for s in range(max_shift + 1)]
-    return int(np.argmin(errors))
-
-
 def test_dream_smb_v0_camera_coasts_and_stops_under_down():
     """Started from the real game after 20 steps of RIGHT (the camera scrolls 1-2 px per step), DOWN lets Mario coast
     and the camera stops; RIGHT keeps it scrolling. The real game stops after 4 steps of DOWN; the shipped dream
@@ -181,14 +173,14 @@ def test_dream_smb_v0_camera_coasts_and_stops_under_down():
     real_env = GenieRetroEnv("SMB")
     real = [real_env.reset(seed=0)[0]] + [real_env.step(0)[0] for _ in range(20)]
     real_env.close()
-    assert _camera_shift(real[-2], real[-1]) > 0, "the real camera should scroll after 20 steps of RIGHT"
+    assert camera_shift(real[-2], real[-1], max_shift=8) > 0, "the real camera should scroll after 20 steps of RIGHT"
     env = gym.make("GenieDream-SMB-v0", maskgit_steps=8)
     shifts = {}
     for name, action in (("DOWN", 3), ("RIGHT", 0)):
         for seed in (0, 1):
             frames = [env.reset(seed=seed, options={"frames": np.stack(real[-2:]), "actions": np.array([0])})[0]]
             frames += [env.step(action)[0] for _ in range(12)]
-            shifts[name, seed] = [_camera_shift(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)]
+            shifts[name, seed] = [camera_shift(a, b, max_shift=8) for a, b in zip(frames[:-1], frames[1:], strict=True)]
     env.close()
     for seed in (0, 1):
         down, right = shifts["DOWN", seed], shifts["RIGHT", seed]
