@@ -36,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "checkpoints/ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py")
     parser.add_argument("--sticky-p", type=float, default=0.75,
                         help="sticky-random, right-biased: probability of repeating the previous action (default 0.75)")
+    parser.add_argument("--lead-in", default=None, metavar="MIN:MAX",
+                        help="before recording, play MIN..MAX (uniform) unrecorded steps with the right-biased agent, "
+                             "so episodes start deeper in the level (e.g. 60:300); the lead-in is replayed with new "
+                             "seeds if Mario dies in it")
     parser.add_argument("--episodes", type=int, required=True, help="episodes per game (indices 0..N-1)")
     parser.add_argument("--max-steps", type=int, default=500, help="agent steps before an episode is truncated")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -70,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
         factory = agent_factory(args.agent, **kwargs)
         agent_name = args.agent + (f"(p={args.sticky_p})" if kwargs else "")
+    lead_in, lead_in_factory = None, None
+    if args.lead_in is not None:
+        lead_in = parse_lead_in(args.lead_in)
+        lead_in_factory = agent_factory("right-biased", p=0.75)
     try:
         result = collect(
             games,
@@ -82,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
             shard=parse_shard(args.shard),
             progress=not args.no_progress,
             agent=agent_name,
+            lead_in=lead_in,
+            lead_in_factory=lead_in_factory,
         )
     except CollectionError as exc:
         if args.debug and exc.worker_traceback:
@@ -92,3 +102,15 @@ def run(args: argparse.Namespace) -> int:
         f"{result.skipped} already on disk, into {result.out_dir}"
     )
     return 0
+
+
+def parse_lead_in(spec: str) -> tuple[int, int]:
+    """``"60:300"`` → ``(60, 300)``; ``"100"`` → ``(100, 100)``. One clear ``ValueError`` for anything else."""
+    try:
+        low, _, high = spec.partition(":")
+        bounds = (int(low), int(high or low))
+    except ValueError as exc:
+        raise ValueError(f"--lead-in takes MIN:MAX steps (e.g. 60:300), got {spec!r}") from exc
+    if not 0 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"--lead-in MIN:MAX needs 0 <= MIN <= MAX, got {spec!r}")
+    return bounds

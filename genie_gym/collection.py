@@ -42,7 +42,8 @@ from genie_gym.conventions import FRAME_SHAPE, FRAME_SKIP, validate_action
 from genie_gym.data.store import EpisodeExistsError, EpisodeStore, check_episode, write_episode
 from genie_gym.games import Game, get_game
 
-SETTINGS_KEYS = ("agent", "seed", "max_steps", "frame_skip")
+SETTINGS_KEYS = ("agent", "seed", "max_steps", "frame_skip", "lead_in")
+LEAD_IN_ATTEMPTS = 20
 
 
 class Policy(Protocol):
@@ -122,16 +123,54 @@ class _ParentGone(Exception):
     """The main process died; the worker drops its episode in progress and exits."""
 
 
+def play_lead_in(
+    env: Any, lead_policy: Policy, seed: int, game: str, index: int, lead_in: tuple[int, int],
+    parent_pid: int | None = None,
+) -> tuple[np.ndarray, int, int]:
+    """Reset ``env`` and play ``L ~ U{lead_in}`` unrecorded steps with ``lead_policy``; return ``(obs, L, env_seed)``.
+
+    The lead-in takes the episode deeper into the level before recording starts. ``L`` and the lead-in's env and
+    policy seeds derive from ``(seed, game, index)`` only. A lead-in that ends the game or costs a life (``lives`` in
+    ``info`` drops: Mario died, and the game is about to show its black life screen) is replayed with the next
+    attempt's seeds, up to :data:`LEAD_IN_ATTEMPTS` times; then this raises ``RuntimeError``.
+    """
+    rng = np.random.default_rng(derive_seed(seed, game, index, "lead-in"))
+    steps = int(rng.integers(lead_in[0], lead_in[1] + 1))
+    for attempt in range(LEAD_IN_ATTEMPTS):
+        env_seed = derive_seed(seed, game, index, f"env:{attempt}" if attempt else "env")
+        obs, info = env.reset(seed=env_seed)
+        lives = info.get("lives")
+        lead_policy.reset(derive_seed(seed, game, index, f"lead-in-policy:{attempt}"))
+        for _ in range(steps):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                raise _ParentGone
+            obs, _, terminated, truncated, info = env.step(validate_action(lead_policy.act(obs)))
+            now = info.get("lives")
+            lives = now if lives is None else lives  # a reset may not report the RAM values yet
+            if terminated or truncated or (now is not None and now < lives):
+                break
+        else:
+            return obs, steps, env_seed
+    raise RuntimeError(f"{game} episode {index}: the {steps}-step lead-in ended the game {LEAD_IN_ATTEMPTS} times; "
+                       "use a shorter --lead-in")
+
+
 def record_episode(
-    env: Any, policy: Policy, seed: int, game: str, index: int, max_steps: int, parent_pid: int | None = None
+    env: Any, policy: Policy, seed: int, game: str, index: int, max_steps: int, parent_pid: int | None = None,
+    start_obs: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool, bool]:
     """Play one episode and return ``(frames uint8 (T, 64, 64, 3), actions int64 (T-1,), terminated, truncated)``.
 
     ``frames[0]`` is the reset observation and ``frames[t+1]`` the observation after ``actions[t]``. The env is reset
-    with ``derive_seed(seed, game, index, "env")`` and the policy with ``derive_seed(seed, game, index, "policy")``.
-    The episode ends when the env says terminated or truncated (the env truncates after ``max_steps`` steps).
+    with ``derive_seed(seed, game, index, "env")`` and the policy with ``derive_seed(seed, game, index, "policy")``;
+    with ``start_obs`` (the observation after a lead-in, :func:`play_lead_in`) the env is not reset and recording
+    starts from that observation. The episode ends when the env says terminated or truncated, or after
+    ``max_steps`` recorded steps.
     """
-    obs, _ = env.reset(seed=derive_seed(seed, game, index, "env"))
+    if start_obs is None:
+        obs, _ = env.reset(seed=derive_seed(seed, game, index, "env"))
+    else:
+        obs = start_obs
     policy.reset(derive_seed(seed, game, index, "policy"))
     frames = np.empty((max_steps + 1, *FRAME_SHAPE), dtype=np.uint8)
     actions = np.empty(max_steps, dtype=np.int64)
@@ -159,15 +198,21 @@ class _Settings:
     max_steps: int
     frame_skip: int
     agent: str
+    lead_in: list[int] | None = None  # [min, max] unrecorded lead-in steps, None: recording starts at the reset
+    lead_in_agent: str | None = None
 
-    def meta(self, game: str, index: int, terminated: bool, truncated: bool) -> dict[str, Any]:
+    def meta(self, game: str, index: int, terminated: bool, truncated: bool,
+             lead_in_steps: int | None = None, env_seed: int | None = None) -> dict[str, Any]:
         from genie_gym import __version__
 
+        lead = {} if self.lead_in is None else {"lead_in": self.lead_in, "lead_in_agent": self.lead_in_agent,
+                                                  "lead_in_steps": lead_in_steps}
         return {
+            **lead,
             "source": "collect",
             "agent": self.agent,
             "seed": self.seed,
-            "env_seed": derive_seed(self.seed, game, index, "env"),
+            "env_seed": derive_seed(self.seed, game, index, "env") if env_seed is None else env_seed,
             "policy_seed": derive_seed(self.seed, game, index, "policy"),
             "max_steps": self.max_steps,
             "frame_skip": self.frame_skip,
@@ -180,9 +225,11 @@ class _Settings:
 class _EpisodeRunner:
     """Holds one env (reused across episodes of the same game) and one policy; records and writes episodes."""
 
-    def __init__(self, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int | None = None) -> None:
+    def __init__(self, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int | None = None,
+                 lead_in_factory: PolicyFactory | None = None) -> None:
         self.settings = settings
         self.policy = policy_factory()
+        self.lead_policy = None if settings.lead_in is None or lead_in_factory is None else lead_in_factory()
         self.parent_pid = parent_pid
         self.env = None
         self.game: str | None = None
@@ -194,13 +241,20 @@ class _EpisodeRunner:
         s = self.settings
         if self.game != game:
             self.close()
-            self.env = GenieRetroEnv(game, max_episode_steps=s.max_steps, frame_skip=s.frame_skip)
+            longest_lead_in = 0 if s.lead_in is None else s.lead_in[1]
+            self.env = GenieRetroEnv(game, max_episode_steps=s.max_steps + longest_lead_in, frame_skip=s.frame_skip)
             self.game = game
+        start_obs = lead_steps = env_seed = None
+        if self.lead_policy is not None:
+            start_obs, lead_steps, env_seed = play_lead_in(
+                self.env, self.lead_policy, s.seed, game, index, tuple(s.lead_in), self.parent_pid
+            )
         frames, actions, terminated, truncated = record_episode(
-            self.env, self.policy, s.seed, game, index, s.max_steps, self.parent_pid
+            self.env, self.policy, s.seed, game, index, s.max_steps, self.parent_pid, start_obs
         )
         try:
-            write_episode(s.out_dir, game, index, frames, actions, s.meta(game, index, terminated, truncated))
+            meta = s.meta(game, index, terminated, truncated, lead_steps, env_seed)
+            write_episode(s.out_dir, game, index, frames, actions, meta)
         except EpisodeExistsError:
             pass  # another (orphaned or concurrent) process wrote the same deterministic episode
         return len(frames)
@@ -212,13 +266,14 @@ class _EpisodeRunner:
             self.game = None
 
 
-def _worker_main(conn: Connection, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int) -> None:
+def _worker_main(conn: Connection, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int,
+                 lead_in_factory: PolicyFactory | None = None) -> None:
     """Worker loop: receive ``(game, index)``, collect and write it, answer ``("done", frames)``; ``None`` stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the main process, which stops the workers
     task = None
     runner = None
     try:
-        runner = _EpisodeRunner(policy_factory, settings, parent_pid)
+        runner = _EpisodeRunner(policy_factory, settings, parent_pid, lead_in_factory)
         while True:
             try:
                 task = conn.recv()
@@ -295,6 +350,8 @@ def collect(
     progress: bool = True,
     frame_skip: int = FRAME_SKIP,
     agent: str | None = None,
+    lead_in: tuple[int, int] | None = None,
+    lead_in_factory: PolicyFactory | None = None,
 ) -> CollectionResult:
     """Collect episodes ``0 .. episodes-1`` of each game (those of ``shard``) into the store at ``out_dir``.
 
@@ -310,6 +367,9 @@ def collect(
         progress: show a tqdm bar with episodes and frames/s.
         frame_skip: emulator frames per agent step.
         agent: the name recorded in ``meta.json`` (default: :func:`describe_policy` of the factory).
+        lead_in: ``(min, max)``: before recording, play ``U{min..max}`` unrecorded steps with ``lead_in_factory``'s
+            policy (:func:`play_lead_in`), so episodes start deeper in the level; ``None``: record from the reset.
+        lead_in_factory: picklable factory of the lead-in policy (required with ``lead_in``).
 
     Returns:
         A :class:`CollectionResult`. Raises :class:`CollectionError` if a worker dies or fails (rerun to resume).
@@ -320,12 +380,18 @@ def collect(
 
     if episodes < 0 or max_steps < 1 or workers < 0:
         raise ValueError("episodes must be >= 0, max_steps >= 1 and workers >= 0")
+    if lead_in is not None:
+        lead_in = (int(lead_in[0]), int(lead_in[1]))
+        if not 0 <= lead_in[0] <= lead_in[1] or lead_in_factory is None:
+            raise ValueError(f"lead_in must be (min, max) with 0 <= min <= max, and needs a lead_in_factory; "
+                             f"got {lead_in}")
     shard = parse_shard(shard)
     names = _game_names(games)
     for name in names:
         require_rom(get_game(name).retro_game)
     settings = _Settings(str(Path(out_dir)), int(seed), int(max_steps), int(frame_skip),
-                         agent or describe_policy(policy_factory))
+                         agent or describe_policy(policy_factory), None if lead_in is None else list(lead_in),
+                         None if lead_in is None else describe_policy(lead_in_factory))
     store = EpisodeStore(out_dir)
     store.root.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -345,14 +411,14 @@ def collect(
 
     try:
         if workers == 0:
-            runner = _EpisodeRunner(policy_factory, settings)
+            runner = _EpisodeRunner(policy_factory, settings, lead_in_factory=lead_in_factory)
             try:
                 for game, index in pending:
                     on_done(runner.run(game, index))
             finally:
                 runner.close()
         elif pending:
-            _run_workers(pending, min(workers, len(pending)), policy_factory, settings, on_done)
+            _run_workers(pending, min(workers, len(pending)), policy_factory, settings, on_done, lead_in_factory)
     finally:
         bar.close()
     collected = len(pending)
@@ -374,6 +440,7 @@ def _run_workers(
     policy_factory: PolicyFactory,
     settings: _Settings,
     on_done: Callable[[int], None],
+    lead_in_factory: PolicyFactory | None = None,
 ) -> None:
     """Hand the tasks to ``count`` spawn workers, one at a time each, until all are done or one fails."""
     ctx = mp.get_context("spawn")
@@ -412,7 +479,8 @@ def _run_workers(
     try:
         for number in range(count):
             parent_conn, child_conn = ctx.Pipe(duplex=True)
-            process = ctx.Process(target=_worker_main, args=(child_conn, policy_factory, settings, os.getpid()),
+            worker_args = (child_conn, policy_factory, settings, os.getpid(), lead_in_factory)
+            process = ctx.Process(target=_worker_main, args=worker_args,
                                   name=f"genie-collect-{number}", daemon=True)
             process.start()
             child_conn.close()

@@ -295,3 +295,83 @@ def test_run_stop_agent_alternates_right_runs_with_stops() -> None:
         RunStopAgent(run=(0, 3))
     with pytest.raises(ValueError, match="jump_p"):
         RunStopAgent(jump_p=1.5)
+
+
+def test_lead_in_starts_recording_deeper_and_replays(tmp_path: Path) -> None:
+    """With a lead-in, recording starts after unrecorded right-biased steps: frames[0] is that moment (replayable
+    from the stored seeds), the recorded part is still aligned, collection is deterministic, and resuming with another
+    lead-in is refused."""
+    from agents.collect_command import parse_lead_in
+    from agents.random_agent import RightBiasedStickyAgent, RunStopAgent
+    from genie_gym.metrics import camera_shift
+
+    kwargs = dict(lead_in=(120, 160), lead_in_factory=agent_factory("right-biased", p=0.75), progress=False)
+    out = tmp_path / "lead"
+    collect(["SMB"], agent_factory("run-stop"), 2, 12, workers=0, out_dir=out, seed=SEED, **kwargs)
+    again = tmp_path / "again"
+    collect(["SMB"], agent_factory("run-stop"), 2, 12, workers=1, out_dir=again, seed=SEED, **kwargs)
+    assert store_bytes(out) == store_bytes(again)
+    store = EpisodeStore(out)
+    env = GenieRetroEnv("SMB", max_episode_steps=200)
+    try:
+        for ref in store.refs("SMB"):
+            episode = store.load(ref, verify=True)
+            meta, frames = episode.meta, episode.frames
+            assert meta["lead_in"] == [120, 160] and 120 <= meta["lead_in_steps"] <= 160
+            attempt = next(k for k in range(20)
+                           if derive_seed(SEED, "SMB", ref.index, f"env:{k}" if k else "env") == meta["env_seed"])
+            reset_obs, _ = env.reset(seed=meta["env_seed"])
+            lead = RightBiasedStickyAgent(p=0.75)
+            lead.reset(derive_seed(SEED, "SMB", ref.index, f"lead-in-policy:{attempt}"))
+            obs, lives = reset_obs, []
+            for _ in range(meta["lead_in_steps"]):
+                obs, _, _, _, info = env.step(lead.act(obs))
+                lives.append(info["lives"])
+            np.testing.assert_array_equal(obs, frames[0])
+            assert lives[-1] == lives[0]  # a lead-in in which Mario died was replayed
+            assert not np.array_equal(frames[0], reset_obs)
+            for t, action in enumerate(episode.actions):
+                obs, *_ = env.step(int(action))
+                np.testing.assert_array_equal(obs, frames[t + 1])
+            agent = RunStopAgent()
+            agent.reset(meta["policy_seed"])
+            assert [agent.act(f) for f in frames[:-1]] == episode.actions.tolist()
+        shifts = [camera_shift(env.reset(seed=0)[0], store.load(r).frames[0]) for r in store.refs("SMB")]
+        assert max(shifts) > 0  # the level has scrolled before recording begins
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="lead_in"):
+        collect(["SMB"], agent_factory("run-stop"), 3, 12, workers=0, out_dir=out, seed=SEED, progress=False)
+    assert parse_lead_in("60:300") == (60, 300) and parse_lead_in("100") == (100, 100)
+    for bad in ("a:b", "300:60", "-1:5"):
+        with pytest.raises(ValueError, match="--lead-in"):
+            parse_lead_in(bad)
+
+
+def test_lead_in_that_costs_a_life_is_replayed_with_new_seeds() -> None:
+    """play_lead_in replays a lead-in in which ``lives`` drops (the real SMB env does not terminate on a lost life)
+    and gives up with a clear error when every attempt dies. A scripted env stands in for the emulator here so
+    that the death happens on cue."""
+    from genie_gym.collection import LEAD_IN_ATTEMPTS, play_lead_in
+
+    class ScriptedLivesEnv:
+        """Reset info has no RAM values (like a fresh retro reset); ``lives`` drops at step 3 for the given seeds."""
+
+        def __init__(self, dying_seeds: set[int]) -> None:
+            self.dying_seeds, self.seed, self.t = dying_seeds, None, 0
+
+        def reset(self, seed: int):
+            self.seed, self.t = seed, 0
+            return np.zeros((64, 64, 3), np.uint8), {}
+
+        def step(self, action: int):
+            self.t += 1
+            lives = 1 if self.seed in self.dying_seeds and self.t >= 3 else 2
+            return np.full((64, 64, 3), self.t, np.uint8), 0.0, False, False, {"lives": lives}
+
+    first, second = (derive_seed(SEED, "SMB", 4, name) for name in ("env", "env:1"))
+    obs, steps, env_seed = play_lead_in(ScriptedLivesEnv({first}), RandomAgent(), SEED, "SMB", 4, (5, 5))
+    assert (steps, env_seed, int(obs[0, 0, 0])) == (5, second, 5)
+    all_seeds = {derive_seed(SEED, "SMB", 4, f"env:{k}" if k else "env") for k in range(LEAD_IN_ATTEMPTS)}
+    with pytest.raises(RuntimeError, match="shorter --lead-in"):
+        play_lead_in(ScriptedLivesEnv(all_seeds), RandomAgent(), SEED, "SMB", 4, (5, 5))
