@@ -43,7 +43,7 @@ from genie_gym.data.store import EpisodeExistsError, EpisodeStore, check_episode
 from genie_gym.games import Game, get_game
 
 SETTINGS_KEYS = ("agent", "seed", "max_steps", "frame_skip", "lead_in")
-LEAD_IN_ATTEMPTS = 20
+LEAD_IN_ATTEMPTS = 50
 
 
 class Policy(Protocol):

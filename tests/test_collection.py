@@ -318,7 +318,7 @@ def test_lead_in_starts_recording_deeper_and_replays(tmp_path: Path) -> None:
             episode = store.load(ref, verify=True)
             meta, frames = episode.meta, episode.frames
             assert meta["lead_in"] == [120, 160] and 120 <= meta["lead_in_steps"] <= 160
-            attempt = next(k for k in range(20)
+            attempt = next(k for k in range(50)
                            if derive_seed(SEED, "SMB", ref.index, f"env:{k}" if k else "env") == meta["env_seed"])
             reset_obs, _ = env.reset(seed=meta["env_seed"])
             lead = RightBiasedStickyAgent(p=0.75)
