@@ -342,6 +342,12 @@ def test_lead_in_starts_recording_deeper_and_replays(tmp_path: Path) -> None:
         env.close()
     with pytest.raises(ValueError, match="lead_in"):
         collect(["SMB"], agent_factory("run-stop"), 3, 12, workers=0, out_dir=out, seed=SEED, progress=False)
+    cli_out = tmp_path / "cli"
+    subprocess.run([GENIE, "collect", "--env", "SMB", "--agent", "run-stop", "--lead-in", "30:40", "--episodes", "1",
+                    "--max-steps", "5", "--workers", "0", "--out", str(cli_out), "--seed", "3", "--no-progress"],
+                   check=True, capture_output=True)
+    cli_meta = check_episode(EpisodeStore(cli_out).ref("SMB", 0))
+    assert cli_meta["lead_in"] == [30, 40] and "RightBiasedStickyAgent" in cli_meta["lead_in_agent"]
     assert parse_lead_in("60:300") == (60, 300) and parse_lead_in("100") == (100, 100)
     for bad in ("a:b", "300:60", "-1:5"):
         with pytest.raises(ValueError, match="--lead-in"):
