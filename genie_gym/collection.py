@@ -13,6 +13,10 @@ is complete on disk, and nothing half-written is visible. Workers notice a dead 
 exit. Rerunning the same command skips the episodes on disk, removes stale temporary directories and collects the
 rest. A worker that dies or fails makes :func:`collect` raise :class:`CollectionError` naming it.
 
+With ``lead_in=(min, max)`` each episode first plays ``min..max`` unrecorded steps of a lead-in policy (its own
+factory; ``genie collect --lead-in`` uses the right-biased agent), replayed with new seeds when Mario loses a life,
+so that recording starts deeper in the level (:func:`play_lead_in`); ``meta.json`` keeps the lead-in's length.
+
 The policy comes in as a picklable factory (a top-level class or function, or a ``functools.partial`` of one)
 returning an object with ``reset(seed: int) -> None`` and ``act(obs: uint8 (64, 64, 3)) -> int``; ``genie_gym`` never
 imports ``agents``. Scripts that call :func:`collect` with ``workers >= 1`` need the usual
