@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "checkpoints/ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py")
     parser.add_argument("--sticky-p", type=float, default=0.75,
                         help="sticky-random, right-biased: probability of repeating the previous action (default 0.75)")
+    parser.add_argument("--jump-p", type=float, default=None,
+                        help="run-stop: probability that a RIGHT run ends in JUMP (A alone) instead of a stop "
+                             "(default 0.2; 0: stops only)")
     parser.add_argument("--lead-in", default=None, metavar="MIN:MAX",
                         help="before recording, play MIN..MAX (uniform) unrecorded steps with the right-biased agent, "
                              "so episodes start deeper in the level (e.g. 60:300); the lead-in is replayed with new "
@@ -61,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.agent == "policy") != (args.policy is not None):
         raise ValueError("--agent policy takes --policy FILE (a trained policy.safetensors), and --policy goes only "
                          "with --agent policy")
+    if args.jump_p is not None and args.agent != "run-stop":
+        raise ValueError(f"--jump-p goes only with --agent run-stop, got --agent {args.agent}")
     if args.agent == "policy":
         from agents.policy_agent import PolicyAgent
 
@@ -74,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
         kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
         factory = agent_factory(args.agent, **kwargs)
         agent_name = args.agent + (f"(p={args.sticky_p})" if kwargs else "")
+        if args.jump_p is not None:
+            factory = agent_factory(args.agent, jump_p=args.jump_p)
+            factory()  # one clear error for a jump_p outside [0, 1], before any worker starts
+            agent_name = f"{args.agent}(jump_p={args.jump_p})"
     lead_in, lead_in_factory = None, None
     if args.lead_in is not None:
         lead_in = parse_lead_in(args.lead_in)

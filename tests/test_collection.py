@@ -297,6 +297,28 @@ def test_run_stop_agent_alternates_right_runs_with_stops() -> None:
         RunStopAgent(jump_p=1.5)
 
 
+def test_collect_jump_p_sets_the_run_stop_agents_jump_share(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``genie collect --agent run-stop --jump-p 0`` records runs that end only in stops (no JUMP), says so in the
+    store's settings, and ``--jump-p`` with another agent or outside [0, 1] is one clear error."""
+    from genie_gym.cli import main
+
+    out = tmp_path / "nojump"
+    argv = ["collect", "--env", "SMB", "--agent", "run-stop", "--episodes", "2", "--max-steps", "60", "--workers", "0",
+            "--out", str(out), "--seed", "11", "--no-progress"]
+    assert main([*argv, "--jump-p", "0"]) == 0
+    store = EpisodeStore(out)
+    actions = np.concatenate([store.load(ref).actions for ref in store.refs("SMB")])
+    assert 4 not in actions and {0, 1, 2, 3} & set(actions.tolist()) - {0}  # stops, never JUMP
+    assert check_episode(store.ref("SMB", 0))["agent"] == "run-stop(jump_p=0.0)"
+    assert main([*argv, "--jump-p", "0.5"]) == 1  # resuming with another jump share is refused
+    assert "run-stop(jump_p=0.0)" in capsys.readouterr().err
+    assert main([*argv[:4], "sticky-random", *argv[5:-5], "--out", str(tmp_path / "x"), "--jump-p", "0"]) == 1
+    assert "--jump-p goes only with --agent run-stop" in capsys.readouterr().err
+    assert main([*argv[:-5], "--out", str(tmp_path / "y"), "--jump-p", "1.5"]) == 1
+    assert "jump_p must be in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
 def test_lead_in_starts_recording_deeper_and_replays(tmp_path: Path) -> None:
     """With a lead-in, recording starts after unrecorded right-biased steps: frames[0] is that moment (replayable
     from the stored seeds), the recorded part is still aligned, collection is deterministic, and resuming with another
