@@ -194,12 +194,18 @@ def test_loop_trains_and_fills_the_run_directory(tmp_path: Path) -> None:
 
 
 def test_gradient_accumulation_matches_one_big_batch(tmp_path: Path) -> None:
-    params = []
+    params, grad_norms = [], []
     for name, batch, accum in (("big", 4, 1), ("accumulated", 2, 2)):
         task = make_tiny_task()
-        train(task, quiet_settings(steps=2, batch_size=batch, grad_accum=accum), RunDir(tmp_path / name))
+        run = RunDir(tmp_path / name)
+        train(task, quiet_settings(steps=2, batch_size=batch, grad_accum=accum), run)
         params.append(torch.cat([p.detach().flatten() for p in task.model.parameters()]))
-    torch.testing.assert_close(params[0], params[1], rtol=0, atol=1e-6)
+        grad_norms.append([r["grad_norm"] for r in run.read_metrics()])
+    # The gradient itself (before Adam) must match: a missing 1/accum scale or a dropped micro-batch shows here.
+    assert grad_norms[0] == pytest.approx(grad_norms[1], rel=1e-5)
+    # Adam divides by sqrt(v): a parameter whose gradient is ~0 can move a float-rounding-sized gradient difference
+    # into a visible update (CI saw 1e-5 on one of 12,576 weights): weights are compared to 1% of one lr=3e-3 step.
+    torch.testing.assert_close(params[0], params[1], rtol=0, atol=3e-5)
 
 
 class DiagnosedAutoencoder(TinyAutoencoder):
