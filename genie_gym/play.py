@@ -271,17 +271,32 @@ class MediaRecorder:
         self.images.append(image)
 
     def write(self) -> Path:
-        """Write the file (atomically) and return its path."""
+        """Write the file (atomically) and return its path.
+
+        The window changes size when side-by-side is toggled (``B``); every image is padded with black at its
+        right and bottom to the largest size seen, so a recording can span both layouts.
+        """
         import imageio.v3 as iio
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
+        video = pad_to_common_size(self.images)
         if self.path.suffix.lower() == ".gif":
-            iio.imwrite(tmp, np.stack(self.images), duration=1000.0 / self.fps, loop=0)
+            iio.imwrite(tmp, video, duration=1000.0 / self.fps, loop=0)
         else:
-            iio.imwrite(tmp, np.stack(self.images), fps=self.fps, codec="libx264", macro_block_size=1)
+            iio.imwrite(tmp, video, fps=self.fps, codec="libx264", macro_block_size=1)
         os.replace(tmp, self.path)
         return self.path
+
+
+def pad_to_common_size(images: list[np.ndarray]) -> np.ndarray:
+    """Stack RGB uint8 images ``(H_i, W_i, 3)`` into ``(N, max H, max W, 3)``, black padding right and bottom."""
+    height = max(image.shape[0] for image in images)
+    width = max(image.shape[1] for image in images)
+    video = np.zeros((len(images), height, width, 3), dtype=np.uint8)
+    for frame, image in zip(video, images, strict=True):
+        frame[: image.shape[0], : image.shape[1]] = image
+    return video
 
 
 def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
@@ -360,12 +375,16 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     finally:
         pygame.display.quit()
         summary: dict[str, object] = {"steps": session.state.step}
-        if recorder is not None and recorder.images:
-            summary["record"] = str(recorder.write())
         session.state.archive_episode()
-        if record_store is not None and session.state.finished_episodes:
-            summary["episodes"] = _write_played_episodes(session, record_store, seed)
-        session.close()
+        try:  # the played episodes first: a failure writing the video must not lose them (nor the reverse)
+            if record_store is not None and session.state.finished_episodes:
+                summary["episodes"] = _write_played_episodes(session, record_store, seed)
+        finally:
+            try:
+                if recorder is not None and recorder.images:
+                    summary["record"] = str(recorder.write())
+            finally:
+                session.close()
     return summary
 
 
