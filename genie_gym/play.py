@@ -263,6 +263,12 @@ class MediaRecorder:
         self.path = Path(path)
         if self.path.suffix.lower() not in (".gif", ".mp4"):
             raise ValueError(f"--record must end in .gif or .mp4, got {self.path}")
+        if self.path.suffix.lower() == ".mp4":  # say so before the session, not after it
+            try:
+                import imageio_ffmpeg  # noqa: F401  (imageio's MP4 writer)
+            except ImportError as error:
+                raise ValueError("--record to .mp4 needs the imageio-ffmpeg package (a dependency of genie-gym): "
+                                 "pip install imageio-ffmpeg, or record to .gif") from error
         self.fps = fps
         self.images: list[np.ndarray] = []
 

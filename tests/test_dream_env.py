@@ -210,6 +210,21 @@ def test_play_headless_side_by_side_records_gif_and_episode(tiny_checkpoint, tmp
     assert episode.actions.tolist() == [0, 0, 0, 4, 0, 4, 1]  # RIGHT built the context, then the script
 
 
+def test_play_records_an_mp4(tmp_path):
+    import imageio.v3 as iio
+
+    from genie_gym.play import HEADER_HEIGHT, run_play
+
+    script = tmp_path / "actions.txt"
+    script.write_text("RIGHT\nRIGHT\nJUMP\n")
+    video_path = tmp_path / "play.mp4"
+    summary = run_play("GenieRetro-SMB-v0", actions_file=str(script), record=str(video_path), scale=3)
+    assert summary["record"] == str(video_path)
+    video = iio.imread(video_path)
+    assert video.shape == (4, HEADER_HEIGHT + 3 * 64, 3 * 64, 3)  # the first frame and one per step
+    assert video[:, HEADER_HEIGHT:].mean() > 40  # the game's sky, not a black video
+
+
 def test_genie_play_takes_a_world_model_directory_and_names_what_it_accepts(tiny_checkpoint, tmp_path, capsys):
     from genie_gym.cli import main
     from genie_gym.envs.registration import resolve_env_id
