@@ -374,7 +374,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                 if session.step(action):
                     session.reset()
                 now = time.perf_counter()
-                session.state.fps = 0.9 * session.state.fps + 0.1 / max(now - last_time, 1e-6)
+                rate = 1.0 / max(now - last_time, 1e-6)  # steps/s, smoothed from the first step on
+                session.state.fps = rate if session.state.fps == 0 else 0.9 * session.state.fps + 0.1 * rate
                 last_time = now
             if script is None:
                 clock.tick(fps)

@@ -81,8 +81,8 @@ def test_keys_play_the_real_game_toggle_side_by_side_reset_and_quit(x_display, t
     _xdotool(x_display, "key", "r")  # reset: the first episode is archived
     time.sleep(1.0)
     _xdotool(x_display, "key", "b")  # side-by-side: the window doubles in width and the dream starts
-    time.sleep(2.0)  # the shipped dream loads
-    _hold(x_display, "Left", 2.0)
+    time.sleep(3.0)  # the shipped dream loads
+    _hold(x_display, "Left", 3.0)
     _xdotool(x_display, "key", "Escape")
     out, err = player.communicate(timeout=120)
     assert player.returncode == 0, err
