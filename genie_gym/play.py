@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,7 +258,12 @@ def header_text(session: PlaySession) -> str:
 
 
 class MediaRecorder:
-    """Collects the window images and writes them as a GIF or MP4 (by the file suffix)."""
+    """Collects what the window shows and writes it as a GIF or MP4 (by the file suffix).
+
+    It keeps each shown frame as its 64x64 panels and header line (12 kB a panel, not the upscaled window image:
+    a 10-minute session at 15 frames/s stays ~100-200 MB) and renders them when writing, the MP4 one frame at a
+    time.
+    """
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path = Path(path)
@@ -270,39 +276,56 @@ class MediaRecorder:
                 raise ValueError("--record to .mp4 needs the imageio-ffmpeg package (a dependency of genie-gym): "
                                  "pip install imageio-ffmpeg, or record to .gif") from error
         self.fps = fps
-        self.images: list[np.ndarray] = []
+        self.shown: list[tuple[list[tuple[str, np.ndarray]], str]] = []
 
-    def add(self, image: np.ndarray) -> None:
-        """Append one RGB uint8 image."""
-        self.images.append(image)
+    def add(self, panels: list[tuple[str, np.ndarray]], header: str) -> None:
+        """Keep one shown frame: its (label, 64x64x3 uint8) panels and its header line."""
+        self.shown.append(([(label, frame.copy()) for label, frame in panels], header))
 
-    def write(self) -> Path:
-        """Write the file (atomically) and return its path.
+    def write(self, render: Callable[[list[tuple[str, np.ndarray]], str], np.ndarray]) -> Path:
+        """Render every kept frame with ``render(panels, header) -> (H, W, 3) uint8`` and write the file
+        (atomically); returns its path.
 
         The window changes size when side-by-side is toggled (``B``); every image is padded with black at its
-        right and bottom to the largest size seen, so a recording can span both layouts.
+        right and bottom to the largest size, so a recording can span both layouts.
         """
+        import imageio.v2 as iio2
         import imageio.v3 as iio
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
-        video = pad_to_common_size(self.images)
+        images = (render(panels, header) for panels, header in self.shown)
         if self.path.suffix.lower() == ".gif":
-            iio.imwrite(tmp, video, duration=1000.0 / self.fps, loop=0)
+            iio.imwrite(tmp, pad_to_common_size(list(images)), duration=1000.0 / self.fps, loop=0)
         else:
-            iio.imwrite(tmp, video, fps=self.fps, codec="libx264", macro_block_size=1)
+            widest = max(self.shown, key=lambda shown: len(shown[0]))
+            height, width = render(*widest).shape[:2]
+            with iio2.get_writer(tmp, format="FFMPEG", fps=self.fps, codec="libx264", macro_block_size=1) as writer:
+                for image in images:
+                    writer.append_data(pad_to_common_size([image], (height, width))[0])
         os.replace(tmp, self.path)
         return self.path
 
 
-def pad_to_common_size(images: list[np.ndarray]) -> np.ndarray:
-    """Stack RGB uint8 images ``(H_i, W_i, 3)`` into ``(N, max H, max W, 3)``, black padding right and bottom."""
-    height = max(image.shape[0] for image in images)
-    width = max(image.shape[1] for image in images)
+def pad_to_common_size(images: list[np.ndarray], size: tuple[int, int] | None = None) -> np.ndarray:
+    """Stack RGB uint8 images ``(H_i, W_i, 3)`` into ``(N, H, W, 3)``, black padding right and bottom; ``(H, W)`` is
+    ``size``, or the largest height and width among the images."""
+    height, width = size or (max(image.shape[0] for image in images), max(image.shape[1] for image in images))
     video = np.zeros((len(images), height, width, 3), dtype=np.uint8)
     for frame, image in zip(video, images, strict=True):
         frame[: image.shape[0], : image.shape[1]] = image
     return video
+
+
+def render_window(panels: list[tuple[str, np.ndarray]], header: str, scale: int, font) -> np.ndarray:
+    """The window image: the panels side by side (:func:`compose_canvas`) with ``header`` written in white in the
+    header band by the pygame ``font``. Returns uint8 ``(HEADER_HEIGHT + 64*scale, W, 3)``."""
+    import pygame
+
+    canvas = compose_canvas(panels, scale)
+    surface = pygame.surfarray.make_surface(canvas.transpose(1, 0, 2))
+    surface.blit(font.render(header, True, (255, 255, 255)), (4, 4))
+    return pygame.surfarray.array3d(surface).transpose(1, 0, 2).copy()
 
 
 def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
@@ -353,14 +376,14 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                         session.reset()
             if not running:
                 break
-            canvas = compose_canvas(session.panels(), scale)
-            if screen is None or screen.get_size() != (canvas.shape[1], canvas.shape[0]):
-                screen = pygame.display.set_mode((canvas.shape[1], canvas.shape[0]))
-            screen.blit(pygame.surfarray.make_surface(canvas.transpose(1, 0, 2)), (0, 0))
-            screen.blit(font.render(header_text(session), True, (255, 255, 255)), (4, 4))
+            panels, header = session.panels(), header_text(session)
+            image = render_window(panels, header, scale, font)
+            if screen is None or screen.get_size() != (image.shape[1], image.shape[0]):
+                screen = pygame.display.set_mode((image.shape[1], image.shape[0]))
+            pygame.surfarray.blit_array(screen, image.transpose(1, 0, 2))
             pygame.display.flip()
             if recorder is not None:
-                recorder.add(pygame.surfarray.array3d(screen).transpose(1, 0, 2).copy())
+                recorder.add(panels, header)
             if max_steps is not None and session.state.step >= max_steps:
                 break
             if not session.state.paused or step_once:
@@ -388,8 +411,9 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                 summary["episodes"] = _write_played_episodes(session, record_store, seed)
         finally:
             try:
-                if recorder is not None and recorder.images:
-                    summary["record"] = str(recorder.write())
+                if recorder is not None and recorder.shown:
+                    summary["record"] = str(recorder.write(lambda panels, header: render_window(panels, header,
+                                                                                                 scale, font)))
             finally:
                 session.close()
     return summary

@@ -65,12 +65,13 @@ def _hold(env: dict[str, str], key: str, seconds: float) -> None:
     _xdotool(env, "keyup", key)
 
 
-def test_keys_play_the_real_game_toggle_side_by_side_reset_and_quit(x_display, tmp_path):
+@pytest.mark.parametrize("video_format", ["gif", "mp4"])
+def test_keys_play_the_real_game_toggle_side_by_side_reset_and_quit(x_display, tmp_path, video_format):
     """Arrows/space become the episode's actions, B shows the dream beside the game while recording, R starts a new
-    episode, Esc quits; the store holds both episodes and the GIF spans both window sizes."""
+    episode, Esc quits; the store holds both episodes and the video spans both window sizes."""
     from genie_gym.data.store import EpisodeStore
 
-    store, gif = tmp_path / "store", tmp_path / "play.gif"
+    store, gif = tmp_path / "store", tmp_path / f"play.{video_format}"
     player = subprocess.Popen([*GENIE, "play", "GenieRetro-SMB-v0", "--fps", "15", "--scale", "2",
                                "--maskgit-steps", "1", "--record", str(gif), "--record-store", str(store)],
                               env=x_display, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -93,7 +94,9 @@ def test_keys_play_the_real_game_toggle_side_by_side_reset_and_quit(x_display, t
     actions = first.actions.tolist()
     assert set(actions) <= {0, 2, 4}, actions  # nothing but no key (UP), Right and space was pressed
     runs = [a for i, a in enumerate(actions) if i == 0 or actions[i - 1] != a]
-    assert runs[:3] == [2, 0, 4], actions  # idle, then the held Right, then the held space, in that order
+    assert runs[0] == 2, actions  # idle first
+    assert [a for a in runs if a != 2][:2] == [0, 4], actions  # then the held Right, then the held space (a step
+    # may fall between releasing one key and pressing the next: no key, UP)
     assert actions.count(0) >= 10 and actions.count(4) >= 3, actions
     assert not np.array_equal(first.frames[0], first.frames[-1])  # the game moved
     assert 1 in second.actions.tolist() and set(second.actions.tolist()) <= {1, 2}, second.actions.tolist()
@@ -103,7 +106,7 @@ def test_keys_play_the_real_game_toggle_side_by_side_reset_and_quit(x_display, t
     video = iio.imread(gif)
     single_width = 64 * 2
     assert video.shape[2] == 2 * single_width + 4  # the side-by-side width
-    assert (video[0, :, single_width:] < 8).all()  # a real-only frame, padded with black to that width
+    assert (video[0, :, single_width + 2:] < 16).all()  # a real-only frame, padded with black to that width
     assert (video[-1, 30:, single_width + 4:] > 8).any()  # the last frames show the dream beside the game
 
 
