@@ -397,9 +397,12 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                 if session.step(action):
                     session.reset()
                 now = time.perf_counter()
-                rate = 1.0 / max(now - last_time, 1e-6)  # steps/s, smoothed from the first step on
-                session.state.fps = rate if session.state.fps == 0 else 0.9 * session.state.fps + 0.1 * rate
+                if not session.state.paused:  # steps/s while playing, smoothed from the first step on
+                    rate = 1.0 / max(now - last_time, 1e-6)
+                    session.state.fps = rate if session.state.fps == 0 else 0.9 * session.state.fps + 0.1 * rate
                 last_time = now
+            else:
+                last_time = time.perf_counter()  # a pause does not count as one slow step
             if script is None:
                 clock.tick(fps)
     finally:
