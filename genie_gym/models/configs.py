@@ -254,9 +254,10 @@ CONFIG_CLASSES: dict[str, type[_ConfigBase]] = {
 # "small": chosen by measurement on the 2-core CPU (torch 2.13, 1 thread per run, fwd + bwd + AdamW, batches of
 # 4 x 8-frame clips of real SMB), and it is the shape of the shipped SMB world model (checkpoints/genie-redux-g-smb).
 # - Tokenizer: patch 4 as in the paper (16 x 16 tokens), d128, 3+3 blocks (1.66M, ~10 training frames/s): 28.5 dB
-#   after 750 steps (52 min), 37.6 dB held-out after 3,000 more decoder-only steps (~2.6 h). A patch-8 d128 2+4
-#   model (64 tokens, ~4x the frames/s) reached 20.9 dB after 5 min but was not trained longer; at equal wall time a
-#   d256 4+4 patch-8 model (8.6M) stayed far behind it (14.1 dB after 5 min), so width was kept at 128.
+#   after 750 steps (52 min), 37.6 dB held-out after 3,000 more decoder-only steps (~2.6 h), 39.7 dB after 3,000
+#   more on deeper-level frames (~40 min on 2 threads). A patch-8 d128 2+4 model (64 tokens, ~4x the frames/s)
+#   reached 20.9 dB after 5 min but was not trained longer; at equal wall time a d256 4+4 patch-8 model (8.6M)
+#   stayed far behind it (14.1 dB after 5 min), so width was kept at 128.
 # - Dynamics over that 16 x 16 grid: d128, 4 heads, 4 blocks (1.42M, ~11-12 training frames/s); the shipped dream
 #   is this shape after 2.7k steps (~2.3 h of one core).
 # - LAM: patch 8, d128, 2+4 blocks (1.69M, ~57 frames/s); latent actions unused for 25 steps are replaced (the
