@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jump-p", type=float, default=None,
                         help="run-stop: probability that a RIGHT run ends in JUMP (A alone) instead of a stop "
                              "(default 0.2; 0: stops only)")
+    parser.add_argument("--noise", type=float, default=None,
+                        help="runner: probability of a uniformly random action instead of RIGHT / JUMP (default 0.1)")
     parser.add_argument("--lead-in", default=None, metavar="MIN:MAX",
                         help="before recording, play MIN..MAX (uniform) unrecorded steps with the right-biased agent, "
                              "so episodes start deeper in the level (e.g. 60:300); the lead-in is replayed with new "
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
                          "with --agent policy")
     if args.jump_p is not None and args.agent != "run-stop":
         raise ValueError(f"--jump-p goes only with --agent run-stop, got --agent {args.agent}")
+    if args.noise is not None and args.agent != "runner":
+        raise ValueError(f"--noise goes only with --agent runner, got --agent {args.agent}")
     if args.agent == "policy":
         from agents.policy_agent import PolicyAgent
 
@@ -83,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
             factory = agent_factory(args.agent, jump_p=args.jump_p)
             factory()  # one clear error for a jump_p outside [0, 1], before any worker starts
             agent_name = f"{args.agent}(jump_p={args.jump_p})"
+        if args.noise is not None:
+            factory = agent_factory(args.agent, noise=args.noise)
+            factory()  # one clear error for a noise outside [0, 1], before any worker starts
+            agent_name = f"{args.agent}(noise={args.noise})"
     lead_in, lead_in_factory = None, None
     if args.lead_in is not None:
         lead_in = parse_lead_in(args.lead_in)

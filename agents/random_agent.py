@@ -162,11 +162,49 @@ class RunStopAgent(RandomAgent):
         return f"RunStopAgent(run={self.run}, stop={self.stop}, jump_p={self.jump_p})"
 
 
+class RunnerAgent(RandomAgent):
+    """A noisy RIGHT + JUMP runner: RIGHT, with JUMP held on steps 4-7 of every 8 (it clears level 1-1's first
+    pipes), and a uniformly random action instead with probability ``noise``.
+
+    It plays as a player who wants to get on does: the level scrolls, Mario meets pipes, steps and enemies, gets
+    blocked and sometimes dies; the random actions put every action's effect into its episodes.
+
+    Args:
+        noise: probability of a uniformly random action instead of the runner's, in ``[0, 1]``.
+        num_actions: size of the action space (5: RIGHT is 0, JUMP is 4).
+    """
+
+    def __init__(self, noise: float = 0.1, num_actions: int = NUM_ACTIONS) -> None:
+        super().__init__(num_actions)
+        if num_actions != NUM_ACTIONS:
+            raise ValueError(f"RunnerAgent needs the shared {NUM_ACTIONS}-action convention, got {num_actions}")
+        if not 0.0 <= noise <= 1.0:
+            raise ValueError(f"noise must be in [0, 1], got {noise}")
+        self.noise = float(noise)
+        self._step = 0
+
+    def reset(self, seed: int) -> None:
+        """Start an episode: re-seed and restart the 8-step RIGHT / JUMP cycle."""
+        super().reset(seed)
+        self._step = 0
+
+    def act(self, obs: np.ndarray) -> int:
+        """JUMP on steps 4-7 of every 8, RIGHT otherwise; a uniform action instead with probability ``noise``."""
+        self._step += 1
+        if self._rng.random() < self.noise:
+            return int(self._rng.integers(self.num_actions))
+        return 4 if self._step % 8 >= 4 else 0
+
+    def __repr__(self) -> str:
+        return f"RunnerAgent(noise={self.noise})"
+
+
 AGENTS: dict[str, type[RandomAgent]] = {
     "random": RandomAgent,
     "sticky-random": StickyRandomAgent,
     "right-biased": RightBiasedStickyAgent,
     "run-stop": RunStopAgent,
+    "runner": RunnerAgent,
 }
 
 

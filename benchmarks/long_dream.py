@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 import torch
 
-from agents.random_agent import RightBiasedStickyAgent
+from agents.random_agent import RightBiasedStickyAgent, RunnerAgent
 from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import camera_shift, psnr_per_frame
@@ -32,25 +32,10 @@ from genie_gym.world_model import WorldModel
 CONTEXT = 2  # real frames a dream starts from (dream.json's context_frames of the shipped model)
 
 
-class Runner:
-    """RIGHT, with JUMP held on steps 4-7 of every 8 (it clears 1-1's first pipes), and a uniformly random action
-    instead with probability ``noise``."""
-
-    def __init__(self, seed: int, noise: float = 0.1) -> None:
-        self.rng, self.noise, self.step = np.random.default_rng(seed), noise, 0
-
-    def act(self, obs: np.ndarray) -> int:
-        self.step += 1
-        if self.rng.random() < self.noise:
-            return int(self.rng.integers(0, 5))
-        return 4 if self.step % 8 >= 4 else 0
-
-
 def make_agent(name: str, seed: int):
-    """``"runner"`` (:class:`Runner`) or ``"right-biased"`` (the data-collection agent)."""
-    if name == "runner":
-        return Runner(seed)
-    agent = RightBiasedStickyAgent()
+    """``"runner"`` (:class:`agents.random_agent.RunnerAgent`, noise 0.1) or ``"right-biased"`` (the data-collection
+    agent)."""
+    agent = RunnerAgent(noise=0.1) if name == "runner" else RightBiasedStickyAgent()
     agent.reset(seed)
     return agent
 

@@ -150,7 +150,8 @@ def measure(kind: str, config_name: str, args: argparse.Namespace, device: torch
     """Frames/s, FLOPs per frame and achieved FLOP/s of one model/config."""
     model, batch = build(kind, config_name, args.batch_size, args.window, device)
     optimizer = build_optimizer(model)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     step_flops = count_step_flops(model, batch, autocast)
     for _ in range(args.warmup):
         train_step(model, optimizer, batch, autocast)
@@ -244,6 +245,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="measure each model this many times (alternating models) and print the median with the "
                              "range: this VM's run-to-run noise is about +-15%% (default 1)")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="autocast of the forward pass, as `genie train --precision` (auto: bf16 on CUDA only)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows (and the peak) to this JSON file")
     args = parser.parse_args()
     allocator = keep_freed_memory_for_benchmark()

@@ -64,6 +64,19 @@ class EvalResult:
     # mean PSNR of each sequence's predicted frames, in sequence order: paired comparisons of two models evaluated
     # with the same settings and seed (same sequences, same sampling noise)
     psnr_per_sequence: list[float] = field(default_factory=list)
+    psnr_se: float | None = None  # standard error of the PSNR over sequences (per-sequence means)
+    # the trivial baseline on the same sequences: the last context frame repeated for every predicted frame
+    copy_psnr: float | None = None
+    copy_ssim: float | None = None
+    copy_tokenized_psnr: float | None = None  # the same, the repeated frame passed through the tokenizer first
+    psnr_gain_over_copy: float | None = None  # mean over sequences of (model - copy) PSNR, paired
+    psnr_gain_over_copy_se: float | None = None
+    psnr_gain_over_copy_tokenized: float | None = None
+    psnr_gain_over_copy_tokenized_se: float | None = None
+    # {stratum: {n, psnr, copy_psnr, copy_tokenized_psnr, gain, gain_se}}; strata by motion_strata() and, for
+    # SMB, camera_strata by the real camera's shift (a cross-check of the game-independent definition)
+    strata: dict = field(default_factory=dict)
+    camera_strata: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
     def to_json(self, path: str | Path) -> None:
@@ -73,13 +86,27 @@ class EvalResult:
     def table(self) -> str:
         """A plain-text table for stdout."""
         fid = "not computed, no weights" if self.fid is None else f"{self.fid:.2f}"
-        rows = [("sequences", str(self.num_sequences)), ("PSNR", f"{self.psnr:.2f} dB"), ("SSIM", f"{self.ssim:.4f}"),
+        se = "" if self.psnr_se is None else f" ± {self.psnr_se:.2f}"
+        rows = [("sequences", str(self.num_sequences)), ("PSNR", f"{self.psnr:.2f}{se} dB"),
+                ("SSIM", f"{self.ssim:.4f}"),
                 (f"ΔPSNR(t={self.settings.get('delta_t', 4)})", f"{self.delta_psnr:.3f} dB" + (
                     "" if self.delta_psnr_se is None else f" (± {self.delta_psnr_se:.3f} standard error over "
                                                           f"{self.num_sequences} sequences)")),
                 ("tokenizer PSNR", f"{self.tokenizer_psnr:.2f} dB"), ("FID", fid)]
         if self.tokenizer_fid is not None:
             rows.append(("tokenizer FID", f"{self.tokenizer_fid:.2f}"))
+        if self.copy_psnr is not None:
+            rows += [("copy PSNR", f"{self.copy_psnr:.2f} dB, SSIM {self.copy_ssim:.4f} (last context frame repeated)"),
+                     ("copy tokenized PSNR", f"{self.copy_tokenized_psnr:.2f} dB (the same through the tokenizer)"),
+                     ("gain over copy", f"{self.psnr_gain_over_copy:+.2f} ± {self.psnr_gain_over_copy_se or 0:.2f} dB"),
+                     ("gain over tok. copy", f"{self.psnr_gain_over_copy_tokenized:+.2f} ± "
+                                             f"{self.psnr_gain_over_copy_tokenized_se or 0:.2f} dB")]
+        for title, strata in (("stratum", self.strata), ("camera", self.camera_strata)):
+            for name, row in strata.items():
+                if row["n"]:
+                    rows.append((f"{title} {name}", f"n {row['n']:>3}  PSNR {row['psnr']:.2f}  copy "
+                                                    f"{row['copy_psnr']:.2f}  gain {row['gain']:+.2f} ± "
+                                                    f"{row['gain_se']:.2f} dB"))
         if self.action_gain is not None:
             rows.append(("action gain", f"{self.action_gain:.4f} nats/token ({self.action_gain_changed:.4f} on "
                                         "changing tokens)"))
@@ -135,6 +162,79 @@ def load_evaluation_data(source: str | Path, settings: EvalSettings, split: str 
         episodes_actions = [e.actions for e in episodes]
     return cut_sequences(episodes_frames, episodes_actions, settings.sequence_length, settings.stride,
                          settings.max_sequences)
+
+
+MOTION_PIXEL_THRESHOLD = 24
+"""A pixel counts as changed when one of its channels differs by more than this (of 255): above the tokenizer's
+reconstruction noise and JPEG-like ringing, below any sprite or scroll edge."""
+MOTION_STRATA: tuple[tuple[str, float], ...] = (("still", 0.03), ("moving", 0.12), ("scrolling", float("inf")))
+"""``(name, upper bound of the changed-pixel fraction)``, in order. "still": at most 3% of the pixels change (a
+sprite moves on a still screen: Mario standing, blocked at a pipe, walking or dying where the camera stays);
+"scrolling": more than 12% (the whole screen moves). Chosen on 620 validation windows of SMB 1-1 to agree best with
+the camera's shift (``benchmarks/motion_strata.py``: 83% of the windows fall in the same stratum by both)."""
+CAMERA_STRATA: tuple[tuple[str, int], ...] = (("still", 0), ("moving", 7), ("scrolling", 10**9))
+"""SMB only: ``(name, upper bound of the camera shift in px of the 64-wide frame)`` over the predicted frames."""
+
+
+def motion_fraction(context_frame: np.ndarray, targets: np.ndarray, threshold: int = MOTION_PIXEL_THRESHOLD
+                    ) -> np.ndarray:
+    """How much the ground truth moves away from the last context frame: for each sequence, the mean over its
+    predicted frames of the fraction of pixels that differ from ``context_frame`` (any channel by more than
+    ``threshold``). Game-independent: it is how wrong the repeated-frame baseline is, counted in pixels.
+
+    Args:
+        context_frame: uint8 ``(N, H, W, 3)``, the last context frame of each sequence.
+        targets: uint8 ``(N, T, H, W, 3)``, the ground-truth predicted frames.
+    Returns:
+        float64 ``(N,)`` in ``[0, 1]``.
+    """
+    difference = np.abs(targets.astype(np.int16) - context_frame[:, None].astype(np.int16)).max(axis=-1)
+    return (difference > threshold).mean(axis=(2, 3)).mean(axis=1)
+
+
+def assign_strata(values: np.ndarray, bounds: tuple[tuple[str, float], ...]) -> list[str]:
+    """The name of the first stratum whose upper bound (inclusive) each value is under."""
+    return [next(name for name, bound in bounds if value <= bound) for value in values]
+
+
+def motion_strata(context_frame: np.ndarray, targets: np.ndarray) -> list[str]:
+    """``"still"`` / ``"moving"`` / ``"scrolling"`` for each sequence, by :func:`motion_fraction` and
+    :data:`MOTION_STRATA`; shapes as in :func:`motion_fraction`."""
+    return assign_strata(motion_fraction(context_frame, targets), MOTION_STRATA)
+
+
+def camera_strata(context_frame: np.ndarray, targets: np.ndarray) -> list[str]:
+    """SMB: the strata by the camera's shift from the last context frame to the last predicted ground-truth frame
+    (:func:`genie_gym.metrics.camera_shift`, at most 32 px), and :data:`CAMERA_STRATA`."""
+    from genie_gym.metrics import camera_shift
+
+    shifts = np.array([camera_shift(c, t[-1]) for c, t in zip(context_frame, targets, strict=True)])
+    return assign_strata(shifts, CAMERA_STRATA)
+
+
+def mean_and_se(values: np.ndarray) -> tuple[float, float | None]:
+    """Mean and its standard error (sample std / sqrt(n); None for fewer than 2 values)."""
+    values = np.asarray(values, dtype=np.float64)
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+    return float(values.mean()), se
+
+
+def stratum_table(names: list[str], order: tuple[tuple[str, float], ...], model: np.ndarray, copy: np.ndarray,
+                  copy_tokenized: np.ndarray) -> dict:
+    """``{stratum: {n, psnr, copy_psnr, copy_tokenized_psnr, gain, gain_se}}`` from per-sequence PSNRs (dB)."""
+    table = {}
+    labels = np.array(names)
+    for name, _ in order:
+        pick = labels == name
+        n = int(pick.sum())
+        if not n:
+            table[name] = {"n": 0}
+            continue
+        gain, gain_se = mean_and_se(model[pick] - copy[pick])
+        table[name] = {"n": n, "psnr": float(model[pick].mean()), "copy_psnr": float(copy[pick].mean()),
+                       "copy_tokenized_psnr": float(copy_tokenized[pick].mean()), "gain": gain,
+                       "gain_se": gain_se if gain_se is not None else 0.0}
+    return table
 
 
 def different_random_actions(actions: np.ndarray, rng: np.random.Generator,
@@ -215,8 +315,30 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
         tokenizer_fid = frechet_distance(
             inception_features(inception, reconstruction[:, context:].reshape(-1, *frames.shape[2:])), real_features)
     tokenizer_psnr = psnr(frames_to_float(torch.from_numpy(reconstruction)), frames_to_float(torch.from_numpy(frames)))
+    # the trivial baselines: the last context frame repeated, raw and through the tokenizer
+    copy_f = frames_to_float(torch.from_numpy(
+        np.repeat(frames[:, context - 1 : context], predicted, axis=1)))
+    copy_tok_f = frames_to_float(torch.from_numpy(
+        np.repeat(reconstruction[:, context - 1 : context], predicted, axis=1)))
+    copy_per_sequence = psnr_per_frame(copy_f, target_f).reshape(len(frames), predicted).mean(dim=1).numpy()
+    copy_tok_per_sequence = psnr_per_frame(copy_tok_f, target_f).reshape(len(frames), predicted).mean(dim=1).numpy()
+    model_per_sequence = per_sequence.numpy()
+    gain, gain_se = mean_and_se(model_per_sequence - copy_per_sequence)
+    gain_tok, gain_tok_se = mean_and_se(model_per_sequence - copy_tok_per_sequence)
+    context_frame, targets = frames[:, context - 1], frames[:, context:]
+    strata = stratum_table(motion_strata(context_frame, targets), MOTION_STRATA, model_per_sequence,
+                           copy_per_sequence, copy_tok_per_sequence)
+    camera = {}
+    if world_model.settings.get("game") == "SMB":
+        camera = stratum_table(camera_strata(context_frame, targets), CAMERA_STRATA, model_per_sequence,
+                               copy_per_sequence, copy_tok_per_sequence)
     result = EvalResult(
-        psnr=psnr(pred_f, target_f), ssim=ssim(pred_f, target_f), delta_psnr=float(delta), delta_psnr_se=delta_se,
+        psnr=psnr(pred_f, target_f), psnr_se=mean_and_se(model_per_sequence)[1],
+        copy_psnr=float(copy_per_sequence.mean()), copy_ssim=ssim(copy_f, target_f),
+        copy_tokenized_psnr=float(copy_tok_per_sequence.mean()), psnr_gain_over_copy=gain,
+        psnr_gain_over_copy_se=gain_se, psnr_gain_over_copy_tokenized=gain_tok,
+        psnr_gain_over_copy_tokenized_se=gain_tok_se, strata=strata, camera_strata=camera,
+        ssim=ssim(pred_f, target_f), delta_psnr=float(delta), delta_psnr_se=delta_se,
         tokenizer_psnr=tokenizer_psnr, fid=fid_value, tokenizer_fid=tokenizer_fid, num_sequences=len(frames),
         psnr_per_step=[float(v) for v in per_step],
         psnr_per_sequence=[float(v) for v in per_sequence],

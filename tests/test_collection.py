@@ -319,6 +319,38 @@ def test_collect_jump_p_sets_the_run_stop_agents_jump_share(tmp_path: Path, caps
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_runner_agent_runs_right_jumps_on_a_cycle_and_mixes_in_random_actions(tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture) -> None:
+    """RunnerAgent: without noise RIGHT on steps 1-3 and JUMP on steps 4-7 of every 8; with noise some other actions;
+    ``genie collect --agent runner --noise`` records it (and scrolls into the level), and ``--noise`` elsewhere or
+    outside [0, 1] is one clear error."""
+    from agents.random_agent import RunnerAgent
+    from genie_gym.cli import main
+
+    agent = RunnerAgent(noise=0.0)
+    agent.reset(0)
+    cycle = [agent.act(None) for _ in range(16)]
+    assert cycle == [0, 0, 0, 4, 4, 4, 4, 0] * 2
+    noisy = RunnerAgent(noise=0.5)
+    noisy.reset(1)
+    actions = [noisy.act(None) for _ in range(400)]
+    assert {1, 2, 3} <= set(actions)
+    with pytest.raises(ValueError, match="noise"):
+        RunnerAgent(noise=1.5)
+    out = tmp_path / "runner"
+    argv = ["collect", "--env", "SMB", "--agent", "runner", "--episodes", "1", "--max-steps", "80", "--workers", "0",
+            "--out", str(out), "--seed", "5", "--no-progress"]
+    assert main([*argv, "--noise", "0.1"]) == 0
+    store = EpisodeStore(out)
+    assert check_episode(store.ref("SMB", 0))["agent"] == "runner(noise=0.1)"
+    frames = store.load(store.ref("SMB", 0)).frames
+    from genie_gym.metrics import camera_shift
+
+    assert camera_shift(frames[60], frames[80]) > 0  # the camera scrolls with the runner
+    assert main([*argv[:4], "sticky-random", *argv[5:-5], "--out", str(tmp_path / "x"), "--noise", "0.1"]) == 1
+    assert "--noise goes only with --agent runner" in capsys.readouterr().err
+
+
 def test_lead_in_starts_recording_deeper_and_replays(tmp_path: Path) -> None:
     """With a lead-in, recording starts after unrecorded right-biased steps: frames[0] is that moment (replayable
     from the stored seeds), the recorded part is still aligned, collection is deterministic, and resuming with another

@@ -7,7 +7,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie eval`` to the command line."""
-    parser = subparsers.add_parser("eval", help="PSNR / SSIM / ΔPSNR / FID of a world model on held-out episodes")
+    parser = subparsers.add_parser("eval", help="PSNR / SSIM / ΔPSNR / FID of a world model on held-out episodes, next "
+                                                "to the repeated last frame, per motion stratum")
     parser.add_argument("--checkpoint", required=True, help="world-model directory (tokenizer/ + dynamics/) or 'smb'")
     parser.add_argument("--data", required=True, help="episode store (its --split is used) or interchange .npz")
     parser.add_argument("--split", default="val", choices=["train", "val", "all"])
@@ -20,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-sequences", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None, help="write the numbers here (keys psnr, ssim, delta_psnr, "
-                                                     "tokenizer_psnr, fid)")
+    parser.add_argument("--json", default=None, help="write the numbers here (keys psnr, psnr_se, ssim, delta_psnr, "
+                                                     "tokenizer_psnr, fid, copy_psnr, copy_ssim, copy_tokenized_psnr, "
+                                                     "psnr_gain_over_copy[_se], strata, camera_strata, ...)")
     parser.add_argument("--grid", default=None, help="PNG grid: ground truth / prediction / random-action prediction")
     parser.add_argument("--fid-weights", default=None, help="local FID Inception-v3 weights (never downloaded)")
     parser.add_argument("--device", default="cpu")

@@ -1,0 +1,95 @@
+"""The evaluation protocol's trivial baselines and motion strata (genie_gym.evaluation), on hand-made frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genie_gym.evaluation import (
+    EvalSettings,
+    camera_strata,
+    evaluate,
+    mean_and_se,
+    motion_fraction,
+    motion_strata,
+)
+from genie_gym.models.configs import DynamicsConfig, TokenizerConfig
+from genie_gym.models.dynamics import Dynamics
+from genie_gym.models.tokenizer import VideoTokenizer
+from genie_gym.world_model import WorldModel
+
+
+def _textured(seed: int, width: int = 64) -> np.ndarray:
+    """A uint8 (64, width, 3) frame of random 4x4 blocks (every column has edges, so any shift changes pixels)."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, size=(16, width // 4, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(blocks, 4, axis=0), 4, axis=1)
+
+
+def _still(length: int = 12) -> np.ndarray:
+    return np.repeat(_textured(1)[None], length, axis=0)
+
+
+def _scrolling(length: int = 12, speed: int = 2) -> np.ndarray:
+    """The camera moves right ``speed`` px per frame over a wide textured level."""
+    level = _textured(2, width=64 + speed * length)
+    return np.stack([level[:, speed * t : speed * t + 64] for t in range(length)])
+
+
+def _sprite_moving(length: int = 12) -> np.ndarray:
+    """A static background and a 12x12 white sprite walking right 3 px per frame (3-12% of the pixels change)."""
+    frames = _still(length).copy()
+    for t in range(length):
+        frames[t, 40:52, 3 * t : 12 + 3 * t] = 255
+    return frames
+
+
+def test_strata_split_hand_made_still_moving_and_scrolling_sequences():
+    sequences = np.stack([_still(), _sprite_moving(), _scrolling()])
+    context, targets = sequences[:, 1], sequences[:, 2:]
+    fraction = motion_fraction(context, targets)
+    assert fraction[0] == 0.0 and 0.03 < fraction[1] < 0.12 and fraction[2] > 0.5
+    assert motion_strata(context, targets) == ["still", "moving", "scrolling"]
+    # SMB's camera cross-check: the scroll is 2 px a frame, 20 px over the 10 predicted frames
+    assert camera_strata(context, targets) == ["still", "still", "scrolling"]
+
+
+@pytest.fixture(scope="module")
+def tiny_world_model() -> WorldModel:
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1,
+                                               decoder_blocks=1, num_codes=32, latent_dim=8))
+    dynamics = Dynamics(DynamicsConfig(num_codes=32, latent_dim=8, grid_size=8, d_model=32, num_heads=2,
+                                       num_blocks=1), codebook=tokenizer.codebook_vectors().detach())
+    return WorldModel(tokenizer, dynamics, {"game": "SMB"})
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) / 255 - b.astype(np.float64) / 255) ** 2)
+    return 10 * np.log10(1 / (mse + 1e-10))
+
+
+def test_copy_baselines_and_paired_gains_equal_a_hand_computation(tiny_world_model):
+    frames = np.stack([_still(), _sprite_moving(), _scrolling(), _scrolling(speed=4)])
+    actions = np.zeros((4, 11), dtype=np.int64)
+    result = evaluate(tiny_world_model, frames, actions, EvalSettings(maskgit_steps=2, batch_size=3))
+    copy = np.array([np.mean([_psnr(seq[1], seq[t]) for t in range(2, 12)]) for seq in frames])
+    reconstruction = tiny_world_model.decode(tiny_world_model.encode(frames))
+    copy_tokenized = np.array([np.mean([_psnr(rec[1], seq[t]) for t in range(2, 12)])
+                               for rec, seq in zip(reconstruction, frames, strict=True)])
+    assert result.copy_psnr == pytest.approx(copy.mean(), abs=1e-3)
+    assert result.copy_tokenized_psnr == pytest.approx(copy_tokenized.mean(), abs=1e-3)
+    model = np.array(result.psnr_per_sequence)
+    gain, gain_se = mean_and_se(model - copy)
+    assert result.psnr_gain_over_copy == pytest.approx(gain, abs=1e-3)
+    assert result.psnr_gain_over_copy_se == pytest.approx(gain_se, rel=1e-3)
+    assert result.psnr_gain_over_copy_tokenized == pytest.approx((model - copy_tokenized).mean(), abs=1e-3)
+    assert result.psnr_se == pytest.approx(model.std(ddof=1) / 2, rel=1e-3)
+    # the still sequence's copy is perfect (the PSNR's 1e-10 floor: 100 dB)
+    assert result.strata["still"]["n"] == 1 and result.strata["still"]["copy_psnr"] == pytest.approx(100, abs=0.01)
+    assert result.strata["scrolling"]["n"] == 2 and result.strata["moving"]["n"] == 1
+    assert result.strata["scrolling"]["copy_psnr"] == pytest.approx(copy[2:].mean(), abs=1e-3)
+    assert sum(row["n"] for row in result.camera_strata.values()) == 4
+    table = result.table()
+    assert "copy PSNR" in table and "stratum scrolling" in table
