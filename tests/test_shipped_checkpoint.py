@@ -189,7 +189,7 @@ def test_dream_smb_v0_camera_coasts_and_stops_under_down():
     """Started from the real game after 20 steps of RIGHT (the camera scrolls 1-2 px per step), DOWN lets Mario coast
     and the camera stops; RIGHT keeps it scrolling. The real game stops after 4 steps of DOWN; the shipped dream
     (stage 8) after 6 (seeds 0, 1); stage 7 (shipped in sessions 11-18) never stopped in 12 steps: its own frames
-    never showed the stop (MODEL_CARD.md, sessions 18-19)."""
+    never showed the stop (docs/EXPERIMENTS.md, stage 8)."""
     real_env = GenieRetroEnv("SMB")
     real = [real_env.reset(seed=0)[0]] + [real_env.step(0)[0] for _ in range(20)]
     real_env.close()
