@@ -50,9 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--world-model", default="smb", help="the world model whose uncertainty is the reward in "
                         "the real game (shipped name or directory); a dream uses its own (default: smb)")
     parser.add_argument("--out", required=True, help="run directory (policy.safetensors, result.json, checkpoint.pt)")
-    parser.add_argument("--timesteps", type=int, default=30000, help="env steps of training, all envs together")
+    parser.add_argument("--timesteps", type=int, default=30000, help="env steps of training, all envs together (PPO "
+                        "trains whole rollouts, so the total is rounded up to whole rollouts; printed before training)")
     parser.add_argument("--num-envs", type=int, default=16, help="envs stepped together (real games: one process each)")
-    parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per env")
+    parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per env (shortened when "
+                        "--timesteps is less than one rollout of all envs)")
     parser.add_argument("--episode-steps", type=int, default=64, help="an episode is truncated after this many steps")
     parser.add_argument("--maskgit-steps", type=int, default=1, help="dream / uncertainty sampling (1: real time)")
     parser.add_argument("--seed", type=int, default=0)
@@ -84,9 +86,26 @@ def _resolve_env(target: str) -> tuple[str, str]:
         raise
 
 
-def build_envs(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
+def rollout_plan(timesteps: int, trained: int, num_envs: int, n_steps: int) -> tuple[int, int]:
+    """What PPO will run to train from ``trained`` to ``timesteps`` steps: ``(steps per env of each rollout, total
+    steps at the end)``.
+
+    SB3's PPO collects whole rollouts of ``n_steps * num_envs`` steps, so the total is rounded up to whole rollouts;
+    when less than one rollout is left, the rollout is shortened to ``ceil((timesteps - trained) / num_envs)`` steps
+    per env, so ``--timesteps 256`` with 16 envs trains 256 steps, not one rollout of 1,024.
+    """
+    remaining = timesteps - trained
+    if remaining <= 0:
+        return n_steps, trained
+    rollout_steps = min(n_steps, -(-remaining // num_envs))
+    per_rollout = rollout_steps * num_envs
+    return rollout_steps, trained + -(-remaining // per_rollout) * per_rollout
+
+
+def build_envs(args: argparse.Namespace, rollout_steps: int | None = None) -> tuple[Any, Any, Any, str]:
     """The training VecEnv: dreams or real-game processes, the reward wrapper, episode statistics, normalisation.
 
+    ``rollout_steps``: steps per env of a PPO rollout (default ``args.n_steps``), when the curiosity model trains.
     Returns ``(venv, curiosity wrapper or None, world_model or None, the real game's name)``.
     """
     from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
@@ -111,7 +130,8 @@ def build_envs(args: argparse.Namespace) -> tuple[Any, Any, Any, str]:
         venv.seed(args.seed)
     wrapper = None
     if args.reward in ("rf", "vae"):
-        venv = wrapper = CuriosityRewardVecEnv(venv, args.reward, seed=args.seed, update_every=args.n_steps)
+        venv = wrapper = CuriosityRewardVecEnv(venv, args.reward, seed=args.seed,
+                                               update_every=rollout_steps or args.n_steps)
     elif kind == "real":
         world_model = WorldModel.from_pretrained(args.world_model)
         venv = UncertaintyRewardVecEnv(venv, world_model, args.maskgit_steps, seed=args.seed)
@@ -166,12 +186,14 @@ def run(args: argparse.Namespace) -> None:
         print(f"{out} is finished ({policy_file}); nothing to do")
         return
 
-    venv, curiosity, world_model, game = build_envs(args)
-    model = build_ppo(venv, args.seed, args.n_steps)
+    state = torch.load(checkpoint_file, weights_only=True) if checkpoint_file.is_file() else None
+    trained = int(state["num_timesteps"]) if state is not None else 0
+    rollout_steps, planned = rollout_plan(args.timesteps, trained, args.num_envs, args.n_steps)
+    venv, curiosity, world_model, game = build_envs(args, rollout_steps)
+    model = build_ppo(venv, args.seed, rollout_steps)
     log: dict[str, Any] = {"timesteps": [], "mean_episode_reward": [], "train_seconds": 0.0}
     normalizer = venv if isinstance(venv, VecNormalize) else None
-    if checkpoint_file.is_file():
-        state = torch.load(checkpoint_file, weights_only=True)
+    if state is not None:
         model.policy.load_state_dict(state["policy"])
         model.policy.optimizer.load_state_dict(state["policy_optimizer"])
         model.num_timesteps = int(state["num_timesteps"])
@@ -182,6 +204,11 @@ def run(args: argparse.Namespace) -> None:
                 np.asarray(state["ret_rms"][0]), np.asarray(state["ret_rms"][1]), float(state["ret_rms"][2]))
         log = state["log"]
         print(f"resuming {out} at {model.num_timesteps} of {args.timesteps} steps")
+    if planned > model.num_timesteps:
+        rollouts = (planned - model.num_timesteps) // (rollout_steps * args.num_envs)
+        rounded = "" if planned == args.timesteps else f" (--timesteps {args.timesteps} rounded up to whole rollouts)"
+        print(f"training to {planned} steps: {rollouts} rollout(s) of {args.num_envs} envs x {rollout_steps} "
+              f"steps{rounded}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter() - float(log["train_seconds"])
 
@@ -212,7 +239,7 @@ def run(args: argparse.Namespace) -> None:
                 log["timesteps"].append(int(self.model.num_timesteps))
                 log["mean_episode_reward"].append(mean)
                 extra = "".join(f", {k} {v:.3g}" for k, v in (curiosity.last_losses if curiosity else {}).items())
-                print(f"{self.model.num_timesteps}/{args.timesteps} steps: mean episode reward ({args.reward}) "
+                print(f"{self.model.num_timesteps}/{planned} steps: mean episode reward ({args.reward}) "
                       f"{mean:.3f}{extra}", flush=True)
             if self.rollouts % max(1, args.checkpoint_every) == 0:
                 checkpoint()
@@ -223,11 +250,13 @@ def run(args: argparse.Namespace) -> None:
     checkpoint()
     venv.close()
     save_model(model.policy, str(policy_file))
-    result: dict[str, Any] = {"settings": settings, "train_seconds": round(float(log["train_seconds"]), 1),
+    result: dict[str, Any] = {"settings": settings, "trained_timesteps": int(model.num_timesteps),
+                              "rollout_steps": rollout_steps, "train_seconds": round(float(log["train_seconds"]), 1),
                               "training": log}
     if curiosity is not None:
         result["curiosity_losses"] = curiosity.last_losses
-    print(f"trained {args.timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: {policy_file}")
+    print(f"trained {model.num_timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: "
+          f"{policy_file}")
     if args.eval_episodes > 0:
         eval_seed = 10_000 + args.seed  # seeds the training never used
         torch.manual_seed(eval_seed)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One dynamics run of the SMB world-model campaign (issue 35) on the campaign's training mix, over the shipped
-# tokenizer's token ids. Resumable: rerun the same command and the run continues from its latest checkpoint.
+# tokenizer's token ids with unchanged patches holding their id (hold_unchanged_tokens: docs/WORLD_MODEL_CAMPAIGN.md). Resumable: rerun the same command and the run continues from its latest checkpoint.
 #
 #   bash campaign/train.sh d256 [--stop-at STEP] [--threads 2]       # SIZE is one of campaign/configs/dyn_*.json
 #
@@ -14,5 +14,5 @@ RESUME=(); [ -e "$OUT/args.json" ] && RESUME=(--resume)
 exec "$GENIE" train dynamics --config "campaign/configs/dyn_$SIZE.json" --data "${DATA:-data/train_mix}" \
     --tokenizer checkpoints/genie-redux-g-smb/tokenizer --out "$OUT" --steps "${STEPS:-40000}" \
     --batch-size 8 --window 8 --lr "${LR:-3e-4}" --warmup-steps 100 --precision bf16 \
-    --set visible_prefix_prob=0.5 --checkpoint-every "${EVERY:-100}" --keep-checkpoints 1000 \
+    --set visible_prefix_prob=0.5 --set hold_unchanged_tokens=true --checkpoint-every "${EVERY:-100}" --keep-checkpoints 1000 \
     --seed "${SEED:-0}" --no-progress "${RESUME[@]}" "$@"

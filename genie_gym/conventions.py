@@ -47,20 +47,31 @@ def preprocess_frame(frame: np.ndarray, size: int = FRAME_SIZE) -> np.ndarray:
 
 
 def validate_action(action: object) -> int:
-    """Return ``action`` as a Python int in ``[0, NUM_ACTIONS)`` or raise one clear ``ValueError``."""
-    try:
-        value = int(np.asarray(action).item())
-        is_integral = float(np.asarray(action).item()) == value
-    except (TypeError, ValueError) as exc:
-        raise ValueError(_bad_action_message(action)) from exc
-    if not is_integral or not 0 <= value < NUM_ACTIONS:
+    """Return ``action`` as a Python int in ``[0, NUM_ACTIONS)`` or raise one clear ``ValueError``.
+
+    Accepted: a Python ``int``, a numpy integer scalar (``np.int64(4)``, what ``action_space.sample()`` and the
+    vector envs pass) or a 0-d integer array (``np.array(4)``, what SB3's ``predict`` returns for one observation).
+    Anything else is rejected, also when it would convert: ``2.0``, ``"1"``, ``True``, ``np.array([1])``.
+    """
+    is_integer = isinstance(action, int | np.integer) or (
+        isinstance(action, np.ndarray) and action.ndim == 0 and action.dtype.kind in "iu")
+    if not is_integer or isinstance(action, bool | np.bool_):
+        raise ValueError(_bad_action_message(action))
+    value = int(action)
+    if not 0 <= value < NUM_ACTIONS:
         raise ValueError(_bad_action_message(action))
     return value
 
 
 def _bad_action_message(action: object) -> str:
     names = ", ".join(f"{i} {name}" for i, name in enumerate(ACTION_NAMES))
-    return f"invalid action {action!r}: expected one integer in [0, {NUM_ACTIONS}) ({names})"
+    if isinstance(action, np.ndarray):
+        given = f"an array of shape {action.shape} and dtype {action.dtype}"
+    else:
+        text = repr(action)
+        given = f"{text if len(text) <= 40 else text[:37] + '...'} ({type(action).__name__})"
+    return (f"invalid action {given}: expected one integer in [0, {NUM_ACTIONS}) ({names}) as a Python int, numpy "
+            "integer or 0-d integer array, e.g. env.step(0)")
 
 
 def validate_frames(frames: np.ndarray, what: str = "frames") -> np.ndarray:

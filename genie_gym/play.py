@@ -7,7 +7,9 @@ while paused, ``R`` resets, ``Esc``/``Q`` quits.
 
 Headless: with ``SDL_VIDEODRIVER=dummy`` and ``--actions FILE`` (one action per line, as a name or an index) it runs
 without a screen; ``--record out.gif|out.mp4`` writes what the window shows and ``--record-store DIR`` writes the
-real game's frames and actions as an episode of the store (so a human's play becomes training data).
+real game's frames and actions as an episode of the store (so a human's play becomes training data). On Linux
+without ``DISPLAY`` / ``WAYLAND_DISPLAY`` and without ``SDL_VIDEODRIVER`` it stops with an error instead of playing
+in a window nobody sees.
 """
 
 from __future__ import annotations
@@ -341,6 +343,9 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     """
     import pygame
 
+    from genie_gym.render_window import HEADLESS_HINT, require_display
+
+    require_display("genie play", f"{HEADLESS_HINT} (with --actions FILE, and --record out.gif to see the result)")
     script = read_action_script(actions_file) if actions_file else None
     recorder = MediaRecorder(record, fps) if record else None
     session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps,

@@ -1,8 +1,35 @@
-"""A minimal pygame window that shows RGB frames (used by ``render_mode="human"``)."""
+"""A minimal pygame window that shows RGB frames (used by ``render_mode="human"``), and the check that a window can
+be seen at all."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
+
+HEADLESS_HINT = "set SDL_VIDEODRIVER=dummy to run without a window"
+
+
+class DisplayUnavailableError(RuntimeError):
+    """Raised when a window is asked for on a Linux machine that has no display (it would be invisible)."""
+
+
+def require_display(what: str, headless_hint: str = HEADLESS_HINT) -> None:
+    """Raise :class:`DisplayUnavailableError` naming ``what`` (and ending with ``headless_hint``) when its window could
+    not be seen.
+
+    On Linux a window needs ``DISPLAY`` (X11) or ``WAYLAND_DISPLAY``; without them SDL falls back to a driver that
+    shows nothing and the program would run invisibly. An explicit ``SDL_VIDEODRIVER`` (``dummy`` for headless runs,
+    or any driver the user chose) is respected. Other systems always have a display.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("SDL_VIDEODRIVER"):
+        return
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    raise DisplayUnavailableError(f"{what} needs a display, but neither DISPLAY nor WAYLAND_DISPLAY is set, so the "
+                                  f"window would be invisible: run it in a desktop session (or ssh -X), or "
+                                  f"{headless_hint}")
 
 
 class FrameWindow:

@@ -31,7 +31,7 @@ from genie_gym.conventions import NUM_ACTIONS, validate_frames
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.image_ops import float_to_frames
 from genie_gym.models.maskgit import DynamicsStream
-from genie_gym.models.tokenizer import DecoderStream
+from genie_gym.models.tokenizer import DecoderStream, hold_unchanged_tokens
 
 SHIPPED_CHECKPOINTS = {"smb": "genie-redux-g-smb"}
 DREAM_DEFAULTS: dict[str, Any] = {
@@ -189,9 +189,13 @@ class WorldModel:
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 ``(B, T, 64, 64, 3)`` → token ids int64 ``(B, T, h, w)``."""
+        """uint8 ``(B, T, 64, 64, 3)`` → token ids int64 ``(B, T, h, w)``, as the dynamics model reads them (with
+        unchanged patches holding their previous id where it was trained so: ``hold_unchanged_tokens``)."""
         frames = validate_frames(frames, "context frames")
-        return self.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
+        ids = self.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
+        if getattr(self.dynamics.config, "hold_unchanged_tokens", False):
+            ids = hold_unchanged_tokens(ids, frames, self.tokenizer.config.patch_size)
+        return ids
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> np.ndarray:

@@ -32,6 +32,32 @@ def smb_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+TINY_DREAM_ID = "GenieDream-TinySMB-v0"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained world-model directory (SMB, 8x8 tokens, 3 MaskGIT steps, context window 6), registered as
+    ``GenieDream-TinySMB-v0`` with ``genie_gym.register_dream``. Treat it as read-only."""
+    import torch
+
+    import genie_gym
+    from genie_gym.models.configs import DynamicsConfig, TokenizerConfig
+    from genie_gym.models.dynamics import Dynamics
+    from genie_gym.models.tokenizer import VideoTokenizer
+    from genie_gym.world_model import WorldModel
+
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1,
+                                               decoder_blocks=1, num_codes=32, latent_dim=8))
+    dynamics = Dynamics(DynamicsConfig(num_codes=32, latent_dim=8, grid_size=8, d_model=32, num_heads=2,
+                                       num_blocks=1), codebook=tokenizer.codebook_vectors().detach())
+    directory = tmp_path_factory.mktemp("tiny_world_model")
+    WorldModel(tokenizer, dynamics, {"game": "SMB", "maskgit_steps": 3, "context_window": 6}).save_pretrained(directory)
+    genie_gym.register_dream(TINY_DREAM_ID, str(directory))
+    return directory
+
+
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 
 

@@ -153,3 +153,27 @@ def test_explore_in_the_real_game_with_the_world_models_uncertainty(tmp_path):
     # episodes of 6 real steps, each step paid the world model's uncertainty in (0, 1)
     assert rewards and all(0.0 < r < 6.0 for r in rewards), rewards
     assert (out / "policy.safetensors").is_file()
+
+
+def test_rollout_plan_trains_what_timesteps_says_or_rounds_up_to_whole_rollouts():
+    from agents.explore_command import rollout_plan
+
+    assert rollout_plan(256, 0, num_envs=16, n_steps=64) == (16, 256)  # issue 30: not one rollout of 1,024
+    assert rollout_plan(250, 0, num_envs=16, n_steps=64) == (16, 256)  # at most num_envs - 1 over
+    assert rollout_plan(30000, 0, num_envs=16, n_steps=64) == (64, 30720)  # 30 whole rollouts of 1,024
+    assert rollout_plan(64, 32, num_envs=2, n_steps=16) == (16, 64)  # trained further from 32
+    assert rollout_plan(8, 0, num_envs=16, n_steps=64) == (1, 16)
+    assert rollout_plan(100, 120, num_envs=2, n_steps=16) == (16, 120)  # nothing left
+
+
+def test_explore_runs_the_timesteps_it_prints(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "small"
+    assert main(["explore", "--env", str(tiny_checkpoint), "--reward", "rf", "--num-envs", "2", "--n-steps", "64",
+                 "--episode-steps", "4", "--timesteps", "12", "--maskgit-steps", "1", "--eval-episodes", "0",
+                 "--threads", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "training to 12 steps: 1 rollout(s) of 2 envs x 6 steps" in printed
+    assert "12/12 steps" in printed and "trained 12 steps" in printed and "/64" not in printed
+    result = json.loads((out / "result.json").read_text())
+    assert result["trained_timesteps"] == 12 and result["rollout_steps"] == 6
+    assert result["training"]["timesteps"] == [12]

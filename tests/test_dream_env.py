@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-import genie_gym
 from genie_gym.envs.dream_env import GenieDreamEnv
 from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
 from genie_gym.models.checkpoint_io import CheckpointError
@@ -24,20 +24,7 @@ from genie_gym.models.tokenizer import VideoTokenizer
 from genie_gym.world_model import WorldModel
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-TINY_DREAM_ID = "GenieDream-TinySMB-v0"
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory):
-    torch.manual_seed(0)
-    tokenizer = VideoTokenizer(TokenizerConfig(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1,
-                                               decoder_blocks=1, num_codes=32, latent_dim=8))
-    dynamics = Dynamics(DynamicsConfig(num_codes=32, latent_dim=8, grid_size=8, d_model=32, num_heads=2,
-                                       num_blocks=1), codebook=tokenizer.codebook_vectors().detach())
-    directory = tmp_path_factory.mktemp("tiny_world_model")
-    WorldModel(tokenizer, dynamics, {"game": "SMB", "maskgit_steps": 3, "context_window": 6}).save_pretrained(directory)
-    genie_gym.register_dream(TINY_DREAM_ID, str(directory))
-    return directory
+TINY_DREAM_ID = "GenieDream-TinySMB-v0"  # registered by the tiny_checkpoint fixture (conftest.py)
 
 
 @pytest.fixture
@@ -121,7 +108,7 @@ def test_bad_inputs_get_clear_errors(dream, tiny_checkpoint, tmp_path):
             dream.step(bad)
     with pytest.raises(ValueError, match=r"\(\.\.\., 64, 64, 3\)"):
         dream.reset(options={"frames": np.zeros((2, 32, 32, 3), np.uint8), "actions": np.zeros(1, np.int64)})
-    with pytest.raises(ValueError, match="must have shape"):
+    with pytest.raises(ValueError, match=r"must be integers of shape \(2,\)"):
         dream.reset(options={"frames": np.zeros((3, 64, 64, 3), np.uint8), "actions": np.zeros(1, np.int64)})
     with pytest.raises(CheckpointError, match="not found"):
         GenieDreamEnv(checkpoint=str(tmp_path / "nowhere"))
@@ -243,6 +230,24 @@ def test_genie_play_takes_a_world_model_directory_and_names_what_it_accepts(tiny
     assert "unknown env 'GenieDream-Nothing-v0'" in capsys.readouterr().err
     assert main(["play", str(tmp_path), "--actions", str(script)]) == 1  # a directory, but no world model
     assert "genie world-model pack" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="only Linux windows need DISPLAY / WAYLAND_DISPLAY")
+def test_genie_play_without_a_display_stops_with_a_clear_message(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    from genie_gym.cli import main
+
+    script = tmp_path / "actions.txt"
+    script.write_text("RIGHT\n")
+    for variable in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"):
+        monkeypatch.delenv(variable, raising=False)
+    assert main(["play", TINY_DREAM_ID]) == 1
+    err = capsys.readouterr().err
+    assert "genie play needs a display" in err and "SDL_VIDEODRIVER=dummy" in err and len(err.splitlines()) == 1
+    assert main(["play", "GenieRetro-SMB-v0", "--actions", str(script)]) == 1  # headless needs the dummy driver
+    assert "needs a display" in capsys.readouterr().err
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # what `make demo` and the headless tests set
+    assert main(["play", TINY_DREAM_ID, "--actions", str(script), "--scale", "1"]) == 0
+    assert "played 1 steps" in capsys.readouterr().out
 
 
 def test_play_dream_from_starts_the_dream_from_the_real_game_later(tiny_checkpoint):

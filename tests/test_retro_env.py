@@ -56,7 +56,11 @@ def test_smb_spaces_and_shapes(smb: GenieRetroEnv) -> None:
     obs, reward, terminated, truncated, info = smb.step(RIGHT)
     assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
     assert isinstance(reward, float) and terminated is False and truncated is False
-    assert smb.render().shape == (224, 240, 3)
+    assert smb.render() is None  # no render_mode: None (Gymnasium's contract); full_frame holds the frame
+    rgb = GenieRetroEnv("SMB", render_mode="rgb_array")
+    rgb.reset(seed=0)
+    assert rgb.render().shape == (224, 240, 3)
+    rgb.close()
 
 
 def test_preprocess_pads_nes_frame_with_8_black_rows(smb: GenieRetroEnv) -> None:
@@ -189,7 +193,7 @@ def test_different_seeds_start_after_different_noops(smb: GenieRetroEnv) -> None
     assert len(observations) > 1
 
 
-@pytest.mark.parametrize("action", [5, -1, 2.5, "x", None, [0, 1]])
+@pytest.mark.parametrize("action", [5, -1, 2.5, "x", None, [0, 1], "1", 2.0, True, np.array([1])])
 def test_bad_action_raises_one_clear_value_error(smb: GenieRetroEnv, action: object) -> None:
     smb.reset(seed=0)
     ram_before = smb.ram()
@@ -200,7 +204,7 @@ def test_bad_action_raises_one_clear_value_error(smb: GenieRetroEnv, action: obj
 
 def test_numpy_integer_actions_are_accepted(smb: GenieRetroEnv) -> None:
     smb.reset(seed=0)
-    for action in (np.int64(0), np.array(4), 3.0):
+    for action in (np.int64(0), np.array(4), np.uint8(3), 1):
         smb.step(action)
 
 

@@ -136,10 +136,15 @@ def _frame_windows(data_dir: str | os.PathLike, window: int, games: list[str] | 
 
 
 def cache_tokens(
-    windows: WindowDataset, tokenizer: nn.Module, checkpoint: Path, ctx: DistributedContext | None, progress: bool
+    windows: WindowDataset, tokenizer: nn.Module, checkpoint: Path, ctx: DistributedContext | None, progress: bool,
+    hold_unchanged: bool = False,
 ) -> EpisodeArrayCache:
-    """Token ids of every training episode, computed once with ``tokenizer`` (see :mod:`trainers.token_cache`)."""
-    settings = {"chunk": DEFAULT_CHUNK}
+    """Token ids of every training episode, computed once with ``tokenizer`` (see :mod:`trainers.token_cache`);
+    with ``hold_unchanged``, unchanged patches keep their previous id across the whole episode
+    (:func:`genie_gym.models.tokenizer.hold_unchanged_tokens`; a separate cache)."""
+    settings: dict[str, Any] = {"chunk": DEFAULT_CHUNK}
+    if hold_unchanged:
+        settings["hold_unchanged"] = True
     cache = EpisodeArrayCache(
         windows.store.root,
         "tokens",
@@ -152,13 +157,16 @@ def cache_tokens(
         with torch.no_grad():
             return tokenizer.encode(clips.to(device))
 
-    cache.build(
-        windows.episodes,
-        windows.lengths.tolist(),
-        lambda frames: encode_episode_tokens(frames, encode, DEFAULT_CHUNK),
-        ctx=ctx,
-        progress=progress,
-    )
+    def episode_tokens(frames: np.ndarray) -> np.ndarray:
+        ids = encode_episode_tokens(frames, encode, DEFAULT_CHUNK)
+        if hold_unchanged:
+            from genie_gym.models.tokenizer import hold_unchanged_tokens
+
+            ids = hold_unchanged_tokens(torch.from_numpy(ids)[None], np.asarray(frames)[None],
+                                        tokenizer.config.patch_size)[0].numpy()
+        return ids
+
+    cache.build(windows.episodes, windows.lengths.tolist(), episode_tokens, ctx=ctx, progress=progress)
     return cache
 
 
@@ -265,7 +273,11 @@ def build_task(
         return TrainingTask(kind, model, windows, window, description, render_images=render, **common)
 
     frozen_tokenizer, tokenizer_dir = load_frozen(tokenizer, "tokenizer", ctx.device)
-    tokens = cache_tokens(windows, frozen_tokenizer, tokenizer_dir, ctx, progress)
+    hold = config_overrides.get("hold_unchanged_tokens")
+    if hold is None:  # the run's own config, or the --init model's
+        hold = (get_config("dynamics", config) if init is None else get_config(
+            "dynamics", resolve_model_checkpoint(init) / "config.json")).hold_unchanged_tokens
+    tokens = cache_tokens(windows, frozen_tokenizer, tokenizer_dir, ctx, progress, hold_unchanged=bool(hold))
     tok_config = frozen_tokenizer.config
     overrides: dict[str, Any] = {
         "num_codes": tok_config.num_codes,

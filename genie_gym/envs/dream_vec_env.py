@@ -17,6 +17,7 @@ import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from genie_gym.conventions import FRAME_SIZE, NUM_ACTIONS
+from genie_gym.fork_safety import use_one_thread_if_forked
 from genie_gym.uncertainty import TokenEntropyReward
 from genie_gym.world_model import DreamState, WorldModel
 
@@ -42,6 +43,7 @@ class GenieDreamVecEnv(VecEnv):
         observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
         self.render_mode = None
         super().__init__(num_envs, observation_space, gym.spaces.Discrete(NUM_ACTIONS))
+        use_one_thread_if_forked()  # before any torch work (genie_gym.fork_safety)
         self.world_model = world_model if world_model is not None else WorldModel.from_pretrained(checkpoint, device)
         self.world_model.require_ground_truth_actions()
         settings = self.world_model.settings

@@ -1,4 +1,9 @@
-"""Gymnasium ids for genie-gym: ``GenieRetro-<Game>-v0`` for every annotated game."""
+"""Gymnasium ids for genie-gym: ``GenieRetro-<Game>-v0`` for every annotated game and ``GenieDream-<Name>-v0``.
+
+Every id is registered with ``max_episode_steps=DEFAULT_MAX_EPISODE_STEPS`` (1000): ``gym.make`` wraps the env in
+Gymnasium's ``TimeLimit``, the env's only step limit (``gym.make(id, max_episode_steps=N)`` changes it,
+``gym.spec(id).max_episode_steps`` shows it).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import gymnasium as gym
 from genie_gym.games import load_games
 
 RETRO_ENTRY_POINT = "genie_gym.envs.retro_env:GenieRetroEnv"
+DEFAULT_MAX_EPISODE_STEPS = 1000
 
 
 def register_retro_envs() -> list[str]:
@@ -14,7 +20,8 @@ def register_retro_envs() -> list[str]:
     ids = []
     for game in load_games():
         if game.env_id not in gym.registry:
-            gym.register(id=game.env_id, entry_point=RETRO_ENTRY_POINT, kwargs={"game": game.name})
+            gym.register(id=game.env_id, entry_point=RETRO_ENTRY_POINT, kwargs={"game": game.name},
+                         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS)
         ids.append(game.env_id)
     return ids
 
@@ -23,16 +30,20 @@ DREAM_ENTRY_POINT = "genie_gym.envs.dream_env:GenieDreamEnv"
 SHIPPED_DREAMS = {"GenieDream-SMB-v0": "smb"}
 
 
-def register_dream(env_id: str, checkpoint: str, **kwargs) -> str:
+def register_dream(env_id: str, checkpoint: str, max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS,
+                   **kwargs) -> str:
     """Register a dream env for any world-model checkpoint directory (or shipped name); returns ``env_id``.
 
-    Example: ``register_dream("GenieDream-MyMario-v0", "runs/my_world_model")`` then ``gym.make(...)``.
+    ``max_episode_steps`` is the spec's limit (Gymnasium's ``TimeLimit``); ``kwargs`` go to
+    :class:`~genie_gym.envs.dream_env.GenieDreamEnv`. Example: ``register_dream("GenieDream-MyMario-v0",
+    "runs/my_world_model")`` then ``gym.make(...)``.
     """
     if not env_id.startswith("GenieDream-"):
         raise ValueError(f"dream env ids start with 'GenieDream-' (so `genie play` can pair them), got {env_id!r}")
     if env_id in gym.registry:
         del gym.registry[env_id]
-    gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": str(checkpoint), **kwargs})
+    gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": str(checkpoint), **kwargs},
+                 max_episode_steps=max_episode_steps)
     return env_id
 
 
@@ -40,7 +51,8 @@ def register_shipped_dreams() -> list[str]:
     """Register the dreams of the checkpoints shipped in ``checkpoints/`` (idempotent)."""
     for env_id, checkpoint in SHIPPED_DREAMS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": checkpoint})
+            gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": checkpoint},
+                         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS)
     return list(SHIPPED_DREAMS)
 
 

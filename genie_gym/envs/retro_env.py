@@ -4,14 +4,17 @@ Observation: RGB uint8 ``(64, 64, 3)`` (full frame padded to a square, ``INTER_A
 Actions: ``Discrete(5)`` — ``0 RIGHT, 1 LEFT, 2 UP, 3 DOWN, 4 JUMP`` — mapped to the game's buttons by the
 annotation table. Each action is held for ``frame_skip`` emulator frames; the last one is the observation.
 The full-resolution frame stays reachable through :attr:`GenieRetroEnv.full_frame` (and ``info["full_frame"]``
-when ``full_frame_in_info=True``).
+when ``full_frame_in_info=True``). The one step limit is Gymnasium's: ``gym.make`` wraps the env in ``TimeLimit``
+(the registered ``max_episode_steps``, 1000, or ``gym.make(id, max_episode_steps=N)``); an env built directly runs
+until the game ends, or ``max_episode_steps`` if given.
 
 stable-retro allows one emulator per process. Several ``GenieRetroEnv`` objects in one process share it: the
 env that needs the emulator takes it, and the env that held it saves its full emulator state and gets it back
 (state restored) the next time it is used. This costs ~40-100 ms per switch, so parallel collection still uses one
 subprocess per emulator. The restore is exact for SMB, Airstriker and 27 of the Atari games; stable-retro's Atari core
 does not save the full state of Pong, Breakout, Qbert, MontezumaRevenge and Jamesbond, whose runs drift after a
-switch (use one env per process for those when exactness matters).
+switch (use one env per process for those when exactness matters). For the same reason an env cannot be copied or
+pickled (:class:`EnvCopyError`): make a new one, in another process for several at once.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from genie_gym.conventions import (
     validate_action,
 )
 from genie_gym.games import Game, get_game
-from genie_gym.render_window import FrameWindow
+from genie_gym.render_window import FrameWindow, require_display
 from genie_gym.roms import register_custom_integrations, require_rom
 
 
@@ -39,14 +42,22 @@ class EmulatorBusyError(RuntimeError):
     """Raised when a second emulator is opened in a process that already has one."""
 
 
+class EnvCopyError(TypeError):
+    """Raised by ``copy.deepcopy`` / ``pickle`` of a real-game env: its emulator cannot be duplicated."""
+
+
 class GenieRetroEnv(gym.Env):
     """A real stable-retro game with 64x64 observations and the shared 5-action space.
 
     Args:
         game: short name (``"SMB"``) or stable-retro name of an annotated game.
-        max_episode_steps: the episode is truncated after this many agent steps.
+        max_episode_steps: for an env built directly, truncate the episode after this many agent steps (``None``:
+            only when the game ends). Through ``gym.make`` leave it out: the registered limit
+            (``gym.make(id, max_episode_steps=N)``) is Gymnasium's ``TimeLimit``, visible in ``env.spec``.
         frame_skip: emulator frames per agent step (the action is held for all of them).
-        render_mode: ``"rgb_array"`` (``render()`` returns the full-resolution frame) or ``"human"`` (a pygame window).
+        render_mode: ``"rgb_array"`` (``render()`` returns the full-resolution frame), ``"human"`` (a pygame window;
+            needs a display or ``SDL_VIDEODRIVER=dummy``) or ``None`` (``render()`` returns ``None``; the frame stays
+            in :attr:`full_frame`).
         state: stable-retro start state; ``None`` uses the game's default.
         noop_reset_max: on reset, a seeded random number in ``[0, noop_reset_max]`` of emulator frames is run with
             no button pressed, so episodes of the same game start at slightly different moments.
@@ -59,7 +70,7 @@ class GenieRetroEnv(gym.Env):
     def __init__(
         self,
         game: str = "SMB",
-        max_episode_steps: int = 1000,
+        max_episode_steps: int | None = None,
         frame_skip: int = FRAME_SKIP,
         render_mode: str | None = None,
         state: str | None = None,
@@ -69,10 +80,13 @@ class GenieRetroEnv(gym.Env):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        if max_episode_steps < 1 or frame_skip < 1 or noop_reset_max < 0:
-            raise ValueError("max_episode_steps and frame_skip must be >= 1 and noop_reset_max >= 0")
+        if (max_episode_steps is not None and max_episode_steps < 1) or frame_skip < 1 or noop_reset_max < 0:
+            raise ValueError("max_episode_steps (or None) and frame_skip must be >= 1 and noop_reset_max >= 0, got "
+                             f"{max_episode_steps}, {frame_skip}, {noop_reset_max}")
+        if render_mode == "human":
+            require_display("render_mode='human' (a pygame window)")
         self.game: Game = get_game(game)
-        self.max_episode_steps = int(max_episode_steps)
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.frame_skip = int(frame_skip)
         self.noop_reset_max = int(noop_reset_max)
         self.full_frame_in_info = full_frame_in_info
@@ -142,7 +156,10 @@ class GenieRetroEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset the game; returns ``(obs (64, 64, 3) uint8, info)``."""
+        """Reset the game; returns ``(obs (64, 64, 3) uint8, info)``. A real game takes no ``options``."""
+        if options:
+            raise ValueError(f"{self.game.env_id} takes no reset options, got {sorted(map(str, options))}: call "
+                             "reset(seed=...) only (a start state is chosen with gym.make(..., state=NAME))")
         super().reset(seed=seed)
         emulator = self._emulator()
         frame, _ = emulator.reset(seed=seed)
@@ -178,15 +195,17 @@ class GenieRetroEnv(gym.Env):
                 break
         self._full_frame = frame
         self._steps += 1
-        truncated = self._steps >= self.max_episode_steps and not terminated
+        truncated = (self.max_episode_steps is not None and self._steps >= self.max_episode_steps
+                     and not terminated)
         if self.render_mode == "human":
             self.render()
         obs = preprocess_frame(frame, self.frame_size)
         return obs, total_reward, bool(terminated), truncated, self._make_info(info)
 
     def render(self) -> np.ndarray | None:
-        """``rgb_array``: the full-resolution frame; ``human``: draw it in a pygame window."""
-        if self._full_frame is None:
+        """``rgb_array``: the full-resolution frame; ``human``: draw it in a pygame window (returns ``None``);
+        ``render_mode=None``: ``None``, as Gymnasium specifies (:attr:`full_frame` holds the frame)."""
+        if self._full_frame is None or self.render_mode is None:
             return None
         if self.render_mode == "human":
             if self._window is None:
@@ -203,6 +222,12 @@ class GenieRetroEnv(gym.Env):
         if getattr(self, "_retro", None) is not None:
             self._release()
         self._closed = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Refuse ``copy.deepcopy`` / ``pickle`` with :class:`EnvCopyError` (one emulator per process)."""
+        raise EnvCopyError(f"{self.game.env_id} cannot be copied or pickled (stable-retro allows one emulator per "
+                           f"process): make another with gym.make({self.game.env_id!r}), in another process for "
+                           "several at once (gymnasium AsyncVectorEnv, SB3 SubprocVecEnv)")
 
     def _make_info(self, retro_info: dict[str, Any]) -> dict[str, Any]:
         info = {"game": self.game.name, "step": self._steps, **dict(retro_info)}

@@ -168,6 +168,9 @@ class DynamicsConfig(_ConfigBase):
     frame after the other (one pass each, every token masked, argmax, from the input frames before it), while the
     targets stay real: the model learns to carry on from the past it dreams (exposure bias), e.g. to stop a coasting
     camera it keeps scrolling, or to walk on after a frame in which it did not move Mario. 0: off.
+    ``hold_unchanged_tokens``: the model reads and predicts ids in which a patch whose pixels did not change keeps
+    the previous frame's id (:func:`genie_gym.models.tokenizer.hold_unchanged_tokens`): the trainer caches its tokens
+    so, and a world model encodes real frames so before the model sees them. False: the encoder's ids as they are.
     Training-only fields (see :data:`TRAINING_ONLY_FIELDS`) can be changed when fine-tuning a trained model.
     """
 
@@ -196,6 +199,7 @@ class DynamicsConfig(_ConfigBase):
     context_rollout_frames: int = 1
     maskgit_steps: int = 25
     temperature: float = 1.0
+    hold_unchanged_tokens: bool = False
 
     def __post_init__(self) -> None:
         _check_positive(self, "num_codes", "latent_dim", "grid_size", "d_model", "num_heads", "num_blocks")
@@ -239,7 +243,7 @@ TRAINING_ONLY_FIELDS: dict[str, frozenset[str]] = {
     "dynamics": frozenset(
         {"tdce_lambda", "mask_ratio_min", "mask_ratio_max", "visible_prefix_prob", "changed_token_weight",
          "changed_token_weight_scope", "context_stall_prob", "context_stall_actions", "context_rollout_prob",
-         "context_rollout_frames", "maskgit_steps", "temperature"}
+         "context_rollout_frames", "maskgit_steps", "temperature", "hold_unchanged_tokens"}
     ),
 }
 """Config fields that change how a model trains or samples, not its weights: ``genie train --set`` may change them."""

@@ -1,0 +1,83 @@
+"""Holding the token id of unchanged patches (``hold_unchanged_tokens``): the rule, the trainer's cache, the world
+model's encoder, all on real SMB frames and a tiny real tokenizer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genie_gym.data.window_dataset import WindowDataset
+from genie_gym.models.checkpoint_io import save_pretrained
+from genie_gym.models.configs import DynamicsConfig, TokenizerConfig
+from genie_gym.models.dynamics import Dynamics
+from genie_gym.models.tokenizer import VideoTokenizer, hold_unchanged_tokens
+from genie_gym.world_model import WorldModel
+from trainers.tasks import cache_tokens
+
+TINY_TOKENIZER = dict(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1, decoder_blocks=1, num_codes=64)
+
+
+def test_unchanged_patches_keep_the_previous_id_and_changed_ones_the_encoders():
+    frames = np.zeros((1, 3, 16, 16, 3), dtype=np.uint8)  # 2 x 2 patches of 8 px
+    frames[0, 1, 0:8, 0:8] = 255  # frame 1: the top-left patch changes, the rest stays
+    frames[0, 2] = frames[0, 1]
+    frames[0, 2, 15, 15] = 1  # frame 2: one pixel of the bottom-right patch changes
+    ids = torch.tensor([[[[1, 2], [3, 4]], [[5, 6], [7, 8]], [[9, 10], [11, 12]]]])
+    held = hold_unchanged_tokens(ids, frames, patch_size=8)
+    assert held[0, 0].tolist() == [[1, 2], [3, 4]]  # the first frame is the encoder's
+    assert held[0, 1].tolist() == [[5, 2], [3, 4]]  # only the changed patch takes the new id
+    assert held[0, 2].tolist() == [[5, 2], [3, 12]]  # held ids chain; the one-pixel change counts
+    assert ids[0, 1, 0, 1] == 6  # the input is not modified
+    with pytest.raises(ValueError, match="do not match"):
+        hold_unchanged_tokens(ids, frames, patch_size=4)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    tokenizer = VideoTokenizer(TokenizerConfig(**TINY_TOKENIZER)).eval()
+    return save_pretrained(tokenizer, tmp_path_factory.mktemp("tok") / "tokenizer")
+
+
+def test_the_trainer_caches_held_ids_apart_from_the_plain_ones(smb_store, tokenizer_checkpoint, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(smb_store, store)
+    windows = WindowDataset(store, split="train", window=8)
+    from genie_gym.models.checkpoint_io import load_pretrained
+
+    tokenizer = load_pretrained(tokenizer_checkpoint, expected_kind="tokenizer").eval()
+    plain = cache_tokens(windows, tokenizer, tokenizer_checkpoint, ctx=None, progress=False)
+    held = cache_tokens(windows, tokenizer, tokenizer_checkpoint, ctx=None, progress=False, hold_unchanged=True)
+    assert held.root != plain.root and held.root.parent == plain.root.parent
+    changed_plain = changed_held = 0
+    for ref in windows.episodes:
+        frames = np.load(ref.frames_path)
+        expected = hold_unchanged_tokens(torch.from_numpy(plain.load(ref).astype(np.int64))[None], frames[None],
+                                         patch_size=8)[0].numpy()
+        assert np.array_equal(held.load(ref), expected)
+        changed_plain += int((plain.load(ref)[1:] != plain.load(ref)[:-1]).sum())
+        changed_held += int((held.load(ref)[1:] != held.load(ref)[:-1]).sum())
+    assert changed_held < changed_plain  # a frame's unchanged patches no longer flip ids
+
+
+def test_a_world_model_encodes_held_ids_when_its_dynamics_was_trained_on_them(smb_store, tokenizer_checkpoint):
+    from genie_gym.data.store import EpisodeStore
+    from genie_gym.models.checkpoint_io import load_pretrained
+
+    tokenizer = load_pretrained(tokenizer_checkpoint, expected_kind="tokenizer").eval()
+    episode = next(iter(EpisodeStore(smb_store).iter_episodes(split="all")))
+    frames = np.array(episode.frames[None, :6])
+    frames[0, 3] = frames[0, 2]  # an exact repeat: every patch unchanged
+    models = {}
+    for hold in (False, True):
+        dynamics = Dynamics(DynamicsConfig(num_codes=64, latent_dim=32, grid_size=8, d_model=32, num_heads=2,
+                                           num_blocks=1, hold_unchanged_tokens=hold),
+                            codebook=tokenizer.codebook_vectors().detach())
+        models[hold] = WorldModel(tokenizer, dynamics, {"game": "SMB"})
+    plain, held = models[False].encode(frames), models[True].encode(frames)
+    assert torch.equal(held, hold_unchanged_tokens(plain, frames, patch_size=8))
+    assert torch.equal(held[0, 3], held[0, 2])  # the repeated frame is the same tokens
