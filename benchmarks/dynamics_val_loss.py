@@ -1,20 +1,24 @@
-"""Validation loss of dynamics checkpoints: the first MaskGIT pass of a dream, teacher-forced, on held-out episodes.
+"""Validation figures of dynamics checkpoints: the first MaskGIT pass of a dream, teacher-forced, on held-out episodes.
 
-For every window of ``--context + 1`` frames (stride ``--stride``) of the validation stores, the last frame is fully
-masked and predicted from the fully visible real frames before it and the real actions, as the first step of a dream
-does. Printed per checkpoint (one JSON line each, also appended to ``--json``):
+Every window of ``--context + 1`` real frames (stride ``--stride``, at most ``--max-windows`` spread over all
+episodes) is encoded as one clip, as a dream encodes its context (with unchanged patches holding their id for a
+``hold_unchanged_tokens`` model). The last frame is fully masked and predicted from the real frames before it and the
+real actions, as the first step of a dream does. Printed per checkpoint (one JSON line each, also appended to
+``--json``):
 
-- ``ce``: cross-entropy (nats/token) of the real next tokens; ``ce_static`` / ``ce_changed``: over the tokens that
-  stay the same as in the last context frame / that change (a copying model is good on the first, bad on the
-  second; a model that drifts on still screens is bad on the first);
-- ``acc_static`` / ``acc_changed``: argmax accuracy on the same two sets;
-- ``step`` and, from ``--flops-per-frame``, the training compute so far (``train_flops``: frames seen x FLOPs
-  per frame, fwd + bwd, from ``benchmarks/train_throughput.py``).
+- ``ce``: cross-entropy (nats/token) of the real next tokens; ``ce_static`` / ``ce_changed``: over the patches
+  whose pixels stay the same as in the last context frame / that change; ``acc_static`` / ``acc_changed``: argmax
+  accuracy on the same two sets (the token ids of a model's own convention);
+- ``psnr_next``: PSNR (dB) of the argmax prediction, decoded, against the real next frame, and ``copy_psnr``: the
+  last context frame's against it (the trivial baseline), with ``psnr_gain`` and its standard error (paired over
+  windows): comparable across token conventions and model sizes;
+- ``step`` and, from ``--flops-per-frame``, the training compute so far (``train_flops``: frames seen x FLOPs per
+  frame, fwd + bwd, from ``benchmarks/train_throughput.py``).
 
 Run directories are expanded to all their checkpoints (``checkpoints/step_*``), so one call gives a run's curve.
 
-    python benchmarks/dynamics_val_loss.py --tokenizer checkpoints/genie-redux-g-smb/tokenizer \\
-        --data data/val_sticky data/val_runner data/val_runstop --dynamics runs/scale_d128 runs/scale_d256
+    python benchmarks/dynamics_val_loss.py --data data/val_sticky data/val_runner data/val_runstop \\
+        --dynamics runs/campaign_d128 runs/campaign_d192 --json runs/val_curves.jsonl
 """
 
 from __future__ import annotations
@@ -28,50 +32,75 @@ import torch
 import torch.nn.functional as F
 
 from genie_gym.data.store import EpisodeStore
+from genie_gym.metrics import psnr_per_frame
 from genie_gym.models.checkpoint_io import load_pretrained
+from genie_gym.models.image_ops import frames_to_float
+from genie_gym.models.tokenizer import hold_unchanged_tokens
 from trainers.run_dir import RunDir, resolve_model_checkpoint
 
 
-def validation_windows(stores: list[str], tokenizer, context: int, stride: int, max_windows: int | None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token windows int64 ``(N, context + 1, h, w)`` and their actions ``(N, context)`` of every episode."""
-    tokens, actions = [], []
-    for store in stores:
-        for episode in EpisodeStore(store).iter_episodes(split="all"):
-            frames = torch.from_numpy(np.array(episode.frames))
-            with torch.no_grad():
-                ids = torch.cat([tokenizer.encode(frames[None, i : i + 16])[0] for i in range(0, len(frames), 16)])
-            for start in range(0, len(frames) - context, stride):
-                tokens.append(ids[start : start + context + 1])
-                actions.append(torch.from_numpy(episode.actions[start : start + context].astype(np.int64)))
-    keep = np.arange(len(tokens))
+def validation_windows(stores: list[str], context: int, stride: int, max_windows: int | None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Frames uint8 ``(N, context + 1, 64, 64, 3)`` and actions int64 ``(N, context)`` of the stores' windows."""
+    starts = []
+    episodes = [episode for store in stores for episode in EpisodeStore(store).iter_episodes(split="all")]
+    for index, episode in enumerate(episodes):
+        starts += [(index, start) for start in range(0, len(episode.frames) - context, stride)]
+    keep = np.arange(len(starts))
     if max_windows is not None and max_windows < len(keep):
-        keep = np.linspace(0, len(tokens) - 1, max_windows).round().astype(int)
-    return torch.stack([tokens[i] for i in keep]), torch.stack([actions[i] for i in keep])
+        keep = np.linspace(0, len(starts) - 1, max_windows).round().astype(int)
+    frames = np.stack([np.array(episodes[starts[i][0]].frames[starts[i][1] : starts[i][1] + context + 1])
+                       for i in keep])
+    actions = np.stack([np.asarray(episodes[starts[i][0]].actions[starts[i][1] : starts[i][1] + context],
+                                   dtype=np.int64) for i in keep])
+    return frames, actions
 
 
-def first_pass_metrics(dynamics, tokens: torch.Tensor, actions: torch.Tensor, batch: int = 32) -> dict[str, float]:
-    """CE and accuracy of the fully masked last frame, split into static and changed tokens."""
+def encode_windows(tokenizer, frames: np.ndarray, batch: int = 32) -> torch.Tensor:
+    """Encoder ids int64 ``(N, T, h, w)``, each window one clip."""
+    with torch.no_grad():
+        return torch.cat([tokenizer.encode(torch.from_numpy(frames[i : i + batch]))
+                          for i in range(0, len(frames), batch)])
+
+
+def first_pass_metrics(dynamics, tokenizer, tokens: torch.Tensor, frames: np.ndarray, actions: np.ndarray,
+                       batch: int = 32) -> dict[str, float]:
+    """CE / accuracy of the fully masked last frame (static and changed patches) and the decoded argmax's PSNR."""
+    patch = tokenizer.config.patch_size
+    pixels_same = (frames[:, -1] == frames[:, -2]).all(-1)  # (N, H, W)
+    n, height, width = pixels_same.shape
+    static_patch = torch.from_numpy(pixels_same.reshape(n, height // patch, patch, width // patch, patch)
+                                    .all(axis=(2, 4)))
     sums = {"ce_static": 0.0, "ce_changed": 0.0, "acc_static": 0.0, "acc_changed": 0.0}
     counts = {"static": 0, "changed": 0}
+    model_psnr, copy_psnr = [], []
+    target_f = frames_to_float(torch.from_numpy(frames[:, -1]))
+    copy_psnr = psnr_per_frame(frames_to_float(torch.from_numpy(frames[:, -2])), target_f)
     with torch.no_grad():
         for start in range(0, len(tokens), batch):
-            window, acts = tokens[start : start + batch], actions[start : start + batch]
+            window = tokens[start : start + batch]
+            acts = torch.from_numpy(actions[start : start + batch])
             inputs = window.clone()
             inputs[:, -1] = dynamics.mask_id
             logits = dynamics(inputs, acts)[:, -1].float()  # (B, h, w, codes)
             target = window[:, -1]
             ce = F.cross_entropy(logits.permute(0, 3, 1, 2), target, reduction="none")
-            correct = (logits.argmax(-1) == target).float()
-            static = target == window[:, -2]
+            predicted = logits.argmax(-1)
+            correct = (predicted == target).float()
+            static = static_patch[start : start + batch]
             for name, pick in (("static", static), ("changed", ~static)):
                 sums[f"ce_{name}"] += float(ce[pick].sum())
                 sums[f"acc_{name}"] += float(correct[pick].sum())
                 counts[name] += int(pick.sum())
+            decoded = tokenizer.decode(torch.cat([window[:, :-1], predicted[:, None]], dim=1))[:, -1]
+            model_psnr.append(psnr_per_frame(decoded, target_f[start : start + batch]))
+    model_psnr = torch.cat(model_psnr).numpy()
+    gain = model_psnr - copy_psnr.numpy()
     total = counts["static"] + counts["changed"]
     result = {key: value / max(counts[key.split("_")[1]], 1) for key, value in sums.items()}
-    result["ce"] = (sums["ce_static"] + sums["ce_changed"]) / total
-    result["changed_fraction"] = counts["changed"] / total
+    result.update(ce=(sums["ce_static"] + sums["ce_changed"]) / total, changed_fraction=counts["changed"] / total,
+                  psnr_next=float(model_psnr.mean()), copy_psnr=float(copy_psnr.mean()), psnr_gain=float(gain.mean()),
+                  psnr_gain_se=float(gain.std(ddof=1) / np.sqrt(len(gain))))
     return result
 
 
@@ -91,36 +120,32 @@ def main() -> None:
     parser.add_argument("--dynamics", nargs="+", required=True, help="run directories or checkpoint directories")
     parser.add_argument("--context", type=int, default=2)
     parser.add_argument("--stride", type=int, default=5)
-    parser.add_argument("--max-windows", type=int, default=600)
+    parser.add_argument("--max-windows", type=int, default=400)
+    parser.add_argument("--steps", type=int, nargs="*", help="only these checkpoint steps of each run")
     parser.add_argument("--frames-per-step", type=int, default=64, help="training frames per step (batch x window)")
     parser.add_argument("--flops-per-frame", nargs="*", default=[], metavar="RUN=GFLOP",
                         help="training GFLOP per frame of each run (train_throughput.py's gflop_per_frame)")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--windows-cache", default=None,
-                        help=".npz of the tokenized windows: written on the first call, read on later ones (delete it "
-                             "if the data changes)")
     parser.add_argument("--json", default=None, help="append one JSON line per checkpoint here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     flops = dict(item.split("=") for item in args.flops_per_frame)
-    tokenizer = load_pretrained(args.tokenizer, expected_kind="tokenizer").eval()
-    cache = Path(args.windows_cache) if args.windows_cache else None
-    if cache is not None and cache.is_file():  # the same stores and settings: tokenizing is the slow part
-        with np.load(cache) as saved:
-            tokens, actions = torch.from_numpy(saved["tokens"]), torch.from_numpy(saved["actions"])
-    else:
-        tokens, actions = validation_windows(args.data, tokenizer, args.context, args.stride, args.max_windows)
-        if cache is not None:
-            np.savez(cache, tokens=tokens.numpy(), actions=actions.numpy())
-    print(f"{len(tokens)} validation windows from {', '.join(args.data)}")
+    tokenizer = load_pretrained(args.tokenizer, expected_kind="tokenizer").float().eval()
+    frames, actions = validation_windows(args.data, args.context, args.stride, args.max_windows)
+    plain = encode_windows(tokenizer, frames)
+    held = hold_unchanged_tokens(plain, frames, tokenizer.config.patch_size)
+    print(f"{len(frames)} validation windows from {', '.join(args.data)}", flush=True)
     for run in args.dynamics:
         for step, checkpoint in checkpoints_of(run):
+            if args.steps and step not in args.steps:
+                continue
             dynamics = load_pretrained(checkpoint, expected_kind="dynamics").float().eval()
-            row = {"run": run, "step": step, **first_pass_metrics(dynamics, tokens, actions)}
+            tokens = held if getattr(dynamics.config, "hold_unchanged_tokens", False) else plain
+            row = {"run": run, "step": step, **first_pass_metrics(dynamics, tokenizer, tokens, frames, actions)}
             if run in flops and step is not None:
                 row["train_flops"] = float(flops[run]) * 1e9 * args.frames_per_step * step
-            print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}))
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
             if args.json:
                 with open(args.json, "a") as handle:
                     handle.write(json.dumps(row) + "\n")

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # One dynamics run of the SMB world-model campaign (issue 35) on the campaign's training mix, over the shipped
-# tokenizer's token ids with unchanged patches holding their id (hold_unchanged_tokens: docs/WORLD_MODEL_CAMPAIGN.md). Resumable: rerun the same command and the run continues from its latest checkpoint.
+# tokenizer's token ids with unchanged patches holding their id (hold_unchanged_tokens: docs/WORLD_MODEL_CAMPAIGN.md).
 #
-#   bash campaign/train.sh d256 [--stop-at STEP] [--threads 2]       # SIZE is one of campaign/configs/dyn_*.json
+#   bash campaign/train.sh d128 [--stop-at STEP] [--threads 2]    # SIZE is one of campaign/configs/dyn_*.json
 #
-# The schedule spans STEPS (default 40000, so a run goes on over many sessions at a near-constant learning rate);
-# --stop-at ends this session's share with a checkpoint.
+# Resumable: rerun the same command and the run continues from its latest checkpoint in runs/campaign_SIZE. On a new
+# machine (no run directory yet) it starts from the committed weights campaign/weights/SIZE (fp16, a fresh optimizer
+# with a short warm-up), else from scratch. The schedule spans STEPS (default 40000: a near-constant learning rate
+# over many sessions); --stop-at ends this session's share with a checkpoint.
 set -euo pipefail
 SIZE=$1; shift
 GENIE=${GENIE:-.venv/bin/genie}
 OUT=${OUT:-runs/campaign_$SIZE}
-RESUME=(); [ -e "$OUT/args.json" ] && RESUME=(--resume)
-exec "$GENIE" train dynamics --config "campaign/configs/dyn_$SIZE.json" --data "${DATA:-data/train_mix}" \
+START=(--config "campaign/configs/dyn_$SIZE.json")
+if [ -e "$OUT/args.json" ]; then
+    START=(--resume)
+elif [ -e "campaign/weights/$SIZE/model.safetensors" ]; then
+    START=(--init "campaign/weights/$SIZE")
+fi
+exec "$GENIE" train dynamics "${START[@]}" --data "${DATA:-data/train_mix}" \
     --tokenizer checkpoints/genie-redux-g-smb/tokenizer --out "$OUT" --steps "${STEPS:-40000}" \
     --batch-size 8 --window 8 --lr "${LR:-3e-4}" --warmup-steps 100 --precision bf16 \
-    --set visible_prefix_prob=0.5 --set hold_unchanged_tokens=true --checkpoint-every "${EVERY:-100}" --keep-checkpoints 1000 \
-    --seed "${SEED:-0}" --no-progress "${RESUME[@]}" "$@"
+    --set visible_prefix_prob=0.5 --set hold_unchanged_tokens=true --checkpoint-every "${EVERY:-100}" \
+    --keep-checkpoints 1000 --seed "${SEED:-0}" --no-progress "$@"

@@ -81,3 +81,32 @@ def test_a_world_model_encodes_held_ids_when_its_dynamics_was_trained_on_them(sm
     plain, held = models[False].encode(frames), models[True].encode(frames)
     assert torch.equal(held, hold_unchanged_tokens(plain, frames, patch_size=8))
     assert torch.equal(held[0, 3], held[0, 2])  # the repeated frame is the same tokens
+
+
+def test_decoder_fine_tune_on_held_ids_trains_on_them(smb_store, tokenizer_checkpoint, tmp_path):
+    """``genie train tokenizer --decoder-only --decoder-held-ids``: the loss decodes held ids (it differs from the
+    plain decoder-only loss on real frames), the encoder and codebook stay fixed, and the flag needs --decoder-only."""
+    from genie_gym.cli import main
+    from genie_gym.models.checkpoint_io import load_pretrained
+    from trainers.tasks import build_task
+
+    task = build_task("tokenizer", "small", smb_store, window=4, init=tokenizer_checkpoint, decoder_only=True,
+                      decoder_held_ids=True)
+    model = task.model
+    assert model.decode_held_ids and model.encoder_frozen
+    frames = torch.from_numpy(np.stack([np.load(ref.frames_path)[:4] for ref in task.dataset.episodes[:2]]))
+    torch.manual_seed(0)
+    held_loss, _ = model.compute_loss({"frames": frames})
+    model.decode_held_ids = False
+    plain_loss, _ = model.compute_loss({"frames": frames})
+    assert not torch.isclose(held_loss, plain_loss)
+    with pytest.raises(ValueError, match="--decoder-held-ids goes with --decoder-only"):
+        build_task("tokenizer", "small", smb_store, window=4, init=tokenizer_checkpoint, decoder_held_ids=True)
+    out = tmp_path / "run"
+    assert main(["train", "tokenizer", "--data", str(smb_store), "--init", str(tokenizer_checkpoint), "--out", str(out),
+                 "--decoder-only", "--decoder-held-ids", "--steps", "2", "--batch-size", "1", "--window", "4",
+                 "--image-every", "0", "--no-progress", "--threads", "1"]) == 0
+    trained = load_pretrained(out / "latest" if (out / "latest").is_dir() else sorted(
+        out.glob("checkpoints/step_*"))[-1], expected_kind="tokenizer")
+    before = load_pretrained(tokenizer_checkpoint, expected_kind="tokenizer")
+    assert torch.equal(trained.quantizer.codebook_vectors(), before.quantizer.codebook_vectors())

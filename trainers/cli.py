@@ -60,6 +60,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{', '.join(sorted(TRAINING_ONLY_FIELDS['dynamics']))}); repeatable")
     parser.add_argument("--decoder-only", action="store_true",
                         help="tokenizer: freeze the encoder and codebook, train the decoder (token ids stay valid)")
+    parser.add_argument("--decoder-held-ids", action="store_true",
+                        help="tokenizer --decoder-only: decode ids in which unchanged patches hold their previous id, "
+                             "as a hold_unchanged_tokens dynamics model predicts them")
     parser.add_argument("--games", nargs="+", help="train on these games of the store only (default: all)")
     parser.add_argument("--window", type=int, default=16, help="frames per training clip (default 16)")
     parser.add_argument("--steps", type=int, default=10000, help="optimizer steps of the whole run (default 10000)")
@@ -222,6 +225,7 @@ def run_train(args: argparse.Namespace) -> int:
             init=args.init,
             decoder_only=args.decoder_only,
             config_overrides=parse_config_overrides(args.config_set),
+            decoder_held_ids=args.decoder_held_ids,
         )
         workers = args.num_workers if args.num_workers is not None else (4 if ctx.device.type == "cuda" else 0)
         settings = LoopSettings(

@@ -212,6 +212,7 @@ def build_task(
     init: str | os.PathLike | None = None,
     decoder_only: bool = False,
     config_overrides: dict[str, Any] | None = None,
+    decoder_held_ids: bool = False,
 ) -> TrainingTask:
     """The :class:`TrainingTask` for ``kind`` (one of :data:`TASK_KINDS`; see the module docstring).
 
@@ -230,6 +231,8 @@ def build_task(
             fine-tuning; token ids, and so any dynamics trained on them, stay valid).
         config_overrides: training-only config fields to change (``genie train --set``), also of an ``init`` model;
             see :data:`genie_gym.models.configs.TRAINING_ONLY_FIELDS`.
+        decoder_held_ids: with ``decoder_only``: the decoder learns to decode ids in which unchanged patches hold
+            their previous id, what a ``hold_unchanged_tokens`` dynamics model predicts.
 
     Raises ``ValueError`` for a missing ``--tokenizer``/``--lam`` and :class:`CheckpointError` for a checkpoint of
     the wrong kind.
@@ -243,6 +246,8 @@ def build_task(
         raise ValueError("training genie-redux needs --lam RUN_DIR (a trained latent action model run or checkpoint)")
     if decoder_only and kind != "tokenizer":
         raise ValueError("--decoder-only fine-tunes a tokenizer's decoder; it does not apply to " + kind)
+    if decoder_held_ids and not decoder_only:
+        raise ValueError("--decoder-held-ids goes with --decoder-only (the encoder and codebook must stay fixed)")
     overrides_allowed = TRAINING_ONLY_FIELDS.get("dynamics" if kind == "genie-redux" else kind, frozenset())
     config_overrides = dict(config_overrides or {})
     not_allowed = sorted(set(config_overrides) - overrides_allowed)
@@ -263,13 +268,15 @@ def build_task(
             render = _render_reconstruction
             if decoder_only:
                 model.freeze_encoder()
+                model.decode_held_ids = decoder_held_ids
         else:
             from genie_gym.models.lam import LatentActionModel
 
             model = LatentActionModel(model_config) if init is None else _load_init(init, kind)
             render = _render_lam
         description = {"model_kind": kind, "config": model.config.to_dict(), "data": _data_info(windows),
-                       "init": str(init) if init is not None else None, "decoder_only": decoder_only}
+                       "init": str(init) if init is not None else None, "decoder_only": decoder_only,
+                       "decoder_held_ids": decoder_held_ids}
         return TrainingTask(kind, model, windows, window, description, render_images=render, **common)
 
     frozen_tokenizer, tokenizer_dir = load_frozen(tokenizer, "tokenizer", ctx.device)

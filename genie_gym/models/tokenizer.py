@@ -173,6 +173,9 @@ class VideoTokenizer(PretrainedMixin, nn.Module):
     def __init__(self, config: TokenizerConfig | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else TokenizerConfig()
+        # decoder fine-tuning only (``genie train tokenizer --decoder-only --decoder-held-ids``): the loss decodes the
+        # ids of unchanged patches held from the previous frame (hold_unchanged_tokens), as a dream's are
+        self.decode_held_ids = False
         c = self.config
         patch_dim = c.patch_size * c.patch_size * 3
         self.patch_embed = nn.Linear(patch_dim, c.d_model)
@@ -240,6 +243,11 @@ class VideoTokenizer(PretrainedMixin, nn.Module):
         """
         target = self._images(batch["frames"])
         reconstruction, quantized = self(target)
+        if self.decode_held_ids:  # decoder fine-tune on the ids a hold_unchanged_tokens dynamics model predicts
+            if not self.encoder_frozen:
+                raise RuntimeError("decode_held_ids trains the decoder only: call freeze_encoder() first")
+            held = hold_unchanged_tokens(quantized.ids, batch["frames"], self.config.patch_size)
+            reconstruction = self.decode_vectors(self.quantizer.ids_to_vectors(held))
         mse = F.mse_loss(reconstruction, target)
         loss = mse + quantized.loss
         with torch.no_grad():
