@@ -5,7 +5,10 @@
 #   bash benchmarks/gpu_checks.sh run OUT_DIR    # there: tests, benchmarks, DDP over nccl, GPU training runs
 #   bash benchmarks/gpu_checks.sh restore FILES  # here: the returned files -> runs/gpu_small, runs/gpu_wide
 #
-# `GPU_STORE=data/smb_act bash benchmarks/gpu_checks.sh prepare` packs another training store (default data/smb_mix).
+# `GPU_STORE=data/smb_act bash benchmarks/gpu_checks.sh prepare` packs another training store (default data/smb_mix);
+# INIT_SMALL / INIT_WIDE name the weights the two GPU runs continue (the world-model campaign:
+# `GPU_STORE=data/train_s29 INIT_SMALL=campaign/weights/d128_shipped INIT_WIDE=campaign/weights/d192`, see
+# docs/WORLD_MODEL_CAMPAIGN.md); their configs, hold_unchanged_tokens included, come with the weights.
 # `prepare` packs what the GPU machine lacks: the gymnasium wheel (genie_gym imports it), 64 real SMB contexts
 # from the emulator for the dream benchmark and the CUDA tests, and the training store without its frames
 # (episode metadata, actions and the tokens of the shipped tokenizer; the dynamics trains on the tokens only).
@@ -44,6 +47,11 @@ with tarfile.open(".devdata/smb_mix.tar.gz", "w:gz") as tar:
 EOF2
     # the dynamics to continue training from: the shipped one (fp16 weights, trained on in fp32), or INIT_SMALL
     cp "${INIT_SMALL:-checkpoints/genie-redux-g-smb/dynamics}"/{config.json,model.safetensors} .devdata/init_small/
+    # the wider model: from scratch (examples/configs/dynamics_d256.json), or continued from INIT_WIDE
+    rm -rf .devdata/init_wide
+    if [ -n "${INIT_WIDE:-}" ]; then
+        mkdir -p .devdata/init_wide && cp "$INIT_WIDE"/{config.json,model.safetensors} .devdata/init_wide/
+    fi
     "$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
         "gymnasium==$("$py" -c 'import gymnasium; print(gymnasium.__version__)')" farama-notifications
@@ -106,8 +114,9 @@ EOF2
         --batch-size 64 --lr 4e-4 --warmup-steps 100 --min-lr-ratio 0.1 --steps "$small_steps" --log-every 50 \
         --image-every 500 --checkpoint-every 500 > "$out/train_small.txt" 2>&1 &
     local small=$!
-    timeout -s INT "$seconds" "${train[@]}" --device "$device" --config examples/configs/dynamics_d256.json \
-        --set visible_prefix_prob=0.5 --out /tmp/run_wide --batch-size 64 --lr 5e-4 --warmup-steps 200 \
+    local wide_start=(--config examples/configs/dynamics_d256.json --set visible_prefix_prob=0.5)
+    [ -d .devdata/init_wide ] && wide_start=(--init .devdata/init_wide)
+    timeout -s INT "$seconds" "${train[@]}" --device "$device" "${wide_start[@]}" --out /tmp/run_wide --batch-size 64 --lr 5e-4 --warmup-steps 200 \
         --min-lr-ratio 0.1 --steps "$wide_steps" --log-every 50 --image-every 500 --checkpoint-every 500 \
         > "$out/train_wide.txt" 2>&1 &
     local wide=$!
