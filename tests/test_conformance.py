@@ -174,14 +174,19 @@ BAD_ACTIONS = ["1", 2.0, np.float32(1.0), True, np.array([1]), np.array(1.0), No
 GOOD_ACTIONS = [0, np.int64(4), np.int32(1), np.uint8(2), np.array(3)]
 
 
+def _assert_integer_actions_only(env) -> None:
+    """Every bad action is one clear ValueError from the env itself; every good one steps."""
+    for bad in BAD_ACTIONS:
+        with pytest.raises(ValueError, match=r"invalid action .*expected one integer in \[0, 5\)"):
+            env.unwrapped.step(bad)
+    for good in GOOD_ACTIONS:
+        env.step(good)
+
+
 @needs_roms
 def test_the_dream_takes_integer_actions_only(dream):
     dream.reset(seed=0)
-    for bad in BAD_ACTIONS:
-        with pytest.raises(ValueError, match=r"invalid action .*expected one integer in \[0, 5\)"):
-            dream.unwrapped.step(bad)
-    for good in GOOD_ACTIONS:
-        dream.step(good)
+    _assert_integer_actions_only(dream)
 
 
 @needs_roms
@@ -207,11 +212,7 @@ def test_dream_reset_options_are_checked(dream):
 def test_real_game_takes_integer_actions_and_no_reset_options():
     env = gym.make("GenieRetro-SMB-v0")
     env.reset(seed=0)
-    for bad in BAD_ACTIONS:
-        with pytest.raises(ValueError, match=r"invalid action .*expected one integer in \[0, 5\)"):
-            env.unwrapped.step(bad)
-    for good in GOOD_ACTIONS:
-        env.step(good)
+    _assert_integer_actions_only(env)
     with pytest.raises(ValueError, match=r"takes no reset options, got \['frame'\]"):
         env.reset(options={"frame": 1})
     env.reset(options={})  # what SB3's VecEnvs pass
