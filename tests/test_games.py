@@ -13,7 +13,7 @@ from genie_gym.games import UnknownGameError, get_game, group_names, load_games,
 from genie_gym.roms import rom_status
 
 VIEWS = {"side", "top-down", "isometric", "behind", "first-person"}
-JUMP_BUTTON = {"Nes": "A", "Atari2600": "BUTTON"}  # DESIGN.md §3 (Genesis is per game: Airstriker fires with B)
+JUMP_BUTTON = {"Nes": "A", "Atari2600": "BUTTON"}  # docs/DESIGN.md §3.2 (Genesis is per game: Airstriker fires with B)
 
 
 def test_table_has_every_game_once_and_all_rows_were_checked() -> None:

@@ -1,4 +1,5 @@
-"""The reference optimiser settings (DESIGN.md §5), importable without torch (the CLI reads them for its help)."""
+"""The reference optimiser settings (docs/DESIGN.md §5.9), importable without torch (the CLI reads them for its
+help)."""
 
 from __future__ import annotations
 

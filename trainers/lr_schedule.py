@@ -1,8 +1,8 @@
 """Learning-rate schedule: linear warm-up from a fraction of the peak, then cosine annealing to a floor.
 
-This is the reference GenieRedux schedule (paper appendix A, Tab. 10; DESIGN.md §5): the factor applied to the peak
-learning rate starts at ``start_factor`` (0.5) at step 0, rises linearly to 1.0 at ``warmup_steps``, then follows a
-half cosine down to ``min_ratio`` (5e-5 / 1e-4 = 0.5) at ``total_steps``.
+This is the reference GenieRedux schedule (paper appendix A, Tab. 10; docs/DESIGN.md §5.9): the factor applied to
+the peak learning rate starts at ``start_factor`` (0.5) at step 0, rises linearly to 1.0 at ``warmup_steps``, then
+follows a half cosine down to ``min_ratio`` (5e-5 / 1e-4 = 0.5) at ``total_steps``.
 
 The reference warms up over 5,000 steps. A short run (a smoke test, a CPU run of a few hundred steps) would never
 leave the warm-up, so :func:`default_warmup_steps` scales it down to a tenth of the run: ``min(5000, steps // 10)``.

@@ -1,4 +1,5 @@
-"""The reference optimiser (DESIGN.md §5): AdamW, betas (0.9, 0.99), weight decay only on matrices, grad clipping.
+"""The reference optimiser (docs/DESIGN.md §5.9): AdamW, betas (0.9, 0.99), weight decay only on matrices, grad
+clipping.
 
 Weight decay applies to parameters with ``ndim >= 2`` (linear and conv weights, embedding tables, codebooks); biases,
 norm gains and other vectors are not decayed.

@@ -1,6 +1,6 @@
 """The ``.npz`` interchange file: import it into an episode store, export a store to it.
 
-Format (DESIGN.md §3): ``frames`` uint8 ``(E, T, 64, 64, 3)`` and ``actions`` int64 ``(E, T-1)``, with
+Format (docs/DESIGN.md §3.4): ``frames`` uint8 ``(E, T, 64, 64, 3)`` and ``actions`` int64 ``(E, T-1)``, with
 ``actions[e, t]`` applied at ``frames[e, t]`` producing ``frames[e, t+1]``. All episodes of a file share one length
 ``T``, so export cuts every episode to a common length: the shortest selected episode by default, or ``length``
 (episodes shorter than ``length`` are left out). Import is idempotent (an episode already imported from the same

@@ -297,7 +297,7 @@ def generate(
 
 
 class DynamicsStream:
-    """Frame-by-frame prediction with a cache of the past frames' activations (fast stepping, DESIGN §5).
+    """Frame-by-frame prediction with a cache of the past frames' activations (fast stepping, docs/DESIGN.md §5.6).
 
     Args:
         model: the dynamics model.
