@@ -11,7 +11,9 @@ real actions, as the first step of a dream does. Printed per checkpoint (one JSO
   accuracy on the same two sets (the token ids of a model's own convention);
 - ``psnr_next``: PSNR (dB) of the argmax prediction, decoded, against the real next frame, and ``copy_psnr``: the
   last context frame's against it (the trivial baseline), with ``psnr_gain`` and its standard error (paired over
-  windows): comparable across token conventions and model sizes;
+  windows): comparable across token conventions and model sizes; ``psnr_next_held`` / ``psnr_gain_held[_se]``:
+  the same with the patches whose predicted id repeats the last context frame's copied from that frame's pixels
+  (``hold_unchanged_pixels``, the dream's ``hold_pixels`` setting);
 - ``step`` and, from ``--flops-per-frame``, the training compute so far (``train_flops``: frames seen x FLOPs per
   frame, fwd + bwd, from ``benchmarks/train_throughput.py``).
 
@@ -34,8 +36,8 @@ import torch.nn.functional as F
 from genie_gym.data.store import EpisodeStore
 from genie_gym.metrics import psnr_per_frame
 from genie_gym.models.checkpoint_io import load_pretrained
-from genie_gym.models.image_ops import frames_to_float
-from genie_gym.models.tokenizer import hold_unchanged_tokens
+from genie_gym.models.image_ops import float_to_frames, frames_to_float
+from genie_gym.models.tokenizer import hold_unchanged_pixels, hold_unchanged_tokens
 from trainers.run_dir import RunDir, resolve_model_checkpoint
 
 
@@ -73,7 +75,7 @@ def first_pass_metrics(dynamics, tokenizer, tokens: torch.Tensor, frames: np.nda
                                     .all(axis=(2, 4)))
     sums = {"ce_static": 0.0, "ce_changed": 0.0, "acc_static": 0.0, "acc_changed": 0.0}
     counts = {"static": 0, "changed": 0}
-    model_psnr, copy_psnr = [], []
+    model_psnr, held_psnr = [], []
     target_f = frames_to_float(torch.from_numpy(frames[:, -1]))
     copy_psnr = psnr_per_frame(frames_to_float(torch.from_numpy(frames[:, -2])), target_f)
     with torch.no_grad():
@@ -94,13 +96,18 @@ def first_pass_metrics(dynamics, tokenizer, tokens: torch.Tensor, frames: np.nda
                 counts[name] += int(pick.sum())
             decoded = tokenizer.decode(torch.cat([window[:, :-1], predicted[:, None]], dim=1))[:, -1]
             model_psnr.append(psnr_per_frame(decoded, target_f[start : start + batch]))
-    model_psnr = torch.cat(model_psnr).numpy()
-    gain = model_psnr - copy_psnr.numpy()
+            previous = torch.from_numpy(frames[start : start + batch, -2])
+            held = hold_unchanged_pixels(previous, window[:, -2], float_to_frames(decoded), predicted, patch)
+            held_psnr.append(psnr_per_frame(frames_to_float(held), target_f[start : start + batch]))
+    model_psnr, held_psnr = torch.cat(model_psnr).numpy(), torch.cat(held_psnr).numpy()
+    gain, held_gain = model_psnr - copy_psnr.numpy(), held_psnr - copy_psnr.numpy()
     total = counts["static"] + counts["changed"]
     result = {key: value / max(counts[key.split("_")[1]], 1) for key, value in sums.items()}
     result.update(ce=(sums["ce_static"] + sums["ce_changed"]) / total, changed_fraction=counts["changed"] / total,
                   psnr_next=float(model_psnr.mean()), copy_psnr=float(copy_psnr.mean()), psnr_gain=float(gain.mean()),
-                  psnr_gain_se=float(gain.std(ddof=1) / np.sqrt(len(gain))))
+                  psnr_gain_se=float(gain.std(ddof=1) / np.sqrt(len(gain))), psnr_next_held=float(held_psnr.mean()),
+                  psnr_gain_held=float(held_gain.mean()),
+                  psnr_gain_held_se=float(held_gain.std(ddof=1) / np.sqrt(len(held_gain))))
     return result
 
 

@@ -31,7 +31,7 @@ from genie_gym.conventions import NUM_ACTIONS, validate_frames
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.image_ops import float_to_frames
 from genie_gym.models.maskgit import DynamicsStream
-from genie_gym.models.tokenizer import DecoderStream, hold_unchanged_tokens
+from genie_gym.models.tokenizer import DecoderStream, hold_unchanged_pixels, hold_unchanged_tokens
 
 SHIPPED_CHECKPOINTS = {"smb": "genie-redux-g-smb"}
 DREAM_DEFAULTS: dict[str, Any] = {
@@ -43,6 +43,7 @@ DREAM_DEFAULTS: dict[str, Any] = {
     "temperature": 1.0,
     "action_guidance": 0.0,
     "dreams_per_pass": None,
+    "hold_pixels": False,
 }
 CPU_DREAMS_PER_PASS = 16
 """Dreams one forward pass steps on a CPU (``dreams_per_pass`` unset). Measured on the 2-core VM, 1 MaskGIT step:
@@ -106,12 +107,16 @@ class DreamState:
         streams: per group, a :class:`~genie_gym.models.maskgit.DynamicsStream` (past frames' dynamics activations).
         decoders: per group, a :class:`~genie_gym.models.tokenizer.DecoderStream` (past frames' decoder activations).
         batch_size: number of dreams ``B`` (over all groups, in order).
+        last_frames: uint8 ``(B, 64, 64, 3)`` the latest frame of each dream (real context, then dreamed).
+        last_ids: int64 ``(B, h, w)`` its token ids (what ``hold_pixels`` compares the next ids with).
         steps: frames dreamed so far.
     """
 
     streams: list[DynamicsStream]
     decoders: list[DecoderStream]
     batch_size: int
+    last_frames: np.ndarray
+    last_ids: torch.Tensor
     steps: int = 0
 
     @property
@@ -224,7 +229,8 @@ class WorldModel:
                                                       max_context_frames=int(self.settings["context_window"])))
             decoders.append(DecoderStream(self.tokenizer, tokens[rows],
                                           max_context_frames=int(self.settings["decode_window"])))
-        return DreamState(streams=streams, decoders=decoders, batch_size=int(frames.shape[0]))
+        return DreamState(streams=streams, decoders=decoders, batch_size=int(frames.shape[0]),
+                          last_frames=np.array(frames[:, -1]), last_ids=tokens[:, -1].clone())
 
     @property
     def dreams_per_pass(self) -> int:
@@ -254,16 +260,28 @@ class WorldModel:
         steps = int(maskgit_steps or self.settings["maskgit_steps"])
         temperature = float(self.settings["temperature"] if temperature is None else temperature)
         guidance = self.guidance_weight(action_guidance)
-        frames, entropies, first = [], [], 0
+        frames, ids, entropies, first = [], [], [], 0
         for stream, decoder in zip(state.streams, state.decoders, strict=True):  # one pass per group, in order
             tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size], maskgit_steps=steps,
                                                 temperature=temperature, generator=generator,
                                                 action_guidance=guidance)
             frames.append(float_to_frames(decoder.next_frame(tokens)).cpu().numpy())
+            ids.append(tokens)
             entropies.append(entropy.float().cpu())
             first += stream.batch_size
+        frames, ids = np.concatenate(frames), torch.cat(ids)
+        if self.settings.get("hold_pixels"):
+            frames = self._hold_pixels(state.last_frames, state.last_ids, frames, ids)
+        state.last_frames, state.last_ids = frames, ids
         state.steps += 1
-        return np.concatenate(frames), torch.cat(entropies)
+        return frames, torch.cat(entropies)
+
+    def _hold_pixels(self, previous: np.ndarray, previous_ids: torch.Tensor, decoded: np.ndarray,
+                     ids: torch.Tensor) -> np.ndarray:
+        """``hold_pixels``: patches whose id repeats the previous frame's keep its pixels (hold_unchanged_pixels)."""
+        held = hold_unchanged_pixels(torch.from_numpy(previous), previous_ids.cpu(), torch.from_numpy(decoded),
+                                     ids.cpu(), self.tokenizer.config.patch_size)
+        return held.numpy()
 
 
     @torch.no_grad()
@@ -306,6 +324,12 @@ class WorldModel:
                                             action_guidance=guidance)
             predicted_tokens, entropies = result.tokens, result.entropy
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
+        if self.settings.get("hold_pixels"):
+            previous, previous_ids = frames[:, -1], tokens[:, -1]
+            for index in range(num_frames):
+                decoded[:, index] = self._hold_pixels(previous, previous_ids, decoded[:, index],
+                                                      predicted_tokens[:, index])
+                previous, previous_ids = decoded[:, index], predicted_tokens[:, index]
         return decoded, entropies.float().cpu()
 
     def _validate_actions(self, actions: np.ndarray, batch: int, length: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.models.checkpoint_io import save_pretrained
 from genie_gym.models.configs import DynamicsConfig, TokenizerConfig
 from genie_gym.models.dynamics import Dynamics
-from genie_gym.models.tokenizer import VideoTokenizer, hold_unchanged_tokens
+from genie_gym.models.tokenizer import VideoTokenizer, hold_unchanged_pixels, hold_unchanged_tokens
 from genie_gym.world_model import WorldModel
 from trainers.tasks import cache_tokens
 
@@ -110,3 +110,56 @@ def test_decoder_fine_tune_on_held_ids_trains_on_them(smb_store, tokenizer_check
         out.glob("checkpoints/step_*"))[-1], expected_kind="tokenizer")
     before = load_pretrained(tokenizer_checkpoint, expected_kind="tokenizer")
     assert torch.equal(trained.quantizer.codebook_vectors(), before.quantizer.codebook_vectors())
+
+
+def test_repeated_ids_take_the_previous_pixels_and_new_ids_the_decoders():
+    previous = np.full((1, 16, 16, 3), 7, dtype=np.uint8)
+    decoded = np.full((1, 16, 16, 3), 200, dtype=np.uint8)
+    previous_ids = torch.tensor([[[1, 2], [3, 4]]])
+    ids = torch.tensor([[[1, 9], [3, 9]]])  # the left column repeats its ids
+    held = hold_unchanged_pixels(torch.from_numpy(previous), previous_ids, torch.from_numpy(decoded), ids, 8).numpy()
+    assert (held[0, :, :8] == 7).all() and (held[0, :, 8:] == 200).all()
+    assert (decoded == 200).all()  # the inputs are not modified
+
+
+def _repeat_or_replace_ids(monkeypatch, pattern: torch.Tensor) -> None:
+    """Make every dream step repeat the previous frame's ids where ``pattern`` is True and draw id 0 elsewhere (the
+    dynamics' choice, stubbed: the test is about what the world model does with the ids)."""
+    from genie_gym.models.maskgit import DynamicsStream
+
+    def next_frame(self, action, *args, **kwargs):
+        previous = self._test_ids if hasattr(self, "_test_ids") else self._start_ids
+        ids = torch.where(pattern, previous, torch.zeros_like(previous))
+        self._test_ids = ids
+        return ids, torch.zeros(ids.shape)
+
+    original_init = DynamicsStream.__init__
+
+    def init(self, model, tokens, *args, **kwargs):
+        original_init(self, model, tokens, *args, **kwargs)
+        self._start_ids = tokens[:, -1].clone()
+
+    monkeypatch.setattr(DynamicsStream, "__init__", init)
+    monkeypatch.setattr(DynamicsStream, "next_frame", next_frame)
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_a_dream_keeps_the_pixels_of_the_patches_whose_id_it_repeats(tiny_checkpoint, monkeypatch, hold):
+    """``hold_pixels``: where the dynamics repeats an id the dream shows the previous frame's pixels exactly (the real
+    context frame, then its own), over several steps; off, every patch is the decoder's."""
+    world_model = WorldModel.from_pretrained(tiny_checkpoint)
+    world_model.settings["hold_pixels"] = hold
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 2, 64, 64, 3), dtype=np.uint8)
+    pattern = torch.zeros(8, 8, dtype=torch.bool)
+    pattern[:, :4] = True  # the left half of the 8 x 8 token grid repeats its ids
+    _repeat_or_replace_ids(monkeypatch, pattern)
+    state = world_model.start(frames, np.zeros((2, 1), dtype=np.int64))
+    for _ in range(3):
+        dreamed, _ = world_model.step(state, np.zeros(2, dtype=np.int64))
+    left_same = np.array_equal(dreamed[:, :, :32], frames[:, -1, :, :32])
+    assert left_same == hold
+    assert not np.array_equal(dreamed[:, :, 32:], frames[:, -1, :, 32:])  # new ids: the decoder's pixels
+    # predict() (the evaluation path) composes the same way
+    predicted, _ = world_model.predict(frames, np.zeros((2, 4), dtype=np.int64), 3, mode="autoregressive")
+    assert np.array_equal(predicted[:, -1, :, :32], frames[:, -1, :, :32]) == hold

@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--action-guidance", type=float, default=None,
                         help="action-guidance weight w (default: the checkpoint's dream.json, 0 = none)")
+    parser.add_argument("--hold-pixels", action=argparse.BooleanOptionalAction, default=None,
+                        help="copy the pixels of patches whose predicted id repeats the previous frame's (default: the "
+                             "checkpoint's dream.json)")
     parser.add_argument("--max-sequences", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -39,6 +42,8 @@ def _eval(args: argparse.Namespace) -> int:
                             max_sequences=args.max_sequences,
                             batch_size=args.batch_size, seed=args.seed)
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
+    if args.hold_pixels is not None:
+        world_model.settings["hold_pixels"] = args.hold_pixels
     frames, actions = load_evaluation_data(args.data, settings, split=args.split)
     result = evaluate(world_model, frames, actions, settings, fid_weights=args.fid_weights, grid_path=args.grid)
     print(result.table())
