@@ -44,6 +44,7 @@ DREAM_DEFAULTS: dict[str, Any] = {
     "action_guidance": 0.0,
     "dreams_per_pass": None,
     "hold_pixels": False,
+    "hold_bias": 0.0,
 }
 CPU_DREAMS_PER_PASS = 16
 """Dreams one forward pass steps on a CPU (``dreams_per_pass`` unset). Measured on the 2-core VM, 1 MaskGIT step:
@@ -264,7 +265,7 @@ class WorldModel:
         for stream, decoder in zip(state.streams, state.decoders, strict=True):  # one pass per group, in order
             tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size], maskgit_steps=steps,
                                                 temperature=temperature, generator=generator,
-                                                action_guidance=guidance)
+                                                action_guidance=guidance, hold_bias=self.hold_bias)
             frames.append(float_to_frames(decoder.next_frame(tokens)).cpu().numpy())
             ids.append(tokens)
             entropies.append(entropy.float().cpu())
@@ -313,7 +314,7 @@ class WorldModel:
             predicted, uncertainty = [], []
             for index in range(num_frames):
                 ids, entropy = stream.next_frame(action_ids[:, context - 1 + index], steps, temperature, generator,
-                                                 action_guidance=guidance)
+                                                 action_guidance=guidance, hold_bias=self.hold_bias)
                 predicted.append(ids)
                 uncertainty.append(entropy)
             predicted_tokens, entropies = torch.stack(predicted, dim=1), torch.stack(uncertainty, dim=1)
@@ -321,7 +322,7 @@ class WorldModel:
             result = self.dynamics.generate(tokens, action_ids, num_frames=num_frames, mode=mode,
                                             frames_per_step=frames_per_step, maskgit_steps=steps,
                                             temperature=temperature, generator=generator,
-                                            action_guidance=guidance)
+                                            action_guidance=guidance, hold_bias=self.hold_bias)
             predicted_tokens, entropies = result.tokens, result.entropy
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
         if self.settings.get("hold_pixels"):
@@ -341,6 +342,12 @@ class WorldModel:
         if weight < 0:
             raise ValueError(f"action_guidance must be >= 0, got {weight}")
         return weight
+
+    @property
+    def hold_bias(self) -> float:
+        """``dream.json``'s ``hold_bias``: log-probability bonus of each patch's previous id while sampling
+        (``genie_gym.models.maskgit``, hold bias; 0: none)."""
+        return float(self.settings.get("hold_bias") or 0.0)
 
     def require_ground_truth_actions(self) -> None:
         """Raise one clear error unless the dynamics takes the game's real actions (what a dream env feeds it)."""

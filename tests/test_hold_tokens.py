@@ -15,8 +15,8 @@ from genie_gym.models.checkpoint_io import save_pretrained
 from genie_gym.models.configs import DynamicsConfig, TokenizerConfig
 from genie_gym.models.dynamics import Dynamics
 from genie_gym.models.tokenizer import VideoTokenizer, hold_unchanged_pixels, hold_unchanged_tokens
+from genie_gym.trainers.tasks import cache_tokens
 from genie_gym.world_model import WorldModel
-from trainers.tasks import cache_tokens
 
 TINY_TOKENIZER = dict(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1, decoder_blocks=1, num_codes=64)
 
@@ -88,7 +88,7 @@ def test_decoder_fine_tune_on_held_ids_trains_on_them(smb_store, tokenizer_check
     plain decoder-only loss on real frames), the encoder and codebook stay fixed, and the flag needs --decoder-only."""
     from genie_gym.cli import main
     from genie_gym.models.checkpoint_io import load_pretrained
-    from trainers.tasks import build_task
+    from genie_gym.trainers.tasks import build_task
 
     task = build_task("tokenizer", "small", smb_store, window=4, init=tokenizer_checkpoint, decoder_only=True,
                       decoder_held_ids=True)
@@ -163,3 +163,24 @@ def test_a_dream_keeps_the_pixels_of_the_patches_whose_id_it_repeats(tiny_checkp
     # predict() (the evaluation path) composes the same way
     predicted, _ = world_model.predict(frames, np.zeros((2, 4), dtype=np.int64), 3, mode="autoregressive")
     assert np.array_equal(predicted[:, -1, :, :32], frames[:, -1, :, :32]) == hold
+
+
+def test_a_large_hold_bias_repeats_every_id_and_none_samples_freely(tiny_checkpoint):
+    """``hold_bias``: the bonus on each patch's previous id reaches the sampler on the dream path (the stream) and on
+    the evaluation path (``generate``, one chunk of frames holds the last known frame's ids)."""
+    world_model = WorldModel.from_pretrained(tiny_checkpoint)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 2, 64, 64, 3), dtype=np.uint8)
+    last = world_model.encode(frames)[:, -1]
+    for bias, repeats in ((1e4, True), (0.0, False)):
+        world_model.settings["hold_bias"] = bias
+        state = world_model.start(frames, np.zeros((2, 1), dtype=np.int64))
+        for _ in range(2):
+            world_model.step(state, np.array([0, 4]))
+        assert torch.equal(state.last_ids, last) == repeats
+        tokens = world_model.encode(frames)
+        result = world_model.dynamics.generate(tokens, torch.zeros(2, 4, dtype=torch.long), 3, mode="single",
+                                               maskgit_steps=3, hold_bias=bias)
+        assert torch.equal(result.tokens, last[:, None].expand(-1, 3, -1, -1)) == repeats
+    with pytest.raises(ValueError, match="hold_bias must be >= 0"):
+        world_model.dynamics.generate(tokens, torch.zeros(2, 2, dtype=torch.long), 1, hold_bias=-1.0)

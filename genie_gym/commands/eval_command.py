@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--hold-pixels", action=argparse.BooleanOptionalAction, default=None,
                         help="copy the pixels of patches whose predicted id repeats the previous frame's (default: the "
                              "checkpoint's dream.json)")
+    parser.add_argument("--hold-bias", type=float, default=None,
+                        help="log-probability bonus of each patch's previous id while sampling (default: the "
+                             "checkpoint's dream.json, 0 = none)")
     parser.add_argument("--max-sequences", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -44,6 +47,8 @@ def _eval(args: argparse.Namespace) -> int:
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
     if args.hold_pixels is not None:
         world_model.settings["hold_pixels"] = args.hold_pixels
+    if args.hold_bias is not None:
+        world_model.settings["hold_bias"] = args.hold_bias
     frames, actions = load_evaluation_data(args.data, settings, split=args.split)
     result = evaluate(world_model, frames, actions, settings, fid_weights=args.fid_weights, grid_path=args.grid)
     print(result.table())

@@ -352,6 +352,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         generator: torch.Generator | None = None,
         action_guidance: float = 0.0,
         use_cache: bool = True,
+        hold_bias: float = 0.0,
     ) -> GenerationResult:
         """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`."""
         return generate(
@@ -366,6 +367,7 @@ class Dynamics(PretrainedMixin, nn.Module):
             generator=generator,
             action_guidance=action_guidance,
             use_cache=use_cache,
+            hold_bias=hold_bias,
         )
 
     def start_stream(

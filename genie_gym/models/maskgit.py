@@ -14,6 +14,13 @@ probability of the chosen id, both at the step where it was fixed.
   keys/values and PEG inputs); gives the same tokens as ``generate(mode="autoregressive", frames_per_step=1)`` for
   the same generator state, at a fraction of the cost, and can keep only the last ``max_context_frames`` frames.
 
+Hold bias (both paths, ``hold_bias=b > 0``, for a model trained on held ids: ``hold_unchanged_tokens``): ``b`` is
+added to the log-probability of the id each patch had in the latest known frame (the frame before the one being
+decoded; in a chunk of several frames, the last frame before the chunk) at every MaskGIT step. A held id means
+"nothing moved here", and wrongly changing a still patch costs more pixels than wrongly holding a moving one
+(measured: docs/WORLD_MODEL_CAMPAIGN.md), so the decision is shifted towards holding. Entropies are those of the
+biased distribution. ``b = 0`` is the plain model.
+
 Action guidance (both paths, ``action_guidance=w > 0``, ground-truth actions only): the logits of the predicted
 frame(s) are computed for every action ``b`` in one batched pass, and the tokens are drawn from
 ``log p(x|a) + w * (log p(x|a) - mean_b log p(x|b))`` -- the given action's distribution pushed away from the
@@ -163,6 +170,30 @@ def maskgit_decode(
     return tokens, entropy, chosen_prob
 
 
+def hold_biased(logits_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], previous: torch.Tensor,
+                frames: int, bias: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``logits_fn`` with ``bias`` added to each position's id in ``previous`` (module docstring, hold bias).
+
+    Args:
+        logits_fn: as :func:`maskgit_decode` takes it, over ``frames`` frames of ``h * w`` positions.
+        previous: int64 ``(B, h, w)`` the latest known frame's ids.
+        frames: frames being decoded together.
+        bias: the log-probability bonus (``<= 0``: ``logits_fn`` itself).
+    """
+    if bias < 0:
+        raise ValueError(f"hold_bias must be >= 0, got {bias}")
+    if bias == 0:
+        return logits_fn
+    held = previous.reshape(previous.shape[0], -1).repeat(1, frames)  # (B, frames * h * w)
+
+    def biased(ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        logits = logits_fn(ids, positions).float()
+        return logits.scatter_add(-1, held.gather(1, positions)[..., None],
+                                  torch.full((*positions.shape, 1), float(bias), device=logits.device))
+
+    return biased
+
+
 def guided_logits(given: torch.Tensor, alternatives: torch.Tensor, weight: float) -> torch.Tensor:
     """Action-guided logits ``(B, K, V)``: ``log p(.|a) + weight * (log p(.|a) - mean_b log p(.|b))``.
 
@@ -213,6 +244,7 @@ def generate(
     generator: torch.Generator | None = None,
     action_guidance: float = 0.0,
     use_cache: bool = True,
+    hold_bias: float = 0.0,
 ) -> GenerationResult:
     """Predict ``num_frames`` frames after the context.
 
@@ -232,6 +264,8 @@ def generate(
         use_cache: run the known frames once into an :class:`STCache` (frames decoded so far are appended to it) so
             each MaskGIT step computes only the frames being decoded; ``False`` recomputes the whole sequence at
             every step (the reference the cache is tested against). Same tokens either way, up to float rounding.
+        hold_bias: log-probability bonus of each patch's id in the last frame before the frames being decoded
+            (module docstring; 0: none).
 
     Returns a :class:`GenerationResult` with ``(B, N, h, w)`` tensors.
     """
@@ -285,7 +319,8 @@ def generate(
 
         num_codes = model.config.num_codes
         ids, entropy, probs = maskgit_decode(
-            logits_fn, batch, count * h * w, num_codes, maskgit_steps, temperature, generator, context.device
+            hold_biased(logits_fn, known[:, -1], count, hold_bias), batch, count * h * w, num_codes, maskgit_steps,
+            temperature, generator, context.device
         )
         results.append((ids, entropy, probs))
         decoded = ids.view(batch, count, h, w)
@@ -356,9 +391,10 @@ class DynamicsStream:
         temperature: float | None = None,
         generator: torch.Generator | None = None,
         action_guidance: float = 0.0,
+        hold_bias: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predict the next frame given ``action`` (int or int64 ``(B,)``); ``action_guidance``: see the module
-        docstring (every action's rows attend to the one cache; nothing is copied per action).
+        """Predict the next frame given ``action`` (int or int64 ``(B,)``); ``action_guidance`` and ``hold_bias``: see
+        the module docstring (every action's rows attend to the one cache; nothing is copied per action).
 
         Returns ``(tokens int64 (B, h, w), entropy float (B, h, w))``; ``last_probs_of_chosen`` keeps the chosen
         ids' probabilities.
@@ -387,7 +423,8 @@ class DynamicsStream:
             return guided_logits(logits[frame_action[:, 0], rows], logits, action_guidance)
 
         ids, entropy, probs = maskgit_decode(
-            logits_fn, b, h * w, model.config.num_codes, steps, temperature, generator, model.codebook.device
+            hold_biased(logits_fn, self.last_tokens, 1, hold_bias), b, h * w, model.config.num_codes, steps,
+            temperature, generator, model.codebook.device
         )
         tokens = ids.view(b, h, w)
         model.hidden(tokens[:, None], frame_action, cache=self.cache, update_cache=True)
