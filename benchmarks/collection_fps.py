@@ -53,7 +53,7 @@ def raw_emulator_fps(seconds: float) -> tuple[float, float]:
 
 def collection_fps(workers: int, episodes: int, max_steps: int) -> tuple[float, int, float, float]:
     """``(stored frames/s, frames, seconds, worker CPU seconds)`` of a fresh sticky-random SMB collection."""
-    from agents.random_agent import agent_factory
+    from genie_gym.agents.random_agent import agent_factory
     from genie_gym.collection import collect
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

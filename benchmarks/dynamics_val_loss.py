@@ -38,7 +38,7 @@ from genie_gym.metrics import psnr_per_frame
 from genie_gym.models.checkpoint_io import load_pretrained
 from genie_gym.models.image_ops import float_to_frames, frames_to_float
 from genie_gym.models.tokenizer import hold_unchanged_pixels, hold_unchanged_tokens
-from trainers.run_dir import RunDir, resolve_model_checkpoint
+from genie_gym.trainers.run_dir import RunDir, resolve_model_checkpoint
 
 
 def validation_windows(stores: list[str], context: int, stride: int, max_windows: int | None

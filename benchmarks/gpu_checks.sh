@@ -30,7 +30,7 @@ prepare() {
     fi
     mkdir -p .devdata/init_small .whl
     # the tokens of the shipped tokenizer, cached next to the store (a 1-step CPU run builds what is missing)
-    "$py" -m trainers dynamics --data "$store" --tokenizer checkpoints/genie-redux-g-smb/tokenizer \
+    "$py" -m genie_gym.trainers dynamics --data "$store" --tokenizer checkpoints/genie-redux-g-smb/tokenizer \
         --out "$(mktemp -d)/cache_build" --steps 1 --batch-size 1 --window 8 --image-every 0 --no-progress
     "$py" benchmarks/dream_fps.py --save-context .devdata/context.npz --batch 64
     GPU_STORE="$store" "$py" - <<'EOF2'
@@ -84,7 +84,7 @@ for meta in Path("/tmp/genie_data/smb_mix/SMB").glob("ep_*/meta.json"):
     np.lib.format.open_memmap(meta.parent / "frames.npy", mode="w+", dtype=np.uint8, shape=(length, 64, 64, 3))
 EOF2
     local store=/tmp/genie_data/smb_mix tokenizer=checkpoints/genie-redux-g-smb/tokenizer
-    local train=(python3 -m trainers dynamics --data "$store" --tokenizer "$tokenizer" --window 8 --no-progress)
+    local train=(python3 -m genie_gym.trainers dynamics --data "$store" --tokenizer "$tokenizer" --window 8 --no-progress)
 
     # 1. Size the training runs: the step time of each config at its batch, measured alone.
     echo "== train_throughput (the two configs trained below)" | tee -a "$log"
@@ -127,7 +127,7 @@ EOF2
         tests/test_step_profile.py 2>&1 \
         | tail -25 | tee -a "$log"
     echo "== torchrun (DDP, process group of one)" | tee -a "$log"
-    timeout 90 torchrun --standalone --nproc_per_node 1 -m trainers dynamics --data "$store" \
+    timeout 90 torchrun --standalone --nproc_per_node 1 -m genie_gym.trainers dynamics --data "$store" \
         --tokenizer "$tokenizer" --window 8 --no-progress --device "$device" --out /tmp/ddp_run --batch-size 32 \
         --steps 30 --log-every 10 --image-every 0 --checkpoint-every 30 2>&1 | tail -4 | tee -a "$log"
     tail -3 /tmp/ddp_run/metrics.jsonl 2>&1 | tee -a "$log"

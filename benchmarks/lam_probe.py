@@ -22,7 +22,7 @@ import torch
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.data.store import EpisodeStore
 from genie_gym.models import frames_to_float
-from trainers.tasks import load_frozen
+from genie_gym.trainers.tasks import load_frozen
 
 
 def held_out_clips(store: EpisodeStore, window: int, limit: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 import torch
 
-from agents.random_agent import RightBiasedStickyAgent, RunnerAgent
+from genie_gym.agents.random_agent import RightBiasedStickyAgent, RunnerAgent
 from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import camera_shift, psnr_per_frame
@@ -33,8 +33,8 @@ CONTEXT = 2  # real frames a dream starts from (dream.json's context_frames of t
 
 
 def make_agent(name: str, seed: int):
-    """``"runner"`` (:class:`agents.random_agent.RunnerAgent`, noise 0.1) or ``"right-biased"`` (the data-collection
-    agent)."""
+    """``"runner"`` (:class:`genie_gym.agents.random_agent.RunnerAgent`, noise 0.1) or ``"right-biased"`` (the
+    data-collection agent)."""
     agent = RunnerAgent(noise=0.1) if name == "runner" else RightBiasedStickyAgent()
     agent.reset(seed)
     return agent

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import _sync, build, train_step  # noqa: E402
 
 from genie_gym.allocator import keep_freed_memory_for_benchmark  # noqa: E402
-from trainers.optim import build_optimizer  # noqa: E402
+from genie_gym.trainers.optim import build_optimizer  # noqa: E402
 
 # kinds of operator, matched in this order against the operator's name (``aten::...``)
 OPERATOR_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -17,12 +17,12 @@ uses bf16 autocast there).
     python benchmarks/train_throughput.py                 # small configs, CPU threads = torch default
     python benchmarks/train_throughput.py --paper         # also the paper configs
     python benchmarks/train_throughput.py --threads 2 --batch-size 4 --window 16
-    python benchmarks/train_throughput.py --processes 2 --threads 1   # DDP (gloo), as `torchrun -m trainers`
+    python benchmarks/train_throughput.py --processes 2 --threads 1   # DDP (gloo), as `torchrun -m genie_gym.trainers`
     python benchmarks/train_throughput.py --threads 2 --repeats 5     # median and range of 5 runs per model
 
-``--processes N`` runs N DDP processes on the CPU (gloo, as ``torchrun --nproc_per_node N -m trainers``), each with
-``--threads`` threads and ``--batch-size / N`` clips, and reports the frames/s of all of them together; the MFU
-reference is then the matmul peak of ``N x threads`` threads in one process.
+``--processes N`` runs N DDP processes on the CPU (gloo, as ``torchrun --nproc_per_node N -m genie_gym.trainers``),
+each with ``--threads`` threads and ``--batch-size / N`` clips, and reports the frames/s of all of them together; the
+MFU reference is then the matmul peak of ``N x threads`` threads in one process.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from genie_gym.allocator import keep_freed_memory, keep_freed_memory_for_benchmark
 from genie_gym.models.configs import get_config
-from trainers.optim import build_optimizer, clip_gradients
-from trainers.training_loop import DIAGNOSTICS_FLAG
+from genie_gym.trainers.optim import build_optimizer, clip_gradients
+from genie_gym.trainers.training_loop import DIAGNOSTICS_FLAG
 
 
 def matmul_peak_flops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:
@@ -123,7 +123,7 @@ def build(kind: str, config_name: str, batch: int, window: int, device: torch.de
 
 
 def train_step(model, optimizer, batch, autocast) -> None:
-    """One fwd + bwd + clip + AdamW step, as in :func:`trainers.training_loop.train`."""
+    """One fwd + bwd + clip + AdamW step, as in :func:`genie_gym.trainers.training_loop.train`."""
     optimizer.zero_grad(set_to_none=True)
     with autocast:
         loss, _ = model.compute_loss(batch)

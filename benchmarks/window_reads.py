@@ -54,7 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="genie-bench-") as tmp:
         store = args.store
         if store is None:
-            from agents.random_agent import agent_factory
+            from genie_gym.agents.random_agent import agent_factory
             from genie_gym.collection import collect
 
             store = Path(tmp)

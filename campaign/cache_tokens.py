@@ -20,7 +20,7 @@ import torch
 from genie_gym.data.store import EpisodeStore
 from genie_gym.models.checkpoint_io import load_pretrained
 from genie_gym.models.tokenizer import hold_unchanged_tokens
-from trainers.token_cache import DEFAULT_CHUNK, EpisodeArrayCache, encode_episode_tokens, model_fingerprint
+from genie_gym.trainers.token_cache import DEFAULT_CHUNK, EpisodeArrayCache, encode_episode_tokens, model_fingerprint
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from genie_gym.models.checkpoint_io import load_pretrained, save_pretrained
-from trainers.run_dir import RunDir
+from genie_gym.trainers.run_dir import RunDir
 
 
 def main() -> None:

@@ -9,7 +9,7 @@
 # Every step resumes: rerun the same command after an interruption and finished work is kept (the collection
 # keeps its episodes, the trainings continue from their latest checkpoint, a finished training returns at once).
 # The defaults give a blurry, working world model; the shipped one had hours of training (its MODEL_CARD.md).
-# Under DDP, replace `$GENIE train` by `torchrun --nproc_per_node N -m trainers` with the same arguments.
+# Under DDP, replace `$GENIE train` by `torchrun --nproc_per_node N -m genie_gym.trainers` with the same arguments.
 set -euo pipefail
 
 GENIE=${GENIE:-genie}               # e.g. "python -m genie_gym.cli" where the console script is not on PATH

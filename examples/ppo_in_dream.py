@@ -29,9 +29,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor
 
 import genie_gym
-from agents.ppo_settings import build_ppo
-from agents.random_agent import RightBiasedStickyAgent
-from agents.real_game_eval import real_game_runs
+from genie_gym.agents.policy_agent import SHIPPED_POLICIES, resolve_policy
+from genie_gym.agents.ppo_settings import build_ppo
+from genie_gym.agents.random_agent import RightBiasedStickyAgent
+from genie_gym.agents.real_game_eval import real_game_runs
 from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
 from genie_gym.world_model import WorldModel
 
@@ -77,8 +78,12 @@ def main() -> None:
     policy_file = source / "policy.safetensors"
     result: dict = {"settings": vars(args)}
     if args.evaluate:
+        if not policy_file.is_file() and source.name in SHIPPED_POLICIES:  # e.g. a wheel install, outside a clone
+            policy_file = resolve_policy(source)  # the installed copy, or one clear error
+            source = policy_file.parent
         if not policy_file.is_file():
-            raise SystemExit(f"{policy_file} not found: train first with --out {source}")
+            raise SystemExit(f"{policy_file} not found: train first with --out {source}, or evaluate a shipped "
+                             f"policy: --evaluate {', '.join(SHIPPED_POLICIES)}")
         try:
             load_model(model.policy, str(policy_file))  # strict: every weight, with its shape
         except Exception as exc:  # a truncated file, another format, another policy's weights

@@ -1,7 +1,8 @@
 """genie-gym: Gymnasium world-model environments (GenieRedux-G, AutoExplore, RetroAct).
 
 Importing the package registers the Gymnasium ids (``GenieRetro-SMB-v0``, ``GenieDream-SMB-v0``, ...).
-``GenieDreamEnv`` and ``GenieDreamVecEnv`` (batched dreams, a Stable-Baselines3 VecEnv) are importable from here too;
+``GenieDreamEnv``, ``GenieDreamVecEnv`` (batched dreams, a Stable-Baselines3 VecEnv) and ``GenieDreamVectorEnv`` (the
+same batched dreams as a Gymnasium VectorEnv, what ``gym.make_vec`` gives for a dream id) are importable from here too;
 they load torch (and SB3) on first use, so ``import genie_gym`` stays light.
 """
 
@@ -17,16 +18,18 @@ from genie_gym.envs import GenieRetroEnv, register_dream, register_retro_envs, r
 if TYPE_CHECKING:
     from genie_gym.envs.dream_env import GenieDreamEnv
     from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
+    from genie_gym.envs.dream_vector_env import GenieDreamVectorEnv
 
 __version__ = "0.1.0"
 
 register_retro_envs()
 register_shipped_dreams()
 
-_LAZY = {"GenieDreamEnv": "genie_gym.envs.dream_env", "GenieDreamVecEnv": "genie_gym.envs.dream_vec_env"}
+_LAZY = {"GenieDreamEnv": "genie_gym.envs.dream_env", "GenieDreamVecEnv": "genie_gym.envs.dream_vec_env",
+         "GenieDreamVectorEnv": "genie_gym.envs.dream_vector_env"}
 
 __all__ = ["ACTION_NAMES", "FRAME_SHAPE", "FRAME_SKIP", "NUM_ACTIONS", "GenieDreamEnv", "GenieDreamVecEnv",
-           "GenieRetroEnv", "__version__", "keep_freed_memory", "register_dream"]
+           "GenieDreamVectorEnv", "GenieRetroEnv", "__version__", "keep_freed_memory", "register_dream"]
 
 
 def __getattr__(name: str) -> Any:

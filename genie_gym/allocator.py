@@ -8,7 +8,8 @@ to keep what is freed (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, 2
 2026-12-01, alternated runs): dynamics training 29.2 / 29.8 against 22.8 / 21.7 frames/s, tokenizer 21.6 / 21.5
 against 19.9 / 16.4. The price: the process keeps its peak heap instead of handing freed memory back.
 
-The ``genie`` command and ``python -m trainers`` call it at start; library users can call it once themselves. Set
+The ``genie`` command and ``python -m genie_gym.trainers`` call it at start; library users can call it once themselves.
+Set
 ``GENIE_GYM_MALLOC=system`` to leave the C library's defaults alone. Elsewhere than glibc (macOS, musl) it does
 nothing.
 """
@@ -49,6 +50,25 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _applied = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
     return _applied
+
+
+def release_freed_memory() -> bool:
+    """Hand the free pages of the heap back to the OS (glibc ``malloc_trim(0)``); returns whether it ran.
+
+    With :func:`keep_freed_memory`, a long training run whose tensors change size every step (the masked tokens of
+    MaskGIT training) fragments the heap and its resident size only grows (measured: a dynamics run at 9.6 GB after
+    50 min on the 2-core VM). The trainer calls this at every checkpoint: the pages come back at the cost of a few
+    page faults on the next step.
+    """
+    if not _applied:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 def keep_freed_memory_for_benchmark() -> str:

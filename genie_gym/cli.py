@@ -27,9 +27,9 @@ LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.world_model_command",
 ]
 # The plug-ins of this repository, used when they are importable but not installed as entry points (a source
-# checkout on PYTHONPATH, e.g. `python -m trainers` on a machine where the package is not pip-installed).
-BUNDLED_PLUGINS: dict[str, str] = {"collect": "agents.collect_command", "explore": "agents.explore_command",
-                                   "train": "trainers.cli"}
+# checkout on PYTHONPATH, e.g. `python -m genie_gym.trainers` on a machine where the package is not pip-installed).
+BUNDLED_PLUGINS: dict[str, str] = {"collect": "genie_gym.agents.collect_command",
+                                   "explore": "genie_gym.agents.explore_command", "train": "genie_gym.trainers.cli"}
 
 
 def _missing(module_name: str, exc: ModuleNotFoundError) -> bool:

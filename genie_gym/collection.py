@@ -110,7 +110,9 @@ def parse_shard(spec: str | tuple[int, int] | None) -> tuple[int, int]:
 def describe_policy(factory: Callable[..., Any]) -> str:
     """A stable text naming a policy factory and its arguments, recorded as ``agent`` in ``meta.json``.
 
-    ``functools.partial(StickyRandomAgent, p=0.75)`` → ``"agents.random_agent.StickyRandomAgent(p=0.75)"``.
+    ``functools.partial(StickyRandomAgent, p=0.75)`` → ``"agents.random_agent.StickyRandomAgent(p=0.75)"`` (the
+    bundled agents keep the module path they had as the top-level package ``agents``, so that stores collected then
+    still resume).
     """
     args: tuple = ()
     kwargs: dict[str, Any] = {}
@@ -118,7 +120,10 @@ def describe_policy(factory: Callable[..., Any]) -> str:
         args = factory.args + args
         kwargs = {**factory.keywords, **kwargs}
         factory = factory.func
-    name = f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', type(factory).__name__)}"
+    module = str(getattr(factory, "__module__", "?"))
+    if module.startswith("genie_gym.agents."):  # the name stores recorded before agents/ moved into genie_gym/
+        module = module.removeprefix("genie_gym.")
+    name = f"{module}.{getattr(factory, '__qualname__', type(factory).__name__)}"
     parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
     return f"{name}({', '.join(parts)})"
 

@@ -23,7 +23,7 @@ def smb_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     4 Super Mario Bros episodes (indices 0-3) of at most 41 frames (40 steps), sticky-random agent, seed 3,
     collected in the test process. Copy it (``shutil.copytree``) before modifying anything.
     """
-    from agents.random_agent import agent_factory
+    from genie_gym.agents.random_agent import agent_factory
     from genie_gym.collection import collect
 
     out = tmp_path_factory.mktemp("smb_store")

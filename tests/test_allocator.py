@@ -53,3 +53,28 @@ def test_the_genie_command_applies_it() -> None:
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 env={**os.environ, "GENIE_GYM_MALLOC": setting})
         assert expected in result.stdout, (result.stdout, result.stderr)
+
+
+TRIM_PROBE = """
+import torch
+from genie_gym.allocator import keep_freed_memory, release_freed_memory
+def resident_mb():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20
+keep_freed_memory()
+base = resident_mb()
+pinned = []
+for i in range(100):  # tensors of changing size, as MaskGIT training makes, with small ones kept in between
+    torch.empty(1_000_000 + i * 100_003).fill_(1.0)
+    pinned.append(torch.ones(1000))
+grown = resident_mb()
+release_freed_memory()
+print(base, grown, resident_mb())
+"""
+
+
+def test_release_freed_memory_gives_the_kept_heap_back() -> None:
+    result = subprocess.run([sys.executable, "-c", TRIM_PROBE], capture_output=True, text=True, check=True,
+                            env={**os.environ, "GENIE_GYM_MALLOC": ""})
+    base, grown, released = map(float, result.stdout.split())
+    assert grown - base > 20, (base, grown)  # the freed tensors stayed resident
+    assert released - base < (grown - base) / 2, (base, grown, released)

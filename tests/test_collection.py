@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.random_agent import RandomAgent, StickyRandomAgent, agent_factory
+from genie_gym.agents.random_agent import RandomAgent, StickyRandomAgent, agent_factory
 from genie_gym.collection import CollectionError, collect, derive_seed, describe_policy, parse_shard
 from genie_gym.data.store import EpisodeStore, _host_tag, check_episode
 from genie_gym.envs.retro_env import GenieRetroEnv
@@ -236,7 +236,7 @@ def test_helpers() -> None:
 
 def test_right_biased_agent_goes_further_into_smb_than_sticky_random() -> None:
     """The right-biased policy draws RIGHT most often, stays seeded, and scrolls the real level further."""
-    from agents.random_agent import RightBiasedStickyAgent
+    from genie_gym.agents.random_agent import RightBiasedStickyAgent
 
     agent = RightBiasedStickyAgent(p=0.0)
     agent.reset(3)
@@ -271,7 +271,7 @@ def test_right_biased_agent_goes_further_into_smb_than_sticky_random() -> None:
 
 def test_run_stop_agent_alternates_right_runs_with_stops() -> None:
     """RunStopAgent holds RIGHT for a run, then LEFT / UP / DOWN or JUMP, with segment lengths in their ranges."""
-    from agents.random_agent import RunStopAgent
+    from genie_gym.agents.random_agent import RunStopAgent
 
     agent = RunStopAgent(run=(4, 6), stop=(2, 3), jump_p=0.25)
     agent.reset(7)
@@ -324,7 +324,7 @@ def test_runner_agent_runs_right_jumps_on_a_cycle_and_mixes_in_random_actions(tm
     """RunnerAgent: without noise RIGHT on steps 1-3 and JUMP on steps 4-7 of every 8; with noise some other actions;
     ``genie collect --agent runner --noise`` records it (and scrolls into the level), and ``--noise`` elsewhere or
     outside [0, 1] is one clear error."""
-    from agents.random_agent import RunnerAgent
+    from genie_gym.agents.random_agent import RunnerAgent
     from genie_gym.cli import main
 
     agent = RunnerAgent(noise=0.0)
@@ -355,8 +355,8 @@ def test_lead_in_starts_recording_deeper_and_replays(tmp_path: Path) -> None:
     """With a lead-in, recording starts after unrecorded right-biased steps: frames[0] is that moment (replayable
     from the stored seeds), the recorded part is still aligned, collection is deterministic, and resuming with another
     lead-in is refused."""
-    from agents.collect_command import parse_lead_in
-    from agents.random_agent import RightBiasedStickyAgent, RunStopAgent
+    from genie_gym.agents.collect_command import parse_lead_in
+    from genie_gym.agents.random_agent import RightBiasedStickyAgent, RunStopAgent
     from genie_gym.metrics import camera_shift
 
     kwargs = dict(lead_in=(120, 160), lead_in_factory=agent_factory("right-biased", p=0.75), progress=False)

@@ -1,8 +1,10 @@
 """The envs through the clients users use and the contracts Gymnasium sets (issue 30).
 
 Vector envs (``gym.make_vec`` sync and async, async with torch's thread pool in use, in a subprocess with a timeout
-so a hang fails instead of blocking), one step limit (Gymnasium's, visible in the spec), inputs validated where they
-enter, ``render()`` without a render mode, copies of a real game, windows without a display and the import paths.
+so a hang fails instead of blocking; the ids' ``vector_entry_point``: batched dreams, real games in subprocesses; SB3
+``make_vec_env`` with ``DummyVecEnv`` and ``SubprocVecEnv``; several real games in one process), one step limit
+(Gymnasium's, visible in the spec), inputs validated where they enter (``genie data import`` too), ``render()`` without
+a render mode, copies of a real game, windows without a display and the import paths. The wheel: test_packaging.py.
 Dreams use the tiny untrained world model of ``conftest.tiny_checkpoint``; real games need the ROMs.
 """
 
@@ -15,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -113,6 +116,200 @@ def test_make_vec_async_real_game_runs_one_emulator_per_process():
         envs.close()
 
 
+@needs_roms
+def test_make_vec_of_a_dream_id_is_the_batched_dream_of_one_forward_pass(tiny_checkpoint):
+    """The ids' vector_entry_point: gym.make_vec(id, num_envs=N) is GenieDreamVectorEnv, the engine of
+    GenieDreamVecEnv behind Gymnasium's VectorEnv API (NEXT_STEP autoreset, the spec's step limit)."""
+    from genie_gym import GenieDreamVecEnv, GenieDreamVectorEnv
+
+    default = gym.make_vec(TINY_DREAM_ID, num_envs=3)
+    assert isinstance(default, GenieDreamVectorEnv) and default.max_episode_steps == DEFAULT_MAX_EPISODE_STEPS
+    default.close()
+    envs = gym.make_vec(TINY_DREAM_ID, num_envs=3, vectorization_mode="vector_entry_point", max_episode_steps=2,
+                        maskgit_steps=1, render_mode="rgb_array")
+    reference = GenieDreamVecEnv(3, checkpoint=str(tiny_checkpoint), max_episode_steps=2, maskgit_steps=1, seed=5)
+    try:
+        assert isinstance(envs, GenieDreamVectorEnv) and envs.num_envs == 3
+        assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+        assert envs.single_action_space == gym.spaces.Discrete(5) and envs.action_space.shape == (3,)
+        assert envs.observation_space.shape == (3, 64, 64, 3) and envs.spec.id == TINY_DREAM_ID
+        obs, info = envs.reset(seed=5)
+        np.testing.assert_array_equal(obs, reference.reset())  # same seeds, same contexts, same engine
+        actions = np.array([0, 4, 1])
+        obs, reward, terminated, truncated, info = envs.step(actions)
+        reference_obs, reference_reward, _, _ = reference.step(actions)
+        np.testing.assert_array_equal(obs, reference_obs)
+        np.testing.assert_allclose(reward, reference_reward, rtol=1e-6)
+        assert reward.shape == (3,) and not terminated.any() and not truncated.any()
+        assert info["uncertainty_map"].shape[0] == 3 and info["_uncertainty_map"].all()
+        assert list(info["step"]) == [1, 1, 1]
+        assert len(envs.render()) == 3 and envs.render()[1].shape == (64, 64, 3)
+        *_, terminated, truncated, _ = envs.step(actions)
+        assert truncated.all() and not terminated.any()  # the limit, in every dream at once
+        obs, reward, terminated, truncated, info = envs.step(actions)  # NEXT_STEP: the next dreams start
+        assert not truncated.any() and not reward.any() and info == {}
+        np.testing.assert_array_equal(obs, reference.step(actions)[0])  # SB3 semantics: reset within that step
+        np.testing.assert_array_equal(envs.reset(seed=[7, 8, 9])[0], envs.reset(seed=7)[0])
+    finally:
+        envs.close()
+        reference.close()
+
+
+@needs_roms
+def test_batched_dreams_check_their_inputs(tiny_checkpoint):
+    envs = gym.make_vec(TINY_DREAM_ID, num_envs=2, maskgit_steps=1)
+    try:
+        with pytest.raises(RuntimeError, match="call reset"):
+            envs.step(np.array([0, 1]))
+        envs.reset(seed=0)
+        for bad in ([0, 1, 2], np.array([0.0, 1.0]), np.array([0, 5]), "01", 3):
+            with pytest.raises(ValueError, match=r"actions of 2 batched dreams must be integers of shape \(2,\)|"
+                                                 r"invalid action"):
+                envs.step(bad)
+        with pytest.raises(ValueError, match=r"takes one int s .*\[s, \.\.\., s \+ 1\], got \[0, 2\]"):
+            envs.reset(seed=[0, 2])
+        with pytest.raises(ValueError, match=r"take no reset options, got \['frames'\].*vectorization_mode='sync'"):
+            envs.reset(options={"frames": 1})
+        envs.step([0, 4])  # a list of ints is a batch of actions too
+    finally:
+        envs.close()
+    with pytest.raises(ValueError, match="render_mode of batched dreams"):
+        gym.make_vec(TINY_DREAM_ID, num_envs=2, render_mode="human")
+
+
+@needs_roms
+def test_make_vec_of_a_real_game_runs_one_subprocess_per_game_by_default():
+    envs = gym.make_vec("GenieRetro-SMB-v0", num_envs=2, max_episode_steps=2)
+    try:
+        assert isinstance(envs, gym.vector.AsyncVectorEnv)
+        obs, _ = envs.reset(seed=[0, 1])
+        assert obs.shape == (2, 64, 64, 3)
+        truncations = [envs.step(np.array([0, 4]))[3].tolist() for _ in range(2)]
+        assert truncations == [[False, False], [True, True]]
+    finally:
+        envs.close()
+
+
+def _run_alone(seed: int, actions: list[int]) -> list:
+    env = gym.make("GenieRetro-SMB-v0", max_episode_steps=10**6)
+    try:
+        trace = [env.reset(seed=seed)]
+        trace += [env.step(action) for action in actions]
+        return trace
+    finally:
+        env.close()
+
+
+def _assert_same_trace(ours: list, alone: list) -> None:
+    assert len(ours) == len(alone)
+    for got, expected in zip(ours, alone, strict=True):
+        np.testing.assert_array_equal(got[0], expected[0])  # observation
+        assert got[1:] == expected[1:]  # reward, terminated, truncated and info (the game's RAM variables)
+
+
+@needs_roms
+def test_real_games_of_one_process_warn_once_and_hand_one_emulator_over_exactly(monkeypatch):
+    """Issue 30 item 2: two real games alternately in one process were 20-60x slower than one (a new emulator, and
+    Python's full garbage collection, at every switch). Envs of the same game now hand the emulator over; the first
+    time two live envs take turns, the process warns once that subprocesses are the way to run several."""
+    from genie_gym.envs import retro_env
+    from genie_gym.envs.retro_env import SharedEmulatorWarning
+
+    rng = np.random.default_rng(2)
+    first_actions, second_actions = ([int(a) for a in rng.integers(0, 5, size=15)] for _ in range(2))
+    first_alone, second_alone = _run_alone(3, first_actions), _run_alone(4, second_actions)
+
+    monkeypatch.setattr(retro_env, "_WARNED_SHARED_EMULATOR", [False])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SharedEmulatorWarning)  # a second env made (and closed) alone: no warning
+        lone = gym.make("GenieRetro-SMB-v0")
+        first = gym.make("GenieRetro-SMB-v0", max_episode_steps=10**6)
+        lone.close()
+        second = gym.make("GenieRetro-SMB-v0", max_episode_steps=10**6)
+    made = []
+    make_emulator = retro_env._make_emulator
+    monkeypatch.setattr(retro_env, "_make_emulator", lambda *args: made.append(args) or make_emulator(*args))
+    try:
+        with pytest.warns(SharedEmulatorWarning, match=r"one emulator.*subprocesses.*SubprocVecEnv") as caught:
+            first_trace = [first.reset(seed=3)]  # it takes the emulator back from the live second: they alternate
+        assert len([w for w in caught if w.category is SharedEmulatorWarning]) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SharedEmulatorWarning)  # once per process: no second warning
+            second_trace = [second.reset(seed=4)]
+            for a, b in zip(first_actions, second_actions, strict=True):
+                first_trace.append(first.step(a))
+                second_trace.append(second.step(b))
+            third = gym.make("GenieRetro-SMB-v0")
+            third.close()
+    finally:
+        first.close()
+        second.close()
+    assert made == []  # 32 switches, no new emulator
+    _assert_same_trace(first_trace, first_alone)
+    _assert_same_trace(second_trace, second_alone)
+
+
+@needs_roms
+def test_the_real_game_a_dream_starts_from_shares_the_emulator_without_a_warning(tiny_checkpoint, monkeypatch):
+    from genie_gym.envs import retro_env
+
+    monkeypatch.setattr(retro_env, "_WARNED_SHARED_EMULATOR", [False])
+    real, dream = gym.make("GenieRetro-SMB-v0"), gym.make(TINY_DREAM_ID, maskgit_steps=1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", retro_env.SharedEmulatorWarning)
+            real.reset(seed=0)
+            dream.reset(seed=0)  # its real game takes the emulator for the context frames
+            real.step(0)  # and hands it back
+            dream.step(0)
+    finally:
+        real.close()
+        dream.close()
+    assert retro_env._WARNED_SHARED_EMULATOR == [False]
+
+
+@needs_roms
+def test_sb3_make_vec_env_over_the_dream_with_dummy_vec_env(tiny_checkpoint):
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    venv = make_vec_env(TINY_DREAM_ID, n_envs=2, seed=0, vec_env_cls=DummyVecEnv,
+                        env_kwargs={"maskgit_steps": 1, "max_episode_steps": 2})
+    try:
+        obs = venv.reset()
+        assert obs.shape == (2, 64, 64, 3) and obs.dtype == np.uint8
+        dones = []
+        for _ in range(2):
+            obs, rewards, done, infos = venv.step(np.array([0, 4]))
+            assert rewards.shape == (2,) and "uncertainty_map" in infos[0]
+            dones.append(done.tolist())
+        assert dones == [[False, False], [True, True]] and infos[0]["TimeLimit.truncated"]
+    finally:
+        venv.close()
+
+
+@needs_roms
+def test_sb3_make_vec_env_over_the_dream_with_subproc_vec_env(tiny_checkpoint):
+    """SubprocVecEnv starts its workers with forkserver: the "genie_gym:" prefix of the id imports genie_gym (which
+    registers the ids) in them; the tiny world model goes in as the shipped id's checkpoint."""
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+        venv = make_vec_env("genie_gym:GenieDream-SMB-v0", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv,
+                            env_kwargs={{"checkpoint": {str(tiny_checkpoint)!r}, "maskgit_steps": 1,
+                                         "max_episode_steps": 2}})
+        obs = venv.reset()
+        assert obs.shape == (2, 64, 64, 3), obs.shape
+        dones = [venv.step(np.array([0, 4]))[2].tolist() for _ in range(2)]
+        assert dones == [[False, False], [True, True]], dones
+        venv.close()
+        print("subproc ok")
+    """)
+    done = _run_with_timeout(script, timeout=240)
+    assert done.returncode == 0 and "subproc ok" in done.stdout, done.stdout
+
+
 # --- one step limit ----------------------------------------------------------------------------------------------
 
 
@@ -206,6 +403,31 @@ def test_dream_reset_options_are_checked(dream):
     assert info["context_frames"] == 1 and np.array_equal(obs, frames[0])
     obs, info = dream.reset(options={"frames": frames, "actions": np.array([4])})
     assert info["context_frames"] == 2
+
+
+@needs_roms
+def test_data_import_names_the_accepted_games_and_the_expected_file_format(tmp_path, capsys):
+    from genie_gym.cli import main as genie_main
+
+    good = tmp_path / "good.npz"
+    np.savez(good, frames=np.zeros((1, 3, 64, 64, 3), np.uint8), actions=np.zeros((1, 2), np.int64))
+    store = tmp_path / "store"
+    assert genie_main(["data", "import", str(good), "--game", "Foo", "--out", str(store)]) == 1
+    error = capsys.readouterr().err
+    assert "unknown game 'Foo'" in error and "SMB, Airstriker" in error and "stable-retro name" in error
+    assert error.count("\n") == 1 and not store.exists()
+    readme = tmp_path / "README.txt"
+    readme.write_text("not an archive\n")
+    for bad in (readme, tmp_path / "pickle.npz"):
+        if bad.suffix == ".npz":
+            pickle.dump({"frames": 1}, bad.open("wb"))
+        assert genie_main(["data", "import", str(bad), "--game", "SMB", "--out", str(store)]) == 1
+        error = capsys.readouterr().err
+        assert "is not a readable .npz file: expected a NumPy .npz archive" in error, error
+        assert "frames uint8 (E, T, 64, 64, 3)" in error and "allow_pickle" not in error
+        assert error.count("\n") == 1
+    assert genie_main(["data", "import", str(good), "--game", "smb", "--out", str(store)]) == 0
+    assert (store / "SMB" / "ep_000000").is_dir()
 
 
 @needs_roms

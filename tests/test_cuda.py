@@ -83,8 +83,8 @@ def test_cached_stream_matches_the_full_recompute_on_cuda(shipped_cuda, real_con
 
 
 def _overfit(model: torch.nn.Module, batch: dict[str, torch.Tensor], steps: int = 60) -> tuple[float, float]:
-    from trainers.optim import OptimizerSettings, build_optimizer, clip_gradients
-    from trainers.training_loop import mixed_precision_context
+    from genie_gym.trainers.optim import OptimizerSettings, build_optimizer, clip_gradients
+    from genie_gym.trainers.training_loop import mixed_precision_context
 
     model.to(CUDA).train()
     optimizer = build_optimizer(model, OptimizerSettings(lr=1e-3))

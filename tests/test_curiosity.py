@@ -12,9 +12,9 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
-from agents.curiosity import CuriosityModel, CuriosityRewardVecEnv, ForwardModel
-from agents.policy_agent import PolicyAgent
-from agents.uncertainty_reward import UncertaintyRewardVecEnv
+from genie_gym.agents.curiosity import CuriosityModel, CuriosityRewardVecEnv, ForwardModel
+from genie_gym.agents.policy_agent import PolicyAgent
+from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
 from genie_gym.cli import main
 from genie_gym.data.store import EpisodeStore
 from genie_gym.envs.retro_env import GenieRetroEnv
@@ -156,7 +156,7 @@ def test_explore_in_the_real_game_with_the_world_models_uncertainty(tmp_path):
 
 
 def test_rollout_plan_trains_what_timesteps_says_or_rounds_up_to_whole_rollouts():
-    from agents.explore_command import rollout_plan
+    from genie_gym.agents.explore_command import rollout_plan
 
     assert rollout_plan(256, 0, num_envs=16, n_steps=64) == (16, 256)  # issue 30: not one rollout of 1,024
     assert rollout_plan(250, 0, num_envs=16, n_steps=64) == (16, 256)  # at most num_envs - 1 over

@@ -12,9 +12,9 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 from test_training_loop import ADAM_STEP_ATOL, make_tiny_task, quiet_settings
 
-from trainers.distributed import init_distributed, shutdown_distributed
-from trainers.run_dir import RunDir
-from trainers.training_loop import train
+from genie_gym.trainers.distributed import init_distributed, shutdown_distributed
+from genie_gym.trainers.run_dir import RunDir
+from genie_gym.trainers.training_loop import train
 
 torch.set_num_threads(1)
 SETTINGS = dict(steps=2, batch_size=8, grad_accum=2, checkpoint_every=1)

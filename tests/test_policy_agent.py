@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.policy_agent import PolicyAgent
+from genie_gym.agents.policy_agent import PolicyAgent
 from genie_gym.cli import main
 from genie_gym.data.store import EpisodeStore
 

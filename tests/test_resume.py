@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from test_training_loop import make_tiny_task, quiet_settings
 
-from trainers.run_dir import RunDir
-from trainers.training_loop import train
+from genie_gym.trainers.run_dir import RunDir
+from genie_gym.trainers.training_loop import train
 
 torch.set_num_threads(1)
 

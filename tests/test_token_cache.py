@@ -16,8 +16,8 @@ from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.models.checkpoint_io import save_pretrained
 from genie_gym.models.configs import TokenizerConfig
 from genie_gym.models.tokenizer import VideoTokenizer
-from trainers.tasks import cache_tokens
-from trainers.token_cache import TokenWindowDataset, encode_episode_tokens, infer_episode_actions
+from genie_gym.trainers.tasks import cache_tokens
+from genie_gym.trainers.token_cache import TokenWindowDataset, encode_episode_tokens, infer_episode_actions
 
 torch.set_num_threads(1)
 TINY_TOKENIZER = dict(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1, decoder_blocks=1, num_codes=64)

@@ -1,4 +1,5 @@
-"""``genie train`` / ``python -m trainers`` / ``torchrun -m trainers`` end to end on a tiny real SMB store.
+"""``genie train`` / ``python -m genie_gym.trainers`` / ``torchrun -m genie_gym.trainers`` end to end on a tiny real
+SMB store.
 
 The tokenizer and dynamics runs use the real ``small`` models for a few steps; the LAM, genie-redux, interrupt and
 torchrun runs use tiny JSON configs of the real models to keep the suite fast on 2 cores.
@@ -24,7 +25,7 @@ from genie_gym.cli import main
 from genie_gym.models.checkpoint_io import save_pretrained
 from genie_gym.models.configs import LAMConfig
 from genie_gym.models.lam import LatentActionModel
-from trainers.run_dir import RunDir
+from genie_gym.trainers.run_dir import RunDir
 
 torch.set_num_threads(1)
 FAST = ["--batch-size", "2", "--window", "4", "--log-every", "1", "--threads", "1", "--no-progress"]
@@ -172,7 +173,7 @@ def _env() -> dict[str, str]:
 
 def test_sigint_writes_a_checkpoint_and_exits_130(work: Path) -> None:
     out = work / "interrupted"
-    command = [sys.executable, "-m", "trainers", "tokenizer", "--config", str(work / "tiny_tokenizer.json"),
+    command = [sys.executable, "-m", "genie_gym.trainers", "tokenizer", "--config", str(work / "tiny_tokenizer.json"),
                "--data", str(work / "store"), "--out", str(out), "--steps", "100000", *FAST]
     process = subprocess.Popen(command, env=_env(), stderr=subprocess.PIPE, text=True)
     try:
@@ -196,7 +197,7 @@ def test_torchrun_two_processes_match_one(work: Path) -> None:
     assert train(*common, "--out", single) == 0
     ddp = work / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    process = subprocess.Popen([*torchrun, "-m", "trainers", *common, "--out", str(ddp)], env=_env(),
+    process = subprocess.Popen([*torchrun, "-m", "genie_gym.trainers", *common, "--out", str(ddp)], env=_env(),
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _, err = process.communicate(timeout=300)

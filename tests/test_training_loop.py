@@ -19,11 +19,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Dataset
 
-from trainers.distributed import DistributedContext
-from trainers.lr_schedule import build_scheduler, default_warmup_steps, warmup_cosine_factor
-from trainers.optim import OptimizerSettings, build_optimizer, weight_decay_groups
-from trainers.run_dir import RunDir
-from trainers.training_loop import LoopSettings, StepBatchSampler, TrainingTask, train
+from genie_gym.trainers.distributed import DistributedContext
+from genie_gym.trainers.lr_schedule import build_scheduler, default_warmup_steps, warmup_cosine_factor
+from genie_gym.trainers.optim import OptimizerSettings, build_optimizer, weight_decay_groups
+from genie_gym.trainers.run_dir import RunDir
+from genie_gym.trainers.training_loop import LoopSettings, StepBatchSampler, TrainingTask, train
 
 torch.set_num_threads(1)
 

@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     importer = actions.add_parser("import", help="add the episodes of an interchange .npz to a store")
     importer.add_argument("file", type=Path, help="interchange .npz: frames uint8 (E,T,64,64,3), actions int64 (E,T-1)")
-    importer.add_argument("--game", required=True, help="game the episodes belong to (the store sub-directory)")
+    importer.add_argument("--game", required=True,
+                          help="annotated game the episodes belong to, e.g. SMB (the store sub-directory)")
     importer.add_argument("--out", type=Path, required=True, help="episode store directory")
     importer.add_argument("--agent", default="import", help="agent name recorded in meta.json")
     importer.add_argument("--frame-skip", type=int, default=FRAME_SKIP, help="frame skip recorded in meta.json")

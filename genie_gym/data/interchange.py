@@ -29,9 +29,11 @@ from genie_gym.data.store import (
     check_game_name,
     load_episode,
 )
-from genie_gym.games import UnknownGameError, get_game
+from genie_gym.games import UnknownGameError, get_game, load_games
 
 FORMAT_HINT = "an interchange file holds frames uint8 (E, T, 64, 64, 3) and actions int64 (E, T-1)"
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of a .npy file
+ZIP_MAGIC = b"PK"  # of a zip archive, which an .npz is
 
 
 def validate_interchange(frames: Any, actions: Any, source: str = "interchange data") -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +79,19 @@ def read_npz(path: os.PathLike | str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"no interchange file {path}")
     try:
+        with open(path, "rb") as file:
+            magic = file.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read ({exc.strerror}); {FORMAT_HINT}") from None
+    if magic == NPY_MAGIC:
+        raise ValueError(f"{path} is a single .npy array, not an .npz archive; {FORMAT_HINT}")
+    if not magic.startswith(ZIP_MAGIC):  # text, pickles, images: numpy would only talk about allow_pickle
+        raise ValueError(f"{path} is not a readable .npz file: expected a NumPy .npz archive, as "
+                         f"np.savez(FILE, frames=..., actions=...) writes; {FORMAT_HINT}")
+    try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path} is not a readable .npz file ({exc}); {FORMAT_HINT}") from exc
+        raise ValueError(f"{path} is not a readable .npz file ({exc}); {FORMAT_HINT}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} is a single .npy array, not an .npz archive; {FORMAT_HINT}")
     with archive:
@@ -95,11 +107,15 @@ def read_npz(path: os.PathLike | str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def canonical_game_name(game: str) -> str:
-    """The annotated short name for ``game`` (``smb`` → ``SMB``), or ``game`` itself for an unannotated game."""
+    """The annotated short name for ``game`` (``smb`` or ``SuperMarioBros-Nes-v0`` → ``SMB``); raises one
+    ``ValueError`` listing the annotated games for any other name."""
     try:
         return get_game(game).name
     except UnknownGameError:
-        return check_game_name(game)
+        check_game_name(game)  # a name that could not even be a store directory says so
+        known = ", ".join(g.name for g in load_games())
+        raise ValueError(f"unknown game {game!r} for the imported episodes: pass one of the annotated games "
+                         f"({known}), by short name or stable-retro name") from None
 
 
 @dataclass(frozen=True)
@@ -119,16 +135,16 @@ def import_npz(
     agent: str = "import",
     frame_skip: int | None = FRAME_SKIP,
 ) -> ImportSummary:
-    """Add every episode of an interchange file to a store as new episodes of ``game``.
+    """Add every episode of an interchange file to a store as new episodes of ``game`` (an annotated game).
 
     New episodes get the indices after the largest one already in ``<store>/<game>``, in file order; each is written
     atomically, and the whole file is validated before anything is written. Importing is resumable and idempotent:
     an episode already imported from a file of the same name with identical arrays (same sha256) is not written
     again. ``agent`` and ``frame_skip`` are recorded in ``meta.json`` (``frame_skip=None`` when unknown).
     """
+    game = canonical_game_name(game)
     frames, actions = read_npz(npz_path)
     source = Path(npz_path).name
-    game = canonical_game_name(game)
     store = EpisodeStore(store_dir)
     previous: dict[tuple[int, str, str], EpisodeRef] = {}
     for ref in store.refs(game):

@@ -4,7 +4,8 @@
 relative symbolic links to the sources' episode directories, numbered ``0..N-1`` per game in the order given (a
 source with ``:K`` appears ``K`` times, i.e. is sampled ``K`` times as often by the trainers). The per-episode arrays
 a source already cached for a frozen model (token ids ``SOURCE/.tokens/FINGERPRINT/GAME/ep_*.npy`` and LAM codes
-under ``.latent_actions``, see :mod:`trainers.token_cache`) are hard-linked (or copied) under the new indices, so
+under ``.latent_actions``, see :mod:`genie_gym.trainers.token_cache`) are hard-linked (or copied) under the new
+indices, so
 training the dynamics on the mix tokenizes nothing again. The mix's train/validation split follows its own
 indices (as every store's does); keep held-out test stores out of the sources.
 """

@@ -182,10 +182,10 @@ class GenieDreamEnv(gym.Env):
         return self._real_context(seed)
 
     def _real_context(self, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
-        from genie_gym.envs.retro_env import GenieRetroEnv
+        from genie_gym.envs.retro_env import context_env
 
         if self._real_env is None:
-            self._real_env = GenieRetroEnv(self.game)
+            self._real_env = context_env(self.game)
         obs, _ = self._real_env.reset(seed=seed if seed is not None else int(self.np_random.integers(0, 2**31)))
         frames, actions = [obs], []
         for _ in range(self.context_frames - 1):

@@ -123,10 +123,10 @@ class GenieDreamVecEnv(VecEnv):
         return [False] * len(self._get_indices(indices))
 
     def _real_contexts(self) -> tuple[np.ndarray, np.ndarray]:
-        from genie_gym.envs.retro_env import GenieRetroEnv
+        from genie_gym.envs.retro_env import context_env
 
         if self._real_env is None:
-            self._real_env = GenieRetroEnv(self.game)
+            self._real_env = context_env(self.game)
         rng = np.random.default_rng([self.base_seed, self._episode])
         all_frames, all_actions = [], []
         for i in range(self.num_envs):

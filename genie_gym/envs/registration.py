@@ -3,16 +3,38 @@
 Every id is registered with ``max_episode_steps=DEFAULT_MAX_EPISODE_STEPS`` (1000): ``gym.make`` wraps the env in
 Gymnasium's ``TimeLimit``, the env's only step limit (``gym.make(id, max_episode_steps=N)`` changes it,
 ``gym.spec(id).max_episode_steps`` shows it).
+
+Every id also has a ``vector_entry_point``, what ``gym.make_vec(id, num_envs=N)`` builds when
+``vectorization_mode`` is left out (or is ``"vector_entry_point"``): for a dream,
+:class:`~genie_gym.envs.dream_vector_env.GenieDreamVectorEnv` (``N`` dreams in one forward pass); for a real game,
+``N`` games in subprocesses (:func:`make_retro_vector_env`; stable-retro allows one emulator per process).
+``vectorization_mode="sync"`` / ``"async"`` still give Gymnasium's own vector envs of single envs.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import gymnasium as gym
 
-from genie_gym.games import load_games
+from genie_gym.games import get_game, load_games
 
 RETRO_ENTRY_POINT = "genie_gym.envs.retro_env:GenieRetroEnv"
+RETRO_VECTOR_ENTRY_POINT = "genie_gym.envs.registration:make_retro_vector_env"
 DEFAULT_MAX_EPISODE_STEPS = 1000
+
+
+def make_retro_vector_env(num_envs: int, game: str, max_episode_steps: int | None = None,
+                          **kwargs: Any) -> gym.vector.AsyncVectorEnv:
+    """``vector_entry_point`` of the ``GenieRetro-<Game>-v0`` ids: ``num_envs`` real games, one per subprocess
+    (``gymnasium.vector.AsyncVectorEnv``), each made as ``gym.make(id, max_episode_steps=..., **kwargs)``."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    # "genie_gym:" makes gym.make import genie_gym (which registers the ids) in spawn / forkserver workers too
+    make = functools.partial(gym.make, f"genie_gym:{get_game(game).env_id}", max_episode_steps=max_episode_steps,
+                             **kwargs)
+    return gym.vector.AsyncVectorEnv([make] * num_envs)
 
 
 def register_retro_envs() -> list[str]:
@@ -21,12 +43,13 @@ def register_retro_envs() -> list[str]:
     for game in load_games():
         if game.env_id not in gym.registry:
             gym.register(id=game.env_id, entry_point=RETRO_ENTRY_POINT, kwargs={"game": game.name},
-                         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS)
+                         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS, vector_entry_point=RETRO_VECTOR_ENTRY_POINT)
         ids.append(game.env_id)
     return ids
 
 
 DREAM_ENTRY_POINT = "genie_gym.envs.dream_env:GenieDreamEnv"
+DREAM_VECTOR_ENTRY_POINT = "genie_gym.envs.dream_vector_env:GenieDreamVectorEnv"
 SHIPPED_DREAMS = {"GenieDream-SMB-v0": "smb"}
 
 
@@ -43,7 +66,7 @@ def register_dream(env_id: str, checkpoint: str, max_episode_steps: int = DEFAUL
     if env_id in gym.registry:
         del gym.registry[env_id]
     gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": str(checkpoint), **kwargs},
-                 max_episode_steps=max_episode_steps)
+                 max_episode_steps=max_episode_steps, vector_entry_point=DREAM_VECTOR_ENTRY_POINT)
     return env_id
 
 
@@ -52,7 +75,7 @@ def register_shipped_dreams() -> list[str]:
     for env_id, checkpoint in SHIPPED_DREAMS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": checkpoint},
-                         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS)
+                         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS, vector_entry_point=DREAM_VECTOR_ENTRY_POINT)
     return list(SHIPPED_DREAMS)
 
 

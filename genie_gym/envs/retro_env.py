@@ -10,8 +10,13 @@ until the game ends, or ``max_episode_steps`` if given.
 
 stable-retro allows one emulator per process. Several ``GenieRetroEnv`` objects in one process share it: the
 env that needs the emulator takes it, and the env that held it saves its full emulator state and gets it back
-(state restored) the next time it is used. This costs ~40-100 ms per switch, so parallel collection still uses one
-subprocess per emulator. The restore is exact for SMB, Airstriker and 27 of the Atari games; stable-retro's Atari core
+(state restored) the next time it is used. Envs of the same game and start state hand the emulator over (~0.5 ms per
+switch, measured by ``benchmarks/real_envs_per_process.py`` on the 2-core VM); another game needs a new emulator,
+and stable-retro runs Python's full garbage collection before it makes one (~70 ms per switch once torch is imported,
+~10 ms without). So several real games belong in subprocesses (``gym.make_vec(id, num_envs=N)``, whose default runs
+one per process, or SB3 ``SubprocVecEnv``); the first time two live envs take turns, a process warns once
+(:class:`SharedEmulatorWarning`).
+The restore is exact for SMB, Airstriker and 27 of the Atari games; stable-retro's Atari core
 does not save the full state of Pong, Breakout, Qbert, MontezumaRevenge and Jamesbond, whose runs drift after a
 switch (use one env per process for those when exactness matters). For the same reason an env cannot be copied or
 pickled (:class:`EnvCopyError`): make a new one, in another process for several at once.
@@ -20,6 +25,7 @@ pickled (:class:`EnvCopyError`): make a new one, in another process for several 
 from __future__ import annotations
 
 import gc
+import warnings
 import weakref
 from typing import Any
 
@@ -46,6 +52,20 @@ class EnvCopyError(TypeError):
     """Raised by ``copy.deepcopy`` / ``pickle`` of a real-game env: its emulator cannot be duplicated."""
 
 
+class SharedEmulatorWarning(UserWarning):
+    """Warned once per process, the first time a real-game env takes the process's one emulator back from another
+    live env: several real games are stepped in turn in one process (not when a second env is only made and closed
+    again, as gymnasium's ``check_env`` does for the render modes)."""
+
+
+SHARED_EMULATOR_MESSAGE = (
+    "several real games in one process share its one emulator (stable-retro allows one per process): they step one at "
+    "a time and every switch between them saves and restores the emulator's state (~0.5 ms for the same game, ~70 ms "
+    "for another game, whose emulator is made again): run them in subprocesses with gym.make_vec(id, num_envs=N) "
+    "(its default for GenieRetro ids, or vectorization_mode=\"async\") or SB3 SubprocVecEnv"
+)
+
+
 class GenieRetroEnv(gym.Env):
     """A real stable-retro game with 64x64 observations and the shared 5-action space.
 
@@ -66,6 +86,7 @@ class GenieRetroEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 60 // FRAME_SKIP}
+    _warns_on_sharing = True  # SharedEmulatorWarning when this env and another one share the emulator
 
     def __init__(
         self,
@@ -129,16 +150,35 @@ class GenieRetroEnv(gym.Env):
             raise RuntimeError(f"{self.game.env_id} is closed; make a new env")
         if self._retro is None:
             holder = _EMULATOR_HOLDER[0]() if _EMULATOR_HOLDER[0] is not None else None
+            retro = None
             if holder is not None and holder is not self:
-                holder._suspend()
-            self._retro = _make_emulator(self.game, self._state)
+                if self._suspended_state is not None and self._warns_on_sharing and holder._warns_on_sharing:
+                    _warn_shared_emulator()  # it takes the emulator back from another live env: they alternate
+                if holder._retro is not None and holder._emulator_key == self._emulator_key:
+                    retro = holder._hand_over()  # same game and start state: no new emulator
+                else:
+                    holder._suspend()
+            self._retro = retro if retro is not None else _make_emulator(self.game, self._state)
             if self._suspended_state is not None:
-                self._retro.reset()
+                self._retro.reset()  # as a fresh emulator would be (then the saved state replaces the reset one)
                 self._retro.em.set_state(self._suspended_state)
                 self._retro.data.update_ram()
                 self._suspended_state = None
+            elif retro is not None:
+                self._retro.reset()  # a new env that took another's emulator starts from the game's start state
             _EMULATOR_HOLDER[0] = weakref.ref(self)
         return self._retro
+
+    @property
+    def _emulator_key(self) -> tuple[str, str | None]:
+        """Envs with the same key can share one stable-retro env (same game, same start state)."""
+        return self.game.retro_game, self._state
+
+    def _hand_over(self):
+        """Save the emulator state and give this env's stable-retro env (open) to another env of the same game."""
+        retro, self._retro = self._retro, None
+        self._suspended_state = retro.em.get_state()
+        return retro
 
     def _suspend(self) -> None:
         """Save the emulator state and release the emulator so another env of this process can use it."""
@@ -148,9 +188,9 @@ class GenieRetroEnv(gym.Env):
 
     def _release(self) -> None:
         if self._retro is not None:
+            # closing deletes the emulator object; stable-retro collects any leftover before it makes the next one
             self._retro.close()
             self._retro = None
-            gc.collect()  # the closed emulator is only freed once its reference cycles are collected
             if _EMULATOR_HOLDER[0] is not None and _EMULATOR_HOLDER[0]() is self:
                 _EMULATOR_HOLDER[0] = None
 
@@ -236,7 +276,26 @@ class GenieRetroEnv(gym.Env):
         return info
 
 
+class _ContextRetroEnv(GenieRetroEnv):
+    """The real game a dream env plays at reset to start its dream from: sharing the emulator with it is expected
+    (a few steps per reset, no stepping in turn with the user's games), so it does not warn."""
+
+    _warns_on_sharing = False
+
+
+def context_env(game: str) -> GenieRetroEnv:
+    """A real game for the contexts of dreams (``GenieDreamEnv``, ``GenieDreamVecEnv``): no SharedEmulatorWarning."""
+    return _ContextRetroEnv(game)
+
+
 _EMULATOR_HOLDER: list[weakref.ref | None] = [None]  # the env of this process that holds the emulator
+_WARNED_SHARED_EMULATOR = [False]  # SharedEmulatorWarning is given once per process
+
+
+def _warn_shared_emulator() -> None:
+    if not _WARNED_SHARED_EMULATOR[0]:
+        _WARNED_SHARED_EMULATOR[0] = True
+        warnings.warn(SHARED_EMULATOR_MESSAGE, SharedEmulatorWarning, stacklevel=4)
 
 
 def _make_emulator(game: Game, state: str | None):

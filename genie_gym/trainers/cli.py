@@ -1,7 +1,8 @@
 """``genie train tokenizer|lam|dynamics|genie-redux``: the command line of the training loop.
 
-Also reachable as ``python -m trainers <model> ...`` and, for DDP, ``torchrun --nproc_per_node N -m trainers <model>
-...`` (gloo on CPU, nccl on CUDA; ``--batch-size`` stays the global batch, split across the processes).
+Also reachable as ``python -m genie_gym.trainers <model> ...`` and, for DDP,
+``torchrun --nproc_per_node N -m genie_gym.trainers <model> ...`` (gloo on CPU, nccl on CUDA; ``--batch-size`` stays
+the global batch, split across the processes).
 
 Typical pipeline::
 
@@ -25,7 +26,13 @@ import sys
 from typing import Any
 
 from genie_gym.models.configs import TRAINING_ONLY_FIELDS
-from trainers.defaults import DEFAULT_GRAD_CLIP, DEFAULT_LR, DEFAULT_WEIGHT_DECAY, MIN_LR_RATIO, REFERENCE_WARMUP_STEPS
+from genie_gym.trainers.defaults import (
+    DEFAULT_GRAD_CLIP,
+    DEFAULT_LR,
+    DEFAULT_WEIGHT_DECAY,
+    MIN_LR_RATIO,
+    REFERENCE_WARMUP_STEPS,
+)
 
 MODELS: tuple[str, ...] = ("tokenizer", "lam", "dynamics", "genie-redux")
 INTERRUPTED_EXIT = 130
@@ -138,7 +145,7 @@ def restore_run_arguments(args: argparse.Namespace) -> list[str]:
     """
     from pathlib import Path
 
-    from trainers.run_dir import RunDir
+    from genie_gym.trainers.run_dir import RunDir
 
     run = RunDir(args.out)
     saved_path = run.root / "args.json"
@@ -171,7 +178,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     """One clear error for arguments that cannot work, before anything heavy is loaded."""
     from pathlib import Path
 
-    from trainers.run_dir import RunDir
+    from genie_gym.trainers.run_dir import RunDir
 
     if args.data is None:
         raise ValueError("--data DIR is required (or --resume --out RUN_DIR of a run that recorded it)")
@@ -201,10 +208,10 @@ def run_train(args: argparse.Namespace) -> int:
     _check_arguments(args)
     import torch
 
-    from trainers.distributed import init_distributed, shutdown_distributed
-    from trainers.run_dir import RunDir
-    from trainers.tasks import build_task
-    from trainers.training_loop import LoopSettings, train
+    from genie_gym.trainers.distributed import init_distributed, shutdown_distributed
+    from genie_gym.trainers.run_dir import RunDir
+    from genie_gym.trainers.tasks import build_task
+    from genie_gym.trainers.training_loop import LoopSettings, train
 
     if args.threads:
         torch.set_num_threads(args.threads)

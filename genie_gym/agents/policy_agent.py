@@ -18,22 +18,52 @@ import numpy as np
 
 from genie_gym.conventions import FRAME_SIZE, NUM_ACTIONS
 
+POLICY_FILE = "policy.safetensors"
+SHIPPED_POLICIES = ("ppo-in-dream-smb",)
+"""Policies shipped in ``checkpoints/`` (and installed by the wheel next to the world models): pass the name, or a
+path ending in it that does not exist here (``checkpoints/ppo-in-dream-smb`` outside a clone), and
+:func:`resolve_policy` finds the installed copy."""
+
+
+def resolve_policy(path: str | Path) -> Path:
+    """The ``policy.safetensors`` of ``path``: the file itself, the one in the directory ``path``, or the installed
+    copy of a shipped policy named by ``path`` (:data:`SHIPPED_POLICIES`, looked up where the shipped world models are:
+    ``$GENIE_GYM_CHECKPOINTS``, the source tree's ``checkpoints/``, ``<prefix>/share/genie-gym/checkpoints``).
+
+    Raises ``FileNotFoundError`` saying what is accepted.
+    """
+    path = Path(path)
+    local = path / POLICY_FILE if path.is_dir() else path
+    if local.is_file():
+        return local
+    name = path.parent.name if path.name == POLICY_FILE else path.name
+    if name in SHIPPED_POLICIES:
+        from genie_gym.world_model import checkpoint_search_paths
+
+        searched = checkpoint_search_paths()
+        for root in searched:
+            if (root / name / POLICY_FILE).is_file():
+                return root / name / POLICY_FILE
+        raise FileNotFoundError(f"the shipped policy {name} is not installed (searched: "
+                                f"{', '.join(str(root) for root in searched)}): reinstall genie-gym, or set "
+                                "GENIE_GYM_CHECKPOINTS to the folder that holds it")
+    raise FileNotFoundError(f"policy file {local} not found: train one with examples/ppo_in_dream.py (it writes "
+                            f"OUT/{POLICY_FILE}) or `genie explore`, or name a shipped policy: "
+                            f"{', '.join(SHIPPED_POLICIES)}")
+
 
 class PolicyAgent:
     """Samples actions from an SB3 ``ActorCriticCnnPolicy`` whose weights are in a safetensors file.
 
     Args:
-        path: the policy's ``policy.safetensors`` (or the directory holding it).
+        path: the policy's ``policy.safetensors``, the directory holding it or a shipped policy's name
+            (:func:`resolve_policy`).
         deterministic: take the most likely action instead of sampling one.
         threads: torch CPU threads of the agent (1: collection runs one agent per worker process).
     """
 
     def __init__(self, path: str | Path, deterministic: bool = False, threads: int = 1) -> None:
-        path = Path(path)
-        self.path = path / "policy.safetensors" if path.is_dir() else path
-        if not self.path.is_file():
-            raise FileNotFoundError(f"policy file {self.path} not found: train one with examples/ppo_in_dream.py "
-                                    "(it writes OUT/policy.safetensors) or pass checkpoints/ppo-in-dream-smb")
+        self.path = resolve_policy(path)
         self.deterministic = bool(deterministic)
         self.threads = int(threads)
         self._policy = None  # loaded on first use, in the process that plays (collection workers are subprocesses)

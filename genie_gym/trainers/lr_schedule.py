@@ -15,7 +15,7 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from trainers.defaults import MIN_LR_RATIO, REFERENCE_WARMUP_STEPS, WARMUP_START_FACTOR
+from genie_gym.trainers.defaults import MIN_LR_RATIO, REFERENCE_WARMUP_STEPS, WARMUP_START_FACTOR
 
 
 def default_warmup_steps(total_steps: int) -> int:

@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 from genie_gym.data.mix import link_or_copy
 from genie_gym.data.store import EpisodeRef
 from genie_gym.data.window_dataset import WindowDataset
-from trainers.distributed import DistributedContext, barrier
+from genie_gym.trainers.distributed import DistributedContext, barrier
 
 CACHE_FORMAT_VERSION = 1
 DEFAULT_CHUNK = 16

@@ -2,10 +2,10 @@
 
 What it trains is a :class:`TrainingTask`: a model with ``compute_loss(batch) -> (loss, metrics)`` (and optionally
 ``maintenance_step(step) -> dict``, called after every optimizer step), a map-style dataset of dict items, and how to
-save/load/draw the model. :func:`train` adds the optimiser (:mod:`trainers.optim`), the schedule
-(:mod:`trainers.lr_schedule`), gradient accumulation, bf16 autocast (by default on CUDA; ``precision``), DDP,
+save/load/draw the model. :func:`train` adds the optimiser (:mod:`genie_gym.trainers.optim`), the schedule
+(:mod:`genie_gym.trainers.lr_schedule`), gradient accumulation, bf16 autocast (by default on CUDA; ``precision``), DDP,
 logging (TensorBoard, ``metrics.jsonl``, tqdm), image grids, atomic checkpoints and exact resume
-(:mod:`trainers.run_dir`).
+(:mod:`genie_gym.trainers.run_dir`).
 
 Determinism: the data order and all training randomness are functions of ``(seed, step)``. Clip ``i`` of the run is
 ``permutation_e(seed)[i mod N]`` with ``e = i // N`` (:class:`StepBatchSampler`), and at the start of every optimizer
@@ -33,9 +33,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from trainers.distributed import DistributedContext, all_reduce_mean, any_rank, barrier
-from trainers.lr_schedule import MIN_LR_RATIO, WARMUP_START_FACTOR, build_scheduler, default_warmup_steps
-from trainers.optim import (
+from genie_gym.allocator import release_freed_memory
+from genie_gym.trainers.distributed import DistributedContext, all_reduce_mean, any_rank, barrier
+from genie_gym.trainers.lr_schedule import MIN_LR_RATIO, WARMUP_START_FACTOR, build_scheduler, default_warmup_steps
+from genie_gym.trainers.optim import (
     DEFAULT_BETAS,
     DEFAULT_GRAD_CLIP,
     DEFAULT_LR,
@@ -44,7 +45,7 @@ from trainers.optim import (
     build_optimizer,
     clip_gradients,
 )
-from trainers.run_dir import RunDir, capture_rng_state, restore_rng_state, step_dir_name
+from genie_gym.trainers.run_dir import RunDir, capture_rng_state, restore_rng_state, step_dir_name
 
 Batch = dict[str, torch.Tensor]
 
@@ -95,7 +96,8 @@ class TrainingTask:
 class LoopSettings:
     """Settings of :func:`train` (see the module docstring for ``batch_size`` and the determinism contract).
 
-    ``warmup_steps=None`` means ``min(5000, steps // 10)`` (:func:`trainers.lr_schedule.default_warmup_steps`).
+    ``warmup_steps=None`` means ``min(5000, steps // 10)``
+    (:func:`genie_gym.trainers.lr_schedule.default_warmup_steps`).
     ``precision``: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPU), ``"bf16"`` (autocast on any device; weights,
     gradients and optimizer state stay fp32) or ``"fp32"``.
     ``stop_at_step`` ends this invocation early (with a checkpoint) without changing the schedule, which is
@@ -387,6 +389,7 @@ def train(
             }
             path = run_dir.save_checkpoint(step, lambda directory: task.write_model(raw_model, directory), state)
         barrier(ctx)
+        release_freed_memory()  # the heap of a long run would otherwise only grow (genie_gym.allocator)
         return path
 
     logger = _Logger(run_dir, start_step, settings.steps, settings.progress) if ctx.is_main else None

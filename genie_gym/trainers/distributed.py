@@ -1,7 +1,7 @@
 """Process-group setup for DDP under ``torchrun`` (gloo on CPU, nccl on CUDA) and small collective helpers.
 
-A plain ``python -m trainers`` / ``genie train`` run is a world of one: every helper here is then a no-op, so the
-training loop is written once for both cases.
+A plain ``python -m genie_gym.trainers`` / ``genie train`` run is a world of one: every helper here is then a no-op,
+so the training loop is written once for both cases.
 """
 
 from __future__ import annotations

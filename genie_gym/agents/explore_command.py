@@ -110,8 +110,8 @@ def build_envs(args: argparse.Namespace, rollout_steps: int | None = None) -> tu
     """
     from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
 
-    from agents.curiosity import CuriosityRewardVecEnv
-    from agents.uncertainty_reward import UncertaintyRewardVecEnv
+    from genie_gym.agents.curiosity import CuriosityRewardVecEnv
+    from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
     from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
     from genie_gym.envs.retro_env import GenieRetroEnv
     from genie_gym.world_model import WorldModel
@@ -157,9 +157,9 @@ def run(args: argparse.Namespace) -> None:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from agents.ppo_settings import build_ppo
-    from agents.random_agent import RightBiasedStickyAgent
-    from agents.real_game_eval import real_game_runs
+    from genie_gym.agents.ppo_settings import build_ppo
+    from genie_gym.agents.random_agent import RightBiasedStickyAgent
+    from genie_gym.agents.real_game_eval import real_game_runs
     from genie_gym.allocator import keep_freed_memory
 
     if args.timesteps < 1 or args.num_envs < 1 or args.n_steps < 1 or args.episode_steps < 1:

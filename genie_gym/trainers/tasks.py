@@ -1,13 +1,14 @@
 """Per-model training setup: which model, which dataset and batch, how to save it and how to draw it.
 
-``build_task(kind, ...)`` returns the :class:`~trainers.training_loop.TrainingTask` for
+``build_task(kind, ...)`` returns the :class:`~genie_gym.trainers.training_loop.TrainingTask` for
 
 - ``tokenizer``: the VQ-VAE on clips of frames (``WindowDataset`` items ``{"frames"}``); images: input vs
   reconstruction.
 - ``lam``: the latent action model on clips of frames; images: the clip vs the LAM decoder's prediction of each
   next frame from the actions it inferred.
 - ``dynamics`` (GenieRedux-G): MaskGIT over token ids with the recorded actions. The ids come from a trained
-  tokenizer (``--tokenizer``), computed once per episode and cached next to the store (:mod:`trainers.token_cache`);
+  tokenizer (``--tokenizer``), computed once per episode and cached next to the store
+  (:mod:`genie_gym.trainers.token_cache`);
   the dynamics config takes ``num_codes`` / ``latent_dim`` / ``grid_size`` from that tokenizer, and the model gets
   its codebook. Images: the ground-truth clip vs the frames generated from its first 2 frames and the true actions,
   both decoded by the tokenizer.
@@ -31,9 +32,9 @@ from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.configs import TRAINING_ONLY_FIELDS, get_config
 from genie_gym.models.image_ops import float_to_frames
-from trainers.distributed import DistributedContext
-from trainers.run_dir import resolve_model_checkpoint
-from trainers.token_cache import (
+from genie_gym.trainers.distributed import DistributedContext
+from genie_gym.trainers.run_dir import resolve_model_checkpoint
+from genie_gym.trainers.token_cache import (
     DEFAULT_CHUNK,
     EpisodeArrayCache,
     TokenWindowDataset,
@@ -41,7 +42,7 @@ from trainers.token_cache import (
     infer_episode_actions,
     model_fingerprint,
 )
-from trainers.training_loop import Batch, TrainingTask
+from genie_gym.trainers.training_loop import Batch, TrainingTask
 
 TASK_KINDS: tuple[str, ...] = ("tokenizer", "lam", "dynamics", "genie-redux")
 IMAGE_FRAMES = 8  # frames per row of an image grid
@@ -139,7 +140,8 @@ def cache_tokens(
     windows: WindowDataset, tokenizer: nn.Module, checkpoint: Path, ctx: DistributedContext | None, progress: bool,
     hold_unchanged: bool = False,
 ) -> EpisodeArrayCache:
-    """Token ids of every training episode, computed once with ``tokenizer`` (see :mod:`trainers.token_cache`);
+    """Token ids of every training episode, computed once with ``tokenizer``
+    (see :mod:`genie_gym.trainers.token_cache`);
     with ``hold_unchanged``, unchanged patches keep their previous id across the whole episode
     (:func:`genie_gym.models.tokenizer.hold_unchanged_tokens`; a separate cache)."""
     settings: dict[str, Any] = {"chunk": DEFAULT_CHUNK}

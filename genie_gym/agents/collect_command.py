@@ -16,7 +16,7 @@ import functools
 import hashlib
 import os
 
-from agents.random_agent import AGENTS, agent_factory
+from genie_gym.agents.random_agent import AGENTS, agent_factory
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--agent", choices=sorted([*AGENTS, "policy"]), default="sticky-random",
                         help="collection policy; policy: a trained SB3 CnnPolicy (--policy FILE)")
     parser.add_argument("--policy", default=None, metavar="FILE",
-                        help="--agent policy: its policy.safetensors (or the directory holding it), e.g. "
-                             "checkpoints/ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py")
+                        help="--agent policy: its policy.safetensors (or the directory holding it), or the shipped "
+                             "ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py")
     parser.add_argument("--sticky-p", type=float, default=0.75,
                         help="sticky-random, right-biased: probability of repeating the previous action (default 0.75)")
     parser.add_argument("--jump-p", type=float, default=None,
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.noise is not None and args.agent != "runner":
         raise ValueError(f"--noise goes only with --agent runner, got --agent {args.agent}")
     if args.agent == "policy":
-        from agents.policy_agent import PolicyAgent
+        from genie_gym.agents.policy_agent import PolicyAgent
 
         agent = PolicyAgent(args.policy)
         agent.reset(0)  # one clear error here, before any worker starts, if the file is bad

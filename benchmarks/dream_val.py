@@ -1,0 +1,110 @@
+"""Choose dynamics checkpoints and dream settings on the validation stores, along the dream's own path.
+
+``genie eval`` is the paper's protocol (one MaskGIT pass over the 10 frames, 25 steps, plus the random-action
+predictions for ΔPSNR): the figures for a report, and ~20 min per 100 sequences on one core of the 2-core VM. This
+script asks the question a choice needs, at a fraction of the cost: from 2 real context frames, dream the next 10
+frame by frame as the dream env does (the cached stream, ``--maskgit-steps``, the real actions) and score them
+against the real frames next to the repeated last context frame, per motion stratum. Every (checkpoint, setting)
+pair sees the same sequences and the same sampling noise. One JSON line per pair and store (also appended to
+``--json``): ``psnr``, ``copy_psnr``, ``gain`` and ``gain_se`` (paired over sequences), and ``strata`` (still /
+moving / scrolling: ``n``, ``psnr``, ``gain``, ``gain_se``).
+
+    python benchmarks/dream_val.py --dynamics runs/campaign_d128_shipped/checkpoints/step_0001300 \\
+        checkpoints/genie-redux-g-smb/dynamics --settings '{}' '{"hold_pixels": true, "hold_bias": 2}' \\
+        --data data/val_runner data/val_sticky data/val_runstop --max-sequences 64
+
+Never point it at the test stores (docs/WORLD_MODEL_CAMPAIGN.md, test-set rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genie_gym.evaluation import MOTION_STRATA, EvalSettings, load_evaluation_data, mean_and_se, motion_strata
+from genie_gym.metrics import psnr_per_frame
+from genie_gym.models.checkpoint_io import load_pretrained
+from genie_gym.models.image_ops import frames_to_float
+from genie_gym.world_model import WorldModel
+
+
+def sequence_psnr(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Mean PSNR (dB) over frames of each sequence: ``(N, T, 64, 64, 3)`` uint8 twice -> ``(N,)``."""
+    n, t = target.shape[:2]
+    scores = psnr_per_frame(frames_to_float(torch.from_numpy(prediction.reshape(n * t, *prediction.shape[2:]))),
+                            frames_to_float(torch.from_numpy(target.reshape(n * t, *target.shape[2:]))))
+    return scores.reshape(n, t).mean(dim=1).numpy()
+
+
+def dream_scores(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, context: int, steps: int,
+                 batch: int, seed: int) -> np.ndarray:
+    """Per-sequence PSNR of the dreamed frames after ``context`` real ones."""
+    predicted = []
+    for start in range(0, len(frames), batch):
+        generator = torch.Generator().manual_seed(seed + start)
+        out, _ = world_model.predict(frames[start : start + batch, :context], actions[start : start + batch],
+                                     frames.shape[1] - context, mode="autoregressive", frames_per_step=1,
+                                     maskgit_steps=steps, generator=generator)
+        predicted.append(out)
+    return sequence_psnr(np.concatenate(predicted), frames[:, context:])
+
+
+def summary(model: np.ndarray, copy: np.ndarray, strata: list[str]) -> dict:
+    gain, gain_se = mean_and_se(model - copy)
+    table = {}
+    labels = np.array(strata)
+    for name, _ in MOTION_STRATA:
+        pick = labels == name
+        if pick.sum() > 1:
+            g, se = mean_and_se(model[pick] - copy[pick])
+            table[name] = {"n": int(pick.sum()), "psnr": round(float(model[pick].mean()), 2), "gain": round(g, 2),
+                           "gain_se": round(se, 2)}
+    return {"psnr": round(float(model.mean()), 2), "copy_psnr": round(float(copy.mean()), 2), "gain": round(gain, 2),
+            "gain_se": round(gain_se, 2), "strata": table}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dynamics", nargs="+", required=True, help="dynamics checkpoint directories")
+    parser.add_argument("--tokenizer", default="checkpoints/genie-redux-g-smb/tokenizer")
+    parser.add_argument("--settings", nargs="+", default=["{}"],
+                        help="dream settings to try, each a JSON object over dream.json's keys")
+    parser.add_argument("--data", nargs="+", required=True, help="validation episode stores (all episodes)")
+    parser.add_argument("--max-sequences", type=int, default=64, help="per store, evenly spaced")
+    parser.add_argument("--maskgit-steps", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", default=None, help="append one JSON line per result here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    protocol = EvalSettings(max_sequences=args.max_sequences)
+    stores = {store: load_evaluation_data(store, protocol, split="all") for store in args.data}
+    tokenizer = load_pretrained(args.tokenizer, expected_kind="tokenizer").float().eval()
+    for dynamics_path in args.dynamics:
+        dynamics = load_pretrained(dynamics_path, expected_kind="dynamics").float().eval()
+        for text in args.settings:
+            settings = json.loads(text)
+            world_model = WorldModel(tokenizer, dynamics, settings)
+            for store, (frames, actions) in stores.items():
+                context = protocol.context_frames
+                model = dream_scores(world_model, frames, actions, context, args.maskgit_steps, args.batch_size,
+                                     args.seed)
+                copy = sequence_psnr(np.repeat(frames[:, context - 1 : context], frames.shape[1] - context, axis=1),
+                                     frames[:, context:])
+                row = {"dynamics": str(Path(dynamics_path)), "settings": settings, "data": store,
+                       "maskgit_steps": args.maskgit_steps,
+                       **summary(model, copy, motion_strata(frames[:, context - 1], frames[:, context:]))}
+                print(json.dumps(row), flush=True)
+                if args.json:
+                    with open(args.json, "a") as handle:
+                        handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

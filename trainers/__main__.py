@@ -1,8 +1,0 @@
-"""``python -m trainers <model> ...`` (and ``torchrun ... -m trainers <model> ...``): same as ``genie train``."""
-
-import sys
-
-from genie_gym.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
