@@ -236,16 +236,20 @@ def compose_canvas(panels: list[tuple[str, np.ndarray]], scale: int) -> np.ndarr
 
     Returns uint8 ``(HEADER_HEIGHT + 64*scale, n*64*scale + gaps, 3)``.
     """
-    gap = 4
     tiles = [np.kron(frame, np.ones((scale, scale, 1), dtype=np.uint8)) for _, frame in panels]
-    height = tiles[0].shape[0]
-    width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
-    canvas = np.zeros((HEADER_HEIGHT + height, width, 3), dtype=np.uint8)
-    x = 0
-    for tile in tiles:
+    offsets = panel_offsets(len(panels), scale)
+    canvas = np.zeros((HEADER_HEIGHT + tiles[0].shape[0], offsets[-1] + tiles[-1].shape[1], 3), dtype=np.uint8)
+    for x, tile in zip(offsets, tiles, strict=True):
         canvas[HEADER_HEIGHT:, x : x + tile.shape[1]] = tile
-        x += tile.shape[1] + gap
     return canvas
+
+
+PANEL_GAP = 4
+
+
+def panel_offsets(count: int, scale: int) -> list[int]:
+    """The x pixel where each of ``count`` panels starts in :func:`compose_canvas`'s image."""
+    return [index * (64 * scale + PANEL_GAP) for index in range(count)]
 
 
 def header_text(session: PlaySession) -> str:
@@ -321,12 +325,17 @@ def pad_to_common_size(images: list[np.ndarray], size: tuple[int, int] | None = 
 
 def render_window(panels: list[tuple[str, np.ndarray]], header: str, scale: int, font) -> np.ndarray:
     """The window image: the panels side by side (:func:`compose_canvas`) with ``header`` written in white in the
-    header band by the pygame ``font``. Returns uint8 ``(HEADER_HEIGHT + 64*scale, W, 3)``."""
+    header band by the pygame ``font``, and side by side each panel's label ("real", "dream") in its top-left
+    corner. Returns uint8 ``(HEADER_HEIGHT + 64*scale, W, 3)``."""
     import pygame
 
     canvas = compose_canvas(panels, scale)
     surface = pygame.surfarray.make_surface(canvas.transpose(1, 0, 2))
     surface.blit(font.render(header, True, (255, 255, 255)), (4, 4))
+    if len(panels) > 1:  # side by side: say which panel is which, on a dark band so it reads on any frame
+        for x, (label, _) in zip(panel_offsets(len(panels), scale), panels, strict=True):
+            text = font.render(label, True, (255, 255, 255), (0, 0, 0))
+            surface.blit(text, (x + 4, HEADER_HEIGHT + 4))
     return pygame.surfarray.array3d(surface).transpose(1, 0, 2).copy()
 
 
