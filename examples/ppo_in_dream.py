@@ -121,7 +121,8 @@ def main() -> None:
         figures = result[name]
         shares = ", ".join(f"{action} {share:.0%}" for action, share in figures["action_share"].items())
         print(f"real game, {name:>12}: furthest camera x {figures['mean_furthest_camera_x']} px "
-              f"(runs: {figures['furthest_camera_x']}), world-model uncertainty along the run "
+              f"(runs: {figures['furthest_camera_x']}), {figures['mean_distinct_screens']:.1f} distinct screens, "
+              f"world-model uncertainty along the run "
               f"{figures['mean_uncertainty_along_run']:.3f}; actions {shares}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")

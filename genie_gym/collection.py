@@ -17,6 +17,10 @@ With ``lead_in=(min, max)`` each episode first plays ``min..max`` unrecorded ste
 factory; ``genie collect --lead-in`` uses the right-biased agent), replayed with new seeds when Mario loses a life,
 so that recording starts deeper in the level (:func:`play_lead_in`); ``meta.json`` keeps the lead-in's length.
 
+With ``states`` (``genie collect --states all`` or ``Level1-1,Level2-1``) a game's episodes take turns in its
+stable-retro start states: episode ``i`` starts from ``states[i % len(states)]`` (SMB has 12: levels 1-1, 1-4,
+2-1 ... 8-1 and variants); ``meta.json`` records each episode's ``state`` (docs/DATA_FORMAT.md).
+
 The policy comes in as a picklable factory (a top-level class or function, or a ``functools.partial`` of one)
 returning an object with ``reset(seed: int) -> None`` and ``act(obs: uint8 (64, 64, 3)) -> int``; ``genie_gym`` never
 imports ``agents``. Scripts that call :func:`collect` with ``workers >= 1`` need the usual
@@ -209,9 +213,15 @@ class _Settings:
     agent: str
     lead_in: list[int] | None = None  # [min, max] unrecorded lead-in steps, None: recording starts at the reset
     lead_in_agent: str | None = None
+    states: dict[str, list[str | None]] | None = None  # per game, the start states its episodes cycle through
+
+    def state_for(self, game: str, index: int) -> str | None:
+        """The start state of episode ``index`` of ``game`` (:func:`episode_state`); ``None``: the game's default."""
+        return episode_state(self.states.get(game) if self.states else None, index)
 
     def meta(self, game: str, index: int, terminated: bool, truncated: bool,
-             lead_in_steps: int | None = None, env_seed: int | None = None) -> dict[str, Any]:
+             lead_in_steps: int | None = None, env_seed: int | None = None,
+             state: str | None = None) -> dict[str, Any]:
         from genie_gym import __version__
 
         lead = {} if self.lead_in is None else {"lead_in": self.lead_in, "lead_in_agent": self.lead_in_agent,
@@ -219,6 +229,7 @@ class _Settings:
         return {
             **lead,
             "source": "collect",
+            "state": state,
             "agent": self.agent,
             "seed": self.seed,
             "env_seed": derive_seed(self.seed, game, index, "env") if env_seed is None else env_seed,
@@ -231,8 +242,22 @@ class _Settings:
         }
 
 
+def episode_state(states: Sequence[str | None] | None, index: int) -> str | None:
+    """The start state of episode ``index`` when a game's episodes are spread over ``states``: they take turns
+    (``states[index % len(states)]``), so the state of an episode depends on its index only (resuming, sharding and
+    adding episodes keep it). ``None`` or ``[]``: ``None``, the game's default start state."""
+    return states[index % len(states)] if states else None
+
+
+def recorded_state(meta: dict[str, Any], default: str | None) -> str | None:
+    """The start state an episode's ``meta.json`` records; stores from before genie-gym recorded it (no ``state``
+    key) were collected from the game's ``default`` start state."""
+    return meta["state"] if "state" in meta else default
+
+
 class _EpisodeRunner:
-    """Holds one env (reused across episodes of the same game) and one policy; records and writes episodes."""
+    """Holds one env (reused across episodes of the same game and start state) and one policy; records and writes
+    episodes."""
 
     def __init__(self, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int | None = None,
                  lead_in_factory: PolicyFactory | None = None) -> None:
@@ -242,17 +267,20 @@ class _EpisodeRunner:
         self.parent_pid = parent_pid
         self.env = None
         self.game: str | None = None
+        self.state: str | None = None
 
     def run(self, game: str, index: int) -> int:
         """Record and write episode ``index`` of ``game``; return its number of frames."""
         from genie_gym.envs.retro_env import GenieRetroEnv
 
         s = self.settings
-        if self.game != game:
+        state = s.state_for(game, index)
+        if self.env is None or (self.game, self.state) != (game, state):
             self.close()
             longest_lead_in = 0 if s.lead_in is None else s.lead_in[1]
-            self.env = GenieRetroEnv(game, max_episode_steps=s.max_steps + longest_lead_in, frame_skip=s.frame_skip)
-            self.game = game
+            self.env = GenieRetroEnv(game, max_episode_steps=s.max_steps + longest_lead_in, frame_skip=s.frame_skip,
+                                     state=state)
+            self.game, self.state = game, state
         start_obs = lead_steps = env_seed = None
         if self.lead_policy is not None:
             start_obs, lead_steps, env_seed = play_lead_in(
@@ -262,7 +290,7 @@ class _EpisodeRunner:
             self.env, self.policy, s.seed, game, index, s.max_steps, self.parent_pid, start_obs
         )
         try:
-            meta = s.meta(game, index, terminated, truncated, lead_steps, env_seed)
+            meta = s.meta(game, index, terminated, truncated, lead_steps, env_seed, self.env.start_state)
             write_episode(s.out_dir, game, index, frames, actions, meta)
         except EpisodeExistsError:
             pass  # another (orphaned or concurrent) process wrote the same deterministic episode
@@ -272,7 +300,7 @@ class _EpisodeRunner:
         if self.env is not None:
             self.env.close()
             self.env = None
-            self.game = None
+            self.game = self.state = None
 
 
 def _worker_main(conn: Connection, policy_factory: PolicyFactory, settings: _Settings, parent_pid: int,
@@ -319,31 +347,51 @@ def _game_names(games: Iterable[str | Game] | str) -> list[str]:
 
 
 def plan_collection(
-    store: EpisodeStore, games: Sequence[str], episodes: int, shard: tuple[int, int], settings: dict[str, Any]
+    store: EpisodeStore, games: Sequence[str], episodes: int, shard: tuple[int, int], settings: dict[str, Any],
+    states: dict[str, list[str | None]] | None = None,
 ) -> tuple[list[tuple[str, int]], int]:
     """The ``(game, index)`` tasks still to collect, and how many of the shard's episodes are already on disk.
 
     An episode already on disk must pass the cheap check and have been collected with the same ``settings``
-    (agent, seed, max_steps, frame_skip), else this raises (a corrupt episode: :class:`CorruptEpisodeError`).
+    (agent, seed, max_steps, frame_skip) and from the start state this collection gives its index (``states``: per
+    game, the states its episodes take turns in, :func:`episode_state`; ``None``: every game's default), else this
+    raises (a corrupt episode: :class:`CorruptEpisodeError`). The tasks of a game come grouped by start state, so a
+    worker makes a new emulator only when the state changes.
     """
+    from genie_gym.roms import default_start_state
+
     shard_i, shard_n = shard
     pending: list[tuple[str, int]] = []
     skipped = 0
     for game in games:
+        game_states = (states or {}).get(game)
+        default = default_start_state(get_game(game).retro_game)
         present = set(store.indices(game))
+        todo = []
         for index in range(shard_i, episodes, shard_n):
             if index not in present:
-                pending.append((game, index))
+                todo.append(index)
                 continue
-            meta = check_episode(store.ref(game, index))
+            ref = store.ref(game, index)
+            meta = check_episode(ref)
             different = {k: meta.get(k) for k in SETTINGS_KEYS if meta.get(k) != settings[k]}
             if different:
                 wanted = {k: settings[k] for k in different}
                 raise ValueError(
-                    f"{store.ref(game, index).path} was collected with {different}, but this collection uses "
+                    f"{ref.path} was collected with {different}, but this collection uses "
                     f"{wanted}. Collect into another --out directory, or rerun with the same settings to resume."
                 )
+            recorded, wanted_state = recorded_state(meta, default), episode_state(game_states, index) or default
+            if recorded != wanted_state:
+                raise ValueError(
+                    f"{ref.path} was collected from start state {recorded!r}, but this collection gives episode "
+                    f"{index} start state {wanted_state!r}: collect into another --out directory, or rerun with the "
+                    "same --states to resume."
+                )
             skipped += 1
+        slot = {state: position for position, state in enumerate(game_states or [None])}
+        todo.sort(key=lambda i: (slot[episode_state(game_states, i)], i))
+        pending.extend((game, index) for index in todo)
     return pending, skipped
 
 
@@ -361,6 +409,7 @@ def collect(
     agent: str | None = None,
     lead_in: tuple[int, int] | None = None,
     lead_in_factory: PolicyFactory | None = None,
+    states: str | Sequence[str] | None = None,
 ) -> CollectionResult:
     """Collect episodes ``0 .. episodes-1`` of each game (those of ``shard``) into the store at ``out_dir``.
 
@@ -379,13 +428,18 @@ def collect(
         lead_in: ``(min, max)``: before recording, play ``U{min..max}`` unrecorded steps with ``lead_in_factory``'s
             policy (:func:`play_lead_in`), so episodes start deeper in the level; ``None``: record from the reset.
         lead_in_factory: picklable factory of the lead-in policy (required with ``lead_in``).
+        states: the start states to spread each game's episodes over: ``"all"`` (every one-player state of the
+            game, SMB's 12 levels and variants), a list or comma-separated names (``"Level1-1,Level2-1"``, checked
+            against every game; :class:`genie_gym.roms.UnknownStateError` lists a game's states), or ``None`` (each
+            game's default state). Episode ``i`` starts from ``states[i % len(states)]``; ``meta.json`` records its
+            ``state``.
 
     Returns:
         A :class:`CollectionResult`. Raises :class:`CollectionError` if a worker dies or fails (rerun to resume).
     """
     from tqdm import tqdm
 
-    from genie_gym.roms import require_rom
+    from genie_gym.roms import require_rom, resolve_start_states
 
     if episodes < 0 or max_steps < 1 or workers < 0:
         raise ValueError("episodes must be >= 0, max_steps >= 1 and workers >= 0")
@@ -398,14 +452,18 @@ def collect(
     names = _game_names(games)
     for name in names:
         require_rom(get_game(name).retro_game)
+    game_states = None if states is None else {
+        name: resolve_start_states(get_game(name).retro_game, states) for name in names
+    }
     settings = _Settings(str(Path(out_dir)), int(seed), int(max_steps), int(frame_skip),
                          agent or describe_policy(policy_factory), None if lead_in is None else list(lead_in),
-                         None if lead_in is None else describe_policy(lead_in_factory))
+                         None if lead_in is None else describe_policy(lead_in_factory), game_states)
     store = EpisodeStore(out_dir)
     store.root.mkdir(parents=True, exist_ok=True)
     for name in names:
         store.remove_stale_temp_dirs(name)
-    pending, skipped = plan_collection(store, names, episodes, shard, {k: getattr(settings, k) for k in SETTINGS_KEYS})
+    pending, skipped = plan_collection(store, names, episodes, shard, {k: getattr(settings, k) for k in SETTINGS_KEYS},
+                                       game_states)
 
     start = time.perf_counter()
     bar = tqdm(total=len(pending) + skipped, initial=skipped, unit="ep", disable=not progress, dynamic_ncols=True,

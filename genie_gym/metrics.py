@@ -64,3 +64,92 @@ def camera_shift(first: np.ndarray, last: np.ndarray, max_shift: int = 32) -> in
     width = a.shape[1]
     errors = [np.abs(a[:, s:] - b[:, : width - s]).mean() for s in range(max_shift + 1)]
     return int(np.argmin(errors))
+
+
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, RGB order
+BLACK_LUMA = 8.0  # border rows / columns darker than this in every frame are cut off before hashing
+SCREEN_HASH_DISTANCE = 2  # bits: hashes this close are one screen (measured on SMB and 6 other games, tests)
+
+
+def content_box(frames: np.ndarray, black: float = BLACK_LUMA) -> tuple[slice, slice]:
+    """The rows and columns of ``frames`` inside their black border: the bounding box of every pixel brighter than
+    ``black`` (luma) in any of the frames, so the padding to a square (docs/DESIGN.md §3.1; 25 of the 64 columns of an
+    Atari frame) and a game's own black margins are left out. All-black frames give the whole frame.
+
+    Args:
+        frames: uint8 RGB ``(T, H, W, 3)``.
+    Returns:
+        ``(rows, cols)`` slices.
+    """
+    brightest = (np.asarray(frames).max(axis=0).astype(np.float32) @ LUMA_WEIGHTS)
+    rows, cols = np.flatnonzero(brightest.max(axis=1) > black), np.flatnonzero(brightest.max(axis=0) > black)
+    if len(rows) == 0:
+        return slice(None), slice(None)
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def average_hash(frames: np.ndarray, hash_size: int = 8, crop_black_border: bool = True) -> np.ndarray:
+    """The average hash (aHash) of each frame: a perceptual fingerprint that small changes leave as it is.
+
+    The frames' black border (:func:`content_box`, the same box for all frames given) is cut off, the luma of what
+    is left is resized to ``hash_size x hash_size`` blocks (``cv2.INTER_AREA``), and bit ``k`` (row-major, most
+    significant first) is set where block ``k`` is brighter than the mean of the blocks. Without the crop, the black
+    bars of a letterboxed frame decide most bits: two rooms of Adventure hash alike.
+
+    Args:
+        frames: uint8 RGB ``(T, H, W, 3)`` or one ``(H, W, 3)`` frame (64x64 by the shared convention).
+        hash_size: blocks per side, 1..8 (a hash has ``hash_size ** 2`` bits).
+        crop_black_border: cut the black border off first.
+    Returns:
+        uint64 ``(T,)`` (a 0-d array for one frame).
+    """
+    import cv2
+
+    frames = np.asarray(frames)
+    single = frames.ndim == 3
+    batch = frames[None] if single else frames
+    if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != np.uint8 or not 1 <= hash_size <= 8:
+        raise ValueError(f"expected uint8 RGB frames (T, H, W, 3) or (H, W, 3) and hash_size 1..8, got "
+                         f"{frames.dtype} {frames.shape} and hash_size {hash_size}")
+    if len(batch) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    rows, cols = content_box(batch) if crop_black_border else (slice(None), slice(None))
+    luma = batch[:, rows, cols].astype(np.float32) @ LUMA_WEIGHTS
+    blocks = np.stack([cv2.resize(frame, (hash_size, hash_size), interpolation=cv2.INTER_AREA) for frame in luma])
+    bits = (blocks > blocks.mean(axis=(1, 2), keepdims=True)).reshape(len(blocks), -1).astype(np.uint64)
+    weights = np.left_shift(np.uint64(1), np.arange(bits.shape[1] - 1, -1, -1, dtype=np.uint64))
+    hashes = (bits * weights).sum(axis=1, dtype=np.uint64)
+    return hashes[0] if single else hashes
+
+
+def distinct_screens(frames: np.ndarray, max_distance: int = SCREEN_HASH_DISTANCE, hash_size: int = 8) -> int:
+    """How many distinct screens the frames show: a progress measure for any game, for the explorers' real-game runs
+    where the game names no position variable (SMB has its camera x in RAM, ``level_camera_x``).
+
+    Each frame gets an :func:`average_hash` (black border cut off, 8x8 blocks). The screens are counted in frame
+    order: a frame is a new screen when its hash differs in more than ``max_distance`` bits from every screen counted
+    before it (0: only equal hashes are one screen). The default, 2 bits, keeps a still game at 1 screen while its
+    sprites move (SMB, Pong, Seaquest, Montezuma's Revenge), and counts a new room (Adventure) or a few pixels of
+    scrolling (SMB: ~70 screens in 300 steps running right) as new.
+
+    Args:
+        frames: uint8 RGB ``(T, H, W, 3)``, typically 64x64: one run, or several concatenated (the screens of all).
+        max_distance: Hamming distance in bits up to which two hashes are one screen.
+        hash_size: blocks per side of the hash (1..8).
+    Returns:
+        The number of distinct screens (0 for no frame).
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4:
+        raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got shape {frames.shape}")
+    hashes = average_hash(frames, hash_size)
+    if max_distance <= 0:
+        return len(np.unique(hashes))
+    screens = np.zeros(len(hashes), dtype=np.uint64)
+    count = 0
+    first_frames = np.sort(np.unique(hashes, return_index=True)[1])  # each hash's first frame, in frame order
+    for value in hashes[first_frames]:
+        if count == 0 or np.bitwise_count(screens[:count] ^ value).min() > max_distance:
+            screens[count] = value
+            count += 1
+    return count

@@ -124,6 +124,7 @@ def test_explore_trains_resumes_and_saves_a_collectable_policy(tmp_path, capsys)
     assert result["settings"]["reward"] == "vae" and result["training"]["timesteps"][-1] == 32
     assert set(result["curiosity_losses"]) == {"forward_loss", "vae_reconstruction", "vae_kl"}
     assert result["real_game"]["action_share"] and result["real_game"]["mean_furthest_camera_x"] is not None
+    assert len(result["real_game"]["distinct_screens"]) == 1 and result["real_game"]["distinct_screens"][0] >= 1
     capsys.readouterr()
     assert explore(out, "--timesteps", "32") == 0  # finished: nothing redone
     assert "nothing to do" in capsys.readouterr().out

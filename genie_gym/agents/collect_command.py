@@ -3,6 +3,7 @@
 Example::
 
     genie collect --env SMB --agent sticky-random --episodes 1000 --max-steps 500 --workers 2 --out data/ --seed 0
+    genie collect --env SMB --states all --episodes 120 --out data/smb_levels/   # 10 episodes from each start state
 
 Rerunning the same command after an interruption (Ctrl-C, kill, crash) resumes: episodes on disk are kept and the
 missing ones are collected, byte-identical to an uninterrupted run. ``--shard i/n`` splits one collection over
@@ -45,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="before recording, play MIN..MAX (uniform) unrecorded steps with the right-biased agent, "
                              "so episodes start deeper in the level (e.g. 60:300); the lead-in is replayed with new "
                              "seeds if Mario dies in it")
+    parser.add_argument("--states", default=None, metavar="all|STATE,STATE",
+                        help="start states to spread each game's episodes over, in turn (episode i starts from state "
+                             "i %% K): all (SMB: its 12 level states), or names such as Level1-1,Level2-1; default: "
+                             "the game's default state (SMB: Level1-1); meta.json records each episode's state")
     parser.add_argument("--episodes", type=int, required=True, help="episodes per game (indices 0..N-1)")
     parser.add_argument("--max-steps", type=int, default=500, help="agent steps before an episode is truncated")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -109,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             agent=agent_name,
             lead_in=lead_in,
             lead_in_factory=lead_in_factory,
+            states=args.states,
         )
     except CollectionError as exc:
         if args.debug and exc.worker_traceback:

@@ -269,7 +269,8 @@ def run(args: argparse.Namespace) -> None:
         for name in ("real_game", "real_game_right_biased"):
             figures = result[name]
             print(f"{name}: furthest camera x {figures['mean_furthest_camera_x']} (runs "
-                  f"{figures['furthest_camera_x']}), actions {figures['action_share']}, world-model uncertainty "
+                  f"{figures['furthest_camera_x']}), distinct screens {figures['mean_distinct_screens']}, "
+                  f"actions {figures['action_share']}, world-model uncertainty "
                   f"{figures['mean_uncertainty_along_run']}")
     result_file.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {result_file}")

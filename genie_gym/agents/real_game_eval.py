@@ -10,6 +10,7 @@ import torch
 
 from genie_gym.conventions import ACTION_NAMES, NUM_ACTIONS
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
+from genie_gym.metrics import distinct_screens
 from genie_gym.uncertainty import TokenEntropyReward
 from genie_gym.world_model import WorldModel
 
@@ -20,12 +21,13 @@ def real_game_runs(game: str, act: Callable[[np.ndarray], int], episodes: int, s
 
     Run ``i`` resets the game with seed ``seed + i``. Returns the mean and per-run furthest camera x (SMB's
     ``xscrollHi * 256 + xscrollLo``: pixels of the level, 0 on the first screen; ``None`` for games without it), the
+    mean and per-run number of distinct screens seen (:func:`genie_gym.metrics.distinct_screens`: any game), the
     share of each action, and, when ``world_model`` is given, its mean token-entropy uncertainty about the next frame
     at every 8th moment of the runs (2 real frames of context and the action taken, 1 MaskGIT step).
     """
     env = GenieRetroEnv(game, max_episode_steps=steps)
     reward_fn = TokenEntropyReward()
-    furthest, uncertainty, counts = [], [], np.zeros(NUM_ACTIONS)
+    furthest, screens, uncertainty, counts = [], [], [], np.zeros(NUM_ACTIONS)
     try:
         for episode in range(episodes):
             obs, info = env.reset(seed=seed + episode)
@@ -40,6 +42,7 @@ def real_game_runs(game: str, act: Callable[[np.ndarray], int], episodes: int, s
                 if terminated or truncated:
                     break
             furthest.append(best)
+            screens.append(int(distinct_screens(np.stack(frames))))
             counts += np.bincount(actions, minlength=len(counts))
             if world_model is not None and len(frames) > 3:
                 clip, moves = np.stack(frames), np.asarray(actions, dtype=np.int64)
@@ -53,6 +56,7 @@ def real_game_runs(game: str, act: Callable[[np.ndarray], int], episodes: int, s
         env.close()
     known = [x for x in furthest if x is not None]
     return {"furthest_camera_x": furthest, "mean_furthest_camera_x": float(np.mean(known)) if known else None,
+            "distinct_screens": screens, "mean_distinct_screens": float(np.mean(screens)),
             "action_share": {name: round(float(share), 3) for name, share in zip(ACTION_NAMES, counts / counts.sum(),
                                                                                    strict=True)},
             "mean_uncertainty_along_run": float(np.mean(uncertainty)) if uncertainty else None}

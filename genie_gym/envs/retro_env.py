@@ -41,7 +41,7 @@ from genie_gym.conventions import (
 )
 from genie_gym.games import Game, get_game
 from genie_gym.render_window import FrameWindow, require_display
-from genie_gym.roms import register_custom_integrations, require_rom
+from genie_gym.roms import check_start_state, default_start_state, register_custom_integrations, require_rom
 
 
 class EmulatorBusyError(RuntimeError):
@@ -78,7 +78,9 @@ class GenieRetroEnv(gym.Env):
         render_mode: ``"rgb_array"`` (``render()`` returns the full-resolution frame), ``"human"`` (a pygame window;
             needs a display or ``SDL_VIDEODRIVER=dummy``) or ``None`` (``render()`` returns ``None``; the frame stays
             in :attr:`full_frame`).
-        state: stable-retro start state; ``None`` uses the game's default.
+        state: stable-retro start state (``"Level2-1"``; ``genie_gym.roms.start_states(game.retro_game)`` lists a
+            game's states, SMB has 12); ``None`` uses the game's default (``"Level1-1"`` for SMB). An unknown name
+            raises :class:`genie_gym.roms.UnknownStateError` (a ``ValueError``) that lists the game's states.
         noop_reset_max: on reset, a seeded random number in ``[0, noop_reset_max]`` of emulator frames is run with
             no button pressed, so episodes of the same game start at slightly different moments.
         full_frame_in_info: also return the full-resolution ``(H, W, 3)`` uint8 frame in ``info["full_frame"]``.
@@ -107,6 +109,8 @@ class GenieRetroEnv(gym.Env):
         if render_mode == "human":
             require_display("render_mode='human' (a pygame window)")
         self.game: Game = get_game(game)
+        if state is not None:
+            state = check_start_state(self.game.retro_game, state)  # one clear error listing the game's states
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.frame_skip = int(frame_skip)
         self.noop_reset_max = int(noop_reset_max)
@@ -134,6 +138,12 @@ class GenieRetroEnv(gym.Env):
         if self._full_frame is None:
             raise RuntimeError("call reset() before reading full_frame")
         return self._full_frame
+
+    @property
+    def start_state(self) -> str | None:
+        """The stable-retro state every reset starts from: the ``state`` given, else the game's default
+        (``"Level1-1"`` for SMB); ``None`` for a game that starts from power-on."""
+        return self._state if self._state is not None else default_start_state(self.game.retro_game)
 
     @property
     def buttons(self) -> list[str | None]:
