@@ -485,7 +485,7 @@ def test_a_dream_can_be_copied_and_pickled_and_the_copy_dreams_the_same(dream):
     dream.step(0)
     for copy_it in (copy.deepcopy, lambda env: pickle.loads(pickle.dumps(env))):
         branch = copy_it(dream)
-        assert branch.unwrapped._real_env is None  # the real game used for contexts stays with the original
+        assert branch.unwrapped.dreams.real_env is None  # the real game used for contexts stays with the original
         ours = [dream.step(action)[0] for action in (4, 4, 1)]
         theirs = [branch.step(action)[0] for action in (4, 4, 1)]
         assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from genie_gym.envs.dream_batch import DreamSettings
 from genie_gym.envs.dream_env import GenieDreamEnv
 from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
 from genie_gym.models.checkpoint_io import CheckpointError
@@ -90,6 +91,34 @@ def test_action_guided_dream_is_seeded_and_differs_from_the_plain_one(dream, tin
         GenieDreamEnv(world_model=dream.unwrapped.world_model, action_guidance=-1.0)
 
 
+def test_hold_settings_are_arguments_like_maskgit_steps_and_leave_the_shared_model_as_it_is(tiny_checkpoint):
+    """``hold_pixels`` / ``hold_bias`` (dream.json keys) as env arguments: a bias this large repeats every id and
+    held pixels then repeat the frame exactly; the world model's own settings (it may be shared) do not change."""
+    world_model = WorldModel.from_pretrained(tiny_checkpoint)
+    held = gym.make(TINY_DREAM_ID, hold_pixels=True, hold_bias=1e4, maskgit_steps=1)
+    assert held.unwrapped.hold_pixels is True and held.unwrapped.hold_bias == 1e4
+    first = held.reset(seed=0)[0]
+    assert all(np.array_equal(held.step(action)[0], first) for action in (0, 4, 1))
+    held.close()
+    vec = GenieDreamVecEnv(2, world_model=world_model, max_episode_steps=5, hold_pixels=True, hold_bias=1e4)
+    first = vec.reset()
+    assert np.array_equal(vec.step(np.array([0, 4]))[0], first)
+    plain = GenieDreamEnv(world_model=world_model)
+    assert plain.settings == DreamSettings.resolve(world_model.settings) and not plain.hold_pixels
+    assert not world_model.settings["hold_pixels"] and world_model.settings["hold_bias"] == 0.0
+    first = plain.reset(seed=0)[0]
+    assert not np.array_equal(plain.step(0)[0], first)
+    plain.hold_bias = 2.0  # the settings stay attributes, checked again when set
+    assert plain.settings.hold_bias == 2.0 and vec.get_attr("hold_bias") == [1e4, 1e4]
+    with pytest.raises(ValueError, match="hold_bias must be >= 0"):
+        plain.hold_bias = -1.0
+    vec.close()
+    for bad, error in (({"hold_bias": -1.0}, "hold_bias must be >= 0"), ({"maskgit_steps": 0}, "maskgit_steps must"),
+                       ({"hold_pixel": True}, r"unknown dream setting\(s\) \['hold_pixel'\]")):
+        with pytest.raises((ValueError, TypeError), match=error):
+            GenieDreamEnv(world_model=world_model, **bad)
+
+
 def test_context_from_frames_and_from_a_stored_episode(dream, smb_store):
     from genie_gym.data.store import EpisodeStore
 
@@ -125,7 +154,7 @@ def test_long_dream_keeps_a_bounded_context(tiny_checkpoint):
     env.reset(seed=0)
     for step in range(30):
         env.step(step % 5)
-    state = env.unwrapped._state
+    state = env.unwrapped.dreams.state
     assert all(stream.num_cached_frames <= 6 for stream in state.streams)  # context_window of the checkpoint
     assert all(decoder.num_cached_frames <= 4 for decoder in state.decoders)  # decode_window
     env.close()
@@ -263,9 +292,9 @@ def test_play_dream_from_starts_the_dream_from_the_real_game_later(tiny_checkpoi
             assert np.array_equal(session.dream_frame, darkened)  # only the real game runs
         session.step(0)  # step 3: the dream restarts from the real game's latest frames
         assert not session.waiting_for_dream
-        assert np.array_equal(session.dream_frame, session.real_frame) and session.dream.unwrapped._steps == 0
+        assert np.array_equal(session.dream_frame, session.real_frame) and session.dream.unwrapped.dreams.steps == 0
         session.step(0)
-        assert session.dream.unwrapped._steps == 1  # now the dream answers the keys
+        assert session.dream.unwrapped.dreams.steps == 1  # now the dream answers the keys
         session.reset()
         assert session.waiting_for_dream  # every episode starts with the real game again
     finally:

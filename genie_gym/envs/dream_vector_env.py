@@ -1,9 +1,10 @@
 """``GenieDreamVectorEnv``: batched dreams as a Gymnasium ``VectorEnv``, what ``gym.make_vec`` gives for a dream id.
 
 ``gym.make_vec("GenieDream-SMB-v0", num_envs=N)`` (``vectorization_mode`` left out, or ``"vector_entry_point"``)
-builds this class, registered as the ids' ``vector_entry_point``: the same engine as the SB3 VecEnv
-:class:`~genie_gym.envs.dream_vec_env.GenieDreamVecEnv`, which dreams all ``N`` next frames in one forward pass,
-instead of ``N`` single dreams (``vectorization_mode="sync"``: one after the other; ``"async"``: one process each).
+builds this class, registered as the ids' ``vector_entry_point``: an adapter of
+:class:`~genie_gym.envs.dream_batch.DreamBatch` (``envs.dreams``), the engine of every dream env, which dreams all
+``N`` next frames in one forward pass, instead of ``N`` single dreams (``vectorization_mode="sync"``: one after the
+other; ``"async"``: one process each).
 
 The dreams run in lockstep: ``reset(seed=s)`` starts dream ``i`` from the real game reset with seed ``s + i``, they
 all step together and are all truncated together after ``max_episode_steps`` steps (the spec's limit, 1000, or
@@ -22,18 +23,17 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from genie_gym.conventions import NUM_ACTIONS, validate_action
+from genie_gym.envs.dream_batch import DreamBatch, DreamView
 from genie_gym.world_model import WorldModel
 
-NO_LIMIT = 2**62  # the engine's own limit when the vector env has none (the vector env truncates)
 
-
-class GenieDreamVectorEnv(VectorEnv):
+class GenieDreamVectorEnv(DreamView, VectorEnv):
     """``num_envs`` dreams of one world model stepped in one forward pass, as a ``gymnasium.vector.VectorEnv``.
 
     Args:
         num_envs: number of dreams (the batch size of every forward pass).
-        checkpoint / world_model / context_frames / maskgit_steps / temperature / action_guidance /
-            reward_top_fraction / device: as for :class:`~genie_gym.envs.dream_env.GenieDreamEnv`.
+        checkpoint / world_model / reward_top_fraction / device / settings: as for
+            :class:`~genie_gym.envs.dream_env.GenieDreamEnv`.
         max_episode_steps: all dreams are truncated together after this many steps (``None``: never).
         render_mode: ``"rgb_array"`` (``render()`` returns a tuple of the ``N`` current frames) or ``None``.
     """
@@ -41,39 +41,21 @@ class GenieDreamVectorEnv(VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
-                 max_episode_steps: int | None = None, context_frames: int | None = None,
-                 maskgit_steps: int | None = None, temperature: float | None = None, reward_top_fraction: float = 0.25,
-                 render_mode: str | None = None, device: str = "cpu", action_guidance: float | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+                 max_episode_steps: int | None = None, *, reward_top_fraction: float = 0.25,
+                 render_mode: str | None = None, device: str = "cpu", **settings: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode of batched dreams must be 'rgb_array' or None, got {render_mode!r}: for "
                              "a window per dream use gym.make_vec(id, num_envs=N, vectorization_mode='sync', "
                              "render_mode='human')")
-        if max_episode_steps is not None and max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1 or None (no limit), got {max_episode_steps}")
-        from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
-
-        self.num_envs = int(num_envs)
+        self.dreams = DreamBatch(num_envs, checkpoint, world_model, device, max_episode_steps, reward_top_fraction,
+                                 **settings)
+        self.num_envs = self.dreams.num_envs
         self.render_mode = render_mode
-        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
-        self.engine = GenieDreamVecEnv(self.num_envs, checkpoint=str(checkpoint), world_model=world_model,
-                                       max_episode_steps=NO_LIMIT, maskgit_steps=maskgit_steps,
-                                       temperature=temperature, context_frames=context_frames,
-                                       reward_top_fraction=reward_top_fraction, action_guidance=action_guidance,
-                                       device=device)
-        self.single_observation_space = self.engine.observation_space
-        self.single_action_space = self.engine.action_space
+        self.single_observation_space = self.dreams.single_observation_space
+        self.single_action_space = self.dreams.single_action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._frames: np.ndarray | None = None
-        self._steps = 0
         self._autoreset = False
-
-    @property
-    def world_model(self) -> WorldModel:
-        """The world model that dreams every env."""
-        return self.engine.world_model
 
     def reset(self, *, seed: int | list[int] | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -89,41 +71,36 @@ class GenieDreamVectorEnv(VectorEnv):
         if seed is not None:
             base = self._base_seed(seed)
             super().reset(seed=base)
-            self.engine.seed(base)
-        self._frames = self.engine.reset()
-        self._steps = 0
+            self.dreams.seed(base)
         self._autoreset = False
-        return self._frames.copy(), {}
+        return self.dreams.start_in_lockstep().copy(), {}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Dream one frame in every env; returns ``(obs, rewards, terminations, truncations, infos)`` of shape
         ``(N, ...)``."""
-        if self._frames is None:
-            raise RuntimeError("call reset() before step()")
+        self.dreams.require_started()
         actions = self._validate_actions(actions)
         no = np.zeros(self.num_envs, dtype=bool)
         if self._autoreset:  # NEXT_STEP: the step after a truncation starts the next dreams
             obs, _ = self.reset()
             return obs, np.zeros(self.num_envs, dtype=np.float64), no, no.copy(), {}
-        obs, rewards, _, infos = self.engine.step(actions)
-        self._frames = obs
-        self._steps += 1
-        truncated = np.full(self.num_envs, self.max_episode_steps is not None and self._steps >= self.max_episode_steps)
-        self._autoreset = bool(truncated[0])
+        obs, rewards, maps = self.dreams.step(actions)
+        truncated = np.full(self.num_envs, self.dreams.truncated)
+        self._autoreset = self.dreams.truncated
         every = np.ones(self.num_envs, dtype=bool)
-        info = {"uncertainty_map": np.stack([i["uncertainty_map"] for i in infos]), "_uncertainty_map": every,
-                "step": np.full(self.num_envs, self._steps), "_step": every.copy()}
+        info = {"uncertainty_map": maps, "_uncertainty_map": every, "step": np.full(self.num_envs, self.dreams.steps),
+                "_step": every.copy()}
         return obs.copy(), rewards.astype(np.float64), no, truncated, info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         """``rgb_array``: the ``N`` current frames (uint8 ``(64, 64, 3)`` each); ``render_mode=None``: ``None``."""
-        if self.render_mode is None or self._frames is None:
+        if self.render_mode is None or self.dreams.frames is None:
             return None
-        return tuple(frame.copy() for frame in self._frames)
+        return tuple(frame.copy() for frame in self.dreams.frames)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Release the real game used for contexts."""
-        self.engine.close()
+        self.dreams.close()
 
     def _base_seed(self, seed: int | list[int]) -> int:
         if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
@@ -146,5 +123,5 @@ class GenieDreamVectorEnv(VectorEnv):
         return array.astype(np.int64)
 
     def __repr__(self) -> str:
-        return f"GenieDreamVectorEnv({self.engine.game}, num_envs={self.num_envs})"
+        return f"GenieDreamVectorEnv({self.game}, num_envs={self.num_envs})"
 
