@@ -3,13 +3,15 @@
 Keys: arrows = RIGHT/LEFT/UP/DOWN, space = JUMP (no key held = UP, the action closest to a no-op; the shared action
 space has no NOOP). ``Tab`` toggles dream ↔ real from the same moment (the dream restarts from the real game's
 latest frames), ``B`` toggles side-by-side real | dream driven by the same keys, ``P`` pauses, ``N`` steps once
-while paused, ``R`` resets, ``Esc``/``Q`` quits.
+while paused, ``R`` resets, ``Esc``/``Q`` quits. With ``--policy`` a trained policy plays and ``A`` toggles between
+it and the keyboard at any moment; ``U`` toggles the heat map of the dream's per-token uncertainty over the dream
+panel.
 
 Headless: with ``SDL_VIDEODRIVER=dummy`` and ``--actions FILE`` (one action per line, as a name or an index) it runs
 without a screen; ``--record out.gif|out.mp4`` writes what the window shows and ``--record-store DIR`` writes the
 real game's frames and actions as an episode of the store (so a human's play becomes training data). On Linux
 without ``DISPLAY`` / ``WAYLAND_DISPLAY`` and without ``SDL_VIDEODRIVER`` it stops with an error instead of playing
-in a window nobody sees.
+in a window nobody sees. A policy plays headless too: ``--policy`` with ``--max-steps N`` instead of ``--actions``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,13 @@ def dream_env_id(game: str) -> str | None:
 
 @dataclass
 class PlayState:
-    """What the play loop shows and records."""
+    """What the play loop shows and records.
+
+    ``policy_plays``: the loaded policy chooses the actions (``A`` toggles it with the keyboard). ``overlay``: the
+    dream panel shows the heat map of the dream's uncertainty (``U``). ``real_players`` says, per real-game action,
+    who chose it: ``"context"`` (the steps that build a dream's context at a reset), ``"keys"``, ``"script"`` or
+    ``"policy"``.
+    """
 
     showing_dream: bool
     side_by_side: bool
@@ -74,16 +82,21 @@ class PlayState:
     fps: float = 0.0
     uncertainty: float | None = None
     step: int = 0
+    policy_plays: bool = False
+    overlay: bool = False
     real_frames: list[np.ndarray] = field(default_factory=list)
     real_actions: list[int] = field(default_factory=list)
-    finished_episodes: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    real_players: list[str] = field(default_factory=list)
+    finished_episodes: list[tuple[np.ndarray, np.ndarray, list[str]]] = field(default_factory=list)
 
     def archive_episode(self) -> None:
         """Keep the real game's frames/actions since the last reset as one finished episode, then clear them."""
         if len(self.real_frames) > 1:
-            self.finished_episodes.append((np.stack(self.real_frames), np.asarray(self.real_actions, dtype=np.int64)))
+            self.finished_episodes.append((np.stack(self.real_frames), np.asarray(self.real_actions, dtype=np.int64),
+                                           list(self.real_players)))
         self.real_frames.clear()
         self.real_actions.clear()
+        self.real_players.clear()
 
 
 class PlaySession:
@@ -97,13 +110,20 @@ class PlaySession:
         maskgit_steps: MaskGIT steps per dreamed frame (``None``: the checkpoint's default); 1-2 for real time on a CPU.
         action_guidance: action-guidance weight of the dream (``None``: the checkpoint's default, off for the
             shipped SMB model); 1 makes the dreamed Mario answer RIGHT more reliably at 2.3x the time per frame.
+        policy: an agent with ``reset(seed)`` and ``act(obs uint8 (64, 64, 3)) -> int``
+            (:func:`genie_gym.agents.policy_agent.load_policy`); it plays from the start, re-seeded at every reset.
+        policy_sees: the frame the policy chooses on: ``"real"``, ``"dream"`` or ``None`` (the shown one: the dream
+            while Tab shows it, else the real game; side by side, the env that was asked for or Tab chose). Before
+            the dream runs (``dream_from``) the policy sees the real game.
     """
 
     def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
                  max_episode_steps: int = 100_000, maskgit_steps: int | None = None, dream_from: int = 0,
-                 action_guidance: float | None = None) -> None:
+                 action_guidance: float | None = None, policy=None, policy_sees: str | None = None) -> None:
         if dream_from < 0:
             raise ValueError(f"dream_from must be >= 0 steps, got {dream_from}")
+        if policy_sees not in (None, "real", "dream"):
+            raise ValueError(f"policy_sees must be 'real' or 'dream' (or None: the shown frame), got {policy_sees!r}")
         self.seed = seed
         self.dream_from = int(dream_from)
         self._dream_kwargs = {"max_episode_steps": max_episode_steps}
@@ -133,6 +153,15 @@ class PlaySession:
         self._recent_actions: deque[int] = deque(maxlen=context_frames - 1)
         self.real_frame: np.ndarray | None = None
         self.dream_frame: np.ndarray | None = None
+        self.uncertainty_map: np.ndarray | None = None  # the dream's (h, w) map of its latest dreamed frame
+        self.policy, self.policy_sees = policy, policy_sees
+        self.state.policy_plays = policy is not None
+        if policy_sees == "real" and self.real is None:
+            raise ValueError(f"--policy-sees real needs the real game, and {env_id} has none registered; drop "
+                             "--policy-sees")
+        if policy_sees == "dream" and self.dream_id is None:
+            raise ValueError(f"--policy-sees dream needs a dream of the game, and {env_id} has none registered; drop "
+                             "--policy-sees")
 
     def reset(self) -> None:
         """Reset the real game and start the dream from its first frames."""
@@ -140,26 +169,30 @@ class PlaySession:
         self.state.archive_episode()
         self._recent.clear()
         self._recent_actions.clear()
+        if self.policy is not None:
+            self.policy.reset(self.seed)
         if self.real is not None:
             self.real_frame, _ = self.real.reset(seed=self.seed)
             self._remember_real(self.real_frame, None)
             if self.dream is not None:  # give the dream the context length it was made for (2 frames by default)
                 for _ in range(min(self.dream.unwrapped.context_frames, self.context_frames) - 1):
                     self.real_frame, *_ = self.real.step(CONTEXT_ACTION)
-                    self._remember_real(self.real_frame, CONTEXT_ACTION)
+                    self._remember_real(self.real_frame, CONTEXT_ACTION, "context")
         if self.dream is not None:
             self._restart_dream()
             if self.waiting_for_dream:
                 self.dream_frame = self._not_dreaming_yet(self.real_frame)
 
-    def _remember_real(self, frame: np.ndarray, action: int | None) -> None:
+    def _remember_real(self, frame: np.ndarray, action: int | None, player: str = "keys") -> None:
         if action is not None:
             self._recent_actions.append(action)
             self.state.real_actions.append(action)
+            self.state.real_players.append(player)
         self._recent.append(frame)
         self.state.real_frames.append(frame)
 
     def _restart_dream(self) -> None:
+        self.uncertainty_map = None  # a restarted dream shows its context frame, which it did not dream
         if self.dream is None:
             self.dream = gym.make(self.dream_id, **self._dream_kwargs)
         if self.real is not None:
@@ -186,12 +219,42 @@ class PlaySession:
         if self.state.side_by_side:
             self._restart_dream()
 
-    def step(self, action: int) -> bool:
-        """Step every env in use; returns ``True`` when the shown episode ended."""
+    def toggle_policy(self) -> None:
+        """Hand the game from the policy to the keyboard or back (nothing without a policy)."""
+        if self.policy is not None:
+            self.state.policy_plays = not self.state.policy_plays
+
+    def toggle_overlay(self) -> None:
+        """Show or hide the heat map of the dream's uncertainty over the dream panel."""
+        self.state.overlay = not self.state.overlay
+
+    @property
+    def dream_running(self) -> bool:
+        """``True`` when the dream is being stepped and shown (alone or side by side) and has started."""
+        return (self.dream is not None and (self.state.showing_dream or self.state.side_by_side)
+                and not self.waiting_for_dream and self.dream_frame is not None)
+
+    def policy_view(self) -> str:
+        """Which frame the policy chooses on now: ``"real"`` or ``"dream"`` (see ``policy_sees``)."""
+        wanted = self.policy_sees or ("dream" if self.state.showing_dream else "real")
+        if (wanted == "dream" and self.dream_running) or self.real_frame is None:
+            return "dream"
+        return "real"
+
+    def policy_action(self) -> int:
+        """The policy's action on the frame it sees (:meth:`policy_view`)."""
+        if self.policy is None:
+            raise ValueError("this session has no policy: pass --policy RUN_OR_CHECKPOINT")
+        frame = self.dream_frame if self.policy_view() == "dream" else self.real_frame
+        return int(self.policy.act(frame))
+
+    def step(self, action: int, player: str = "keys") -> bool:
+        """Step every env in use with ``action`` (chosen by ``player``: ``"keys"``, ``"script"`` or ``"policy"``);
+        returns ``True`` when the shown episode ended."""
         done = False
         if self.real is not None:
             self.real_frame, _, terminated, truncated, _ = self.real.step(action)
-            self._remember_real(self.real_frame, action)
+            self._remember_real(self.real_frame, action, player)
             done = done or ((terminated or truncated) and not self.state.showing_dream)
         dreaming = self.dream is not None and (self.state.showing_dream or self.state.side_by_side)
         if dreaming and self.waiting_for_dream:
@@ -200,6 +263,7 @@ class PlaySession:
         elif dreaming:
             self.dream_frame, reward, terminated, truncated, info = self.dream.step(action)
             self.state.uncertainty = float(reward)
+            self.uncertainty_map = info.get("uncertainty_map")
             done = done or terminated or truncated
         self.state.step += 1
         if dreaming and self.real is not None and self.dream_from and self.state.step == self.dream_from:
@@ -217,18 +281,45 @@ class PlaySession:
         return (real_frame.astype(np.uint16) * 3 // 8).astype(np.uint8)
 
     def panels(self) -> list[tuple[str, np.ndarray]]:
-        """The (label, 64x64x3 frame) panels to draw, left to right."""
+        """The (label, 64x64x3 frame) panels to draw, left to right; with the overlay on (``U``), the dream panel
+        carries the heat map of the dream's uncertainty (:func:`overlay_uncertainty`)."""
         if self.state.side_by_side and self.real_frame is not None and self.dream_frame is not None:
-            return [("real", self.real_frame), ("dream", self.dream_frame)]
-        if self.state.showing_dream and self.dream_frame is not None:
-            return [("dream", self.dream_frame)]
-        return [("real", self.real_frame)]
+            panels = [("real", self.real_frame), ("dream", self.dream_frame)]
+        elif self.state.showing_dream and self.dream_frame is not None:
+            panels = [("dream", self.dream_frame)]
+        else:
+            panels = [("real", self.real_frame)]
+        if self.state.overlay and self.uncertainty_map is not None and not self.waiting_for_dream:
+            panels = [(label, overlay_uncertainty(frame, self.uncertainty_map) if label == "dream" else frame)
+                      for label, frame in panels]
+        return panels
 
     def close(self) -> None:
         """Close every env."""
         for env in (self.dream, self.real):
             if env is not None:
                 env.close()
+
+
+# the heat map's colours from certain (0) to unsure (1): dark blue, blue, green, yellow, red
+HEAT_STOPS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+HEAT_COLORS = np.array([[20, 20, 120], [0, 120, 255], [0, 220, 120], [255, 220, 0], [255, 30, 0]], dtype=np.float32)
+
+
+def overlay_uncertainty(frame: np.ndarray, uncertainty_map: np.ndarray, strength: float = 0.75) -> np.ndarray:
+    """``frame`` uint8 ``(64, 64, 3)`` under a heat map of ``uncertainty_map`` float ``(h, w)`` in ``[0, 1]`` (one
+    value per token, each spread over its patch of pixels): with ``v = sqrt(u)`` (most tokens of a trained model lie
+    below 0.1, which the square root spreads out), a token's colour goes from dark blue (``v = 0``, certain) through
+    green to red (``v = 1``) and covers its patch by ``0.2 + (strength - 0.2) * v``, so the frame stays visible where
+    the model is sure. Returns a new uint8 ``(64, 64, 3)``."""
+    height, width = frame.shape[:2]
+    values = np.sqrt(np.clip(np.nan_to_num(np.asarray(uncertainty_map, dtype=np.float32)), 0.0, 1.0))
+    rows = np.arange(height) * values.shape[0] // height  # nearest: each token's value over its patch
+    cols = np.arange(width) * values.shape[1] // width
+    values = values[rows[:, None], cols[None, :]]
+    colors = np.stack([np.interp(values, HEAT_STOPS, HEAT_COLORS[:, channel]) for channel in range(3)], axis=-1)
+    alpha = (0.2 + (strength - 0.2) * values)[..., None]
+    return np.round(frame.astype(np.float32) * (1.0 - alpha) + colors * alpha).astype(np.uint8)
 
 
 def compose_canvas(panels: list[tuple[str, np.ndarray]], scale: int) -> np.ndarray:
@@ -253,11 +344,21 @@ def panel_offsets(count: int, scale: int) -> list[int]:
 
 
 def header_text(session: PlaySession) -> str:
-    """The header line: mode, fps, step and the dream's uncertainty."""
-    names = "+".join(label for label, _ in session.panels())
-    text = f"{names}  {session.state.fps:4.1f} fps  step {session.state.step}"
-    if session.state.uncertainty is not None and any(label == "dream" for label, _ in session.panels()):
+    """The header line: mode, who plays (with a policy: ``policy``, and which frame it sees when that is not the only
+    panel shown, or ``keys``), fps, step and the dream's uncertainty (``[map]`` while its heat map is shown)."""
+    labels = [label for label, _ in session.panels()]
+    text = "+".join(labels)
+    if session.policy is not None:
+        if session.state.policy_plays:
+            view = session.policy_view()
+            text += "  policy" + (f" on {view}" if labels != [view] else "")
+        else:
+            text += "  keys"
+    text += f"  {session.state.fps:4.1f} fps  step {session.state.step}"
+    if session.state.uncertainty is not None and "dream" in labels:
         text += f"  uncertainty {session.state.uncertainty:.3f}"
+        if session.state.overlay:
+            text += " [map]"
     if session.state.paused:
         text += "  [paused]"
     return text
@@ -342,23 +443,42 @@ def render_window(panels: list[tuple[str, np.ndarray]], header: str, scale: int,
 def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
              actions_file: str | None = None, record: str | None = None, record_store: str | None = None,
              max_steps: int | None = None, maskgit_steps: int | None = None,
-             dream_from: int = 0, action_guidance: float | None = None) -> dict[str, object]:
+             dream_from: int = 0, action_guidance: float | None = None, policy: str | None = None,
+             policy_sees: str | None = None, deterministic: bool = False,
+             overlay: bool = False) -> dict[str, object]:
     """Run the interactive (or scripted, headless) play loop; returns a summary dict.
 
     ``dream_from``: the first N steps run only the real game (the dream panel shows it darkened); then the dream
     starts from the real game's latest frames, e.g. once Mario is running and the camera scrolls.
 
-    The loop ends on Esc/Q/window close, when a script runs out, or after ``max_steps`` steps.
+    ``policy``: a trained policy plays (:func:`genie_gym.agents.policy_agent.load_policy`: a ``genie explore`` run,
+    a ``policy.safetensors``, a shipped policy's name or an SB3 ``.zip``), sampling its actions (the most likely
+    with ``deterministic``) on the frame ``policy_sees`` names (:class:`PlaySession`); ``A`` hands the game to the
+    keyboard and back. ``overlay``: start with the uncertainty heat map on (``U`` toggles it).
+
+    The loop ends on Esc/Q/window close, when a script runs out, or after ``max_steps`` steps. The summary counts
+    the steps each player chose (``"players"``) when a policy was loaded.
     """
     import pygame
 
     from genie_gym.render_window import HEADLESS_HINT, require_display
 
     require_display("genie play", f"{HEADLESS_HINT} (with --actions FILE, and --record out.gif to see the result)")
+    if policy is not None and actions_file:
+        raise ValueError("--policy and --actions both choose the actions: pass one of them")
+    if policy is not None and max_steps is None and os.environ.get("SDL_VIDEODRIVER") == "dummy":
+        raise ValueError("a policy playing without a window (SDL_VIDEODRIVER=dummy) never stops: pass --max-steps N")
     script = read_action_script(actions_file) if actions_file else None
     recorder = MediaRecorder(record, fps) if record else None
+    agent = None
+    if policy is not None:
+        from genie_gym.agents.policy_agent import load_policy
+
+        agent = load_policy(policy, deterministic=deterministic, threads=None)  # the dream keeps its torch threads
     session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps,
-                          dream_from=dream_from, action_guidance=action_guidance)
+                          dream_from=dream_from, action_guidance=action_guidance, policy=agent,
+                          policy_sees=policy_sees)
+    session.state.overlay = bool(overlay)
     pygame.display.init()
     pygame.font.init()
     font = pygame.font.Font(None, 20)
@@ -367,6 +487,7 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     screen = None
     clock = pygame.time.Clock()
     script_index = 0
+    players: dict[str, int] = {}
     last_time = time.perf_counter()
     running = True
     try:
@@ -388,6 +509,10 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                         step_once = True
                     elif event.key == pygame.K_r:
                         session.reset()
+                    elif event.key == pygame.K_a:
+                        session.toggle_policy()
+                    elif event.key == pygame.K_u:
+                        session.toggle_overlay()
             if not running:
                 break
             panels, header = session.panels(), header_text(session)
@@ -404,11 +529,14 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                 if script is not None:
                     if script_index >= len(script):
                         break
-                    action = script[script_index]
+                    action, player = script[script_index], "script"
                     script_index += 1
+                elif session.state.policy_plays:
+                    action, player = session.policy_action(), "policy"
                 else:
-                    action = _keyboard_action(pygame)
-                if session.step(action):
+                    action, player = _keyboard_action(pygame), "keys"
+                players[player] = players.get(player, 0) + 1
+                if session.step(action, player):
                     session.reset()
                 now = time.perf_counter()
                 if not session.state.paused:  # steps/s while playing, smoothed from the first step on
@@ -422,6 +550,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     finally:
         pygame.display.quit()
         summary: dict[str, object] = {"steps": session.state.step}
+        if agent is not None:
+            summary["players"] = players
         session.state.archive_episode()
         try:  # the played episodes first: a failure writing the video must not lose them (nor the reverse)
             if record_store is not None and session.state.finished_episodes:
@@ -451,7 +581,28 @@ def _write_played_episodes(session: PlaySession, store_dir: str, seed: int) -> l
     game = session.real.unwrapped.game.name
     store = EpisodeStore(store_dir)
     written = []
-    for frames, actions in session.state.finished_episodes:
-        ref = store.write(game, store.next_index(game), frames, actions, meta={"agent": "human", "seed": seed})
+    for frames, actions, players in session.state.finished_episodes:
+        meta = {"agent": _agent_name(session, players), "seed": seed, "players": player_runs(players)}
+        ref = store.write(game, store.next_index(game), frames, actions, meta=meta)
         written.append(str(ref.path))
     return written
+
+
+def _agent_name(session: PlaySession, players: list[str]) -> str:
+    """``human``, ``policy(PATH)`` or, when both played, ``human+policy(PATH)``."""
+    if "policy" not in players:
+        return "human"
+    name = f"policy({getattr(session.policy, 'path', type(session.policy).__name__)})"
+    return f"human+{name}" if {"keys", "script"} & set(players) else name
+
+
+def player_runs(players: list[str]) -> list[list[object]]:
+    """Run lengths of who chose each action, ``[["context", 1], ["policy", 40], ["keys", 12], ...]`` (they add up to
+    the episode's actions)."""
+    runs: list[list[object]] = []
+    for player in players:
+        if runs and runs[-1][0] == player:
+            runs[-1][1] += 1
+        else:
+            runs.append([player, 1])
+    return runs

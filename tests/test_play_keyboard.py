@@ -133,3 +133,45 @@ def test_pause_and_single_step_by_key(x_display, tmp_path):
     actions = EpisodeStore(store).load(("SMB", 0)).actions.tolist()
     assert actions.count(0) == 3, actions  # 2 s of Right held while paused gave exactly the 3 single steps
     assert actions[-3:] == [0, 0, 0], actions
+
+
+def test_a_key_hands_the_game_from_the_policy_to_the_keyboard_and_back(x_display, tmp_path):
+    """With --policy the policy plays from the start; A gives the game to the keys (Left held: LEFT, else UP) and A
+    again back to the policy, whose actions are its own (replayed on the stored frames with the same seed)."""
+    from genie_gym.agents.policy_agent import PolicyAgent
+    from genie_gym.data.store import EpisodeStore
+
+    store = tmp_path / "store"
+    player = subprocess.Popen([*GENIE, "play", "GenieRetro-SMB-v0", "--policy", "ppo-in-dream-smb", "--fps", "15",
+                               "--scale", "1", "--record-store", str(store)],
+                              env=x_display, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_window(x_display, player)
+    time.sleep(1.5)  # the policy plays
+    _xdotool(x_display, "key", "a")
+    time.sleep(0.3)
+    _hold(x_display, "Left", 1.5)  # the keys play
+    _xdotool(x_display, "key", "a")
+    time.sleep(1.5)  # the policy again
+    _xdotool(x_display, "key", "Escape")
+    out, err = player.communicate(timeout=120)
+    assert player.returncode == 0, err
+    assert "(policy " in out and "keys " in out, out
+
+    episodes = EpisodeStore(store)
+    agent = PolicyAgent("ppo-in-dream-smb")
+    players, actions = [], []
+    for ref in episodes.refs("SMB"):  # the policy may lose a life and start a new episode
+        episode = episodes.load(ref)
+        played_by = [name for name, count in episode.meta["players"] for _ in range(count)]
+        assert len(played_by) == len(episode.actions)
+        agent.reset(0)  # every episode starts with the policy re-seeded by --seed
+        for frame, action, name in zip(episode.frames, episode.actions.tolist(), played_by, strict=False):
+            if name == "policy":
+                assert agent.act(frame) == action  # the policy's own choice on the frame it saw
+        players += played_by
+        actions += episode.actions.tolist()
+    runs = [name for i, name in enumerate(players) if i == 0 or players[i - 1] != name]
+    assert runs == ["policy", "keys", "policy"], runs
+    assert players.count("policy") >= 20 and players.count("keys") >= 10, players
+    by_keys = [action for action, name in zip(actions, players, strict=True) if name == "keys"]
+    assert set(by_keys) <= {1, 2} and by_keys.count(1) >= 5, by_keys  # no key (UP) and the held Left

@@ -35,3 +35,56 @@ def test_side_by_side_panels_carry_their_labels_and_a_single_panel_does_not(font
         assert (patch == 255).all(axis=-1).any() and (patch == 0).all(axis=-1).any()  # white text on black
     alone = render_window([("dream", grey)], "header", scale=3, font=font)
     assert (alone[HEADER_HEIGHT:] == 90).all()  # one panel: the header says which it is
+
+
+def test_the_uncertainty_heat_map_follows_the_map_token_by_token():
+    from genie_gym.play import overlay_uncertainty
+
+    frame = np.full((64, 64, 3), 90, np.uint8)
+    uncertainty = np.zeros((16, 16), np.float32)
+    uncertainty[2, 3] = 1.0  # one unsure token: its 4x4 patch of pixels
+    heat = overlay_uncertainty(frame, uncertainty)
+    assert heat.shape == frame.shape and heat.dtype == np.uint8
+    patch = heat[8:12, 12:16]
+    assert (patch == patch[0, 0]).all() and patch[0, 0, 0] > patch[0, 0, 2]  # red where the model is unsure
+    certain = heat[0, 0]
+    elsewhere = np.ones((64, 64), bool)
+    elsewhere[8:12, 12:16] = False
+    assert certain[2] > certain[0] and (heat[elsewhere] == certain).all()  # blue everywhere else
+    assert np.abs(certain.astype(int) - 90).max() < np.abs(patch[0, 0].astype(int) - 90).max()  # a light tint only
+    assert np.array_equal(frame, np.full((64, 64, 3), 90, np.uint8))  # the frame itself is not drawn on
+
+
+def test_the_overlay_changes_the_dream_panel_only_and_only_while_on(tiny_checkpoint, font):
+    from genie_gym.play import PlaySession, header_text
+
+    session = PlaySession("GenieDream-TinySMB-v0", side_by_side=True)  # registered by the tiny_checkpoint fixture
+    try:
+        session.reset()
+        session.toggle_overlay()
+        assert session.uncertainty_map is None  # nothing dreamed yet: nothing to show
+        assert all(np.array_equal(shown, raw) for (_, shown), raw in
+                   zip(session.panels(), (session.real_frame, session.dream_frame), strict=True))
+        session.toggle_overlay()
+        session.step(0)
+        assert session.uncertainty_map.shape == (8, 8)  # the tiny dream's tokens
+        off = session.panels()
+        assert np.array_equal(off[0][1], session.real_frame) and np.array_equal(off[1][1], session.dream_frame)
+        image_off = render_window(off, header_text(session), scale=2, font=font)
+        session.toggle_overlay()
+        on = session.panels()
+        assert "[map]" in header_text(session)
+        assert np.array_equal(on[0][1], off[0][1]) and not np.array_equal(on[1][1], off[1][1])
+        image_on = render_window(on, "header", scale=2, font=font)
+        left, right = panel_offsets(2, scale=2)
+        real, dream = (slice(HEADER_HEIGHT, None), slice(left, left + 128)), (slice(HEADER_HEIGHT, None),
+                                                                               slice(right, right + 128))
+        assert np.array_equal(image_on[real], image_off[real])  # the real panel is untouched
+        assert (image_on[dream] != image_off[dream]).any(axis=-1).mean() > 0.5  # the dream panel wears the map
+        session.toggle_overlay()
+        assert np.array_equal(render_window(session.panels(), header_text(session), scale=2, font=font), image_off)
+        session.toggle_overlay()
+        session.toggle_dream()  # the real game alone: no dream panel, nothing to cover
+        assert np.array_equal(session.panels()[0][1], session.real_frame)
+    finally:
+        session.close()

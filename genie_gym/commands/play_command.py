@@ -10,7 +10,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "play", help="play a real or dream env in a pygame window",
         description="Arrows + space to play; Tab dream<->real, B side-by-side, P pause, N single step, R reset, "
-                    "Esc quit. Headless: SDL_VIDEODRIVER=dummy with --actions FILE.")
+                    "A policy<->keys (with --policy), U uncertainty heat map over the dream, Esc quit. Headless: "
+                    "SDL_VIDEODRIVER=dummy with --actions FILE, or with --policy and --max-steps N.")
     parser.add_argument("env_id", help="e.g. GenieDream-SMB-v0 or GenieRetro-SMB-v0, or a world-model directory "
                                        "(`genie world-model pack`): its dream, next to the real game it was made of")
     parser.add_argument("--fps", type=float, default=15.0, help="steps per second (15 = real time at frame skip 4)")
@@ -31,6 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dream-from", type=int, default=0, metavar="N",
                         help="run only the real game for the first N steps, then start the dream from its latest "
                              "frames (default 0: the dream starts at the reset)")
+    parser.add_argument("--policy", default=None, metavar="RUN_OR_CHECKPOINT",
+                        help="a trained policy plays (A hands the game to the keyboard and back): a `genie explore` "
+                             "run directory, a policy.safetensors, the shipped ppo-in-dream-smb, or an SB3 .zip "
+                             "(loaded with SB3's PPO.load, which unpickles it: only zips from a trusted source)")
+    parser.add_argument("--policy-sees", choices=("real", "dream"), default=None,
+                        help="the frame the policy chooses its action on (side by side both panels take that "
+                             "action; while no dream runs, the real frame); default: the shown one (the dream when "
+                             "the env is a dream or Tab shows it)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="the policy takes its most likely action instead of sampling one (sampling is seeded "
+                             "by --seed)")
+    parser.add_argument("--overlay", action="store_true",
+                        help="start with the heat map of the dream's per-token uncertainty over the dream panel "
+                             "(U toggles it); recordings show what the window shows")
     parser.set_defaults(func=_play)
 
 
@@ -43,8 +58,11 @@ def _play(args: argparse.Namespace) -> int:
                        side_by_side=args.side_by_side, actions_file=args.actions_file, record=args.record,
                        record_store=args.record_store,
                        max_steps=args.max_steps, maskgit_steps=args.maskgit_steps, dream_from=args.dream_from,
-                       action_guidance=args.action_guidance)
-    print(f"played {summary['steps']} steps")
+                       action_guidance=args.action_guidance, policy=args.policy, policy_sees=args.policy_sees,
+                       deterministic=args.deterministic, overlay=args.overlay)
+    players = summary.get("players")
+    by = f" ({', '.join(f'{name} {count}' for name, count in players.items())})" if players else ""
+    print(f"played {summary['steps']} steps{by}")
     if "record" in summary:
         print(f"wrote {summary['record']}")
     for path in summary.get("episodes", []):
