@@ -1,4 +1,12 @@
-"""``genie explore``: train an exploring agent (PPO, SB3 ``CnnPolicy``) in a dream or in the real game.
+"""``genie explore``: train an exploring agent in a dream or in the real game.
+
+Agents (``--agent``):
+
+- ``ppo`` (default): SB3 PPO with the Atari ``CnnPolicy``, 16 envs, 64-step rollouts.
+- ``paper``: the paper's AutoExplore agent (appendix A.3, :mod:`genie_gym.agents.autoexplore`): sb3-contrib
+  ``RecurrentPPO`` with ``CnnLstmPolicy``, 8 envs, 200-step rollouts, epsilon-greedy actions (0.1 -> 0.01 over the
+  first half of training), entropy regularisation, and the policy with the best evaluation return kept as
+  ``OUT/best_policy.safetensors``.
 
 Rewards (``--reward``), the same for both kinds of env:
 
@@ -13,11 +21,15 @@ Examples::
     genie explore --env GenieDream-SMB-v0 --reward rf --timesteps 30000 --out runs/explore_rf
     genie explore --env SMB --reward vae --num-envs 4 --timesteps 30000 --out runs/explore_vae_real
     genie collect --env SMB --agent policy --policy runs/explore_rf --episodes 50 --max-steps 300 --out data/rf
+    genie explore --agent paper --env SMB --reward uncertainty --out runs/autoexplore   # 480,000 steps
+    genie collect --env SMB --agent policy --policy runs/autoexplore/best_policy.safetensors --episodes 50 --out data/ae
 
 Writes ``OUT/policy.safetensors`` (what ``genie collect --agent policy`` plays), ``OUT/result.json`` (settings,
 training rewards, wall time and how far the policy gets in the real game) and, every ``--checkpoint-every``
 rollouts, ``OUT/checkpoint.pt`` (tensors only): rerunning the same command after an interruption continues from it,
-a finished run returns at once, and the same command with a larger ``--timesteps`` trains it further.
+a finished run returns at once, and the same command with a larger ``--timesteps`` trains it further. A paper-agent
+run also keeps ``OUT/best_policy.safetensors`` (the policy with the best evaluation return, evaluated every
+``--eval-every`` rollouts and at the end; its return is in the file's metadata and in ``result.json``).
 """
 
 from __future__ import annotations
@@ -32,6 +44,11 @@ from typing import Any
 import numpy as np
 
 REWARDS = ("uncertainty", "rf", "vae")
+AGENTS = ("ppo", "paper")
+PPO_DEFAULTS = {"timesteps": 30000, "num_envs": 16, "n_steps": 64}
+PAPER_ONLY = ("ent_coef", "n_epochs", "batch_size", "eval_every", "eval_return_episodes")
+PAPER_SETTINGS = ("agent", "ent_coef", "n_epochs", "batch_size")
+"""A paper-agent run's settings besides :data:`RUN_SETTINGS` (and ``autoexplore.FIXED_SETTINGS``)."""
 # the settings of a run: all but --timesteps must match for a run to be resumed or trained further (the options not
 # listed, e.g. --eval-episodes or --threads, may change)
 RUN_SETTINGS = ("env", "reward", "world_model", "timesteps", "num_envs", "n_steps", "episode_steps",
@@ -40,9 +57,11 @@ RUN_SETTINGS = ("env", "reward", "world_model", "timesteps", "num_envs", "n_step
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie explore`` to the command line."""
-    parser = subparsers.add_parser("explore", help="train an exploring PPO agent (AutoExplore, RF or VAE curiosity) "
-                                   "in a dream or in the real game", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser("explore", help="train an exploring agent (PPO or the paper's recurrent "
+                                   "AutoExplore; uncertainty, RF or VAE reward) in a dream or in the real game",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agent", choices=AGENTS, default="ppo", help="ppo: SB3 PPO, CnnPolicy (default); paper: "
+                        "the paper's AutoExplore agent (RecurrentPPO, CnnLstmPolicy, epsilon-greedy, best policy kept)")
     parser.add_argument("--env", required=True, help="a dream (GenieDream-SMB-v0 or a world-model directory) or a "
                         "real game (SMB, or its GenieRetro-<Game>-v0 id)")
     parser.add_argument("--reward", choices=REWARDS, default="uncertainty",
@@ -50,11 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--world-model", default="smb", help="the world model whose uncertainty is the reward in "
                         "the real game (shipped name or directory); a dream uses its own (default: smb)")
     parser.add_argument("--out", required=True, help="run directory (policy.safetensors, result.json, checkpoint.pt)")
-    parser.add_argument("--timesteps", type=int, default=30000, help="env steps of training, all envs together (PPO "
-                        "trains whole rollouts, so the total is rounded up to whole rollouts; printed before training)")
-    parser.add_argument("--num-envs", type=int, default=16, help="envs stepped together (real games: one process each)")
-    parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per env (shortened when "
-                        "--timesteps is less than one rollout of all envs)")
+    parser.add_argument("--timesteps", type=int, default=None, help="env steps of training, all envs together (PPO "
+                        "trains whole rollouts, so the total is rounded up to whole rollouts; printed before training; "
+                        "default: 30000, paper: 480000 = 300 epochs x 8 envs x 200 steps)")
+    parser.add_argument("--num-envs", type=int, default=None, help="envs stepped together (real games: one process "
+                        "each; default: 16, paper: 8)")
+    parser.add_argument("--n-steps", type=int, default=None, help="PPO rollout length per env (shortened when "
+                        "--timesteps is less than one rollout of all envs; default: 64, paper: 200)")
     parser.add_argument("--episode-steps", type=int, default=64, help="an episode is truncated after this many steps")
     parser.add_argument("--maskgit-steps", type=int, default=1, help="dream / uncertainty sampling (1: real time)")
     parser.add_argument("--seed", type=int, default=0)
@@ -62,7 +83,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-episodes", type=int, default=4, help="real-game runs of the trained policy (0: none)")
     parser.add_argument("--eval-steps", type=int, default=300, help="steps per real-game run")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    paper = parser.add_argument_group("--agent paper only")
+    paper.add_argument("--ent-coef", type=float, default=None, help="entropy regularisation weight (default: 0.01)")
+    paper.add_argument("--n-epochs", type=int, default=None, help="passes over each rollout (default: 16, i.e. 208 "
+                       "updates of 128 per rollout of 8 x 200 steps, the paper's 200 updates per epoch)")
+    paper.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: 128, as the paper)")
+    paper.add_argument("--eval-every", type=int, default=None, help="rollouts between evaluations for the best "
+                       "policy (default: 10; the final policy is evaluated too)")
+    paper.add_argument("--eval-return-episodes", type=int, default=None, help="episodes per evaluation, in an env of "
+                       "the training env's kind with its reward (default: 16)")
     parser.set_defaults(func=run)
+
+
+def resolve_agent_defaults(args: argparse.Namespace) -> None:
+    """Fill the options left unset with the defaults of ``args.agent`` (in place); options of the paper agent given
+    to ``--agent ppo`` raise ``ValueError``."""
+    agent = args.agent = getattr(args, "agent", "ppo")
+    if agent == "paper":
+        from genie_gym.agents.autoexplore import DEFAULTS
+    else:
+        given = [name for name in PAPER_ONLY if getattr(args, name, None) is not None]
+        if given:
+            options = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"{options} {'goes' if len(given) == 1 else 'go'} only with --agent paper")
+        DEFAULTS = PPO_DEFAULTS
+    for name, value in DEFAULTS.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
 
 
 def _resolve_env(target: str) -> tuple[str, str]:
@@ -162,6 +209,10 @@ def run(args: argparse.Namespace) -> None:
     from genie_gym.agents.real_game_eval import real_game_runs
     from genie_gym.allocator import keep_freed_memory
 
+    resolve_agent_defaults(args)
+    paper = args.agent == "paper"
+    if paper and min(args.n_epochs, args.batch_size, args.eval_every, args.eval_return_episodes) < 1:
+        raise ValueError("--n-epochs, --batch-size, --eval-every and --eval-return-episodes must be >= 1")
     if args.timesteps < 1 or args.num_envs < 1 or args.n_steps < 1 or args.episode_steps < 1:
         raise ValueError("--timesteps, --num-envs, --n-steps and --episode-steps must be >= 1")
     if args.threads:
@@ -169,6 +220,10 @@ def run(args: argparse.Namespace) -> None:
     keep_freed_memory()
     out = Path(args.out)
     settings = {name: getattr(args, name) for name in RUN_SETTINGS}
+    if paper:
+        from genie_gym.agents import autoexplore
+
+        settings.update({name: getattr(args, name) for name in PAPER_SETTINGS}, **autoexplore.FIXED_SETTINGS)
     result_file, checkpoint_file, policy_file = out / "result.json", out / "checkpoint.pt", out / "policy.safetensors"
     done = 0  # steps already trained in OUT
     for existing in (result_file, checkpoint_file):
@@ -176,6 +231,8 @@ def run(args: argparse.Namespace) -> None:
             saved = (json.loads(existing.read_text()) if existing.suffix == ".json"
                      else torch.load(existing, weights_only=True))["settings"]
             changed = {k: (saved.get(k), v) for k, v in settings.items() if k != "timesteps" and saved.get(k) != v}
+            if saved.get("agent", "ppo") != args.agent:  # a ppo run's settings name no agent
+                changed["agent"] = (saved.get("agent", "ppo"), args.agent)
             if changed:
                 raise ValueError(f"{out} holds a run with other settings (saved, now: {changed}); pass another "
                                  "--out or delete that directory")
@@ -190,7 +247,12 @@ def run(args: argparse.Namespace) -> None:
     trained = int(state["num_timesteps"]) if state is not None else 0
     rollout_steps, planned = rollout_plan(args.timesteps, trained, args.num_envs, args.n_steps)
     venv, curiosity, world_model, game = build_envs(args, rollout_steps)
-    model = build_ppo(venv, args.seed, rollout_steps)
+    explorer = None
+    if paper:
+        explorer = autoexplore.PaperExplorer(args, venv, world_model, curiosity, rollout_steps, trained, out)
+        model = explorer.model
+    else:
+        model = build_ppo(venv, args.seed, rollout_steps)
     log: dict[str, Any] = {"timesteps": [], "mean_episode_reward": [], "train_seconds": 0.0}
     normalizer = venv if isinstance(venv, VecNormalize) else None
     if state is not None:
@@ -202,6 +264,8 @@ def run(args: argparse.Namespace) -> None:
         if normalizer is not None:
             normalizer.ret_rms.mean, normalizer.ret_rms.var, normalizer.ret_rms.count = (
                 np.asarray(state["ret_rms"][0]), np.asarray(state["ret_rms"][1]), float(state["ret_rms"][2]))
+        if explorer is not None:
+            explorer.load_state(state["autoexplore"])
         log = state["log"]
         print(f"resuming {out} at {model.num_timesteps} of {args.timesteps} steps")
     if planned > model.num_timesteps:
@@ -222,6 +286,8 @@ def run(args: argparse.Namespace) -> None:
         if normalizer is not None:
             rms = normalizer.ret_rms
             state["ret_rms"] = [float(np.asarray(rms.mean)), float(np.asarray(rms.var)), float(rms.count)]
+        if explorer is not None:
+            state["autoexplore"] = explorer.state()
         _atomic_save(state, checkpoint_file)
 
     class Progress(BaseCallback):
@@ -239,14 +305,21 @@ def run(args: argparse.Namespace) -> None:
                 log["timesteps"].append(int(self.model.num_timesteps))
                 log["mean_episode_reward"].append(mean)
                 extra = "".join(f", {k} {v:.3g}" for k, v in (curiosity.last_losses if curiosity else {}).items())
+                extra += explorer.progress() if explorer is not None else ""
                 print(f"{self.model.num_timesteps}/{planned} steps: mean episode reward ({args.reward}) "
                       f"{mean:.3f}{extra}", flush=True)
-            if self.rollouts % max(1, args.checkpoint_every) == 0:
+            evaluated = explorer is not None and explorer.take_evaluated()  # keep the best return with the file
+            if self.rollouts % max(1, args.checkpoint_every) == 0 or evaluated:
                 checkpoint()
 
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
-        model.learn(total_timesteps=remaining, callback=Progress(), reset_num_timesteps=False)
+        # the paper agent's callbacks run before Progress, so that a rollout's evaluation is in its checkpoint
+        callback = [*explorer.callbacks, Progress()] if explorer is not None else Progress()
+        model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
+    if explorer is not None:
+        explorer.finish()
+        explorer.close()
     checkpoint()
     venv.close()
     save_model(model.policy, str(policy_file))
@@ -255,18 +328,28 @@ def run(args: argparse.Namespace) -> None:
                               "training": log}
     if curiosity is not None:
         result["curiosity_losses"] = curiosity.last_losses
+    if explorer is not None:
+        result.update(explorer.result())
     print(f"trained {model.num_timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: "
           f"{policy_file}")
     if args.eval_episodes > 0:
         eval_seed = 10_000 + args.seed  # seeds the training never used
         torch.manual_seed(eval_seed)
-        result["real_game"] = real_game_runs(game, lambda obs: model.predict(obs, deterministic=False)[0],
-                                             args.eval_episodes, args.eval_steps, eval_seed, world_model)
+        if explorer is None:
+            result["real_game"] = real_game_runs(game, lambda obs: model.predict(obs, deterministic=False)[0],
+                                                 args.eval_episodes, args.eval_steps, eval_seed, world_model)
+        else:  # the LSTM policy plays as `genie collect` plays it: state carried, reset at each run's start
+            best_file = out / autoexplore.BEST_POLICY_FILE
+            for name, file in (("real_game", policy_file), ("real_game_best", best_file)):
+                act = autoexplore.episodic_actor(file, args.eval_steps, eval_seed)
+                result[name] = real_game_runs(game, act, args.eval_episodes, args.eval_steps, eval_seed, world_model)
         right_biased = RightBiasedStickyAgent()
         right_biased.reset(eval_seed)
         result["real_game_right_biased"] = real_game_runs(game, right_biased.act, args.eval_episodes,
                                                           args.eval_steps, eval_seed, world_model)
-        for name in ("real_game", "real_game_right_biased"):
+        for name in ("real_game", "real_game_best", "real_game_right_biased"):
+            if name not in result:
+                continue
             figures = result[name]
             print(f"{name}: furthest camera x {figures['mean_furthest_camera_x']} (runs "
                   f"{figures['furthest_camera_x']}), distinct screens {figures['mean_distinct_screens']}, "
