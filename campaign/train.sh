@@ -7,8 +7,9 @@
 #   INIT=checkpoints/genie-redux-g-smb/dynamics LR=2e-4 bash campaign/train.sh d128_shipped   # the shipped weights on
 #
 # Resumable: rerun the same command and the run continues from its latest checkpoint in runs/campaign_SIZE. On a new
-# machine (no run directory yet) it starts from the committed weights campaign/weights/SIZE (fp16, a fresh optimizer
-# with a short warm-up), else from scratch. The schedule spans STEPS (default 40000: a near-constant learning rate
+# machine (no run directory yet) it starts from INIT if given, else the committed weights campaign/weights/SIZE (fp16,
+# a fresh optimizer with a short warm-up), else from scratch. Extra `--set KEY=VALUE` after SIZE change training
+# options (a changed option needs a new run: INIT=the last checkpoint of the old one). The schedule spans STEPS (default 40000: a near-constant learning rate
 # over many sessions); --stop-at ends this session's share with a checkpoint.
 set -euo pipefail
 SIZE=$1; shift
@@ -17,10 +18,10 @@ OUT=${OUT:-runs/campaign_$SIZE}
 START=(--config "campaign/configs/dyn_${SIZE%%_*}.json")   # d128_shipped -> dyn_d128.json
 if [ -e "$OUT/args.json" ]; then
     START=(--resume)
-elif [ -e "campaign/weights/$SIZE/model.safetensors" ]; then
-    START=(--init "campaign/weights/$SIZE")
 elif [ -n "${INIT:-}" ]; then
     START=(--init "$INIT")   # e.g. INIT=checkpoints/genie-redux-g-smb/dynamics for the d128_shipped run
+elif [ -e "campaign/weights/$SIZE/model.safetensors" ]; then
+    START=(--init "campaign/weights/$SIZE")
 fi
 exec "$GENIE" train dynamics "${START[@]}" --data "${DATA:-data/train_mix}" \
     --tokenizer checkpoints/genie-redux-g-smb/tokenizer --out "$OUT" --steps "${STEPS:-40000}" \
