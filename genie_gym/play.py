@@ -26,6 +26,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from genie_gym.atomic import atomic_path
 from genie_gym.conventions import ACTION_NAMES
 
 HEADER_HEIGHT = 22
@@ -400,17 +401,16 @@ class MediaRecorder:
         import imageio.v3 as iio
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
         images = (render(panels, header) for panels, header in self.shown)
-        if self.path.suffix.lower() == ".gif":
-            iio.imwrite(tmp, pad_to_common_size(list(images)), duration=1000.0 / self.fps, loop=0)
-        else:
-            widest = max(self.shown, key=lambda shown: len(shown[0]))
-            height, width = render(*widest).shape[:2]
-            with iio2.get_writer(tmp, format="FFMPEG", fps=self.fps, codec="libx264", macro_block_size=1) as writer:
-                for image in images:
-                    writer.append_data(pad_to_common_size([image], (height, width))[0])
-        os.replace(tmp, self.path)
+        with atomic_path(self.path, suffix=self.path.suffix) as tmp:
+            if self.path.suffix.lower() == ".gif":
+                iio.imwrite(tmp, pad_to_common_size(list(images)), duration=1000.0 / self.fps, loop=0)
+            else:
+                widest = max(self.shown, key=lambda shown: len(shown[0]))
+                height, width = render(*widest).shape[:2]
+                with iio2.get_writer(tmp, format="FFMPEG", fps=self.fps, codec="libx264", macro_block_size=1) as writer:
+                    for image in images:
+                        writer.append_data(pad_to_common_size([image], (height, width))[0])
         return self.path
 
 

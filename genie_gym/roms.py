@@ -26,12 +26,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from genie_gym.atomic import atomic_write_bytes
 
 SMB_WHEEL_SPEC = "gym-super-mario-bros==7.4.0"
 SMB_WHEEL_NAME = "gym_super_mario_bros-7.4.0-py3-none-any.whl"
@@ -91,17 +92,7 @@ def _find_shipped_integration(game: str) -> Path:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data, fsync=True, mode=0o600)  # 0o600: the mode these files always had (mkstemp's)
 
 
 def _install_integration(game: str, rom_bytes: bytes, rom_ext: str) -> Path:

@@ -42,6 +42,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
+from genie_gym.atomic import atomic_path
+
 EPSILON_START, EPSILON_END, EPSILON_DECAY_FRACTION = 0.1, 0.01, 0.5
 """The paper's epsilon-greedy schedule: 0.1 linearly down to 0.01 over the first half of training (150 of 300 epochs),
 then 0.01."""
@@ -239,13 +241,10 @@ class BestPolicyCallback(BaseCallback):
 
 def save_policy(policy: torch.nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
     """``safetensors.torch.save_model`` through a temporary file, so an interrupted save leaves the old file."""
-    import os
-
     from safetensors.torch import save_model
 
-    tmp = path.with_name(path.name + ".tmp")
-    save_model(policy, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_model(policy, str(tmp), metadata=metadata)
 
 
 def best_policy_return(path: Path) -> float:

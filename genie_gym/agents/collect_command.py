@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import os
 
 from genie_gym.agents.random_agent import AGENTS, agent_factory
+from genie_gym.atomic import file_sha256
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         agent.reset(0)  # one clear error here, before any worker starts, if the file is bad
         factory = functools.partial(PolicyAgent, args.policy)
         # the weights' checksum, so that resuming a store with another policy under the same path is refused
-        digest = hashlib.sha256(agent.path.read_bytes()).hexdigest()[:12]
+        digest = file_sha256(agent.path)[:12]
         agent_name = f"policy({agent.path.name}, sha256 {digest})"
     else:
         kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from genie_gym.atomic import atomic_path
 
 REWARDS = ("uncertainty", "rf", "vae")
 AGENTS = ("ppo", "paper")
@@ -192,9 +193,8 @@ def build_envs(args: argparse.Namespace, rollout_steps: int | None = None) -> tu
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
     import torch
 
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def run(args: argparse.Namespace) -> None:

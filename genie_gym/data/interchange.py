@@ -10,7 +10,6 @@ file is skipped). Import then export of the same episodes is exact.
 from __future__ import annotations
 
 import os
-import secrets
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from genie_gym.atomic import atomic_path
 from genie_gym.conventions import FRAME_SHAPE, FRAME_SKIP, NUM_ACTIONS
 from genie_gym.data.store import (
     CorruptEpisodeError,
@@ -230,15 +230,7 @@ def export_npz(
         del episode
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{secrets.token_hex(4)}.tmp")
     save = np.savez_compressed if compress else np.savez
-    try:
-        with open(tmp, "wb") as f:
-            save(f, frames=frames, actions=actions)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(out_path, fsync=True) as tmp, open(tmp, "wb") as f:
+        save(f, frames=frames, actions=actions)
     return ExportSummary(out_path, len(keep), int(length), len(refs) - len(keep))

@@ -9,10 +9,8 @@ raises :class:`CheckpointError` with a message that says what is wrong and what 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from genie_gym.atomic import atomic_path, file_sha256
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -39,26 +39,10 @@ def model_classes() -> dict[str, type[nn.Module]]:
     return {cls.model_kind: cls for cls in (VideoTokenizer, LatentActionModel, Dynamics)}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write_atomically(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, fsync it and rename it over ``path``."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp_name)
-    try:
+    with atomic_path(path, fsync=True, mode=0o600) as tmp_path:  # 0o600: the mode these files always had (mkstemp's)
         write(tmp_path)
-        with tmp_path.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
@@ -92,7 +76,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike, dtype: torch
         "num_tensors": len(tensors),
         "dtype": str(dtype or torch.float32).removeprefix("torch."),
         "weights_file": WEIGHTS_FILE,
-        "weights_sha256": _sha256(directory / WEIGHTS_FILE),
+        "weights_sha256": file_sha256(directory / WEIGHTS_FILE),
     }
     _write_atomically(directory / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n"))
     return directory
@@ -158,7 +142,7 @@ def load_pretrained(
     if not weights_path.is_file():
         raise CheckpointError(f"{directory} has no {weights_path.name}: the checkpoint is incomplete, save it again")
     expected_sha = meta.get("weights_sha256")
-    if expected_sha is not None and _sha256(weights_path) != expected_sha:
+    if expected_sha is not None and file_sha256(weights_path) != expected_sha:
         raise CheckpointError(
             f"{weights_path} does not match the checksum in {CONFIG_FILE}: the file is truncated, corrupt or from "
             "another save; re-download or save the checkpoint again"

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from genie_gym.atomic import atomic_write_text
+
 TRAINING_STATE_FILE = "training_state.pt"
 LATEST_POINTER = "latest"
 _STEP_DIR = re.compile(r"^step_(\d{7,})$")
@@ -82,15 +84,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda_states)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 class RunDir:
     """Paths and files of one run directory (see the module docstring for the layout).
 
@@ -135,9 +128,10 @@ class RunDir:
     def write_snapshot(self, config: dict[str, Any], args: dict[str, Any]) -> None:
         """Write ``config.json`` (model + training settings) and ``args.json`` (argv + parsed arguments)."""
         self.create()
-        _write_text_atomic(self.root / "config.json", json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
         payload = {"argv": list(sys.argv), "args": args}
-        _write_text_atomic(self.root / "args.json", json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        for name, data in (("config.json", config), ("args.json", payload)):
+            text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+            atomic_write_text(self.root / name, text, fsync=True)
 
     def read_config(self) -> dict[str, Any]:
         """The ``config.json`` snapshot of this run."""
@@ -159,7 +153,7 @@ class RunDir:
         """Drop metric records of steps ``> after_step`` (logged after the checkpoint a run resumes from)."""
         records = [r for r in self.read_metrics() if int(r.get("step", 0)) <= after_step]
         text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-        _write_text_atomic(self.metrics_path, text)
+        atomic_write_text(self.metrics_path, text, fsync=True)
 
     # -- checkpoints ----------------------------------------------------------------------------------------------
     def checkpoint_steps(self) -> list[int]:
@@ -212,7 +206,7 @@ class RunDir:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.rename(tmp, final)
-        _write_text_atomic(self.root / LATEST_POINTER, f"checkpoints/{final.name}\n")
+        atomic_write_text(self.root / LATEST_POINTER, f"checkpoints/{final.name}\n", fsync=True)
         self.prune()
         return final
 

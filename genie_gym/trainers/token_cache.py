@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from genie_gym.atomic import atomic_path, file_sha256
 from genie_gym.data.mix import link_or_copy
 from genie_gym.data.store import EpisodeRef
 from genie_gym.data.window_dataset import WindowDataset
@@ -49,11 +50,7 @@ def model_fingerprint(checkpoint_dir: str | os.PathLike, settings: dict[str, Any
     meta = json.loads((checkpoint_dir / "config.json").read_text(encoding="utf-8"))
     weights_sha = meta.get("weights_sha256")
     if not weights_sha:
-        digest = hashlib.sha256()
-        with open(checkpoint_dir / meta.get("weights_file", "model.safetensors"), "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-        weights_sha = digest.hexdigest()
+        weights_sha = file_sha256(checkpoint_dir / meta.get("weights_file", "model.safetensors"))
     payload = {
         "format": CACHE_FORMAT_VERSION,
         "model_kind": meta.get("model_kind"),
@@ -152,12 +149,8 @@ class EpisodeArrayCache:
         """Write the array of ``ref`` atomically (temporary file + rename); returns its path."""
         path = self.path(ref)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as handle:
             np.save(handle, _compact(np.asarray(array)), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
         return path
 
     def load(self, ref: EpisodeRef) -> np.ndarray:
@@ -227,9 +220,8 @@ class EpisodeArrayCache:
     def _link(existing: Path, path: Path) -> None:
         """Make ``path`` a hard link to (or, across file systems, a copy of) ``existing``, atomically."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        link_or_copy(existing, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            link_or_copy(existing, tmp)
 
 
 class TokenWindowDataset(Dataset):
