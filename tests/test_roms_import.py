@@ -18,18 +18,6 @@ SHIPPED_SMB_DIR = roms._find_shipped_integration(roms.SMB_GAME)
 
 
 @pytest.fixture
-def isolated_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """An empty ``GENIE_GYM_HOME`` that stable-retro sees alone (its class-level custom path list is restored after)."""
-    from stable_retro.data import Integrations
-
-    Integrations._init()
-    monkeypatch.setattr(Integrations, "CUSTOM_PATHS", [])
-    home = tmp_path / "genie-home"
-    monkeypatch.setenv("GENIE_GYM_HOME", str(home))
-    return home
-
-
-@pytest.fixture
 def smb_rom() -> bytes:
     if not INSTALLED_SMB_ROM.exists():
         pytest.skip("SMB is not installed here: run `genie roms install`")

@@ -100,11 +100,16 @@ class PolicyAgent:
     _lstm_state = None  # its actor LSTM's (hidden, cell) state
 
     def __init__(self, path: str | Path, deterministic: bool = False, threads: int | None = 1) -> None:
-        self.path = resolve_policy(path)
+        self.path = self._resolve_path(path)
         self.deterministic = bool(deterministic)
         self.threads = None if threads is None else int(threads)
         self._policy = None  # loaded on first use, in the process that plays (collection workers are subprocesses)
         self._generator = None
+
+    @staticmethod
+    def _resolve_path(path: str | Path) -> Path:
+        """Where the policy file is (each kind of source finds it its own way)."""
+        return resolve_policy(path)
 
     def _load(self):
         import gymnasium as gym
@@ -195,15 +200,13 @@ class ExploreCheckpointAgent(PolicyAgent):
     """The policy of a ``genie explore`` run that is still training: the latest ``checkpoint.pt`` (tensors only,
     loaded with ``torch.load(weights_only=True)``; the run writes ``policy.safetensors`` only when it finishes)."""
 
-    def __init__(self, path: str | Path, deterministic: bool = False, threads: int | None = 1) -> None:
+    @staticmethod
+    def _resolve_path(path: str | Path) -> Path:
         path = Path(path)
-        self.path = path / EXPLORE_CHECKPOINT if path.is_dir() else path
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path} not found: pass a `genie explore` run directory")
-        self.deterministic = bool(deterministic)
-        self.threads = None if threads is None else int(threads)
-        self._policy = None
-        self._generator = None
+        path = path / EXPLORE_CHECKPOINT if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: pass a `genie explore` run directory")
+        return path
 
     def _load_weights(self, policy) -> None:
         import torch
@@ -218,14 +221,12 @@ class SB3ZipAgent(PolicyAgent):
     (channel-first or channel-last) and choose among the shared 5 actions.
     """
 
-    def __init__(self, path: str | Path, deterministic: bool = False, threads: int | None = 1) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"SB3 zip {self.path} not found: pass the file written by SB3's model.save()")
-        self.deterministic = bool(deterministic)
-        self.threads = None if threads is None else int(threads)
-        self._policy = None
-        self._generator = None
+    @staticmethod
+    def _resolve_path(path: str | Path) -> Path:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"SB3 zip {path} not found: pass the file written by SB3's model.save()")
+        return path
 
     def _load(self) -> None:
         import torch
