@@ -247,12 +247,14 @@ class WorldModel:
     @torch.no_grad()
     def step(self, state: DreamState, actions: np.ndarray, maskgit_steps: int | None = None,
              temperature: float | None = None, generator: torch.Generator | None = None,
-             action_guidance: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
+             action_guidance: float | None = None, hold_pixels: bool | None = None,
+             hold_bias: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Dream one frame per batch element.
 
         Args:
             actions: int ``(B,)`` in ``[0, 5)``.
-            maskgit_steps, temperature, action_guidance: sampling settings (``None``: ``dream.json``'s).
+            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias: sampling settings (``None``:
+                ``dream.json``'s).
         Returns:
             ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
         """
@@ -261,17 +263,19 @@ class WorldModel:
         steps = int(maskgit_steps or self.settings["maskgit_steps"])
         temperature = float(self.settings["temperature"] if temperature is None else temperature)
         guidance = self.guidance_weight(action_guidance)
+        bias = self.hold_bias if hold_bias is None else float(hold_bias)
+        hold_pixels = bool(self.settings.get("hold_pixels") if hold_pixels is None else hold_pixels)
         frames, ids, entropies, first = [], [], [], 0
         for stream, decoder in zip(state.streams, state.decoders, strict=True):  # one pass per group, in order
             tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size], maskgit_steps=steps,
                                                 temperature=temperature, generator=generator,
-                                                action_guidance=guidance, hold_bias=self.hold_bias)
+                                                action_guidance=guidance, hold_bias=bias)
             frames.append(float_to_frames(decoder.next_frame(tokens)).cpu().numpy())
             ids.append(tokens)
             entropies.append(entropy.float().cpu())
             first += stream.batch_size
         frames, ids = np.concatenate(frames), torch.cat(ids)
-        if self.settings.get("hold_pixels"):
+        if hold_pixels:
             frames = self._hold_pixels(state.last_frames, state.last_ids, frames, ids)
         state.last_frames, state.last_ids = frames, ids
         state.steps += 1

@@ -17,8 +17,7 @@ Where a dream's context comes from:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,6 @@ from genie_gym.uncertainty import TokenEntropyReward
 from genie_gym.world_model import DREAM_DEFAULTS, DreamState, WorldModel
 
 RESET_OPTIONS = ("frames", "actions", "episode")
-HELD_SETTINGS = ("hold_pixels", "hold_bias")  # read by WorldModel.step from world_model.settings
 
 
 @dataclass(frozen=True)
@@ -230,24 +228,12 @@ class DreamBatch:
         (num_envs, 64, 64, 3), uncertainty rewards float32 (num_envs,), uncertainty maps float32 (num_envs, h, w))``."""
         self.require_started()
         settings = self.settings
-        with self._held_settings():
-            frames, uncertainty = self.world_model.step(self.state, actions, settings.maskgit_steps,
-                                                        settings.temperature, self.generator, settings.action_guidance)
+        frames, uncertainty = self.world_model.step(self.state, actions, settings.maskgit_steps, settings.temperature,
+                                                    self.generator, settings.action_guidance,
+                                                    hold_pixels=settings.hold_pixels, hold_bias=settings.hold_bias)
         self.frames = frames
         self.steps += 1
         return frames, self.reward_fn(uncertainty).numpy().astype(np.float32), uncertainty.numpy()
-
-    @contextmanager
-    def _held_settings(self) -> Iterator[None]:
-        """``hold_pixels`` / ``hold_bias`` of these dreams in ``world_model.settings`` (where ``WorldModel.step``
-        reads them) while they step; the model's own values afterwards (it may be shared)."""
-        model_settings = self.world_model.settings
-        saved = {name: model_settings.get(name) for name in HELD_SETTINGS}
-        model_settings.update({name: getattr(self.settings, name) for name in HELD_SETTINGS})
-        try:
-            yield
-        finally:
-            model_settings.update(saved)
 
     def close(self) -> None:
         """Release the real game used for contexts."""
