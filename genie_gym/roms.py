@@ -204,11 +204,18 @@ def rom_status(game: str) -> RomStatus:
     try:
         stable_retro.data.get_romfile_path(game, stable_retro.data.Integrations.ALL)
     except FileNotFoundError:
-        if game in installable_games():
-            return RomStatus(game, False, f"ROM not installed: run `{INSTALL_COMMAND}`")
-        return RomStatus(game, False, f"no ROM here: put your own copy of it in a folder and run `{IMPORT_COMMAND}` "
-                                      f"({_expected_rom(game)})")
+        return RomStatus(game, False, missing_reason(game))
     return RomStatus(game, True, "ok")
+
+
+def missing_reason(game: str) -> str:
+    """What to do to play ``game`` (a stable-retro name) when its ROM is not here: ``genie roms install`` for SMB and
+    the Atari games of ale-py, else ``genie roms import DIR`` with the SHA-1 of the dump to look for."""
+    if game not in _integrated_games():
+        return "this stable-retro version has no integration for it"
+    if game in installable_games():
+        return f"ROM not installed: run `{INSTALL_COMMAND}`"
+    return f"no ROM here: put your own copy of it in a folder and run `{IMPORT_COMMAND}` ({_expected_rom(game)})"
 
 
 @lru_cache(maxsize=1)
@@ -501,7 +508,22 @@ def import_roms(paths: Sequence[os.PathLike | str]) -> list[RomImport]:
         results.append(place(source, path.name, data))
     if any(r.status == "imported" for r in results):
         _integrated_games.cache_clear()
+    _register_imported([r.game for r in results if r.matched])
     return results
+
+
+def _register_imported(games: list[str | None]) -> None:
+    """Register the ``GenieRetro-<Game>-v0`` ids of the annotated games just imported (``import genie_gym`` does it
+    in later processes: their ROM is in the integration directory)."""
+    from genie_gym.envs.registration import register_retro_envs
+    from genie_gym.games import UnknownGameError
+
+    for game in games:
+        if game is not None:
+            try:
+                register_retro_envs([game])
+            except UnknownGameError:  # a game stable-retro knows that the table does not (a newer stable-retro)
+                continue
 
 
 def _too_big(size: int) -> str:

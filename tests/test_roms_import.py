@@ -147,7 +147,7 @@ def test_roms_list_says_what_to_do_for_each_game(isolated_home: Path, tmp_path: 
 
     assert main(["roms", "list", "--all"]) == 0
     out = capsys.readouterr().out
-    nes_1942 = next(line for line in out.splitlines() if line.startswith("1942-Nes-v0"))
+    nes_1942 = next(line for line in out.splitlines() if line.startswith("GenieRetro-1942-Nes-v0"))
     assert " no " in nes_1942 and "genie roms import DIR" in nes_1942 and "SHA-1 " in nes_1942
 
     (tmp_path / "mine").mkdir()

@@ -1,4 +1,5 @@
-"""``genie annotate clips``: record per-action clips of real games to check the annotation table by eye."""
+"""``genie annotate clips|import``: record per-action clips of real games to check the annotation table by eye, and
+merge a RetroAct label file into it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from pathlib import Path
 
 from genie_gym.annotation_clips import ClipSettings, format_summary, make_clips
-from genie_gym.games import resolve_games
+from genie_gym.games import group_members, import_labels, resolve_games
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "DIR/<game>/<ACTION>.png strips and DIR/<game>/summary.json; prints the motion numbers. "
         "Games already written with the same settings are skipped (use --force to redo).",
     )
-    clips.add_argument("--games", default="all", help="a game (SMB), a group (platformers), all, or a comma list")
+    clips.add_argument("--games", default="all",
+                       help="a game (SMB, or any annotated game once its ROM is here), a group (platformers; "
+                            "unverified: the rows not checked yet), all, or a comma list; a group or all selects its "
+                            "games playable here (default: all)")
     clips.add_argument("--out", type=Path, default=Path("annotation_clips"), help="output directory (outside git)")
     clips.add_argument("--steps", type=int, default=defaults.steps, help="agent steps each action is held")
     clips.add_argument("--seed", type=int, default=defaults.seed, help="reset seed")
@@ -41,6 +45,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clips.add_argument("--json", action="store_true", help="print the summaries as JSON instead of a table")
     clips.set_defaults(func=_clips)
 
+    importing = actions.add_parser(
+        "import",
+        help="merge a RetroAct label file (game,tags: view, control axis, motion style) into the annotation table",
+        description="Reads a RetroAct label file, CSV with the header `game,tags` and rows such as "
+        "`SuperMarioBros-Nes,side free pl` (camera view: side top 3p 1p multi; control axis: h v free fixed tube; "
+        "motion style: pl pl_fly space_shooter shooter maze grid fight sport race pinball pong tetris action sim "
+        "other), the format of GenieRedux's RetroAct_v0.1.csv. The whole file is checked first: on any error nothing "
+        "is imported. The labels are kept in $GENIE_GYM_HOME/labels.csv (the package is not written); they label the "
+        "unverified games (a game checked on clips keeps its labels) and put them in groups (pl -> platformers, "
+        "...), which `genie collect --env GROUP` and `genie annotate clips --games GROUP` use.",
+    )
+    importing.add_argument("file", type=Path, metavar="FILE.csv", help="RetroAct label file")
+    importing.add_argument("--skip-unknown", action="store_true",
+                           help="import the other rows when some games are not in the annotation table")
+    importing.set_defaults(func=_import)
+
 
 def _clips(args: argparse.Namespace) -> int:
     settings = ClipSettings(steps=args.steps, warmup_steps=args.warmup, warmup_action=args.warmup_action,
@@ -53,3 +73,37 @@ def _clips(args: argparse.Namespace) -> int:
         print(format_summary(summaries))
         print(f"PNGs in {args.out}/: <game>.png (one row per action) and <game>/<ACTION>.png")
     return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    result = import_labels(args.file, skip_unknown=args.skip_unknown)
+    labelled = len(result.added) + len(result.changed) + len(result.unchanged)
+    print(f"{args.file}: labels of {labelled} games: {len(result.added)} new, {len(result.changed)} changed, "
+          f"{len(result.unchanged)} unchanged; kept in {result.path}")
+    if result.kept_verified:
+        shown = ", ".join(f"{name} ({' / '.join(labels)})" for name, labels in result.kept_verified[:8])
+        more = f" and {len(result.kept_verified) - 8} more" if len(result.kept_verified) > 8 else ""
+        print(f"kept the checked labels of {len(result.kept_verified)} verified games the file labels otherwise: "
+              f"{shown}{more}")
+    if result.skipped:
+        reasons: dict[str, list[str]] = {}
+        for name, why in result.skipped:
+            reasons.setdefault(why, []).append(name)
+        for why, names in reasons.items():
+            more = f" and {len(names) - 8} more" if len(names) > 8 else ""
+            print(f"left out {len(names)} rows, {why}: {', '.join(names[:8])}{more}")
+    from genie_gym.roms import games_with_rom
+
+    present = games_with_rom()
+    groups = sorted({g for game in _labelled_games() for g in game.groups})
+    for group in groups:
+        members = group_members(group)
+        playable = sum(g.retro_game in present for g in members)
+        print(f"group {group}: {len(members)} games, {playable} playable here")
+    return 0
+
+
+def _labelled_games():
+    from genie_gym.games import load_games
+
+    return [g for g in load_games() if g.labelled]

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="inspect, preview, import, export and mix episode stores")
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
 
-    info = actions.add_parser("info", help="episodes and frames per game and split, bad episodes, disk size")
+    info = actions.add_parser("info", help="episodes and frames per game, split and start state, bad episodes, "
+                                           "disk size")
     info.add_argument("store", type=Path, help="episode store directory")
     info.add_argument("--verify", action="store_true", help="also check every array's sha256 (reads all data)")
     info.set_defaults(func=_info)
@@ -72,19 +73,27 @@ def _info(args: argparse.Namespace) -> int:
     rows = []
     bad: list[CorruptEpisodeError] = []
     totals = {"episodes": 0, "frames": 0}
+    per_state: list[tuple[str, str, int, int]] = []
     for game in store.games():
         indices = store.indices(game)
         val = validation_indices(game, indices)
         counts = {"train": [0, 0], "val": [0, 0]}
+        states: dict[str, list[int]] = {}
         for index in indices:
             try:
-                length = check_episode(store.ref(game, index), verify=args.verify)["length"]
+                meta = check_episode(store.ref(game, index), verify=args.verify)
             except CorruptEpisodeError as exc:
                 bad.append(exc)
                 continue
+            length = meta["length"]
             split = "val" if index in val else "train"
             counts[split][0] += 1
             counts[split][1] += length
+            state = _state_label(game, meta)
+            states.setdefault(state, [0, 0])
+            states[state][0] += 1
+            states[state][1] += length
+        per_state.extend((game, state, n, frames) for state, (n, frames) in sorted(states.items()))
         for split, (episodes, frames) in counts.items():
             rows.append((game, split, episodes, frames))
             totals["episodes"] += episodes
@@ -100,6 +109,13 @@ def _info(args: argparse.Namespace) -> int:
                 print(f"{game:<{width}}  {'disk':<5}  {episodes:>10}")
             else:
                 print(f"{game:<{width}}  {split:<5}  {episodes:>10}  {frames:>10}")
+    if per_state:
+        width = max(8, *(len(r[0]) for r in per_state))
+        state_width = max(11, *(len(r[1]) for r in per_state))
+        print("episodes per start state:")
+        print(f"{'game':<{width}}  {'start state':<{state_width}}  {'episodes':>10}  {'frames':>10}")
+        for game, state, episodes, frames in per_state:
+            print(f"{game:<{width}}  {state:<{state_width}}  {episodes:>10}  {frames:>10}")
     temps = store.temp_dirs()
     if temps:
         print(f"{len(temps)} temporary directories (in-progress or left by killed writers; a rerun of the "
@@ -111,6 +127,34 @@ def _info(args: argparse.Namespace) -> int:
         return 1
     print("bad episodes: none")
     return 0
+
+
+def _state_label(game: str, meta: dict) -> str:
+    """The start state an episode's ``meta.json`` records (``genie collect`` writes it); ``None`` there: the game
+    starts from power-on. Episodes from before it was recorded, or imported ones, have none: ``default`` (the game's
+    default start state, named when the store's game is annotated)."""
+    if "state" in meta:
+        return meta["state"] if meta["state"] is not None else "power-on"
+    return _default_state_label(game)
+
+
+_DEFAULT_STATE_LABELS: dict[str, str] = {}
+
+
+def _default_state_label(game: str) -> str:
+    if game not in _DEFAULT_STATE_LABELS:
+        label = "default (not recorded)"
+        try:
+            from genie_gym.games import get_game
+            from genie_gym.roms import default_start_state
+
+            default = default_start_state(get_game(game).retro_game)
+            if default is not None:
+                label = f"{default} (default, not recorded)"
+        except KeyError:  # not an annotated game (imported episodes)
+            pass
+        _DEFAULT_STATE_LABELS[game] = label
+    return _DEFAULT_STATE_LABELS[game]
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -23,10 +23,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     importing.add_argument("paths", nargs="+", type=Path, metavar="DIR",
                            help="folders (walked recursively) or files holding ROMs (.nes, .sfc, .md, .a26, .zip, ...)")
     importing.set_defaults(func=_import)
-    listing = actions.add_parser("list", help="which annotated games are playable here, and what to do for the others")
-    listing.add_argument("--all", action="store_true",
-                         help="list every game stable-retro has an integration for (about 1,000), not only the "
-                              "annotated ones")
+    listing = actions.add_parser(
+        "list", help="which annotated games are playable here, and what to do for the others",
+        description="For each annotated game (about 1,000: every stable-retro integration): its env id, platform, "
+                    "whether it is playable here, its number of start states, whether its row was checked on clips, "
+                    "and what to do if it is not playable; then a summary per platform. Without options it lists the "
+                    "checked games and the playable ones; the options select other rows.")
+    listing.add_argument("--all", action="store_true", help="list every annotated game")
+    which = listing.add_mutually_exclusive_group()
+    which.add_argument("--playable", action="store_true", help="only the games playable here")
+    which.add_argument("--missing", action="store_true", help="only the games whose ROM is not here")
+    listing.add_argument("--platform", action="append", default=None, metavar="NAME",
+                         help="only this platform (Nes, Snes, Genesis, Sms, Atari2600, GameBoy, ...); repeatable or "
+                              "comma-separated")
+    listing.add_argument("--group", default=None, metavar="GROUP",
+                         help="only this group (platformers, shooters, ...; verified, unverified)")
     listing.set_defaults(func=_list)
 
 
@@ -61,30 +72,72 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    annotated = {game.retro_game: game for game in load_games()}
+    from collections import Counter
+
+    from genie_gym.games import group_members, group_names
+
+    games = list(load_games())
+    present = roms.games_with_rom()
+    platforms = sorted({g.platform for g in games}, key=str.lower)
+    if args.platform:
+        wanted = {p.strip().lower() for text in args.platform for p in text.split(",") if p.strip()}
+        unknown = wanted - {p.lower() for p in platforms}
+        if unknown:
+            raise ValueError(f"unknown platform {', '.join(sorted(unknown))}: pass one of {', '.join(platforms)}")
+    else:
+        wanted = None
+    if args.group is not None:
+        members = {g.retro_game for g in group_members(args.group)}
+        if not members:
+            raise ValueError(f"no annotated game is in group {args.group!r}: groups are {', '.join(group_names())}")
+    filtered = bool(args.all or args.playable or args.missing or wanted or args.group is not None)
+    selected = [
+        g for g in games
+        if (wanted is None or g.platform.lower() in wanted)
+        and (args.group is None or g.retro_game in members)
+        and (not args.playable or g.retro_game in present)
+        and (not args.missing or g.retro_game not in present)
+        and (filtered or g.verified or g.retro_game in present)
+    ]
     rows = []
-    for game in load_games():
-        status = roms.rom_status(game.retro_game)
-        states = len(roms.start_states(game.retro_game))
-        rows.append((game.env_id, game.platform, "yes" if status.playable else "no", states, status.reason))
-    others = sorted(set(roms.integrated_games()) - set(annotated))
-    if args.all:
-        for retro_game in others:
-            status = roms.rom_status(retro_game)
-            rows.append((retro_game, retro_game.rsplit("-", 2)[-2], "yes" if status.playable else "no",
-                         len(roms.start_states(retro_game)),
-                         ("ok: " if status.playable else "") + "not annotated: no GenieRetro id yet"
-                         + ("" if status.playable else f"; {status.reason}")))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'env id':<{width}}  {'platform':<10} playable  states  reason / what to do")
-    for env_id, platform, playable, states, reason in rows:
-        print(f"{env_id:<{width}}  {platform:<10} {playable:<9} {states:<7} {reason}")
-    playable_count = sum(r[2] == "yes" for r in rows[: len(annotated)])
-    print(f"{playable_count}/{len(annotated)} annotated games playable here")
-    if not args.all:
-        extra = sorted(set(others) & roms.games_with_rom())
-        if extra:
-            print(f"also playable, not annotated ({len(extra)}; stable_retro.make only): {', '.join(extra)}")
-        print(f"{len(others)} more games have a stable-retro integration: `genie roms list --all` lists them; "
-              f"`{roms.IMPORT_COMMAND}` imports your own ROMs of them")
+    for game in selected:
+        playable = game.retro_game in present
+        reason = "ok" if playable else roms.missing_reason(game.retro_game)
+        rows.append((game.env_id, game.platform, "yes" if playable else "no", len(roms.start_states(game.retro_game)),
+                     "yes" if game.verified else "no", reason))
+    if rows:
+        width = max(len(r[0]) for r in rows)
+        print(f"{'env id':<{width}}  {'platform':<10} playable  states  checked  reason / what to do")
+        for env_id, platform, playable, states, checked, reason in rows:
+            print(f"{env_id:<{width}}  {platform:<10} {playable:<9} {states:<7} {checked:<8} {reason}")
+    else:
+        print("no annotated game matches these options")
+
+    scope = games if not filtered else selected
+    total, playable_count, checked = Counter(), Counter(), Counter()
+    for game in scope:
+        total[game.platform] += 1
+        playable_count[game.platform] += game.retro_game in present
+        checked[game.platform] += game.verified
+    print()
+    print(f"{'platform':<10} {'games':>6} {'checked':>8} {'playable':>9}  for the others")
+    installable = roms.installable_games()
+    for platform in sorted(total, key=lambda p: (-total[p], p.lower())):
+        missing = [g.retro_game in installable for g in scope if g.platform == platform and g.retro_game not in present]
+        if not missing:
+            todo = "-"
+        elif all(missing):
+            todo = f"`{roms.INSTALL_COMMAND}`"
+        else:
+            todo = (f"`{roms.INSTALL_COMMAND}` ({sum(missing)}), " if any(missing) else "") + \
+                f"your own ROMs: `{roms.IMPORT_COMMAND}`"
+        print(f"{platform:<10} {total[platform]:>6} {checked[platform]:>8} {playable_count[platform]:>9}  {todo}")
+    n_playable = sum(g.retro_game in present for g in games)
+    n_checked = sum(g.verified for g in games)
+    print(f"{n_playable}/{len(games)} annotated games playable here; {n_checked} checked on clips, the others have "
+          "their platform's convention button map (unverified: `genie annotate clips --games NAME` shows it)")
+    if not filtered:
+        print(f"listed: the checked games and the playable ones. `genie roms list --all` lists every game, "
+              f"`--missing --platform Nes` the Nes games to import, `--group platformers` a group; "
+              f"`{roms.IMPORT_COMMAND}` imports your own ROMs")
     return 0

@@ -113,9 +113,9 @@ def canonical_game_name(game: str) -> str:
         return get_game(game).name
     except UnknownGameError:
         check_game_name(game)  # a name that could not even be a store directory says so
-        known = ", ".join(g.name for g in load_games())
-        raise ValueError(f"unknown game {game!r} for the imported episodes: pass one of the annotated games "
-                         f"({known}), by short name or stable-retro name") from None
+        known = ", ".join(g.name for g in load_games() if g.verified)
+        raise ValueError(f"unknown game {game!r} for the imported episodes: pass an annotated game by short name "
+                         f"or stable-retro name (checked ones: {known}; `genie roms list --all` lists all)") from None
 
 
 @dataclass(frozen=True)

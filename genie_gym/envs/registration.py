@@ -1,4 +1,11 @@
-"""Gymnasium ids for genie-gym: ``GenieRetro-<Game>-v0`` for every annotated game and ``GenieDream-<Name>-v0``.
+"""Gymnasium ids for genie-gym: ``GenieRetro-<Game>-v0`` for the annotated games and ``GenieDream-<Name>-v0``.
+
+``import genie_gym`` registers ``GenieRetro-<Game>-v0`` for the games checked on clips (``verified`` rows of the
+annotation table) and for every annotated game whose ROM genie-gym installed or imported (one directory listing of its
+integration directory): :func:`eager_retro_games`. Registering all ~1,000 annotated games would add ~70 ms to the import
+(Gymnasium checks every new id against the whole registry), so any other annotated game is registered on demand:
+:func:`register_retro_envs` (``register_retro_envs("all")``, or names), :func:`resolve_env_id` (``genie play`` /
+``genie explore``), and ``genie roms import`` for the games it imports. ``GenieRetroEnv(game)`` needs no id.
 
 Every id is registered with ``max_episode_steps=DEFAULT_MAX_EPISODE_STEPS`` (1000): ``gym.make`` wraps the env in
 Gymnasium's ``TimeLimit``, the env's only step limit (``gym.make(id, max_episode_steps=N)`` changes it,
@@ -14,11 +21,14 @@ Every id also has a ``vector_entry_point``, what ``gym.make_vec(id, num_envs=N)`
 from __future__ import annotations
 
 import functools
+import os
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import gymnasium as gym
 
-from genie_gym.games import get_game, load_games
+from genie_gym.games import Game, get_game, load_games, table_ids
 
 RETRO_ENTRY_POINT = "genie_gym.envs.retro_env:GenieRetroEnv"
 RETRO_VECTOR_ENTRY_POINT = "genie_gym.envs.registration:make_retro_vector_env"
@@ -37,17 +47,56 @@ def make_retro_vector_env(num_envs: int, game: str, max_episode_steps: int | Non
     return gym.vector.AsyncVectorEnv([make] * num_envs)
 
 
-def register_retro_envs() -> list[str]:
-    """Register ``GenieRetro-<name>-v0`` for each game of the annotation table; returns the ids (idempotent)."""
+def _games_with_installed_rom() -> set[str]:
+    """The stable-retro names of the games whose ROM genie-gym installed or imported (``rom.<ext>`` in their folder
+    of :func:`genie_gym.roms.integrations_dir`); cheap: no stable-retro import, one listing per installed game."""
+    from genie_gym.roms import integrations_dir
+
+    found = set()
+    try:
+        entries = list(os.scandir(integrations_dir()))
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            if entry.is_dir() and any(n.startswith("rom.") for n in os.listdir(entry.path)):
+                found.add(entry.name)
+        except OSError:
+            continue
+    return found
+
+
+def eager_retro_games() -> list[tuple[str, str]]:
+    """``(name, env id)`` of the games whose ``GenieRetro-<Game>-v0`` id ``import genie_gym`` registers: the verified
+    rows and every row whose ROM genie-gym installed or imported."""
+    installed = _games_with_installed_rom()
+    return [(name, f"GenieRetro-{name}-v0") for name, retro_game, verified in table_ids()
+            if verified or retro_game in installed]
+
+
+def register_retro_envs(games: str | Iterable[str | Game] | None = None) -> list[str]:
+    """Register ``GenieRetro-<name>-v0`` ids (idempotent); returns them.
+
+    ``None``: :func:`eager_retro_games` (what ``import genie_gym`` does); ``"all"``: every annotated game (~1,000, about
+    70 ms); otherwise game names (short or stable-retro) or :class:`~genie_gym.games.Game` objects.
+    """
+    if games is None:
+        selected = eager_retro_games()
+    elif isinstance(games, str) and games.lower() == "all":
+        selected = [(game.name, game.env_id) for game in load_games()]
+    else:
+        chosen = [get_game(g) if isinstance(g, str) else g for g in ([games] if isinstance(games, str) else games)]
+        selected = [(game.name, game.env_id) for game in chosen]
     ids = []
-    for game in load_games():
-        if game.env_id not in gym.registry:
-            gym.register(id=game.env_id, entry_point=RETRO_ENTRY_POINT, kwargs={"game": game.name},
+    for name, env_id in selected:
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=RETRO_ENTRY_POINT, kwargs={"game": name},
                          max_episode_steps=DEFAULT_MAX_EPISODE_STEPS, vector_entry_point=RETRO_VECTOR_ENTRY_POINT)
-        ids.append(game.env_id)
+        ids.append(env_id)
     return ids
 
 
+_RETRO_ID = re.compile(r"^GenieRetro-(.+)-v0$")
 DREAM_ENTRY_POINT = "genie_gym.envs.dream_env:GenieDreamEnv"
 DREAM_VECTOR_ENTRY_POINT = "genie_gym.envs.dream_vector_env:GenieDreamVectorEnv"
 SHIPPED_DREAMS = {"GenieDream-SMB-v0": "smb"}
@@ -88,6 +137,14 @@ def resolve_env_id(target: str) -> str:
 
     if target in gym.registry:
         return target
+    retro = _RETRO_ID.match(target)
+    if retro is not None:  # an annotated game whose id is registered on demand (see the module docstring)
+        try:
+            game = get_game(retro.group(1))
+        except KeyError:
+            game = None
+        if game is not None and game.env_id == target:
+            return register_retro_envs([game])[0]
     path = Path(target)
     if path.is_dir():
         if not ((path / "tokenizer").is_dir() and (path / "dynamics").is_dir()):
