@@ -216,3 +216,31 @@ def test_configs_round_trip_and_reject_unknown_keys(tmp_path):
         get_config("policy", "small")
     with pytest.raises(ValueError, match="action_source"):
         DynamicsConfig(action_source="keyboard")
+
+
+def test_checkpoint_io_is_a_leaf_and_models_register_their_kinds(tmp_path) -> None:
+    """The file format imports no model (each model class registers its kind as it is defined), and the LAM gets
+    its quantizer without the tokenizer module."""
+    import ast
+
+    from genie_gym.models import checkpoint_io
+    from genie_gym.models.checkpoint_io import PretrainedMixin, model_classes
+
+    def imported(module) -> set[str]:
+        tree = ast.parse(Path(module.__file__).read_text())
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module} | {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+
+    assert not {name for name in imported(checkpoint_io) if name.startswith("genie_gym.models")}
+    from genie_gym.models import lam
+
+    assert "genie_gym.models.tokenizer" not in imported(lam) and "genie_gym.models.quantizer" in imported(lam)
+    assert model_classes() == {"tokenizer": VideoTokenizer, "lam": LatentActionModel, "dynamics": Dynamics}
+
+    class Other(VideoTokenizer):  # a subclass that names no kind of its own registers nothing
+        pass
+
+    assert model_classes()["tokenizer"] is VideoTokenizer
+    with pytest.raises(TypeError, match="already registered by VideoTokenizer"):
+        type("Impostor", (PretrainedMixin, torch.nn.Module), {"model_kind": "tokenizer"})
+    assert model_classes()["tokenizer"] is VideoTokenizer

@@ -88,10 +88,10 @@ def test_decoder_fine_tune_on_held_ids_trains_on_them(smb_store, tokenizer_check
     plain decoder-only loss on real frames), the encoder and codebook stay fixed, and the flag needs --decoder-only."""
     from genie_gym.cli import main
     from genie_gym.models.checkpoint_io import load_pretrained
-    from genie_gym.trainers.tasks import build_task
+    from genie_gym.trainers.tasks import TaskSettings, build_task
 
-    task = build_task("tokenizer", "small", smb_store, window=4, init=tokenizer_checkpoint, decoder_only=True,
-                      decoder_held_ids=True)
+    task = build_task(TaskSettings("tokenizer", data=smb_store, window=4, init=tokenizer_checkpoint, decoder_only=True,
+                                   decoder_held_ids=True))
     model = task.model
     assert model.decode_held_ids and model.encoder_frozen
     frames = torch.from_numpy(np.stack([np.load(ref.frames_path)[:4] for ref in task.dataset.episodes[:2]]))
@@ -101,7 +101,7 @@ def test_decoder_fine_tune_on_held_ids_trains_on_them(smb_store, tokenizer_check
     plain_loss, _ = model.compute_loss({"frames": frames})
     assert not torch.isclose(held_loss, plain_loss)
     with pytest.raises(ValueError, match="--decoder-held-ids goes with --decoder-only"):
-        build_task("tokenizer", "small", smb_store, window=4, init=tokenizer_checkpoint, decoder_held_ids=True)
+        TaskSettings("tokenizer", data=smb_store, window=4, init=tokenizer_checkpoint, decoder_held_ids=True)
     out = tmp_path / "run"
     assert main(["train", "tokenizer", "--data", str(smb_store), "--init", str(tokenizer_checkpoint), "--out", str(out),
                  "--decoder-only", "--decoder-held-ids", "--steps", "2", "--batch-size", "1", "--window", "4",

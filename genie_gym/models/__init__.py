@@ -7,6 +7,7 @@ Example::
     >>> dynamics = Dynamics(get_config("dynamics", "small"), codebook=tokenizer.codebook_vectors().detach())
 """
 
+# Importing the model modules here registers their kinds with checkpoint_io (load_pretrained builds them by kind).
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, read_checkpoint_config, save_pretrained
 from genie_gym.models.configs import DynamicsConfig, LAMConfig, TokenizerConfig, config_class, get_config
 from genie_gym.models.dynamics import Dynamics

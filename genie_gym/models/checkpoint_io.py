@@ -30,13 +30,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint directory is missing, incomplete, corrupt, of the wrong kind or does not match its config."""
 
 
+# ``model_kind -> class``, filled by :class:`PretrainedMixin` as each model class is defined, so this file-format
+# module imports no model: a new model registers itself by subclassing the mixin with its own ``model_kind``.
+# Importing any module of ``genie_gym.models`` runs the package's ``__init__``, which defines every model.
+_MODEL_CLASSES: dict[str, type[nn.Module]] = {}
+
+
 def model_classes() -> dict[str, type[nn.Module]]:
     """``model_kind -> class`` for every model that can be saved and loaded."""
-    from genie_gym.models.dynamics import Dynamics
-    from genie_gym.models.lam import LatentActionModel
-    from genie_gym.models.tokenizer import VideoTokenizer
-
-    return {cls.model_kind: cls for cls in (VideoTokenizer, LatentActionModel, Dynamics)}
+    return dict(_MODEL_CLASSES)
 
 
 def _write_atomically(path: Path, write: Any) -> None:
@@ -185,9 +187,23 @@ def load_pretrained(
 
 
 class PretrainedMixin:
-    """Adds ``save_pretrained(dir)`` and ``from_pretrained(dir)`` to a model class (delegating to this module)."""
+    """Adds ``save_pretrained(dir)`` and ``from_pretrained(dir)`` to a model class (delegating to this module).
+
+    A subclass that sets its own ``model_kind`` (and ``config_class``) is registered under that kind, so
+    :func:`load_pretrained` can build it from a ``config.json``.
+    """
 
     model_kind: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("model_kind")  # only a class that names its own kind; subclasses inherit none
+        if kind is not None:
+            registered = _MODEL_CLASSES.get(kind)
+            if registered is not None and registered.__qualname__ != cls.__qualname__:
+                raise TypeError(f"model kind {kind!r} is already registered by {registered.__qualname__}; "
+                                f"give {cls.__qualname__} another model_kind")
+            _MODEL_CLASSES[kind] = cls  # type: ignore[assignment]
 
     def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
         """Write this model to ``directory`` (see :func:`save_pretrained`)."""

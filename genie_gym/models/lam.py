@@ -29,8 +29,8 @@ from torch import nn
 from genie_gym.models.checkpoint_io import PretrainedMixin
 from genie_gym.models.configs import LAMConfig
 from genie_gym.models.image_ops import as_float_frames, patchify, unpatchify
+from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized
 from genie_gym.models.st_transformer import STTransformer, init_weights
-from genie_gym.models.tokenizer import CosineVectorQuantizer, Quantized
 
 
 class LatentActionModel(PretrainedMixin, nn.Module):

@@ -11,11 +11,26 @@ leave the warm-up, so :func:`default_warmup_steps` scales it down to a tenth of 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from genie_gym.trainers.defaults import MIN_LR_RATIO, REFERENCE_WARMUP_STEPS, WARMUP_START_FACTOR
+from genie_gym.trainers.options import option
+
+REFERENCE_WARMUP_STEPS = 5000
+
+
+@dataclass
+class ScheduleSettings:
+    """The shape of the schedule; the reference values are the defaults. ``warmup_steps=None`` means
+    :func:`default_warmup_steps` of the run's length."""
+
+    warmup_steps: int | None = option(
+        None, f"linear warm-up from 0.5*lr (default min({REFERENCE_WARMUP_STEPS}, steps // 10))"
+    )
+    warmup_start_factor: float = 0.5
+    min_lr_ratio: float = option(0.5, "cosine floor as a fraction of --lr (default %(default)s: 1e-4 -> 5e-5)")
 
 
 def default_warmup_steps(total_steps: int) -> int:
@@ -27,8 +42,8 @@ def warmup_cosine_factor(
     step: int,
     total_steps: int,
     warmup_steps: int,
-    start_factor: float = WARMUP_START_FACTOR,
-    min_ratio: float = MIN_LR_RATIO,
+    start_factor: float = ScheduleSettings.warmup_start_factor,
+    min_ratio: float = ScheduleSettings.min_lr_ratio,
 ) -> float:
     """Multiplier of the peak learning rate at optimizer step ``step`` (0-based).
 
@@ -46,8 +61,8 @@ def build_scheduler(
     optimizer: Optimizer,
     total_steps: int,
     warmup_steps: int | None = None,
-    start_factor: float = WARMUP_START_FACTOR,
-    min_ratio: float = MIN_LR_RATIO,
+    start_factor: float = ScheduleSettings.warmup_start_factor,
+    min_ratio: float = ScheduleSettings.min_lr_ratio,
 ) -> LambdaLR:
     """A ``LambdaLR`` applying :func:`warmup_cosine_factor`; call ``scheduler.step()`` once per optimizer step.
 

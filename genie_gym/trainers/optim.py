@@ -13,16 +13,22 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from genie_gym.trainers.defaults import DEFAULT_BETAS, DEFAULT_GRAD_CLIP, DEFAULT_LR, DEFAULT_WEIGHT_DECAY
+from genie_gym.trainers.options import option
 
 
 @dataclass
 class OptimizerSettings:
-    """Hyper-parameters of :func:`build_optimizer` (peak learning rate, Adam betas, decoupled weight decay)."""
+    """Hyper-parameters of :func:`build_optimizer` (peak learning rate, Adam betas, decoupled weight decay) and of
+    :func:`clip_gradients`; the reference values are the defaults."""
 
-    lr: float = DEFAULT_LR
-    betas: tuple[float, float] = DEFAULT_BETAS
-    weight_decay: float = DEFAULT_WEIGHT_DECAY
+    lr: float = option(1e-4, "peak learning rate (default %(default)s)")
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = option(1e-4, "AdamW decay on matrices")
+    grad_clip: float = option(10.0, "global grad-norm clip (0: off)")
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
 
     def to_dict(self) -> dict:
         """JSON-ready copy of the settings."""
@@ -58,7 +64,7 @@ def build_optimizer(model: nn.Module, settings: OptimizerSettings | None = None)
     return torch.optim.AdamW(groups, lr=settings.lr, betas=tuple(settings.betas), fused=fused)
 
 
-def clip_gradients(parameters: Iterable[nn.Parameter], max_norm: float = DEFAULT_GRAD_CLIP) -> float:
+def clip_gradients(parameters: Iterable[nn.Parameter], max_norm: float = OptimizerSettings.grad_clip) -> float:
     """Clip the global L2 norm of the gradients to ``max_norm`` (``<= 0`` disables); return the norm before clipping."""
     params = [p for p in parameters if p.grad is not None]
     if not params:

@@ -181,6 +181,18 @@ class RunDir:
         steps = self.checkpoint_steps()
         return self.checkpoint_path(steps[-1]) if steps else None
 
+    def resume_point(self, resume: bool) -> Path | None:
+        """The checkpoint a run continues from: with ``resume`` the latest one (``None`` when there is none yet: a
+        fresh start), else ``None``. Without ``resume`` a directory that holds checkpoints is refused
+        (``ValueError``): a new run would overwrite them."""
+        latest = self.latest_checkpoint()
+        if latest is not None and not resume:
+            raise ValueError(
+                f"{self.root} already holds checkpoints (latest: {latest.name}); pass --resume to continue that run "
+                "or choose a new --out directory"
+            )
+        return latest if resume else None
+
     def save_checkpoint(self, step: int, write_model: Callable[[Path], None], training_state: dict[str, Any]) -> Path:
         """Write checkpoint ``step`` atomically, point ``latest`` at it and prune to the newest ``keep``.
 

@@ -1,6 +1,6 @@
 """Per-model training setup: which model, which dataset and batch, how to save it and how to draw it.
 
-``build_task(kind, ...)`` returns the :class:`~genie_gym.trainers.training_loop.TrainingTask` for
+``build_task(TaskSettings(model, ...))`` returns the :class:`~genie_gym.trainers.training_loop.TrainingTask` for
 
 - ``tokenizer``: the VQ-VAE on clips of frames (``WindowDataset`` items ``{"frames"}``); images: input vs
   reconstruction.
@@ -15,12 +15,16 @@
 - ``genie-redux`` (GenieRedux): the same dynamics with ``action_source="latent"``: the actions are the codes a
   trained LAM (``--lam``) infers for each transition (cached like the tokens), ``num_actions`` = the LAM's codebook.
 
-Models are initialised from ``seed`` so the same seed gives the same initial weights.
+The first two train on frames (:func:`build_frame_task`), the last two on cached token ids
+(:func:`build_token_task`). Models are initialised from ``seed`` so the same seed gives the same initial weights.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,12 @@ from torch import nn
 from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.configs import TRAINING_ONLY_FIELDS, get_config
+from genie_gym.models.dynamics import Dynamics
 from genie_gym.models.image_ops import float_to_frames
+from genie_gym.models.lam import LatentActionModel
+from genie_gym.models.tokenizer import VideoTokenizer, hold_unchanged_tokens
 from genie_gym.trainers.distributed import DistributedContext
+from genie_gym.trainers.options import option
 from genie_gym.trainers.run_dir import resolve_model_checkpoint
 from genie_gym.trainers.token_cache import (
     DEFAULT_CHUNK,
@@ -44,10 +52,94 @@ from genie_gym.trainers.token_cache import (
 )
 from genie_gym.trainers.training_loop import Batch, TrainingTask
 
-TASK_KINDS: tuple[str, ...] = ("tokenizer", "lam", "dynamics", "genie-redux")
+FRAME_MODELS: tuple[str, ...] = ("tokenizer", "lam")
+TOKEN_MODELS: tuple[str, ...] = ("dynamics", "genie-redux")
+MODEL_KINDS: tuple[str, ...] = FRAME_MODELS + TOKEN_MODELS
+"""What ``genie train`` trains (see the module docstring)."""
 IMAGE_FRAMES = 8  # frames per row of an image grid
 GRID_GAP = 2
 IMAGE_SCALE = 2
+
+
+def parse_config_overrides(items: list[str]) -> dict[str, Any]:
+    """``["tdce_lambda=1", ...]`` -> ``{"tdce_lambda": 1}`` (values parsed as JSON, else text)."""
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = text
+    return overrides
+
+
+@dataclass
+class TaskSettings:
+    """What to train and on what: the inputs of :func:`build_task`, checked when the settings are built. Each
+    setting that ``genie train`` exposes declares its command-line option here."""
+
+    model: str = option(positional=True, choices=MODEL_KINDS, help="what to train")
+    config: str = option("small", "model config: small (CPU), paper (GPU) or a JSON file")
+    data: str | None = option(None, "episode store directory (its train split is used; required unless --resume)")
+    tokenizer: str | None = option(None, "dynamics/genie-redux: trained tokenizer run dir or checkpoint dir")
+    lam: str | None = option(None, "genie-redux: trained latent action model run dir or checkpoint dir")
+    init: str | None = option(
+        None, "fine-tune: start from this run or checkpoint of the same model kind (its config replaces --config)"
+    )
+    config_set: list[str] = option(
+        default_factory=list, flag="--set", action="append", metavar="KEY=VALUE",
+        help="change a training-only config field, also of an --init model (dynamics: "
+             f"{', '.join(sorted(TRAINING_ONLY_FIELDS['dynamics']))}); repeatable",
+    )
+    decoder_only: bool = option(
+        False, "tokenizer: freeze the encoder and codebook, train the decoder (token ids stay valid)"
+    )
+    decoder_held_ids: bool = option(
+        False, "tokenizer --decoder-only: decode ids in which unchanged patches hold their previous id, as a "
+               "hold_unchanged_tokens dynamics model predicts them"
+    )
+    games: list[str] | None = option(None, "train on these games of the store only (default: all)")
+    window: int = option(16, "frames per training clip (default %(default)s)")
+    seed: int = 0  # of the initial weights; the command line sets it with the loop's --seed
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_KINDS)}")
+        if self.data is None:
+            raise ValueError("--data DIR is required (or --resume --out RUN_DIR of a run that recorded it)")
+        if not Path(self.data).is_dir():
+            raise FileNotFoundError(f"--data {self.data} does not exist; collect an episode store with `genie collect`")
+        if self.model in TOKEN_MODELS and not self.tokenizer:
+            raise ValueError(f"training {self.model} needs --tokenizer RUN_DIR (a trained tokenizer run or checkpoint)")
+        if self.model == "genie-redux" and not self.lam:
+            raise ValueError(
+                "training genie-redux needs --lam RUN_DIR (a trained latent action model run or checkpoint)"
+            )
+        if self.model in FRAME_MODELS and (self.tokenizer or self.lam):
+            raise ValueError(f"--tokenizer/--lam are inputs of dynamics/genie-redux, not of {self.model}")
+        if self.decoder_only and self.model != "tokenizer":
+            raise ValueError("--decoder-only fine-tunes a tokenizer's decoder; it does not apply to " + self.model)
+        if self.decoder_held_ids and not self.decoder_only:
+            raise ValueError("--decoder-held-ids goes with --decoder-only (the encoder and codebook must stay fixed)")
+        if self.window < 2:
+            raise ValueError(f"--window must be >= 2 frames, got {self.window}")
+        allowed = TRAINING_ONLY_FIELDS.get("dynamics" if self.model == "genie-redux" else self.model, frozenset())
+        not_allowed = sorted(set(self.config_overrides) - allowed)
+        if not_allowed:
+            raise ValueError(f"--set cannot change {', '.join(not_allowed)} of a {self.model} model (training-only "
+                             f"fields: {', '.join(sorted(allowed)) or 'none'}); architecture changes need a --config "
+                             "file and a new run")
+
+    @property
+    def config_overrides(self) -> dict[str, Any]:
+        """The ``--set KEY=VALUE`` changes as ``{field: value}``."""
+        return parse_config_overrides(self.config_set)
+
+    def windows(self) -> WindowDataset:
+        """The training clips of the store."""
+        return WindowDataset(self.data, split="train", window=self.window, games=self.games)
 
 
 def save_model(model: nn.Module, directory: Path) -> None:
@@ -130,162 +222,117 @@ class _DynamicsRenderer:
         return image_rows([truth, guess])
 
 
-def _frame_windows(data_dir: str | os.PathLike, window: int, games: list[str] | None) -> WindowDataset:
-    if not Path(data_dir).is_dir():
-        raise FileNotFoundError(f"--data {data_dir} does not exist; collect an episode store with `genie collect`")
-    return WindowDataset(data_dir, split="train", window=window, games=games)
+def _frozen_inference(model: nn.Module, method: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``model.<method>(clips)`` with the clips moved to the model's device, without gradients."""
+    device = next(model.parameters()).device
+    apply = getattr(model, method)
+
+    def run(clips: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return apply(clips.to(device))
+
+    return run
+
+
+def _cache_episode_arrays(
+    kind: str,
+    windows: WindowDataset,
+    checkpoint: Path,
+    settings: dict[str, Any],
+    compute: Callable[[np.ndarray], np.ndarray],
+    ctx: DistributedContext | None,
+    progress: bool,
+    expected_rows: Callable[[int], int] = lambda length: length,
+) -> EpisodeArrayCache:
+    """The cache ``kind`` of every training episode, made once by ``compute(frames)`` with the model saved in
+    ``checkpoint`` and ``settings`` (both name the cache; see :mod:`genie_gym.trainers.token_cache`)."""
+    cache = EpisodeArrayCache(
+        windows.store.root,
+        kind,
+        model_fingerprint(checkpoint, settings),
+        {"checkpoint": str(checkpoint.resolve()), **settings},
+    )
+    cache.build(windows.episodes, windows.lengths.tolist(), compute, expected_rows=expected_rows, ctx=ctx,
+                progress=progress)
+    return cache
 
 
 def cache_tokens(
     windows: WindowDataset, tokenizer: nn.Module, checkpoint: Path, ctx: DistributedContext | None, progress: bool,
     hold_unchanged: bool = False,
 ) -> EpisodeArrayCache:
-    """Token ids of every training episode, computed once with ``tokenizer``
-    (see :mod:`genie_gym.trainers.token_cache`);
+    """Token ids of every training episode, computed once with ``tokenizer``;
     with ``hold_unchanged``, unchanged patches keep their previous id across the whole episode
     (:func:`genie_gym.models.tokenizer.hold_unchanged_tokens`; a separate cache)."""
     settings: dict[str, Any] = {"chunk": DEFAULT_CHUNK}
     if hold_unchanged:
         settings["hold_unchanged"] = True
-    cache = EpisodeArrayCache(
-        windows.store.root,
-        "tokens",
-        model_fingerprint(checkpoint, settings),
-        {"checkpoint": str(checkpoint.resolve()), **settings},
-    )
-    device = next(tokenizer.parameters()).device
-
-    def encode(clips: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return tokenizer.encode(clips.to(device))
+    encode = _frozen_inference(tokenizer, "encode")
 
     def episode_tokens(frames: np.ndarray) -> np.ndarray:
         ids = encode_episode_tokens(frames, encode, DEFAULT_CHUNK)
         if hold_unchanged:
-            from genie_gym.models.tokenizer import hold_unchanged_tokens
-
             ids = hold_unchanged_tokens(torch.from_numpy(ids)[None], np.asarray(frames)[None],
                                         tokenizer.config.patch_size)[0].numpy()
         return ids
 
-    cache.build(windows.episodes, windows.lengths.tolist(), episode_tokens, ctx=ctx, progress=progress)
-    return cache
+    return _cache_episode_arrays("tokens", windows, checkpoint, settings, episode_tokens, ctx, progress)
 
 
 def cache_latent_actions(
     windows: WindowDataset, lam: nn.Module, checkpoint: Path, ctx: DistributedContext | None, progress: bool
 ) -> EpisodeArrayCache:
     """LAM codes of every transition of every training episode, inferred once with ``lam``."""
-    settings = {"chunk": DEFAULT_CHUNK}
-    cache = EpisodeArrayCache(
-        windows.store.root,
-        "latent_actions",
-        model_fingerprint(checkpoint, settings),
-        {"checkpoint": str(checkpoint.resolve()), **settings},
-    )
-    device = next(lam.parameters()).device
-
-    def infer(clips: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return lam.infer_actions(clips.to(device))
-
-    cache.build(
-        windows.episodes,
-        windows.lengths.tolist(),
-        lambda frames: infer_episode_actions(frames, infer, DEFAULT_CHUNK),
+    infer = _frozen_inference(lam, "infer_actions")
+    return _cache_episode_arrays(
+        "latent_actions", windows, checkpoint, {"chunk": DEFAULT_CHUNK},
+        lambda frames: infer_episode_actions(frames, infer, DEFAULT_CHUNK), ctx, progress,
         expected_rows=lambda length: length - 1,
-        ctx=ctx,
-        progress=progress,
     )
-    return cache
 
 
-def build_task(
-    kind: str,
-    config: str,
-    data_dir: str | os.PathLike,
-    window: int = 16,
-    games: list[str] | None = None,
-    tokenizer: str | os.PathLike | None = None,
-    lam: str | os.PathLike | None = None,
-    seed: int = 0,
-    ctx: DistributedContext | None = None,
-    progress: bool = True,
-    init: str | os.PathLike | None = None,
-    decoder_only: bool = False,
-    config_overrides: dict[str, Any] | None = None,
-    decoder_held_ids: bool = False,
-) -> TrainingTask:
-    """The :class:`TrainingTask` for ``kind`` (one of :data:`TASK_KINDS`; see the module docstring).
+def build_task(settings: TaskSettings, ctx: DistributedContext | None = None, progress: bool = True) -> TrainingTask:
+    """The :class:`TrainingTask` that ``settings`` describe (see the module docstring).
 
-    Args:
-        kind: what to train.
-        config: ``"small"``, ``"paper"`` or a JSON config file of that model.
-        data_dir: the episode store; its ``train`` split is used, in clips of ``window`` frames.
-        games: restrict to these games of the store.
-        tokenizer: run directory or checkpoint of the trained tokenizer (``dynamics``, ``genie-redux``).
-        lam: run directory or checkpoint of the trained LAM (``genie-redux``).
-        seed: initialises the model.
-        ctx: the distributed context (token caching is shared across ranks).
-        progress: show tqdm bars while caching.
-        init: start from the weights of this run directory or checkpoint of the same kind (fine-tuning).
-        decoder_only: ``tokenizer`` only: freeze the encoder and codebook and train the decoder (the paper's decoder
-            fine-tuning; token ids, and so any dynamics trained on them, stay valid).
-        config_overrides: training-only config fields to change (``genie train --set``), also of an ``init`` model;
-            see :data:`genie_gym.models.configs.TRAINING_ONLY_FIELDS`.
-        decoder_held_ids: with ``decoder_only``: the decoder learns to decode ids in which unchanged patches hold
-            their previous id, what a ``hold_unchanged_tokens`` dynamics model predicts.
-
-    Raises ``ValueError`` for a missing ``--tokenizer``/``--lam`` and :class:`CheckpointError` for a checkpoint of
-    the wrong kind.
+    ``ctx``: the distributed context (token caching is shared across ranks); ``progress``: tqdm bars while caching.
+    Raises :class:`CheckpointError` for a ``--tokenizer``/``--lam``/``--init`` checkpoint of the wrong kind.
     """
-    ctx = ctx or DistributedContext()
-    if kind not in TASK_KINDS:
-        raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(TASK_KINDS)}")
-    if kind in ("dynamics", "genie-redux") and tokenizer is None:
-        raise ValueError(f"training {kind} needs --tokenizer RUN_DIR (a trained tokenizer run or checkpoint directory)")
-    if kind == "genie-redux" and lam is None:
-        raise ValueError("training genie-redux needs --lam RUN_DIR (a trained latent action model run or checkpoint)")
-    if decoder_only and kind != "tokenizer":
-        raise ValueError("--decoder-only fine-tunes a tokenizer's decoder; it does not apply to " + kind)
-    if decoder_held_ids and not decoder_only:
-        raise ValueError("--decoder-held-ids goes with --decoder-only (the encoder and codebook must stay fixed)")
-    overrides_allowed = TRAINING_ONLY_FIELDS.get("dynamics" if kind == "genie-redux" else kind, frozenset())
-    config_overrides = dict(config_overrides or {})
-    not_allowed = sorted(set(config_overrides) - overrides_allowed)
-    if not_allowed:
-        allowed = ", ".join(sorted(overrides_allowed)) or "none"
-        raise ValueError(f"--set cannot change {', '.join(not_allowed)} of a {kind} model (training-only fields: "
-                         f"{allowed}); architecture changes need a --config file and a new run")
-    windows = _frame_windows(data_dir, window, games)
-    common: dict[str, Any] = {"write_model": save_model, "load_weights": load_model_weights}
+    if settings.model in FRAME_MODELS:
+        return build_frame_task(settings)
+    return build_token_task(settings, ctx or DistributedContext(), progress)
 
-    if kind in ("tokenizer", "lam"):
-        model_config = get_config(kind, config)
-        torch.manual_seed(seed)
-        if kind == "tokenizer":
-            from genie_gym.models.tokenizer import VideoTokenizer
 
-            model: nn.Module = VideoTokenizer(model_config) if init is None else _load_init(init, kind)
-            render = _render_reconstruction
-            if decoder_only:
-                model.freeze_encoder()
-                model.decode_held_ids = decoder_held_ids
-        else:
-            from genie_gym.models.lam import LatentActionModel
+def build_frame_task(settings: TaskSettings) -> TrainingTask:
+    """The tokenizer or LAM task: the model (new, or ``--init``'s) trained on clips of frames."""
+    kind, init = settings.model, settings.init
+    windows = settings.windows()
+    model_config = get_config(kind, settings.config)  # checked even when --init brings its own
+    torch.manual_seed(settings.seed)
+    if kind == "tokenizer":
+        model: nn.Module = VideoTokenizer(model_config) if init is None else _load_init(init, kind)
+        render = _render_reconstruction
+        if settings.decoder_only:
+            model.freeze_encoder()
+            model.decode_held_ids = settings.decoder_held_ids
+    else:
+        model = LatentActionModel(model_config) if init is None else _load_init(init, kind)
+        render = _render_lam
+    description = {"model_kind": kind, "config": model.config.to_dict(), "data": _data_info(windows),
+                   "init": str(init) if init is not None else None, "decoder_only": settings.decoder_only,
+                   "decoder_held_ids": settings.decoder_held_ids}
+    return TrainingTask(kind, model, windows, settings.window, description, save_model, load_model_weights,
+                        render_images=render)
 
-            model = LatentActionModel(model_config) if init is None else _load_init(init, kind)
-            render = _render_lam
-        description = {"model_kind": kind, "config": model.config.to_dict(), "data": _data_info(windows),
-                       "init": str(init) if init is not None else None, "decoder_only": decoder_only,
-                       "decoder_held_ids": decoder_held_ids}
-        return TrainingTask(kind, model, windows, window, description, render_images=render, **common)
 
-    frozen_tokenizer, tokenizer_dir = load_frozen(tokenizer, "tokenizer", ctx.device)
+def build_token_task(settings: TaskSettings, ctx: DistributedContext, progress: bool) -> TrainingTask:
+    """The dynamics or genie-redux task: MaskGIT dynamics on token ids cached with the frozen ``--tokenizer``
+    (with ``genie-redux``, on the actions the frozen ``--lam`` infers)."""
+    windows = settings.windows()
+    config_overrides = settings.config_overrides
+    frozen_tokenizer, tokenizer_dir = load_frozen(settings.tokenizer, "tokenizer", ctx.device)
     hold = config_overrides.get("hold_unchanged_tokens")
     if hold is None:  # the run's own config, or the --init model's
-        hold = (get_config("dynamics", config) if init is None else get_config(
-            "dynamics", resolve_model_checkpoint(init) / "config.json")).hold_unchanged_tokens
+        hold = _dynamics_config(settings).hold_unchanged_tokens
     tokens = cache_tokens(windows, frozen_tokenizer, tokenizer_dir, ctx, progress, hold_unchanged=bool(hold))
     tok_config = frozen_tokenizer.config
     overrides: dict[str, Any] = {
@@ -295,27 +342,25 @@ def build_task(
     }
     latent_actions = None
     provenance = {"tokenizer": str(tokenizer_dir.resolve())}
-    if kind == "genie-redux":
-        frozen_lam, lam_dir = load_frozen(lam, "lam", ctx.device)
+    if settings.model == "genie-redux":
+        frozen_lam, lam_dir = load_frozen(settings.lam, "lam", ctx.device)
         latent_actions = cache_latent_actions(windows, frozen_lam, lam_dir, ctx, progress)
         overrides.update(action_source="latent", num_actions=frozen_lam.config.num_codes)
         provenance["lam"] = str(lam_dir.resolve())
         del frozen_lam
-    dynamics_config = get_config("dynamics", config).replace(**overrides)
-
-    from genie_gym.models.dynamics import Dynamics
-
-    torch.manual_seed(seed)
-    model = Dynamics(dynamics_config, codebook=frozen_tokenizer.codebook_vectors().detach().cpu())
-    if init is not None:
-        model = _load_init(init, "dynamics")
-        if not torch.allclose(model.codebook.cpu(), frozen_tokenizer.codebook_vectors().detach().cpu(), atol=1e-3):
-            raise CheckpointError(f"--init {init} was trained on another tokenizer's codebook than {tokenizer}")
+    dynamics_config = get_config("dynamics", settings.config).replace(**overrides)
+    codebook = frozen_tokenizer.codebook_vectors().detach().cpu()
+    torch.manual_seed(settings.seed)
+    model = Dynamics(dynamics_config, codebook=codebook)
+    if settings.init is not None:
+        model = _load_init(settings.init, "dynamics")
+        if not torch.allclose(model.codebook.cpu(), codebook, atol=1e-3):
+            raise CheckpointError(f"--init {settings.init} was trained on another tokenizer's codebook than "
+                                  f"{settings.tokenizer}")
         dynamics_config = model.config
     if config_overrides:
         dynamics_config = dynamics_config.replace(**config_overrides)
         model.config = dynamics_config
-    dataset = TokenWindowDataset(windows, tokens, latent_actions)
     description = {
         "model_kind": "dynamics",
         "config": dynamics_config.to_dict(),
@@ -323,9 +368,15 @@ def build_task(
         "token_cache": str(tokens.root),
         **provenance,
     }
-    return TrainingTask(
-        kind, model, dataset, window, description, render_images=_DynamicsRenderer(frozen_tokenizer), **common
-    )
+    return TrainingTask(settings.model, model, TokenWindowDataset(windows, tokens, latent_actions), settings.window,
+                        description, save_model, load_model_weights, render_images=_DynamicsRenderer(frozen_tokenizer))
+
+
+def _dynamics_config(settings: TaskSettings) -> Any:
+    """The dynamics config the run starts from: ``--init``'s, else ``--config``'s."""
+    if settings.init is None:
+        return get_config("dynamics", settings.config)
+    return get_config("dynamics", resolve_model_checkpoint(settings.init) / "config.json")
 
 
 def _data_info(windows: WindowDataset) -> dict[str, Any]:

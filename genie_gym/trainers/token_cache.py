@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from genie_gym.atomic import atomic_path, file_sha256
 from genie_gym.data.mix import link_or_copy
@@ -172,8 +173,6 @@ class EpisodeArrayCache:
         ``compute(frames)`` maps an episode's uint8 frames ``(T, 64, 64, 3)`` to its array, which must have
         ``expected_rows(T)`` rows. Under DDP every rank computes a disjoint share, then all ranks wait for each other.
         """
-        from tqdm import tqdm
-
         ctx = ctx or DistributedContext()
         rows = [expected_rows(int(n)) for n in lengths]
         missing = self.missing(refs, rows)

@@ -19,32 +19,28 @@ checkpoint therefore reproduces the uninterrupted run's losses exactly (same dev
 from __future__ import annotations
 
 import contextlib
+import random
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
 
 from genie_gym.allocator import release_freed_memory
 from genie_gym.trainers.distributed import DistributedContext, all_reduce_mean, any_rank, barrier
-from genie_gym.trainers.lr_schedule import MIN_LR_RATIO, WARMUP_START_FACTOR, build_scheduler, default_warmup_steps
-from genie_gym.trainers.optim import (
-    DEFAULT_BETAS,
-    DEFAULT_GRAD_CLIP,
-    DEFAULT_LR,
-    DEFAULT_WEIGHT_DECAY,
-    OptimizerSettings,
-    build_optimizer,
-    clip_gradients,
-)
+from genie_gym.trainers.lr_schedule import ScheduleSettings, build_scheduler, default_warmup_steps
+from genie_gym.trainers.optim import OptimizerSettings, build_optimizer, clip_gradients
+from genie_gym.trainers.options import option
 from genie_gym.trainers.run_dir import RunDir, capture_rng_state, restore_rng_state, step_dir_name
 
 Batch = dict[str, torch.Tensor]
@@ -93,56 +89,61 @@ class TrainingTask:
 
 
 @dataclass
-class LoopSettings:
-    """Settings of :func:`train` (see the module docstring for ``batch_size`` and the determinism contract).
+class LoopSettings(OptimizerSettings, ScheduleSettings):
+    """Settings of :func:`train`: the optimiser's and the schedule's (inherited), and the loop's. Each setting that
+    ``genie train`` exposes declares its command-line option here (:func:`genie_gym.trainers.options.option`).
 
-    ``warmup_steps=None`` means ``min(5000, steps // 10)``
-    (:func:`genie_gym.trainers.lr_schedule.default_warmup_steps`).
+    ``batch_size`` is the global batch and the determinism contract is in the module docstring.
     ``precision``: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPU), ``"bf16"`` (autocast on any device; weights,
     gradients and optimizer state stay fp32) or ``"fp32"``.
     ``stop_at_step`` ends this invocation early (with a checkpoint) without changing the schedule, which is
     defined by ``steps``; a later ``resume=True`` run continues from there.
     """
 
-    steps: int = 1000
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = DEFAULT_LR
-    betas: tuple[float, float] = DEFAULT_BETAS
-    weight_decay: float = DEFAULT_WEIGHT_DECAY
-    grad_clip: float = DEFAULT_GRAD_CLIP
-    warmup_steps: int | None = None
-    warmup_start_factor: float = WARMUP_START_FACTOR
-    min_lr_ratio: float = MIN_LR_RATIO
-    seed: int = 0
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    image_every: int = 500
-    num_workers: int = 0
-    stop_at_step: int | None = None
-    progress: bool = True
-    precision: str = "auto"
+    steps: int = option(10000, "optimizer steps of the whole run (default %(default)s)")
+    batch_size: int = option(8, "global clips per micro-step (default %(default)s)")
+    grad_accum: int = option(1, "micro-steps per optimizer step (default %(default)s)")
+    seed: int = option(0, "seed of the initial weights, data order and masks")
+    checkpoint_every: int = option(1000, "steps between checkpoints (default %(default)s)")
+    keep_checkpoints: int = option(3, "checkpoints kept (default: the last %(default)s)")
+    log_every: int = option(10, "steps between logged metrics (default %(default)s)")
+    image_every: int = option(500, "steps between image grids (0: none)")
+    stop_at_step: int | None = option(
+        None, "stop (with a checkpoint) after this step; the schedule still spans --steps", dest="stop_at",
+        per_invocation=True,
+    )
+    precision: str = option(
+        "auto", "autocast of the forward pass (default auto: bf16 on CUDA, fp32 on CPU); weights stay fp32",
+        choices=PRECISIONS,
+    )
+    num_workers: int | None = option(
+        None, "DataLoader workers per process (default: 0 on CPU, 4 on CUDA)", per_invocation=True
+    )
+    progress: bool = option(True, "no tqdm bars", per_invocation=True)
 
-    def validate(self, world_size: int = 1) -> None:
-        """Raise ``ValueError`` with the offending setting when the settings cannot run."""
-        positive = {"steps": self.steps, "batch_size": self.batch_size, "grad_accum": self.grad_accum}
-        for name, value in positive.items():
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        at_least_one = {"steps": self.steps, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
+                        "keep_checkpoints": self.keep_checkpoints, "checkpoint_every": self.checkpoint_every,
+                        "log_every": self.log_every}
+        for name, value in at_least_one.items():
             if value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(f"--num-workers must be >= 0, got {self.num_workers}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def for_device(self, device: torch.device, world_size: int) -> LoopSettings:
+        """These settings on ``device`` with ``world_size`` processes (``num_workers`` resolved); raises
+        ``ValueError`` when the global batch cannot be split."""
         if self.batch_size % world_size:
             raise ValueError(
                 f"--batch-size {self.batch_size} is the global batch and must be divisible by the "
                 f"{world_size} processes"
             )
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
-        if self.num_workers < 0:
-            raise ValueError(f"--num-workers must be >= 0, got {self.num_workers}")
-        if self.keep_checkpoints < 1:
-            raise ValueError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        workers = self.num_workers if self.num_workers is not None else (4 if device.type == "cuda" else 0)
+        return replace(self, num_workers=workers)
 
     def resolved_warmup(self) -> int:
         """The warm-up length actually used."""
@@ -249,8 +250,6 @@ def _ignore_sigint_in_worker(worker_id: int) -> None:
 
 def seed_step(seed: int, step: int, rank: int = 0) -> None:
     """Seed Python, NumPy and torch (CPU + CUDA) from ``(seed, step, rank)``; called before every optimizer step."""
-    import random
-
     value = ((int(seed) * 1_000_003 + int(step)) * 1_009 + int(rank)) % (2**63 - 1)
     random.seed(value)
     np.random.seed(value % (2**32))
@@ -265,8 +264,6 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
     Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(path)
 
 
@@ -274,8 +271,9 @@ class _Logger:
     """Rank-0 sinks of metrics: TensorBoard, ``metrics.jsonl`` and the tqdm bar."""
 
     def __init__(self, run_dir: RunDir, start_step: int, total_steps: int, progress: bool) -> None:
+        # imported here: it costs every `genie` command 0.2 s of start-up (the CLI imports this module for its
+        # settings), and only a training run needs it
         from torch.utils.tensorboard import SummaryWriter
-        from tqdm import tqdm
 
         self.run_dir = run_dir
         self.writer = SummaryWriter(log_dir=str(run_dir.tensorboard_dir), purge_step=start_step + 1)
@@ -299,6 +297,182 @@ class _Logger:
         self.writer.close()
 
 
+class _MetricWindow:
+    """The metrics of the steps since the last log record, averaged over the steps that reported each one (a costly
+    diagnostic is only computed on logged steps), plus frames/s over the window."""
+
+    def __init__(self, frames_per_step: int) -> None:
+        self.frames_per_step = frames_per_step
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.steps, self.start = 0, time.perf_counter()
+
+    def add(self, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.counts[key] = self.counts.get(key, 0) + 1
+        self.steps += 1
+
+    def flush(self, ctx: DistributedContext) -> dict[str, float]:
+        """The window's means over all ranks (a collective: every rank calls it), then a new window."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        keys = sorted(self.sums)
+        means = all_reduce_mean(torch.tensor([self.sums[k] / self.counts[k] for k in keys], dtype=torch.float64), ctx)
+        record = {k: float(v) for k, v in zip(keys, means.tolist(), strict=True)}
+        record["frames_per_s"] = self.frames_per_step * self.steps / elapsed
+        self._reset()
+        return record
+
+
+class _Trainer:
+    """One :func:`train` call: the model, optimiser, schedule and data position, and the named steps of the loop
+    (:meth:`restore`, :meth:`write_snapshot`, :meth:`optimizer_step`, :meth:`log`, :meth:`checkpoint`)."""
+
+    def __init__(self, task: TrainingTask, settings: LoopSettings, run_dir: RunDir, ctx: DistributedContext) -> None:
+        self.task, self.settings, self.run_dir, self.ctx = task, settings, run_dir, ctx
+        self.model = task.model.to(ctx.device)
+        self.model.train()
+        self.optimizer = build_optimizer(self.model, settings)
+        self.scheduler = build_scheduler(
+            self.optimizer, settings.steps, settings.resolved_warmup(), settings.warmup_start_factor,
+            settings.min_lr_ratio,
+        )
+        self.step, self.position = 0, 0
+        self.end_step = settings.steps if settings.stop_at_step is None else min(settings.steps, settings.stop_at_step)
+        self.window = _MetricWindow(settings.batch_size * settings.grad_accum * task.frames_per_item)
+        self.logger: _Logger | None = None
+        self.loss_module: nn.Module = _LossModule(self.model)
+        self.autocast = mixed_precision_context(settings.precision, ctx.device)
+
+    def restore(self, checkpoint: Path) -> None:
+        """Continue from ``checkpoint``: weights, optimiser, schedule, step, data position and RNG states."""
+        self.task.load_weights(self.model, checkpoint)
+        self.model.to(self.ctx.device)
+        state = RunDir.load_training_state(checkpoint)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        self.position = int(state["sampler"]["position"])
+        restore_rng_state(state["rng"])
+        if self.ctx.is_main:
+            self.run_dir.truncate_metrics(self.step)  # records logged after the checkpoint are logged again
+
+    def write_snapshot(self, command_args: dict[str, Any]) -> None:
+        """Rank 0 writes ``config.json`` and ``args.json``; every rank then waits, and DDP wraps the model."""
+        if self.ctx.is_main:
+            self.run_dir.create()
+            snapshot = {"task": self.task.name, "model": self.task.config, "training": self.settings.to_dict()}
+            snapshot["training"]["world_size"] = self.ctx.world_size
+            self.run_dir.write_snapshot(snapshot, command_args)
+            self.logger = _Logger(self.run_dir, self.step, self.settings.steps, self.settings.progress)
+        barrier(self.ctx)
+        if self.ctx.is_distributed:
+            device = self.ctx.device
+            device_ids = [device.index] if device.type == "cuda" else None
+            self.loss_module = DistributedDataParallel(
+                self.loss_module, device_ids=device_ids, find_unused_parameters=True
+            )
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches from the current data position on (this rank's share)."""
+        settings, ctx = self.settings, self.ctx
+        sampler = StepBatchSampler(
+            len(self.task.dataset), settings.batch_size, settings.seed, ctx.rank, ctx.world_size, self.position
+        )
+        loader = DataLoader(
+            self.task.dataset,
+            batch_sampler=sampler,
+            num_workers=settings.num_workers,
+            collate_fn=self.task.collate,
+            pin_memory=ctx.device.type == "cuda",
+            worker_init_fn=_ignore_sigint_in_worker if settings.num_workers else None,
+            generator=torch.Generator().manual_seed(settings.seed),
+        )
+        return iter(loader)
+
+    def optimizer_step(self, batches: Iterator[Batch]) -> Batch:
+        """One optimizer step over ``grad_accum`` micro-batches; its metrics go to the window. Returns the last
+        micro-batch (for images)."""
+        settings, model = self.settings, self.model
+        seed_step(settings.seed, self.step, self.ctx.rank)
+        self.optimizer.zero_grad(set_to_none=True)
+        metrics: dict[str, float] = {}
+        batch: Batch = {}
+        if hasattr(model, DIAGNOSTICS_FLAG):
+            setattr(model, DIAGNOSTICS_FLAG, self._logs_after(self.step + 1))
+        for micro in range(settings.grad_accum):
+            batch = _to_device(next(batches), self.ctx.device)
+            last = micro == settings.grad_accum - 1
+            # DDP all-reduces the gradients of the last micro-batch only
+            sync = self.loss_module.no_sync() if self.ctx.is_distributed and not last else contextlib.nullcontext()
+            with sync:
+                with self.autocast:
+                    loss, micro_metrics = self.loss_module(batch)
+                (loss / settings.grad_accum).backward()
+            self.position += settings.batch_size
+            for key, value in {"loss": float(loss.detach()), **micro_metrics}.items():
+                metrics[key] = metrics.get(key, 0.0) + float(value) / settings.grad_accum
+        grad_norm = clip_gradients(model.parameters(), settings.grad_clip)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        maintenance = getattr(model, "maintenance_step", None)
+        if maintenance is not None:
+            for key, value in (maintenance(self.step) or {}).items():
+                if isinstance(value, int | float):
+                    metrics[key] = float(value)
+        self.step += 1
+        metrics.update(lr=lr, grad_norm=grad_norm)
+        self.window.add(metrics)
+        return batch
+
+    def _logs_after(self, step: int) -> bool:
+        return step % self.settings.log_every == 0 or step == self.end_step
+
+    def log(self, batch: Batch) -> None:
+        """After a step: the window's metrics on logged steps (all ranks reduce), the bar and images (rank 0)."""
+        if self._logs_after(self.step):
+            record = self.window.flush(self.ctx)
+            if self.logger is not None:
+                self.logger.log(self.step, record)
+                self.logger.bar.set_postfix(loss=f"{record['loss']:.4f}", fps=f"{record['frames_per_s']:.1f}")
+        if self.logger is not None:
+            self.logger.bar.update(1)
+            every = self.settings.image_every
+            if self.task.render_images is not None and every > 0 and self.step % every == 0:
+                _render(self.task, self.model, batch, self.logger, self.step)
+
+    def checkpoint(self) -> Path | None:
+        """Rank 0 writes checkpoint ``step`` (returns its directory; other ranks get ``None``); all ranks wait."""
+        path = None
+        if self.ctx.is_main:
+            state = {
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "sampler": {"seed": self.settings.seed, "position": self.position,
+                            "global_batch": self.settings.batch_size},
+                "rng": capture_rng_state(),
+                "world_size": self.ctx.world_size,
+            }
+            path = self.run_dir.save_checkpoint(
+                self.step, lambda directory: self.task.write_model(self.model, directory), state
+            )
+        barrier(self.ctx)
+        release_freed_memory()  # the heap of a long run would otherwise only grow (genie_gym.allocator)
+        return path
+
+    def close(self) -> list[dict[str, Any]]:
+        """Close the logs; returns the records logged by this call (rank 0)."""
+        if self.logger is None:
+            return []
+        self.logger.close()
+        return self.logger.history
+
+
 def train(
     task: TrainingTask,
     settings: LoopSettings,
@@ -315,159 +489,37 @@ def train(
     with ``interrupted=True``. Only rank 0 writes files; ``command_args`` goes to ``RUN_DIR/args.json``.
     """
     ctx = ctx or DistributedContext()
-    settings.validate(ctx.world_size)
-    device = ctx.device
-    if device.type == "cuda":
+    settings = settings.for_device(ctx.device, ctx.world_size)
+    if ctx.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     run_dir.keep = settings.keep_checkpoints
-
-    raw_model = task.model.to(device)
-    raw_model.train()
-    optimizer = build_optimizer(raw_model, OptimizerSettings(settings.lr, settings.betas, settings.weight_decay))
-    scheduler = build_scheduler(
-        optimizer, settings.steps, settings.resolved_warmup(), settings.warmup_start_factor, settings.min_lr_ratio
-    )
-
-    start_step, position = 0, 0
-    latest = run_dir.latest_checkpoint()
-    if latest is not None and not resume:
-        raise ValueError(
-            f"{run_dir.root} already holds checkpoints (latest: {latest.name}); pass --resume to continue that run "
-            "or choose a new --out directory"
-        )
-    if resume and latest is not None:
-        task.load_weights(raw_model, latest)
-        raw_model.to(device)
-        state = RunDir.load_training_state(latest)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_step = int(state["step"])
-        position = int(state["sampler"]["position"])
-        restore_rng_state(state["rng"])
-        if ctx.is_main:
-            run_dir.truncate_metrics(start_step)
-    if ctx.is_main:
-        run_dir.create()
-        snapshot = {"task": task.name, "model": task.config, "training": settings.to_dict()}
-        snapshot["training"]["world_size"] = ctx.world_size
-        run_dir.write_snapshot(snapshot, command_args or {})
-    barrier(ctx)
-
-    loss_module: nn.Module = _LossModule(raw_model)
-    if ctx.is_distributed:
-        device_ids = [device.index] if device.type == "cuda" else None
-        loss_module = DistributedDataParallel(loss_module, device_ids=device_ids, find_unused_parameters=True)
-
-    sampler = StepBatchSampler(
-        len(task.dataset), settings.batch_size, settings.seed, ctx.rank, ctx.world_size, start_position=position
-    )
-    loader = DataLoader(
-        task.dataset,
-        batch_sampler=sampler,
-        num_workers=settings.num_workers,
-        collate_fn=task.collate,
-        pin_memory=device.type == "cuda",
-        worker_init_fn=_ignore_sigint_in_worker if settings.num_workers else None,
-        generator=torch.Generator().manual_seed(settings.seed),
-    )
-    autocast = mixed_precision_context(settings.precision, device)
-    end_step = settings.steps if settings.stop_at_step is None else min(settings.steps, settings.stop_at_step)
-    frames_per_step = settings.batch_size * settings.grad_accum * task.frames_per_item
-    maintenance = getattr(raw_model, "maintenance_step", None)
-
-    def write_checkpoint(step: int) -> Path | None:
-        path = None
-        if ctx.is_main:
-            state = {
-                "step": step,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "sampler": {"seed": settings.seed, "position": position, "global_batch": settings.batch_size},
-                "rng": capture_rng_state(),
-                "world_size": ctx.world_size,
-            }
-            path = run_dir.save_checkpoint(step, lambda directory: task.write_model(raw_model, directory), state)
-        barrier(ctx)
-        release_freed_memory()  # the heap of a long run would otherwise only grow (genie_gym.allocator)
-        return path
-
-    logger = _Logger(run_dir, start_step, settings.steps, settings.progress) if ctx.is_main else None
-    window: dict[str, float] = {}
-    window_counts: dict[str, int] = {}  # steps that reported each metric (diagnostics: the logged steps only)
-    window_steps, window_start = 0, time.perf_counter()
-    step, last_checkpoint, interrupted = start_step, None, False
-    batches = iter(loader)
+    trainer = _Trainer(task, settings, run_dir, ctx)
+    resume_from = run_dir.resume_point(resume)
+    if resume_from is not None:
+        trainer.restore(resume_from)
+    start_step, last_checkpoint, interrupted = trainer.step, None, False
+    trainer.write_snapshot(command_args or {})
+    batches = trainer.batches()
     try:
         with _StopFlag() as stop_flag:
-            while step < end_step:
-                seed_step(settings.seed, step, ctx.rank)
-                optimizer.zero_grad(set_to_none=True)
-                step_metrics: dict[str, float] = {}
-                batch: Batch = {}
-                if hasattr(raw_model, DIAGNOSTICS_FLAG):
-                    setattr(raw_model, DIAGNOSTICS_FLAG, (step + 1) % settings.log_every == 0 or step + 1 == end_step)
-                for micro in range(settings.grad_accum):
-                    batch = _to_device(next(batches), device)
-                    sync = (
-                        loss_module.no_sync()
-                        if ctx.is_distributed and micro < settings.grad_accum - 1
-                        else contextlib.nullcontext()
-                    )
-                    with sync:
-                        with autocast:
-                            loss, metrics = loss_module(batch)
-                        (loss / settings.grad_accum).backward()
-                    position += settings.batch_size
-                    for key, value in {"loss": float(loss.detach()), **metrics}.items():
-                        step_metrics[key] = step_metrics.get(key, 0.0) + float(value) / settings.grad_accum
-                grad_norm = clip_gradients(raw_model.parameters(), settings.grad_clip)
-                lr = optimizer.param_groups[0]["lr"]
-                optimizer.step()
-                scheduler.step()
-                if maintenance is not None:
-                    for key, value in (maintenance(step) or {}).items():
-                        if isinstance(value, int | float):
-                            step_metrics[key] = float(value)
-                step += 1
-                step_metrics.update(lr=lr, grad_norm=grad_norm)
-                for key, value in step_metrics.items():
-                    window[key] = window.get(key, 0.0) + value
-                    window_counts[key] = window_counts.get(key, 0) + 1
-                window_steps += 1
-
-                if step % settings.log_every == 0 or step == end_step:
-                    elapsed = max(time.perf_counter() - window_start, 1e-9)
-                    keys = sorted(window)
-                    means = all_reduce_mean(
-                        torch.tensor([window[k] / window_counts[k] for k in keys], dtype=torch.float64), ctx
-                    )
-                    record = {k: float(v) for k, v in zip(keys, means.tolist(), strict=True)}
-                    record["frames_per_s"] = frames_per_step * window_steps / elapsed
-                    if logger is not None:
-                        logger.log(step, record)
-                        logger.bar.set_postfix(loss=f"{record['loss']:.4f}", fps=f"{record['frames_per_s']:.1f}")
-                    window, window_counts, window_steps, window_start = {}, {}, 0, time.perf_counter()
-                if logger is not None:
-                    logger.bar.update(1)
-                    if task.render_images is not None and settings.image_every > 0 and step % settings.image_every == 0:
-                        _render(task, raw_model, batch, logger, step)
-                stop = any_rank(stop_flag.requested, ctx)
-                if stop:
+            while trainer.step < trainer.end_step:
+                batch = trainer.optimizer_step(batches)
+                trainer.log(batch)
+                if any_rank(stop_flag.requested, ctx):
                     interrupted = True
                     break
-                if step % settings.checkpoint_every == 0 and step < end_step:
-                    last_checkpoint = write_checkpoint(step)
+                if trainer.step % settings.checkpoint_every == 0 and trainer.step < trainer.end_step:
+                    last_checkpoint = trainer.checkpoint()
+            step = trainer.step
             if step > start_step and (last_checkpoint is None or last_checkpoint.name != step_dir_name(step)):
-                last_checkpoint = write_checkpoint(step)
+                last_checkpoint = trainer.checkpoint()
             elif last_checkpoint is None:
-                last_checkpoint = latest
+                last_checkpoint = resume_from
     finally:
         del batches
-        if logger is not None:
-            logger.close()
-    history = logger.history if logger is not None else []
-    return TrainResult(step=step, interrupted=interrupted, checkpoint=last_checkpoint, history=history)
+        history = trainer.close()
+    return TrainResult(step=trainer.step, interrupted=interrupted, checkpoint=last_checkpoint, history=history)
 
 
 def _render(task: TrainingTask, model: nn.Module, batch: Batch, logger: _Logger, step: int) -> None:

@@ -1,0 +1,182 @@
+"""Command-line options declared on the settings dataclasses they set: one declaration (default, help, flag) per
+option, from which the ``argparse`` options are built and the parsed arguments are turned back into settings.
+
+    @dataclass
+    class Settings:
+        steps: int = option(10000, "optimizer steps of the whole run (default %(default)s)")
+        betas: tuple[float, float] = (0.9, 0.99)  # a field without option() is a setting, not a command-line option
+
+Rules: the parsed value is stored under the field's name unless ``dest=`` names another (kept as saved run
+arguments use it), and the flag is that name with dashes unless ``flag=`` names another; a field without a default is
+a required option (``positional=True``: a positional argument); a ``bool`` is a switch: ``--name`` for a ``False``
+default, ``--no-name`` (stored as ``no_name``; the field gets its negation) for a ``True`` one; ``X | None`` takes an
+``X``; ``list[X]`` takes ``nargs="+"`` unless ``action="append"`` is given (the option is then repeatable). Other
+keywords go to ``add_argument``.
+
+The options the user typed are recorded (:func:`given_options`), so ``--resume`` can tell ``--lr 1e-4`` typed
+explicitly from an omitted ``--lr`` that defaults to the same value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+_METADATA_KEY = "genie_gym.option"
+GIVEN_ATTRIBUTE = "_given_options"
+"""Namespace attribute holding the destinations of the options typed on the command line."""
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",  # noqa: A002 - the argparse name
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    flag: str | None = None,
+    dest: str | None = None,
+    positional: bool = False,
+    per_invocation: bool = False,
+    **argparse_kwargs: Any,
+) -> Any:
+    """A dataclass field that is also a command-line option (see the module docstring).
+
+    ``per_invocation``: the option describes one invocation, not the run (``--threads``, ``--stop-at``): a resumed
+    run never takes it from the saved arguments.
+    """
+    metadata = {"help": help, "flag": flag, "dest": dest, "positional": positional, "per_invocation": per_invocation,
+                "argparse": argparse_kwargs}
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={_METADATA_KEY: metadata})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Option:
+    field: dataclasses.Field
+    hint: Any
+    dest: str
+    names: tuple[str, ...]
+    negated: bool
+    per_invocation: bool
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.field.metadata[_METADATA_KEY]
+
+    def default(self) -> Any:
+        """The parsed value when the option is not given (``MISSING`` for a required one)."""
+        if self.negated:
+            return False
+        if self.field.default is not dataclasses.MISSING:
+            return self.field.default
+        if self.field.default_factory is not dataclasses.MISSING:
+            return self.field.default_factory()
+        return dataclasses.MISSING
+
+
+def _strip_optional(hint: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
+def _options(settings_class: type) -> Iterator[_Option]:
+    hints = typing.get_type_hints(settings_class)
+    for field in dataclasses.fields(settings_class):
+        metadata = field.metadata.get(_METADATA_KEY)
+        if metadata is None:
+            continue
+        hint = _strip_optional(hints[field.name])
+        negated = hint is bool and field.default is True
+        dest = metadata["dest"] or ("no_" + field.name if negated else field.name)
+        flag = metadata["flag"] or "--" + dest.replace("_", "-")
+        if negated and not flag.startswith("--no-"):
+            raise TypeError(f"{settings_class.__name__}.{field.name} defaults to True: its switch must be --no-...")
+        names = (dest,) if metadata["positional"] else (flag,)
+        yield _Option(field, hint, dest, names, negated, metadata["per_invocation"])
+
+
+class _RecordedAction(argparse.Action):
+    """``store``, ``store_true`` (``switch``) or ``append``, which also records that the option was typed."""
+
+    def __init__(self, option_strings: list[str], dest: str, mode: str = "store", **kwargs: Any) -> None:
+        if mode == "switch":
+            kwargs.update(nargs=0, const=True)
+        super().__init__(option_strings, dest, **kwargs)
+        self.mode = mode
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if self.mode == "switch":
+            values = self.const
+        elif self.mode == "append":
+            values = [*(getattr(namespace, self.dest, None) or []), values]
+        setattr(namespace, self.dest, values)
+        setattr(namespace, GIVEN_ATTRIBUTE, getattr(namespace, GIVEN_ATTRIBUTE, frozenset()) | {self.dest})
+
+
+def add_options(parser: argparse.ArgumentParser, settings_class: type, title: str | None = None) -> None:
+    """Add an option for every :func:`option` field of ``settings_class`` (in a help section ``title``)."""
+    target = parser.add_argument_group(title) if title else parser
+    parser.set_defaults(**{GIVEN_ATTRIBUTE: frozenset()})
+    for opt in _options(settings_class):
+        kwargs: dict[str, Any] = {"help": opt.metadata["help"], **opt.metadata["argparse"]}
+        if opt.hint is bool:
+            kwargs["mode"] = "switch"
+        elif typing.get_origin(opt.hint) is list:
+            if kwargs.pop("action", None) == "append":
+                kwargs["mode"] = "append"
+            else:
+                kwargs.setdefault("nargs", "+")
+            item = typing.get_args(opt.hint)[0]
+            if item is not str:
+                kwargs.setdefault("type", item)
+        elif opt.hint is not str:
+            kwargs.setdefault("type", opt.hint)
+        default = opt.default()
+        if default is dataclasses.MISSING:
+            if not opt.metadata["positional"]:
+                kwargs["required"] = True
+        else:
+            kwargs["default"] = default
+        if not opt.metadata["positional"]:
+            kwargs["dest"] = opt.dest
+        target.add_argument(*opt.names, action=_RecordedAction, **kwargs)
+
+
+def from_args(settings_class: type, args: argparse.Namespace, **values: Any) -> Any:
+    """``settings_class`` built from parsed ``args`` (every field whose option or name is in ``args``) and
+    ``values``; the settings check themselves when they are built."""
+    options = {opt.field.name: opt for opt in _options(settings_class)}
+    for field in dataclasses.fields(settings_class):
+        opt = options.get(field.name)
+        dest = opt.dest if opt is not None else field.name
+        if field.init and field.name not in values and hasattr(args, dest):
+            value = getattr(args, dest)
+            values[field.name] = not value if opt is not None and opt.negated else value
+    return settings_class(**values)
+
+
+def option_defaults(*settings_classes: type) -> dict[str, Any]:
+    """``dest -> value when not given`` of every option of ``settings_classes`` (required ones excluded)."""
+    return {opt.dest: opt.default() for cls in settings_classes for opt in _options(cls)
+            if opt.default() is not dataclasses.MISSING}
+
+
+def per_invocation_options(*settings_classes: type) -> frozenset[str]:
+    """The destinations of the ``per_invocation`` options of ``settings_classes``."""
+    return frozenset(opt.dest for cls in settings_classes for opt in _options(cls) if opt.per_invocation)
+
+
+def given_options(args: argparse.Namespace, *settings_classes: type) -> frozenset[str]:
+    """The options typed on the command line that parsed ``args``; for a namespace built by hand, those whose value
+    differs from the default."""
+    if hasattr(args, GIVEN_ATTRIBUTE):
+        return frozenset(getattr(args, GIVEN_ATTRIBUTE))
+    defaults = option_defaults(*settings_classes)
+    return frozenset(dest for dest, default in defaults.items() if getattr(args, dest, default) != default)
