@@ -2,7 +2,9 @@
 # The paper's Table 6 on your machine: which explorer reaches what the world model cannot predict?
 #
 # Trains three PPO explorers inside the dream of a world model, each with another exploration reward (AutoExplore's
-# token-entropy uncertainty, and the RF and VAE curiosity of Burda et al.), plays each in the real game to collect
+# token-entropy uncertainty, and the RF and VAE curiosity of Burda et al. with their own forward model: `rf-burda`,
+# `vae-burda`; the paper's RF / VAE "on top of GenieRedux", `--reward rf|vae`, need the real next frame, so they train
+# in the real game: `--env SMB`, docs/DESIGN.md §7), plays each in the real game to collect
 # episodes (and the uniformly random agent as a reference), then evaluates the world model on every agent's episodes
 # (2 context frames, 10 predicted, the agent's actions): the lower its PSNR / SSIM there, the more the agent found
 # what the model still gets wrong, which is the data that improves it (the AutoExplore loop).
@@ -26,7 +28,7 @@ WORKERS=${WORKERS:-2}
 THREADS=${THREADS:-2}
 EXPLORE_ARGS=${EXPLORE_ARGS:-}      # more `genie explore` options, e.g. "--num-envs 8 --n-steps 32"
 
-for reward in uncertainty rf vae; do
+for reward in uncertainty rf-burda vae-burda; do
     $GENIE explore --env "$DREAM" --reward "$reward" --timesteps "$TIMESTEPS" --out "$OUT/$reward" \
         --threads "$THREADS" --eval-episodes "$REAL_RUNS" $EXPLORE_ARGS
     $GENIE collect --env SMB --agent policy --policy "$OUT/$reward" --episodes "$EPISODES" --max-steps "$MAX_STEPS" \
@@ -35,7 +37,7 @@ done
 $GENIE collect --env SMB --agent random --episodes "$EPISODES" --max-steps "$MAX_STEPS" --workers "$WORKERS" \
     --out "$OUT/data_random" --seed 20000 --no-progress
 
-for agent in random uncertainty rf vae; do
+for agent in random uncertainty rf-burda vae-burda; do
     if [ ! -f "$OUT/eval_$agent.json" ]; then
         $GENIE eval --checkpoint "$CHECKPOINT" --data "$OUT/data_$agent" --split all --max-sequences "$EVAL_SEQUENCES" \
             --maskgit-steps 8 --json "$OUT/eval_$agent.json.tmp" --grid "$OUT/eval_$agent.png"
@@ -50,7 +52,8 @@ from pathlib import Path
 out = Path(sys.argv[1])
 print(f"\nworld model on each agent's real episodes ({out}): lower = the agent found more of what it gets wrong")
 print(f"{'agent':<22}{'PSNR':>8}{'SSIM':>8}{'dPSNR':>8}{'camera x':>10}")
-names = {"random": "random", "uncertainty": "AutoExplore (ours)", "rf": "RF curiosity", "vae": "VAE curiosity"}
+names = {"random": "random", "uncertainty": "AutoExplore (ours)", "rf-burda": "RF curiosity",
+         "vae-burda": "VAE curiosity"}
 for agent, name in names.items():
     e = json.loads((out / f"eval_{agent}.json").read_text())
     run = out / agent / "result.json"

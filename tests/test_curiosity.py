@@ -1,5 +1,6 @@
-"""RF / VAE curiosity (Burda et al.), the real-game uncertainty reward and ``genie explore`` (real SMB frames and
-emulator, the shipped world model)."""
+"""Burda-style RF / VAE curiosity (``--reward rf-burda | vae-burda``), the real-game uncertainty wrapper and ``genie
+explore`` (real SMB frames and emulator, the shipped world model). The paper's RF / VAE on top of the world model:
+tests/test_curiosity_wm.py; the one uncertainty definition: tests/test_uncertainty_definition.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
 from genie_gym.cli import main
 from genie_gym.data.store import EpisodeStore
 from genie_gym.envs.retro_env import GenieRetroEnv
-from genie_gym.uncertainty import TokenEntropyReward
+from genie_gym.uncertainty import transition_uncertainty
 from genie_gym.world_model import WorldModel
 
 
@@ -95,24 +96,27 @@ def test_curiosity_wrapper_scores_each_real_transition_and_trains_online():
 
 def test_uncertainty_reward_in_the_real_game_is_the_world_models_uncertainty():
     world_model = WorldModel.from_pretrained("smb")
-    venv = DummyVecEnv([lambda: GenieRetroEnv("SMB", max_episode_steps=50)])
-    wrapped = UncertaintyRewardVecEnv(venv, world_model, maskgit_steps=1)
+    venv = DummyVecEnv([lambda: GenieRetroEnv("SMB", max_episode_steps=3)])
+    wrapped = UncertaintyRewardVecEnv(venv, world_model)
     frames = [wrapped.reset()[0]]
-    actions = [0, 0, 4, 1]
+    actions = [0, 4, 1, 0]
     for t, action in enumerate(actions):
-        obs, reward, _, _ = wrapped.step(np.array([action]))
-        # the context: the last two real frames and the action between them (right after the reset: one frame twice)
-        context = np.stack([frames[max(t - 1, 0)], frames[t]])[None]
-        context_action = np.array([[actions[t - 1] if t else action]])
-        state = world_model.start(context, context_action)
-        _, uncertainty = world_model.step(state, np.array([action]), 1, None, torch.Generator().manual_seed(0))
-        assert np.isclose(reward[0], float(TokenEntropyReward()(uncertainty)[0]), atol=1e-6), t
+        obs, reward, done, infos = wrapped.step(np.array([action]))
+        # the context: the last two real frames and the action between them (right after a reset: the one frame)
+        first = max(t - 1, 0) if t < 3 else 3
+        expected, maps = transition_uncertainty(world_model, np.stack(frames[first : t + 1])[None],
+                                                np.array([actions[first:t]]), np.array([action]))
+        assert np.isclose(reward[0], expected[0], atol=1e-6), t
+        assert infos[0]["uncertainty_map"].shape == maps[0].shape == (16, 16) and "extrinsic_reward" in infos[0]
+        assert done[0] == (t == 2)  # the episode ends at step 3: the next step starts from the new first frame
         frames.append(obs[0])
+    with pytest.raises(ValueError, match="RGB uint8"):
+        UncertaintyRewardVecEnv(VecTransposeImage(venv), world_model)
     wrapped.close()
 
 
 def explore(out: Path, *extra: str) -> int:
-    return main(["explore", "--env", "GenieDream-SMB-v0", "--reward", "vae", "--num-envs", "2", "--n-steps", "16",
+    return main(["explore", "--env", "GenieDream-SMB-v0", "--reward", "vae-burda", "--num-envs", "2", "--n-steps", "16",
                  "--episode-steps", "12", "--eval-episodes", "1", "--eval-steps", "12", "--threads", "1",
                  "--checkpoint-every", "1", "--out", str(out), *extra])
 
@@ -121,7 +125,7 @@ def test_explore_trains_resumes_and_saves_a_collectable_policy(tmp_path, capsys)
     out = tmp_path / "vae"
     assert explore(out, "--timesteps", "32") == 0
     result = json.loads((out / "result.json").read_text())
-    assert result["settings"]["reward"] == "vae" and result["training"]["timesteps"][-1] == 32
+    assert result["settings"]["reward"] == "vae-burda" and result["training"]["timesteps"][-1] == 32
     assert set(result["curiosity_losses"]) == {"forward_loss", "vae_reconstruction", "vae_kl"}
     assert result["real_game"]["action_share"] and result["real_game"]["mean_furthest_camera_x"] is not None
     assert len(result["real_game"]["distinct_screens"]) == 1 and result["real_game"]["distinct_screens"][0] >= 1
@@ -169,7 +173,7 @@ def test_rollout_plan_trains_what_timesteps_says_or_rounds_up_to_whole_rollouts(
 
 def test_explore_runs_the_timesteps_it_prints(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "small"
-    assert main(["explore", "--env", str(tiny_checkpoint), "--reward", "rf", "--num-envs", "2", "--n-steps", "64",
+    assert main(["explore", "--env", str(tiny_checkpoint), "--reward", "rf-burda", "--num-envs", "2", "--n-steps", "64",
                  "--episode-steps", "4", "--timesteps", "12", "--maskgit-steps", "1", "--eval-episodes", "0",
                  "--threads", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

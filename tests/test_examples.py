@@ -102,11 +102,11 @@ def test_compare_explorers_runs_end_to_end(tmp_path):
     done = subprocess.run(["bash", str(EXAMPLES / "compare_explorers.sh")], env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    for agent, name in [("random", "random"), ("uncertainty", "AutoExplore"), ("rf", "RF"), ("vae", "VAE")]:
+    for agent, name in [("random", "random"), ("uncertainty", "AutoExplore"), ("rf-burda", "RF"), ("vae-burda", "VAE")]:
         evaluation = json.loads((out / f"eval_{agent}.json").read_text())
         assert evaluation["num_sequences"] == 1 and evaluation["psnr"] > 0
         assert any(line.startswith(name) for line in done.stdout.splitlines()), done.stdout[-2000:]
-    for reward in ("uncertainty", "rf", "vae"):
+    for reward in ("uncertainty", "rf-burda", "vae-burda"):
         assert json.loads((out / reward / "result.json").read_text())["settings"]["reward"] == reward
 
 

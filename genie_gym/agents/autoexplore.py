@@ -273,29 +273,14 @@ def scoring_curiosity(venv: VecEnv, training: Any, seed: int) -> VecEnv:
 
 
 def build_eval_env(args: Any, world_model: Any, curiosity: Any, num_envs: int, seed: int) -> VecEnv:
-    """A VecEnv of the training env's kind (the same dream or real game, the same reward), with ``num_envs`` envs
-    seeded from ``seed``, for :class:`BestPolicyCallback` (no epsilon, no reward normalisation)."""
-    from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor
+    """A VecEnv of the training env's kind (the same dream or real game, the same reward, scored by the training
+    env's curiosity model without training it), with ``num_envs`` envs seeded from ``seed``, for
+    :class:`BestPolicyCallback` (no epsilon, no reward normalisation)."""
+    from stable_baselines3.common.vec_env import VecMonitor
 
-    from genie_gym.agents.explore_command import _resolve_env
-    from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
-    from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
-    from genie_gym.envs.retro_env import GenieRetroEnv
+    from genie_gym.agents.explore_command import make_reward_env
 
-    kind, source = _resolve_env(args.env)
-    if kind == "dream":
-        venv = GenieDreamVecEnv(num_envs, world_model=world_model, max_episode_steps=args.episode_steps,
-                                maskgit_steps=args.maskgit_steps, seed=seed)
-    else:
-        def make(game: str = source, steps: int = args.episode_steps):
-            return GenieRetroEnv(game, max_episode_steps=steps)
-
-        venv = SubprocVecEnv([make] * num_envs)
-        venv.seed(seed)
-    if curiosity is not None:
-        venv = scoring_curiosity(venv, curiosity, seed)
-    elif kind == "real":
-        venv = UncertaintyRewardVecEnv(venv, world_model, args.maskgit_steps, seed=seed)
+    venv, _, _ = make_reward_env(args, num_envs, seed, world_model=world_model, curiosity=curiosity)
     return VecMonitor(venv)
 
 

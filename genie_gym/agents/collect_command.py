@@ -4,6 +4,7 @@ Example::
 
     genie collect --env SMB --agent sticky-random --episodes 1000 --max-steps 500 --workers 2 --out data/ --seed 0
     genie collect --env SMB --states all --episodes 120 --out data/smb_levels/   # 10 episodes from each start state
+    genie collect --env SMB --agent policy --policy runs/game_agent --epsilon 0.1 --episodes 300 --out data/test_game
 
 Rerunning the same command after an interruption (Ctrl-C, kill, crash) resumes: episodes on disk are kept and the
 missing ones are collected, byte-identical to an uninterrupted run. ``--shard i/n`` splits one collection over
@@ -35,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--policy", default=None, metavar="FILE",
                         help="--agent policy: its policy.safetensors (or the directory holding it), or the shipped "
                              "ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py")
+    parser.add_argument("--epsilon", type=float, default=None,
+                        help="--agent policy: probability of replacing each action by a uniformly random one, so that "
+                             "every action appears (the paper's test sets: a game-reward agent with epsilon 0.1)")
     parser.add_argument("--sticky-p", type=float, default=0.75,
                         help="sticky-random, right-biased: probability of repeating the previous action (default 0.75)")
     parser.add_argument("--jump-p", type=float, default=None,
@@ -71,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.agent == "policy") != (args.policy is not None):
         raise ValueError("--agent policy takes --policy FILE (a trained policy.safetensors), and --policy goes only "
                          "with --agent policy")
+    if args.epsilon is not None and args.agent != "policy":
+        raise ValueError(f"--epsilon goes only with --agent policy, got --agent {args.agent}")
     if args.jump_p is not None and args.agent != "run-stop":
         raise ValueError(f"--jump-p goes only with --agent run-stop, got --agent {args.agent}")
     if args.noise is not None and args.agent != "runner":
@@ -78,12 +84,13 @@ def run(args: argparse.Namespace) -> int:
     if args.agent == "policy":
         from genie_gym.agents.policy_agent import PolicyAgent
 
-        agent = PolicyAgent(args.policy)
+        epsilon = float(args.epsilon or 0.0)
+        agent = PolicyAgent(args.policy, epsilon=epsilon)  # a bad epsilon fails here
         agent.reset(0)  # one clear error here, before any worker starts, if the file is bad
-        factory = functools.partial(PolicyAgent, args.policy)
+        factory = functools.partial(PolicyAgent, args.policy, epsilon=epsilon)
         # the weights' checksum, so that resuming a store with another policy under the same path is refused
         digest = file_sha256(agent.path)[:12]
-        agent_name = f"policy({agent.path.name}, sha256 {digest})"
+        agent_name = f"policy({agent.path.name}, sha256 {digest}" + (f", epsilon {epsilon})" if epsilon else ")")
     else:
         kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
         factory = agent_factory(args.agent, **kwargs)

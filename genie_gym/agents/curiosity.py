@@ -1,4 +1,10 @@
-"""Curiosity rewards of Burda et al. (2019), the exploration baselines of the paper's Table 6: RF and VAE features.
+"""Burda-style curiosity (Burda et al. 2019): RF and VAE features with their own forward model (``genie explore
+--reward rf-burda | vae-burda``).
+
+The paper's Table 6 computes its RF / VAE baselines "on top of GenieRedux", with the world model's prediction as the
+forward model: that is :mod:`genie_gym.agents.curiosity_wm` (``--reward rf | vae``). This module keeps the original
+form, which needs no world model and works in a dream as in the real game, as an option. Its feature networks
+(:class:`FrameEncoder`, :class:`FrameDecoder`, :func:`vae_loss`) are shared with the world-model form.
 
 A feature map ``phi`` embeds a frame; a forward model ``f`` predicts ``phi(s')`` from ``phi(s)`` and the action; the
 intrinsic reward of a transition is the sum of squared errors ``0.5 * ||f(phi(s), a) - phi(s')||^2`` (the paper's
@@ -68,6 +74,18 @@ class FrameDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.deconvs(self.fc(z).view(-1, 64, 4, 4)))
+
+
+def vae_loss(encoder: FrameEncoder, decoder: FrameDecoder, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """The VAE's loss on float frames ``x (B, 3, 64, 64)``: sum of squared pixel errors of the reconstruction from a
+    posterior sample, plus the KL to the unit Gaussian, each averaged over frames. ``encoder`` outputs the posterior
+    mean and log-variance side by side. Returns ``(loss, {"vae_reconstruction": ..., "vae_kl": ...})``."""
+    mean, log_var = encoder(x).chunk(2, dim=1)
+    log_var = log_var.clamp(-10.0, 10.0)
+    z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+    reconstruction = (decoder(z) - x).pow(2).sum(dim=(1, 2, 3)).mean()
+    kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(dim=1).mean()
+    return reconstruction + kl, {"vae_reconstruction": float(reconstruction.detach()), "vae_kl": float(kl.detach())}
 
 
 class ForwardModel(nn.Module):
@@ -146,14 +164,9 @@ class CuriosityModel(nn.Module):
         parts = {"forward_loss": float(forward_loss.detach())}
         loss = forward_loss
         if self.kind == "vae":
-            x = frames_to_input(torch.cat([obs, next_obs]))
-            mean, log_var = self.encoder(x).chunk(2, dim=1)
-            log_var = log_var.clamp(-10.0, 10.0)
-            z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
-            reconstruction = (self.decoder(z) - x).pow(2).sum(dim=(1, 2, 3)).mean()
-            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(dim=1).mean()
-            loss = loss + reconstruction + kl
-            parts.update(vae_reconstruction=float(reconstruction.detach()), vae_kl=float(kl.detach()))
+            vae, vae_parts = vae_loss(self.encoder, self.decoder, frames_to_input(torch.cat([obs, next_obs])))
+            loss = loss + vae
+            parts.update(vae_parts)
         return loss, parts
 
 

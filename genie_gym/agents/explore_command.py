@@ -8,19 +8,32 @@ Agents (``--agent``):
   first half of training), entropy regularisation, and the policy with the best evaluation return kept as
   ``OUT/best_policy.safetensors``.
 
-Rewards (``--reward``), the same for both kinds of env:
+Rewards (``--reward``):
 
-- ``uncertainty``: the world model's token-entropy uncertainty, AutoExplore's reward (paper §4). In a dream it is the
+- ``uncertainty``: the world model's token-entropy uncertainty, AutoExplore's reward (paper §4), one definition in
+  both kinds of env (``genie_gym.uncertainty.transition_uncertainty``, docs/DESIGN.md §7). In a dream it is the
   dream's own reward; in the real game the world model (``--world-model``) scores each real transition.
-- ``rf`` / ``vae``: the curiosity of Burda et al. (SSE of random / VAE features, trained online), the exploration
-  baselines of the paper's Table 6. Their rewards are normalised by a running std of the return, as there.
+- ``rf`` / ``vae``: the exploration baselines of the paper's Table 6 "on top of GenieRedux": the SSE between random
+  CNN / VAE features of the world model's predicted next frame and of the real one
+  (:mod:`genie_gym.agents.curiosity_wm`). Real game only: a dream has no real next frame.
+- ``rf-burda`` / ``vae-burda``: the original curiosity of Burda et al., with its own forward model trained online
+  (:mod:`genie_gym.agents.curiosity`); a dream or the real game.
+- ``game``: the game's own reward (SMB: its scenario reward for progress; real game only), for the agent whose
+  episodes make the paper's test sets; with ``--epsilon`` its actions are mixed with random ones.
+
+The curiosity and game rewards are normalised by a running std of the return (SB3's ``VecNormalize``), as Burda et
+al. do. ``--epsilon E`` (``--agent ppo``) replaces each action by a uniformly random one with probability ``E``
+throughout training, and PPO learns from the executed actions (``autoexplore.EpsilonGreedyVecEnv``,
+``LearnFromExecutedActions``); ``genie collect --agent policy --epsilon E`` mixes them in the same way when it records.
 
 Examples::
 
     genie explore --env GenieDream-SMB-v0 --reward uncertainty --timesteps 30000 --out runs/explore_ae
-    genie explore --env GenieDream-SMB-v0 --reward rf --timesteps 30000 --out runs/explore_rf
-    genie explore --env SMB --reward vae --num-envs 4 --timesteps 30000 --out runs/explore_vae_real
+    genie explore --env SMB --reward rf --num-envs 4 --timesteps 30000 --out runs/explore_rf
+    genie explore --env GenieDream-SMB-v0 --reward vae-burda --timesteps 30000 --out runs/explore_vae_burda
     genie collect --env SMB --agent policy --policy runs/explore_rf --episodes 50 --max-steps 300 --out data/rf
+    genie explore --env SMB --reward game --epsilon 0.1 --num-envs 8 --timesteps 200000 --out runs/game_agent
+    genie collect --env SMB --agent policy --policy runs/game_agent --epsilon 0.1 --episodes 300 --out data/test_game
     genie explore --agent paper --env SMB --reward uncertainty --out runs/autoexplore   # 480,000 steps
     genie collect --env SMB --agent policy --policy runs/autoexplore/best_policy.safetensors --episodes 50 --out data/ae
 
@@ -44,7 +57,16 @@ import numpy as np
 
 from genie_gym.atomic import atomic_path
 
-REWARDS = ("uncertainty", "rf", "vae")
+REWARDS = ("uncertainty", "rf", "vae", "rf-burda", "vae-burda", "game")
+WORLD_MODEL_CURIOSITY = ("rf", "vae")
+"""Rewards computed on top of the world model's prediction (:mod:`genie_gym.agents.curiosity_wm`)."""
+BURDA_CURIOSITY = {"rf-burda": "rf", "vae-burda": "vae"}
+"""Burda-style rewards (:mod:`genie_gym.agents.curiosity`) and their feature kind."""
+REAL_GAME_ONLY = ("rf", "vae", "game")
+REWARD_VERSION = 2
+"""Bumped when a reward's definition changes, so that no run is resumed under another one (2: issue 33, one
+uncertainty definition for real game and dream; rf / vae on top of the world model, Burda's as rf-burda / vae-burda).
+"""
 AGENTS = ("ppo", "paper")
 PPO_DEFAULTS = {"timesteps": 30000, "num_envs": 16, "n_steps": 64}
 PAPER_ONLY = ("ent_coef", "n_epochs", "batch_size", "eval_every", "eval_return_episodes")
@@ -53,7 +75,7 @@ PAPER_SETTINGS = ("agent", "ent_coef", "n_epochs", "batch_size")
 # the settings of a run: all but --timesteps must match for a run to be resumed or trained further (the options not
 # listed, e.g. --eval-episodes or --threads, may change)
 RUN_SETTINGS = ("env", "reward", "world_model", "timesteps", "num_envs", "n_steps", "episode_steps",
-                "maskgit_steps", "seed")
+                "maskgit_steps", "seed", "epsilon")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,9 +88,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--env", required=True, help="a dream (GenieDream-SMB-v0 or a world-model directory) or a "
                         "real game (SMB, or its GenieRetro-<Game>-v0 id)")
     parser.add_argument("--reward", choices=REWARDS, default="uncertainty",
-                        help="uncertainty (AutoExplore), rf or vae (curiosity baselines)")
-    parser.add_argument("--world-model", default="smb", help="the world model whose uncertainty is the reward in "
-                        "the real game (shipped name or directory); a dream uses its own (default: smb)")
+                        help="uncertainty (AutoExplore); rf or vae (the paper's Table 6 baselines on top of the world "
+                        "model, real game); rf-burda or vae-burda (Burda et al.'s own forward model); game (the "
+                        "game's reward, real game)")
+    parser.add_argument("--world-model", default="smb", help="the world model whose uncertainty (or prediction, rf / "
+                        "vae) makes the reward in the real game (shipped name or directory); a dream uses its own "
+                        "(default: smb)")
+    parser.add_argument("--epsilon", type=float, default=None, help="--agent ppo: replace each action by a uniformly "
+                        "random one with this probability throughout training (default: 0, none); the paper agent "
+                        "has its own schedule (0.1 -> 0.01)")
     parser.add_argument("--out", required=True, help="run directory (policy.safetensors, result.json, checkpoint.pt)")
     parser.add_argument("--timesteps", type=int, default=None, help="env steps of training, all envs together (PPO "
                         "trains whole rollouts, so the total is rounded up to whole rollouts; printed before training; "
@@ -78,7 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-steps", type=int, default=None, help="PPO rollout length per env (shortened when "
                         "--timesteps is less than one rollout of all envs; default: 64, paper: 200)")
     parser.add_argument("--episode-steps", type=int, default=64, help="an episode is truncated after this many steps")
-    parser.add_argument("--maskgit-steps", type=int, default=1, help="dream / uncertainty sampling (1: real time)")
+    parser.add_argument("--maskgit-steps", type=int, default=1, help="MaskGIT steps of a dreamed frame, and of the "
+                        "world model's prediction for rf / vae (1: real time); the uncertainty reward always takes "
+                        "the first pass")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=5, help="rollouts between checkpoints")
     parser.add_argument("--eval-episodes", type=int, default=4, help="real-game runs of the trained policy (0: none)")
@@ -102,6 +132,10 @@ def resolve_agent_defaults(args: argparse.Namespace) -> None:
     agent = args.agent = getattr(args, "agent", "ppo")
     if agent == "paper":
         from genie_gym.agents.autoexplore import DEFAULTS
+
+        if getattr(args, "epsilon", None) is not None:
+            raise ValueError("--epsilon goes only with --agent ppo: the paper agent's epsilon follows its schedule "
+                             "(0.1 -> 0.01 over the first half of training)")
     else:
         given = [name for name in PAPER_ONLY if getattr(args, name, None) is not None]
         if given:
@@ -111,6 +145,12 @@ def resolve_agent_defaults(args: argparse.Namespace) -> None:
     for name, value in DEFAULTS.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
+    if agent == "ppo":
+        args.epsilon = float(getattr(args, "epsilon", None) or 0.0)
+        if not 0.0 <= args.epsilon <= 1.0:
+            raise ValueError(f"--epsilon must lie in [0, 1], got {args.epsilon}")
+    else:
+        args.epsilon = None
 
 
 def _resolve_env(target: str) -> tuple[str, str]:
@@ -150,41 +190,76 @@ def rollout_plan(timesteps: int, trained: int, num_envs: int, n_steps: int) -> t
     return rollout_steps, trained + -(-remaining // per_rollout) * per_rollout
 
 
-def build_envs(args: argparse.Namespace, rollout_steps: int | None = None) -> tuple[Any, Any, Any, str]:
-    """The training VecEnv: dreams or real-game processes, the reward wrapper, episode statistics, normalisation.
+def make_reward_env(args: argparse.Namespace, num_envs: int, seed: int, world_model: Any = None,
+                    curiosity: Any = None, rollout_steps: int | None = None) -> tuple[Any, Any, Any]:
+    """``num_envs`` envs of ``args.env`` seeded from ``seed``, paying ``args.reward`` (no monitoring, normalisation or
+    epsilon): the training env of :func:`build_envs` and the paper agent's evaluation env.
 
-    ``rollout_steps``: steps per env of a PPO rollout (default ``args.n_steps``), when the curiosity model trains.
-    Returns ``(venv, curiosity wrapper or None, world_model or None, the real game's name)``.
+    ``world_model``: the one already loaded (else loaded here when the reward needs it). ``curiosity``: the training
+    env's curiosity wrapper, whose model an evaluation env scores with and never trains. ``rollout_steps``: steps per
+    env of a PPO rollout, when a curiosity model trains. Returns ``(venv, curiosity wrapper or None, world_model or
+    None)``.
     """
-    from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
+    from stable_baselines3.common.vec_env import SubprocVecEnv
 
     from genie_gym.agents.curiosity import CuriosityRewardVecEnv
+    from genie_gym.agents.curiosity_wm import WorldModelCuriosityVecEnv
     from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
     from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
     from genie_gym.envs.retro_env import GenieRetroEnv
     from genie_gym.world_model import WorldModel
 
     kind, source = _resolve_env(args.env)
-    world_model = None
+    if kind == "dream" and args.reward in REAL_GAME_ONLY:
+        what = ("the game's reward" if args.reward == "game" else
+                f"{args.reward} compares the world model's prediction with the real next frame, which")
+        raise ValueError(f"--reward {args.reward}: {what} a dream does not have; train it in the real game (--env "
+                         f"SMB){'' if args.reward == 'game' else f', or use --reward {args.reward}-burda in a dream'}")
     if kind == "dream":
-        world_model = WorldModel.from_pretrained(source)
-        venv = GenieDreamVecEnv(args.num_envs, world_model=world_model, max_episode_steps=args.episode_steps,
-                                maskgit_steps=args.maskgit_steps, seed=args.seed)
+        world_model = world_model or WorldModel.from_pretrained(source)
+        venv = GenieDreamVecEnv(num_envs, world_model=world_model, max_episode_steps=args.episode_steps,
+                                maskgit_steps=args.maskgit_steps, seed=seed)
     else:
         def make(game: str = source, steps: int = args.episode_steps):
             return GenieRetroEnv(game, max_episode_steps=steps)
 
-        venv = SubprocVecEnv([make] * args.num_envs)  # stable-retro: one emulator per process
-        venv.seed(args.seed)
-    wrapper = None
-    if args.reward in ("rf", "vae"):
-        venv = wrapper = CuriosityRewardVecEnv(venv, args.reward, seed=args.seed,
-                                               update_every=rollout_steps or args.n_steps)
-    elif kind == "real":
-        world_model = WorldModel.from_pretrained(args.world_model)
-        venv = UncertaintyRewardVecEnv(venv, world_model, args.maskgit_steps, seed=args.seed)
-    venv = VecMonitor(venv)  # episode returns of the (unnormalised) exploration reward
-    if args.reward in ("rf", "vae"):
+        venv = SubprocVecEnv([make] * num_envs)  # stable-retro: one emulator per process
+        venv.seed(seed)
+    learn = curiosity is None
+    if args.reward in BURDA_CURIOSITY and learn:
+        wrapper = CuriosityRewardVecEnv(venv, BURDA_CURIOSITY[args.reward], seed=seed,
+                                        update_every=rollout_steps or args.n_steps)
+        return wrapper, wrapper, world_model
+    if args.reward in BURDA_CURIOSITY:
+        from genie_gym.agents.autoexplore import scoring_curiosity
+
+        return scoring_curiosity(venv, curiosity, seed), None, world_model
+    if kind == "real" and args.reward in ("uncertainty", *WORLD_MODEL_CURIOSITY):
+        world_model = world_model or WorldModel.from_pretrained(args.world_model)
+    if kind == "real" and args.reward == "uncertainty":
+        venv = UncertaintyRewardVecEnv(venv, world_model)
+    if args.reward in WORLD_MODEL_CURIOSITY:
+        wrapper = WorldModelCuriosityVecEnv(venv, world_model, args.reward, seed=seed,
+                                            maskgit_steps=args.maskgit_steps,
+                                            update_every=rollout_steps or args.n_steps, learn=learn)
+        if not learn:
+            wrapper.features = curiosity.features  # score with the training env's features
+        return wrapper, wrapper if learn else None, world_model
+    return venv, None, world_model
+
+
+def build_envs(args: argparse.Namespace, rollout_steps: int | None = None) -> tuple[Any, Any, Any, str]:
+    """The training VecEnv: dreams or real-game processes, the reward wrapper, episode statistics, normalisation.
+
+    ``rollout_steps``: steps per env of a PPO rollout (default ``args.n_steps``), when the curiosity model trains.
+    Returns ``(venv, curiosity wrapper or None, world_model or None, the real game's name)``.
+    """
+    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+
+    kind, source = _resolve_env(args.env)
+    venv, wrapper, world_model = make_reward_env(args, args.num_envs, args.seed, rollout_steps=rollout_steps)
+    venv = VecMonitor(venv)  # episode returns of the (unnormalised) reward
+    if args.reward != "uncertainty":
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=0.99)
     game = str(world_model.settings["game"]) if kind == "dream" else source
     return venv, wrapper, world_model, game
@@ -220,6 +295,7 @@ def run(args: argparse.Namespace) -> None:
     keep_freed_memory()
     out = Path(args.out)
     settings = {name: getattr(args, name) for name in RUN_SETTINGS}
+    settings["reward_version"] = REWARD_VERSION
     if paper:
         from genie_gym.agents import autoexplore
 
@@ -234,7 +310,9 @@ def run(args: argparse.Namespace) -> None:
             if saved.get("agent", "ppo") != args.agent:  # a ppo run's settings name no agent
                 changed["agent"] = (saved.get("agent", "ppo"), args.agent)
             if changed:
-                raise ValueError(f"{out} holds a run with other settings (saved, now: {changed}); pass another "
+                hint = (" (a run from before the reward definitions of issue 33: its rf / vae were today's rf-burda / "
+                        "vae-burda, its dream uncertainty another one)" if "reward_version" in changed else "")
+                raise ValueError(f"{out} holds a run with other settings (saved, now: {changed}){hint}; pass another "
                                  "--out or delete that directory")
             done = max(done, int(saved["timesteps"]) if existing.suffix == ".json" else 0)
     if done > args.timesteps:
@@ -247,12 +325,17 @@ def run(args: argparse.Namespace) -> None:
     trained = int(state["num_timesteps"]) if state is not None else 0
     rollout_steps, planned = rollout_plan(args.timesteps, trained, args.num_envs, args.n_steps)
     venv, curiosity, world_model, game = build_envs(args, rollout_steps)
-    explorer = None
+    explorer, epsilon_env = None, None
     if paper:
         explorer = autoexplore.PaperExplorer(args, venv, world_model, curiosity, rollout_steps, trained, out)
         model = explorer.model
     else:
-        model = build_ppo(venv, args.seed, rollout_steps)
+        if args.epsilon > 0:  # constant epsilon-random actions, learnt from as executed (as the paper agent does)
+            from genie_gym.agents.autoexplore import EpsilonGreedyVecEnv, LearnFromExecutedActions
+
+            epsilon_env = EpsilonGreedyVecEnv(venv, args.timesteps, seed=(args.seed, trained), timesteps=trained,
+                                              start=args.epsilon, end=args.epsilon)
+        model = build_ppo(venv if epsilon_env is None else epsilon_env, args.seed, rollout_steps)
     log: dict[str, Any] = {"timesteps": [], "mean_episode_reward": [], "train_seconds": 0.0}
     normalizer = venv if isinstance(venv, VecNormalize) else None
     if state is not None:
@@ -266,6 +349,8 @@ def run(args: argparse.Namespace) -> None:
                 np.asarray(state["ret_rms"][0]), np.asarray(state["ret_rms"][1]), float(state["ret_rms"][2]))
         if explorer is not None:
             explorer.load_state(state["autoexplore"])
+        if epsilon_env is not None:
+            epsilon_env.replaced, epsilon_env.decisions = (int(n) for n in state["epsilon_counts"])
         log = state["log"]
         print(f"resuming {out} at {model.num_timesteps} of {args.timesteps} steps")
     if planned > model.num_timesteps:
@@ -288,6 +373,8 @@ def run(args: argparse.Namespace) -> None:
             state["ret_rms"] = [float(np.asarray(rms.mean)), float(np.asarray(rms.var)), float(rms.count)]
         if explorer is not None:
             state["autoexplore"] = explorer.state()
+        if epsilon_env is not None:
+            state["epsilon_counts"] = [epsilon_env.replaced, epsilon_env.decisions]
         _atomic_save(state, checkpoint_file)
 
     class Progress(BaseCallback):
@@ -315,7 +402,9 @@ def run(args: argparse.Namespace) -> None:
     remaining = args.timesteps - model.num_timesteps
     if remaining > 0:
         # the paper agent's callbacks run before Progress, so that a rollout's evaluation is in its checkpoint
-        callback = [*explorer.callbacks, Progress()] if explorer is not None else Progress()
+        callback = [*explorer.callbacks, Progress()] if explorer is not None else [Progress()]
+        if epsilon_env is not None:
+            callback.insert(0, LearnFromExecutedActions(epsilon_env))
         model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
     if explorer is not None:
         explorer.finish()
@@ -330,6 +419,9 @@ def run(args: argparse.Namespace) -> None:
         result["curiosity_losses"] = curiosity.last_losses
     if explorer is not None:
         result.update(explorer.result())
+    if epsilon_env is not None:
+        result["epsilon"] = {"epsilon": args.epsilon, "replaced": epsilon_env.replaced,
+                             "decisions": epsilon_env.decisions}
     print(f"trained {model.num_timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: "
           f"{policy_file}")
     if args.eval_episodes > 0:

@@ -9,6 +9,10 @@ It follows the collection policy interface of :mod:`genie_gym.collection`: ``res
 its actions, ``act(obs uint8 (64, 64, 3)) -> int`` samples an action from the policy (or takes the most likely one
 with ``deterministic=True``), so the same seed gives the same episode.
 
+With ``epsilon`` it replaces each action, with that probability, by one drawn uniformly from the 5 (drawn from the same
+seeded generator): the paper's test sets are played by a strong agent with epsilon-random actions mixed in, so that all
+actions appear (``genie collect --agent policy --epsilon 0.1``).
+
 A recurrent policy (``genie explore --agent paper``: sb3-contrib's ``RecurrentActorCriticCnnPolicy``, recognised by its
 ``lstm_actor`` weights) carries its LSTM state from one ``act`` to the next; ``reset`` starts it afresh, and the
 collection calls ``reset`` at the start of every episode.
@@ -92,6 +96,7 @@ class PolicyAgent:
         path: the policy's ``policy.safetensors``, the directory holding it or a shipped policy's name
             (:func:`resolve_policy`).
         deterministic: take the most likely action instead of sampling one.
+        epsilon: probability of replacing the policy's action by a uniformly random one (0: never).
         threads: torch CPU threads of the agent (1: collection runs one agent per worker process; ``None``: leave
             torch's setting alone, as ``genie play`` does, whose dream shares the process).
     """
@@ -99,9 +104,13 @@ class PolicyAgent:
     recurrent = False  # a recurrent (LSTM) policy: known once loaded
     _lstm_state = None  # its actor LSTM's (hidden, cell) state
 
-    def __init__(self, path: str | Path, deterministic: bool = False, threads: int | None = 1) -> None:
+    def __init__(self, path: str | Path, deterministic: bool = False, threads: int | None = 1,
+                 epsilon: float = 0.0) -> None:
+        if not 0.0 <= float(epsilon) <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
         self.path = self._resolve_path(path)
         self.deterministic = bool(deterministic)
+        self.epsilon = float(epsilon)
         self.threads = None if threads is None else int(threads)
         self._policy = None  # loaded on first use, in the process that plays (collection workers are subprocesses)
         self._generator = None
@@ -156,10 +165,15 @@ class PolicyAgent:
             self._lstm_state = (torch.zeros(shape), torch.zeros(shape))
 
     def act(self, obs: np.ndarray) -> int:
-        """An action in ``[0, 5)`` for an RGB uint8 ``(64, 64, 3)`` frame."""
+        """An action in ``[0, 5)`` for an RGB uint8 ``(64, 64, 3)`` frame (a uniformly random one with probability
+        ``epsilon``; the policy still sees the frame, so a recurrent policy's state moves on)."""
         import torch
 
         probs = self._probs(obs, advance=True)
+        if self.epsilon > 0:
+            draw = torch.rand(2, generator=self._generator)
+            if float(draw[0]) < self.epsilon:
+                return min(int(float(draw[1]) * NUM_ACTIONS), NUM_ACTIONS - 1)
         if self.deterministic:
             return int(probs.argmax())
         return int(torch.multinomial(probs, 1, generator=self._generator))
@@ -190,7 +204,8 @@ class PolicyAgent:
         return torch.from_numpy(np.ascontiguousarray(obs.transpose(2, 0, 1)))[None]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r}, deterministic={self.deterministic})"
+        extra = f", epsilon={self.epsilon}" if self.epsilon else ""
+        return f"{type(self).__name__}({str(self.path)!r}, deterministic={self.deterministic}{extra})"
 
 
 EXPLORE_CHECKPOINT = "checkpoint.pt"

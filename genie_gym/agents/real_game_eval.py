@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from genie_gym.conventions import ACTION_NAMES, NUM_ACTIONS
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import distinct_screens
-from genie_gym.uncertainty import TokenEntropyReward
+from genie_gym.uncertainty import REWARD_CONTEXT_FRAMES, transition_uncertainty
 from genie_gym.world_model import WorldModel
 
 
@@ -22,11 +21,10 @@ def real_game_runs(game: str, act: Callable[[np.ndarray], int], episodes: int, s
     Run ``i`` resets the game with seed ``seed + i``. Returns the mean and per-run furthest camera x (SMB's
     ``xscrollHi * 256 + xscrollLo``: pixels of the level, 0 on the first screen; ``None`` for games without it), the
     mean and per-run number of distinct screens seen (:func:`genie_gym.metrics.distinct_screens`: any game), the
-    share of each action, and, when ``world_model`` is given, its mean token-entropy uncertainty about the next frame
-    at every 8th moment of the runs (2 real frames of context and the action taken, 1 MaskGIT step).
+    share of each action, and, when ``world_model`` is given, its mean uncertainty about the next frame at every 8th
+    moment of the runs (:func:`genie_gym.uncertainty.transition_uncertainty`, AutoExplore's reward).
     """
     env = GenieRetroEnv(game, max_episode_steps=steps)
-    reward_fn = TokenEntropyReward()
     furthest, screens, uncertainty, counts = [], [], [], np.zeros(NUM_ACTIONS)
     try:
         for episode in range(episodes):
@@ -44,14 +42,14 @@ def real_game_runs(game: str, act: Callable[[np.ndarray], int], episodes: int, s
             furthest.append(best)
             screens.append(int(distinct_screens(np.stack(frames))))
             counts += np.bincount(actions, minlength=len(counts))
-            if world_model is not None and len(frames) > 3:
+            context = REWARD_CONTEXT_FRAMES
+            if world_model is not None and len(frames) > context + 1:
                 clip, moves = np.stack(frames), np.asarray(actions, dtype=np.int64)
-                starts = range(2, len(clip) - 1, 8)  # every 8th real frame, predicted from the 2 before it
-                contexts = np.stack([clip[t - 2 : t] for t in starts])
-                state = world_model.start(contexts, np.stack([moves[t - 2 : t - 1] for t in starts]))
-                generator = torch.Generator(world_model.device).manual_seed(seed + episode)
-                _, entropy = world_model.step(state, np.stack([moves[t - 1] for t in starts]), 1, None, generator)
-                uncertainty.append(float(reward_fn(entropy).mean()))
+                starts = range(context, len(clip) - 1, 8)  # every 8th real frame, predicted from the ones before it
+                rewards, _ = transition_uncertainty(world_model, np.stack([clip[t - context : t] for t in starts]),
+                                                    np.stack([moves[t - context : t - 1] for t in starts]),
+                                                    np.stack([moves[t - 1] for t in starts]))
+                uncertainty.append(float(rewards.mean()))
     finally:
         env.close()
     known = [x for x in furthest if x is not None]

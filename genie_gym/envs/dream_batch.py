@@ -30,7 +30,7 @@ from genie_gym.conventions import FRAME_SIZE, NUM_ACTIONS, validate_frames
 from genie_gym.data.store import EPISODE_RE, EpisodeRef, load_episode
 from genie_gym.envs.retro_env import GenieRetroEnv, context_env
 from genie_gym.fork_safety import use_one_thread_if_forked
-from genie_gym.uncertainty import TokenEntropyReward
+from genie_gym.uncertainty import REWARD_CONTEXT_FRAMES, TokenEntropyReward, transition_uncertainty
 from genie_gym.world_model import DREAM_DEFAULTS, DreamState, WorldModel
 
 RESET_OPTIONS = ("frames", "actions", "episode")
@@ -133,7 +133,8 @@ class DreamBatch:
             settings once and never changes them.
         device: torch device of a model loaded from ``checkpoint``.
         max_episode_steps: all dreams are truncated together after this many steps (``None``: never).
-        reward_top_fraction: fraction of most uncertain tokens averaged into the reward.
+        reward_top_fraction: fraction of most uncertain tokens averaged into the reward
+            (:func:`genie_gym.uncertainty.transition_uncertainty`, the real game's definition too).
         **settings: :class:`DreamSettings` by name; ``None`` or left out: ``dream.json``'s.
     """
 
@@ -151,7 +152,11 @@ class DreamBatch:
         self.game = str(self.world_model.settings["game"])
         self.num_envs = int(num_envs)
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
-        self.reward_fn = TokenEntropyReward(reward_top_fraction)
+        TokenEntropyReward(reward_top_fraction)  # one clear error for a bad fraction, before any dream
+        self.reward_top_fraction = float(reward_top_fraction)
+        # the reward's context: each dream's last REWARD_CONTEXT_FRAMES frames and the actions between them
+        self.reward_frames: np.ndarray | None = None  # uint8 (num_envs, T, 64, 64, 3)
+        self.reward_actions: np.ndarray | None = None  # int64 (num_envs, T - 1)
         self.single_observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
         self.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self.generator = torch.Generator(self.world_model.device)  # sampling noise drawn where the model runs
@@ -176,6 +181,9 @@ class DreamBatch:
         self.generator.manual_seed(int(generator_seed))
         self.state = self.world_model.start(frames, actions)
         self.frames = frames[:, -1].copy()
+        first = frames.shape[1] - min(REWARD_CONTEXT_FRAMES, frames.shape[1])
+        self.reward_frames = np.array(frames[:, first:])
+        self.reward_actions = np.array(actions[:, first:], dtype=np.int64).reshape(len(frames), -1)
         self.steps = 0
         return self.frames
 
@@ -225,15 +233,27 @@ class DreamBatch:
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dream the next frame of every dream from int actions ``(num_envs,)``. Returns ``(frames uint8
-        (num_envs, 64, 64, 3), uncertainty rewards float32 (num_envs,), uncertainty maps float32 (num_envs, h, w))``."""
+        (num_envs, 64, 64, 3), uncertainty rewards float32 (num_envs,), uncertainty maps float32 (num_envs, h, w))``.
+
+        The reward and its map are :func:`~genie_gym.uncertainty.transition_uncertainty` of the dream's last frames
+        and the action, as the real game's reward is of the real frames (docs/DESIGN.md §7), not the entropies the
+        dream sampled its frame with."""
         self.require_started()
+        actions = self.world_model._validate_actions(np.asarray(actions).reshape(-1, 1), self.num_envs, 1)[:, 0]
+        rewards, maps = transition_uncertainty(self.world_model, self.reward_frames, self.reward_actions, actions,
+                                               self.reward_top_fraction)
         settings = self.settings
-        frames, uncertainty = self.world_model.step(self.state, actions, settings.maskgit_steps, settings.temperature,
-                                                    self.generator, settings.action_guidance,
-                                                    hold_pixels=settings.hold_pixels, hold_bias=settings.hold_bias)
+        frames, _ = self.world_model.step(self.state, actions, settings.maskgit_steps, settings.temperature,
+                                          self.generator, settings.action_guidance, hold_pixels=settings.hold_pixels,
+                                          hold_bias=settings.hold_bias)
         self.frames = frames
         self.steps += 1
-        return frames, self.reward_fn(uncertainty).numpy().astype(np.float32), uncertainty.numpy()
+        keep = REWARD_CONTEXT_FRAMES - 1  # frames (and actions between them) kept besides the new one
+        self.reward_frames = np.concatenate([self.reward_frames[:, self.reward_frames.shape[1] - keep:],
+                                             frames[:, None]], axis=1)
+        moves = np.concatenate([self.reward_actions, actions[:, None]], axis=1)
+        self.reward_actions = moves[:, moves.shape[1] - (self.reward_frames.shape[1] - 1):]
+        return frames, rewards, maps
 
     def close(self) -> None:
         """Release the real game used for contexts."""
