@@ -24,14 +24,16 @@ import tempfile
 import time
 
 import numpy as np
+import stable_retro
+
+from genie_gym.agents.random_agent import agent_factory
+from genie_gym.collection import collect
+from genie_gym.conventions import FRAME_SKIP
+from genie_gym.roms import register_custom_integrations
 
 
 def raw_emulator_fps(seconds: float) -> tuple[float, float]:
     """``(emulator frames per wall second, per CPU second)`` of stable-retro SMB stepped directly here."""
-    import stable_retro
-
-    from genie_gym.roms import register_custom_integrations
-
     register_custom_integrations()
     env = stable_retro.make("SuperMarioBros-Nes-v0", inttype=stable_retro.data.Integrations.ALL,
                             use_restricted_actions=stable_retro.Actions.ALL, render_mode="rgb_array")
@@ -53,9 +55,6 @@ def raw_emulator_fps(seconds: float) -> tuple[float, float]:
 
 def collection_fps(workers: int, episodes: int, max_steps: int) -> tuple[float, int, float, float]:
     """``(stored frames/s, frames, seconds, worker CPU seconds)`` of a fresh sticky-random SMB collection."""
-    from genie_gym.agents.random_agent import agent_factory
-    from genie_gym.collection import collect
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory(prefix="genie-bench-") as out:
         result = collect(["SMB"], agent_factory("sticky-random"), episodes=episodes, max_steps=max_steps,
@@ -71,8 +70,6 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--raw-seconds", type=float, default=5.0)
     args = parser.parse_args()
-    from genie_gym.conventions import FRAME_SKIP
-
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
           f"load average before: {os.getloadavg()[0]:.2f}")
     raw, raw_cpu = raw_emulator_fps(args.raw_seconds)

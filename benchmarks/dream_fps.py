@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from train_throughput import matmul_peak_flops
 
 from genie_gym.allocator import keep_freed_memory_for_benchmark
+from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.world_model import WorldModel
 
 
@@ -41,8 +42,6 @@ def load_context(path: str, batch: int, frames: int) -> tuple[np.ndarray, np.nda
 
 def real_context(game: str, batch: int, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``batch`` contexts of ``frames`` real frames (uint8) and their actions, from the real game."""
-    from genie_gym.envs.retro_env import GenieRetroEnv
-
     env = GenieRetroEnv(game)
     rng = np.random.default_rng(seed)
     all_frames, all_actions = [], []

@@ -26,6 +26,7 @@ import sys
 import time
 import warnings
 
+import gymnasium as gym
 import numpy as np
 
 
@@ -41,8 +42,6 @@ def per_step_ms(step, steps: int) -> float:
 
 def alternating(env_ids: list[str], steps: int) -> float:
     """ms per agent step of envs of ``env_ids`` made with ``gym.make`` in this process and stepped in turn."""
-    import gymnasium as gym
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the one-time "several real games in one process" warning
         envs = [gym.make(env_id, max_episode_steps=10**6) for env_id in env_ids]
@@ -65,8 +64,6 @@ def alternating(env_ids: list[str], steps: int) -> float:
 
 def gym_vector(mode: str, steps: int) -> float:
     """ms per vector step of ``gym.make_vec("GenieRetro-SMB-v0", num_envs=2, vectorization_mode=mode)``."""
-    import gymnasium as gym
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         envs = gym.make_vec("GenieRetro-SMB-v0", num_envs=2, vectorization_mode=mode)
@@ -80,6 +77,7 @@ def gym_vector(mode: str, steps: int) -> float:
 
 def sb3_vector(vec_env_name: str, steps: int) -> float:
     """ms per vector step of SB3 ``make_vec_env("GenieRetro-SMB-v0", n_envs=2, vec_env_cls=...)``."""
+    # here, not at the top: stable-baselines3 imports torch, which --no-torch keeps out of the process until now
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
@@ -105,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200, help="timed steps per configuration")
     parser.add_argument("--no-torch", action="store_true", help="do not import torch first")
     args = parser.parse_args(argv)
+    # imported here, not at the top: what is measured is the cost of a switch with and without torch's objects
+    # in the process (--no-torch), and genie_gym must come after torch as in a process that trains a policy
     if not args.no_torch:
         import torch  # noqa: F401
 

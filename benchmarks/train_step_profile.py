@@ -34,7 +34,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import _sync, build, train_step  # noqa: E402
+from train_throughput import _sync, add_step_options, build, seconds_per_step, train_step  # noqa: E402
 
 from genie_gym.allocator import keep_freed_memory_for_benchmark  # noqa: E402
 from genie_gym.trainers.optim import build_optimizer  # noqa: E402
@@ -106,14 +106,7 @@ def profile_model(kind: str, config_name: str, args: argparse.Namespace, device:
     optimizer = build_optimizer(model)
     on_device = device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_device else contextlib.nullcontext()
-    for _ in range(args.warmup):
-        train_step(model, optimizer, batch, autocast)
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        train_step(model, optimizer, batch, autocast)
-    _sync(device)
-    unprofiled_ms = (time.perf_counter() - start) * 1e3 / args.steps
+    unprofiled_ms = seconds_per_step(model, optimizer, batch, autocast, device, args.warmup, args.steps) * 1e3
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_device else [])
     with profile(activities=activities) as prof:
         start = time.perf_counter()
@@ -149,13 +142,7 @@ def print_summary(row: dict) -> None:
 def main() -> None:
     """Parse the arguments and profile every model/config."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: torch's)")
-    parser.add_argument("--batch-size", type=int, default=4, help="clips per step (default 4)")
-    parser.add_argument("--window", type=int, default=16, help="frames per clip (default 16)")
-    parser.add_argument("--steps", type=int, default=3, help="profiled steps per model (default 3)")
-    parser.add_argument("--warmup", type=int, default=2, help="unprofiled steps first (default 2)")
-    parser.add_argument("--models", nargs="+", default=["tokenizer", "dynamics"], choices=["tokenizer", "dynamics"])
+    add_step_options(parser, steps=3, measured="profiled")
     parser.add_argument("--configs", nargs="+", default=["small"], help="config names or JSON files (default small)")
     parser.add_argument("--top", type=int, default=12, help="operators listed per model (default 12)")
     parser.add_argument("--json", metavar="FILE", help="also write the results to this JSON file")

@@ -36,11 +36,16 @@ import socket
 import time
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from genie_gym.allocator import keep_freed_memory, keep_freed_memory_for_benchmark
 from genie_gym.models.configs import get_config
+from genie_gym.models.dynamics import Dynamics
+from genie_gym.models.tokenizer import VideoTokenizer
 from genie_gym.trainers.optim import build_optimizer, clip_gradients
 from genie_gym.trainers.training_loop import DIAGNOSTICS_FLAG
 
@@ -103,13 +108,9 @@ def build(kind: str, config_name: str, batch: int, window: int, device: torch.de
     torch.manual_seed(0)
     config = get_config(kind, config_name)
     if kind == "tokenizer":
-        from genie_gym.models.tokenizer import VideoTokenizer
-
         model = VideoTokenizer(config)
         data = {"frames": torch.randint(0, 256, (batch, window, 64, 64, 3), dtype=torch.uint8)}
     else:
-        from genie_gym.models.dynamics import Dynamics
-
         codebook = F.normalize(torch.randn(config.num_codes, config.latent_dim), dim=-1)
         model = Dynamics(config, codebook=codebook)
         g = config.grid_size
@@ -153,15 +154,20 @@ def measure(kind: str, config_name: str, args: argparse.Namespace, device: torch
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     step_flops = count_step_flops(model, batch, autocast)
-    for _ in range(args.warmup):
+    seconds = seconds_per_step(model, optimizer, batch, autocast, device, args.warmup, args.steps)
+    return _result_row(kind, config_name, model, step_flops, seconds, args)
+
+
+def seconds_per_step(model, optimizer, batch, autocast, device: torch.device, warmup: int, steps: int) -> float:
+    """Wall seconds of one :func:`train_step`, the mean of ``steps`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
         train_step(model, optimizer, batch, autocast)
     _sync(device)
     start = time.perf_counter()
-    for _ in range(args.steps):
+    for _ in range(steps):
         train_step(model, optimizer, batch, autocast)
     _sync(device)
-    seconds = (time.perf_counter() - start) / args.steps
-    return _result_row(kind, config_name, model, step_flops, seconds, args)
+    return (time.perf_counter() - start) / steps
 
 
 class _ComputeLoss(torch.nn.Module):
@@ -177,9 +183,6 @@ class _ComputeLoss(torch.nn.Module):
 
 def _ddp_worker(rank: int, world: int, port: int, kind: str, config_name: str, args, results) -> None:
     """One DDP rank: ``args.batch_size // world`` clips per step; rank 0 puts the seconds per step in ``results``."""
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     keep_freed_memory()  # a spawned rank starts with the C library's defaults
     torch.set_num_threads(args.threads)
@@ -211,8 +214,6 @@ def _ddp_worker(rank: int, world: int, port: int, kind: str, config_name: str, a
 
 def measure_ddp(kind: str, config_name: str, args: argparse.Namespace) -> dict:
     """Like :func:`measure` for ``args.processes`` DDP processes on the CPU (frames/s of all ranks together)."""
-    import torch.multiprocessing as mp
-
     world = args.processes
     if args.batch_size % world:
         raise SystemExit(f"--batch-size {args.batch_size} must be divisible by --processes {world}")
@@ -229,17 +230,23 @@ def measure_ddp(kind: str, config_name: str, args: argparse.Namespace) -> dict:
     return _result_row(kind, config_name, model, step_flops, results.get(), args)
 
 
-def main() -> None:
-    """Parse the arguments, measure the peak, then every model/config; print one row each."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_step_options(parser: argparse.ArgumentParser, steps: int, measured: str) -> None:
+    """The options that say what one measured training step is and where it runs (``train_step_profile.py`` shares
+    them): ``--device --threads --batch-size --window --steps --warmup --models``."""
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: torch's)")
     parser.add_argument("--batch-size", type=int, default=4, help="clips per step (default 4)")
     parser.add_argument("--window", type=int, default=16, help="frames per clip (default 16)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per model (default 5)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    parser.add_argument("--paper", action="store_true", help="also the paper configs (always on CUDA)")
+    parser.add_argument("--steps", type=int, default=steps, help=f"{measured} steps per model (default {steps})")
+    parser.add_argument("--warmup", type=int, default=2, help=f"un{measured} steps first (default 2)")
     parser.add_argument("--models", nargs="+", default=["tokenizer", "dynamics"], choices=["tokenizer", "dynamics"])
+
+
+def main() -> None:
+    """Parse the arguments, measure the peak, then every model/config; print one row each."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_step_options(parser, steps=5, measured="timed")
+    parser.add_argument("--paper", action="store_true", help="also the paper configs (always on CUDA)")
     parser.add_argument("--processes", type=int, default=1, help="DDP processes on the CPU (gloo; default 1: no DDP)")
     parser.add_argument("--configs", nargs="+", help="config names or JSON files (default: small, plus paper on CUDA)")
     parser.add_argument("--repeats", type=int, default=1,

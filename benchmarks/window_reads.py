@@ -18,13 +18,15 @@ from pathlib import Path
 
 import torch
 
+from genie_gym.agents.random_agent import agent_factory
+from genie_gym.collection import collect
+from genie_gym.data.window_dataset import RandomWindowSampler, WindowDataset
+
 torch.set_num_threads(1)
 
 
 def reads_per_second(dataset, reads: int, seed: int = 0) -> float:
     """Items per second of ``dataset[i]`` for ``reads`` random window indices."""
-    from genie_gym.data.window_dataset import RandomWindowSampler
-
     indices = list(RandomWindowSampler(dataset, num_samples=reads, seed=seed))
     start = time.perf_counter()
     for index in indices:
@@ -34,8 +36,6 @@ def reads_per_second(dataset, reads: int, seed: int = 0) -> float:
 
 def loader_reads_per_second(dataset, reads: int, workers: int, batch_size: int = 32) -> float:
     """Windows per second through a DataLoader (including worker start-up)."""
-    from genie_gym.data.window_dataset import RandomWindowSampler
-
     sampler = RandomWindowSampler(dataset, num_samples=reads, seed=1)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers)
     start = time.perf_counter()
@@ -49,14 +49,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=16)
     parser.add_argument("--reads", type=int, default=20000)
     args = parser.parse_args()
-    from genie_gym.data.window_dataset import WindowDataset
-
     with tempfile.TemporaryDirectory(prefix="genie-bench-") as tmp:
         store = args.store
         if store is None:
-            from genie_gym.agents.random_agent import agent_factory
-            from genie_gym.collection import collect
-
             store = Path(tmp)
             collect(["SMB"], agent_factory("sticky-random"), episodes=16, max_steps=300, workers=2, out_dir=store,
                     seed=0, progress=False)

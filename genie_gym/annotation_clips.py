@@ -33,9 +33,12 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from genie_gym.conventions import ACTION_NAMES
+from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.games import Game, get_game
+from genie_gym.image_grid import image_grid, write_png
 
 NO_PRESS = "NOPRESS"
 WARMUP_TOKENS: tuple[str, ...] = ("noop", *ACTION_NAMES)
@@ -194,8 +197,6 @@ def record_game_clips(game: str | Game, settings: ClipSettings | None = None) ->
     Breakout, Qbert, MontezumaRevenge, Jamesbond) stable-retro's restore is not bit-exact with an uninterrupted
     run, but restores of the same state replay identically, so the clips stay comparable.
     """
-    from genie_gym.envs.retro_env import GenieRetroEnv
-
     settings = settings or ClipSettings()
     game = game if isinstance(game, Game) else get_game(game)
     env = GenieRetroEnv(game.name, max_episode_steps=2**31 - 1)  # truncation is irrelevant here
@@ -267,9 +268,9 @@ def render_strip(clip: ActionClip, every: int, show_numbers: bool = True) -> np.
         _put_text(row, f"chg {clip.changed_pct:.1f}%", (6, 96))
         _put_text(row, f"ram {clip.ram_bytes}", (6, 114))
     for i, step in enumerate(steps):
-        x = _LABEL_WIDTH + i * (width + _GAP)
-        _put_text(row, f"t={step}", (x + 2, _HEADER_HEIGHT - 3), 0.35)
-        row[_HEADER_HEIGHT:, x : x + width] = clip.frames[step]
+        _put_text(row, f"t={step}", (_LABEL_WIDTH + i * (width + _GAP) + 2, _HEADER_HEIGHT - 3), 0.35)
+    frames = image_grid([[clip.frames[step] for step in steps]], gap=_GAP, margin=0, fill=0)
+    row[_HEADER_HEIGHT:, _LABEL_WIDTH : _LABEL_WIDTH + frames.shape[1]] = frames
     return row
 
 
@@ -280,17 +281,7 @@ def render_combined(clips: GameClips) -> np.ndarray:
     s = clips.settings
     _put_text(title, f"{clips.game.name} ({clips.game.retro_game})  warm-up {s.warmup_steps} x {s.warmup_action}, "
                      f"hold {s.steps} steps, seed {s.seed}", (6, 16), 0.45)
-    separator = np.full((_GAP, rows[0].shape[1], 3), 90, dtype=np.uint8)
-    parts: list[np.ndarray] = [title]
-    for row in rows:
-        parts.extend([row, separator])
-    return np.concatenate(parts[:-1], axis=0)
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    return np.concatenate([title, image_grid([[row] for row in rows], gap=_GAP, margin=0, fill=90)], axis=0)
 
 
 def write_game_clips(clips: GameClips, out_dir: Path) -> list[Path]:
@@ -300,18 +291,18 @@ def write_game_clips(clips: GameClips, out_dir: Path) -> list[Path]:
     written = []
     for clip in [clips.baseline, *clips.actions, *clips.probes]:
         path = game_dir / f"{clip.action.replace(' ', '_').replace('+', '_')}.png"
-        _write_png(path, render_strip(clip, clips.settings.every))
+        write_png(path, render_strip(clip, clips.settings.every))
         written.append(path)
     if clips.probes:
         path = game_dir / "probes.png"
         strips = [render_strip(clip, clips.settings.every) for clip in [clips.baseline, *clips.probes]]
-        _write_png(path, np.concatenate(strips, axis=0))
+        write_png(path, image_grid([[strip] for strip in strips]))
         written.append(path)
     summary_path = game_dir / "summary.json"
     summary_path.write_text(json.dumps(clips.summary(), indent=1))
     written.append(summary_path)
     combined = out_dir / f"{clips.game.name}.png"  # written last: its presence marks the game as done
-    _write_png(combined, render_combined(clips))
+    write_png(combined, render_combined(clips))
     written.append(combined)
     return written
 
@@ -352,8 +343,6 @@ def make_clips(
 
     Returns the summaries in game order.
     """
-    from tqdm import tqdm
-
     games = list(games)
     summaries = []
     bar = tqdm(games, desc="annotation clips", unit="game", disable=not progress)

@@ -25,6 +25,7 @@ LIBRARY_COMMANDS: list[str] = [
     "genie_gym.commands.play_command",
     "genie_gym.commands.eval_command",
     "genie_gym.commands.world_model_command",
+    "genie_gym.commands.probe_command",
 ]
 # The plug-ins of this repository, used when they are importable but not installed as entry points (a source
 # checkout on PYTHONPATH, e.g. `python -m genie_gym.trainers` on a machine where the package is not pip-installed).

@@ -96,7 +96,7 @@ def test_dream_smb_v0_mario_jumps_when_jump_is_held():
 
     The first screen's background is the median of the real game holding RIGHT for 8 steps (the camera is still);
     Mario is what differs from it. The real Mario rises ~16 px in 8 steps of JUMP; the shipped dream ~17 px
-    (stage 7 ~11; benchmarks/dream_control.py), the dream before session 9 0.2 px (it had not learned the JUMP onset).
+    (stage 7 ~11; genie probe control), the dream before session 9 0.2 px (it had not learned the JUMP onset).
     """
     real_env = GenieRetroEnv("SMB")
     real = [real_env.reset(seed=0)[0]] + [real_env.step(0)[0] for _ in range(8)]
@@ -160,7 +160,7 @@ def test_shipped_dynamics_expects_mario_to_step_right_under_right():
     """Teacher-forced on the real game holding RIGHT from the level start (camera still, Mario walking), at Mario's
     tokens that change from one real frame to the next, the model gives the real next token more probability than
     leaving the token as it is. Stage 6 (shipped in sessions 9-10, whose dreamed Mario stood still) gave 0.18
-    against 0.34; stage 7 0.36 against 0.16; stage 8 0.47 against 0.13 (benchmarks/dream_control.py, "walk probes")."""
+    against 0.34; stage 7 0.36 against 0.16; stage 8 0.47 against 0.13 (genie probe control, "walk probes")."""
     real_env = GenieRetroEnv("SMB")
     real = np.stack([real_env.reset(seed=0)[0]] + [real_env.step(0)[0] for _ in range(8)])
     real_env.close()

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from genie_gym.annotation_clips import ClipSettings, format_summary, make_clips
-from genie_gym.games import group_members, import_labels, resolve_games
+from genie_gym.games import group_members, import_labels, load_games, resolve_games
+from genie_gym.roms import games_with_rom
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -92,8 +93,6 @@ def _import(args: argparse.Namespace) -> int:
         for why, names in reasons.items():
             more = f" and {len(names) - 8} more" if len(names) > 8 else ""
             print(f"left out {len(names)} rows, {why}: {', '.join(names[:8])}{more}")
-    from genie_gym.roms import games_with_rom
-
     present = games_with_rom()
     groups = sorted({g for game in _labelled_games() for g in game.groups})
     for group in groups:
@@ -104,6 +103,4 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _labelled_games():
-    from genie_gym.games import load_games
-
     return [g for g in load_games() if g.labelled]

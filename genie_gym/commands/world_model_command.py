@@ -6,6 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
+from genie_gym.games import get_game
+from genie_gym.models.checkpoint_io import load_pretrained
+from genie_gym.trainers.run_dir import resolve_model_checkpoint
+from genie_gym.world_model import WorldModel
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie world-model`` to the command line."""
@@ -23,32 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.set_defaults(func=_pack)
 
 
-def model_directory(path: str | Path) -> Path:
-    """A checkpoint directory (``config.json`` + ``*.safetensors``) or a run directory's ``latest`` checkpoint."""
-    path = Path(path)
-    if (path / "config.json").is_file() and any(path.glob("*.safetensors")):
-        return path
-    pointer = path / "latest"
-    if pointer.is_file():
-        target = path / pointer.read_text(encoding="utf-8").strip()
-        if (target / "config.json").is_file():
-            return target
-    raise FileNotFoundError(f"{path} is neither a checkpoint directory nor a training run with a `latest` checkpoint")
-
-
 def _pack(args: argparse.Namespace) -> int:
-    import torch
-
-    from genie_gym.games import get_game
-    from genie_gym.models.checkpoint_io import load_pretrained
-    from genie_gym.world_model import WorldModel
-
     settings = {"game": get_game(args.game).name}
     if args.settings:
         settings.update(json.loads(Path(args.settings).read_text()))
-    tokenizer = load_pretrained(model_directory(args.tokenizer), expected_kind="tokenizer")
-    dynamics = load_pretrained(model_directory(args.dynamics), expected_kind="dynamics")
-    lam = load_pretrained(model_directory(args.lam), expected_kind="lam") if args.lam else None
+    tokenizer = load_pretrained(resolve_model_checkpoint(args.tokenizer), expected_kind="tokenizer")
+    dynamics = load_pretrained(resolve_model_checkpoint(args.dynamics), expected_kind="dynamics")
+    lam = load_pretrained(resolve_model_checkpoint(args.lam), expected_kind="lam") if args.lam else None
     if dynamics.config.action_source == "latent" and lam is None:
         print("note: this GenieRedux dynamics takes latent actions; without --lam the world model cannot infer them "
               "from frames (genie eval needs it)")

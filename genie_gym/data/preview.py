@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 
-from genie_gym.conventions import FRAME_SIZE
 from genie_gym.data.store import EpisodeRef, EpisodeStore, load_episode
+from genie_gym.image_grid import image_grid
 
 GAP_COLOUR = 48
 
@@ -53,19 +53,10 @@ def preview_grid(
         raise ValueError(f"no valid episodes in {store.root} to preview (split={split!r}, games={games})")
     clips = [load_episode(ref, mmap=True).frames for ref in refs]
     steps = min(frames, max(c.shape[0] for c in clips))
+    tiles = [np.asarray(clip[np.minimum(np.arange(steps), clip.shape[0] - 1)]) for clip in clips]
     columns = columns or min(len(refs), 4)
-    rows = math.ceil(len(refs) / columns)
-    tile = FRAME_SIZE * scale
-    height = rows * tile + (rows + 1) * gap
-    width = columns * tile + (columns + 1) * gap
-    grid = np.full((steps, height, width, 3), GAP_COLOUR, dtype=np.uint8)
-    for k, clip in enumerate(clips):
-        index = np.minimum(np.arange(steps), clip.shape[0] - 1)
-        big = np.asarray(clip[index]).repeat(scale, axis=1).repeat(scale, axis=2)
-        top = gap + (k // columns) * (tile + gap)
-        left = gap + (k % columns) * (tile + gap)
-        grid[:, top : top + tile, left : left + tile] = big
-    return grid
+    rows = [tiles[start : start + columns] for start in range(0, len(tiles), columns)]
+    return image_grid(rows, scale=scale, gap=gap, fill=GAP_COLOUR, columns=columns)
 
 
 def write_preview(
@@ -78,8 +69,6 @@ def write_preview(
     **grid_kwargs,
 ) -> Path:
     """Write :func:`preview_grid` as a looping animated GIF at ``fps`` frames per second; returns the path."""
-    import imageio.v3 as iio
-
     grid = preview_grid(store_dir, episodes=episodes, frames=frames, scale=scale, **grid_kwargs)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

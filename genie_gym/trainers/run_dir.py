@@ -239,19 +239,32 @@ class RunDir:
         return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def resolve_model_checkpoint(path: str | os.PathLike) -> Path:
-    """A model directory from a run directory (its ``latest`` checkpoint) or a checkpoint directory itself.
+def holds_model(directory: str | os.PathLike) -> bool:
+    """True when ``directory`` is a model checkpoint: ``config.json`` next to ``*.safetensors``."""
+    directory = Path(directory)
+    return (directory / "config.json").is_file() and any(directory.glob("*.safetensors"))
 
-    Raises ``FileNotFoundError`` with what to pass instead when ``path`` is neither.
+
+def resolve_model_checkpoint(path: str | os.PathLike) -> Path:
+    """The model directory that ``path`` names, for every command that loads a trained model.
+
+    ``path`` is a checkpoint directory (``config.json`` + ``*.safetensors``) or a run directory: then the checkpoint
+    its ``latest`` pointer names, or, when that pointer is missing or stale, its newest ``checkpoints/step_*``. A
+    checkpoint without ``training_state.pt`` (weights only, e.g. copied back from another machine) counts: loading a
+    model needs only the weights. Raises ``FileNotFoundError`` with what to pass instead when ``path`` is neither.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; pass a training run directory or a checkpoint directory")
-    if (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+    if holds_model(path):
         return path
-    latest = RunDir(path).latest_checkpoint()
-    if latest is not None:
-        return latest
+    pointer = path / LATEST_POINTER
+    if pointer.is_file() and holds_model(target := path / pointer.read_text(encoding="utf-8").strip()):
+        return target
+    by_step = {int(match.group(1)): child for child in RunDir(path).checkpoints_dir.glob("step_*")
+               if (match := _STEP_DIR.match(child.name)) and holds_model(child)}
+    if by_step:
+        return by_step[max(by_step)]
     raise FileNotFoundError(
         f"{path} holds no model checkpoint (no config.json + *.safetensors, no checkpoints/step_*); "
         "pass a run directory written by `genie train` or a checkpoint directory"

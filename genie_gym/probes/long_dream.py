@@ -12,8 +12,8 @@ at ``t``:
   frame), and ``dream scroll``: the same read off the dream, the sum of the frame-to-frame shifts of its ground band
   (``genie_gym.metrics.camera_shift``, at most 8 px per step).
 
-    python benchmarks/long_dream.py                          # shipped model, 4 seeds, 200 steps, dream.json's sampler
-    python benchmarks/long_dream.py --maskgit-steps 1 --action-guidance 1 --seeds 8
+    genie probe long-dream                          # shipped model, 4 seeds, 200 steps, dream.json's sampler
+    genie probe long-dream --maskgit-steps 1 --action-guidance 1 --seeds 8
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return psnr_per_frame(to_float(a), to_float(b)).numpy()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``genie probe long-dream``."""
     parser.add_argument("--checkpoint", default="smb")
     parser.add_argument("--seeds", type=int, default=4, help="real runs (seeds 300, 301, ...)")
     parser.add_argument("--steps", type=int, default=200)
@@ -93,7 +93,10 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
     parser.add_argument("--context-window", type=int, default=None,
                         help="past frames the dream attends to (default: dream.json's)")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Play the real game, dream along from ``--dream-from``, print the table of moments."""
     allocator = keep_freed_memory_for_benchmark()
     world_model = WorldModel.from_pretrained(args.checkpoint)
     if args.context_window:
@@ -101,26 +104,13 @@ def main() -> None:
     steps = int(args.maskgit_steps or world_model.settings["maskgit_steps"])
     guidance = world_model.guidance_weight(args.action_guidance)
     env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=args.steps)
-    rows: dict[int, list[tuple[float, ...]]] = {t: [] for t in args.moments}
-    for index in range(args.seeds):
-        seed = 300 + index
-        frames, actions, camera = real_run(env, make_agent(args.agent, seed), seed, args.steps)
-        if len(actions) <= args.dream_from:
-            print(f"seed {seed}: Mario lost a life after {len(actions)} steps, before the dream starts; skipped")
-            continue
-        dreamed = dream_along(world_model, frames, actions, args.dream_from, steps, guidance, seed, args.temperature)
-        real = frames[args.dream_from + 1 :]
-        to_real, dream_to_start, real_to_start = psnr(dreamed, real), psnr(dreamed, frames[:1]), psnr(real, frames[:1])
-        shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[args.dream_from : args.dream_from + 1],
-                                                                        dreamed[:-1]]), dreamed, strict=True)]
-        dream_scroll = camera[args.dream_from] + np.cumsum(shifts)
-        for t in args.moments:
-            i = t - args.dream_from - 1  # dreamed frame of real step t
-            if 0 <= i < len(dreamed):
-                rows[t].append((to_real[i], dream_to_start[i], real_to_start[i], camera[t], dream_scroll[i]))
-        print(f"seed {seed}: {len(actions)} real steps (to a lost life or the end), real camera {camera[-1]:.0f} px, "
-              f"dream scroll {dream_scroll[-1]:.0f} px", flush=True)
-    env.close()
+    try:
+        rows: dict[int, list[tuple[float, ...]]] = {t: [] for t in args.moments}
+        for index in range(args.seeds):
+            for t, values in dream_next_to_the_game(world_model, env, args, 300 + index, steps, guidance).items():
+                rows[t].append(values)
+    finally:
+        env.close()
     temperature = world_model.settings["temperature"] if args.temperature is None else args.temperature
     print(f"world model {args.checkpoint}, {steps} MaskGIT steps, temperature {temperature:g}, action guidance "
           f"{guidance:g}, context window "
@@ -133,7 +123,28 @@ def main() -> None:
         mean = np.mean(np.asarray(values), axis=0)
         print(f"{t:>5} {len(values):>4} {mean[0]:>11.2f} dB {mean[1]:>12.2f} dB {mean[2]:>11.2f} dB "
               f"{mean[3]:>9.0f} px {mean[4]:>10.0f} px")
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+def dream_next_to_the_game(world_model: WorldModel, env: GenieRetroEnv, args: argparse.Namespace, seed: int,
+                           steps: int, guidance: float) -> dict[int, tuple[float, ...]]:
+    """One real run of seed ``seed`` and the dream along it; per moment ``t`` of ``args.moments`` the run reaches,
+    ``(dream vs real, dream vs start, real vs start (dB), real camera, dream scroll (px))``. Prints one line."""
+    frames, actions, camera = real_run(env, make_agent(args.agent, seed), seed, args.steps)
+    if len(actions) <= args.dream_from:
+        print(f"seed {seed}: Mario lost a life after {len(actions)} steps, before the dream starts; skipped")
+        return {}
+    dreamed = dream_along(world_model, frames, actions, args.dream_from, steps, guidance, seed, args.temperature)
+    real = frames[args.dream_from + 1 :]
+    to_real, dream_to_start, real_to_start = psnr(dreamed, real), psnr(dreamed, frames[:1]), psnr(real, frames[:1])
+    shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[args.dream_from : args.dream_from + 1],
+                                                                    dreamed[:-1]]), dreamed, strict=True)]
+    dream_scroll = camera[args.dream_from] + np.cumsum(shifts)
+    values = {}
+    for t in args.moments:
+        i = t - args.dream_from - 1  # dreamed frame of real step t
+        if 0 <= i < len(dreamed):
+            values[t] = (to_real[i], dream_to_start[i], real_to_start[i], camera[t], dream_scroll[i])
+    print(f"seed {seed}: {len(actions)} real steps (to a lost life or the end), real camera {camera[-1]:.0f} px, "
+          f"dream scroll {dream_scroll[-1]:.0f} px", flush=True)
+    return values

@@ -8,7 +8,7 @@ transition and its decoder predicts each next frame:
 - how the codes are used, and the mutual information (bits) between the code and the real action of the same step
   (the store records it): 0 when the codes say nothing about the buttons pressed.
 
-    python benchmarks/lam_probe.py --lam runs/lam --data data/smb_test
+    genie probe lam --lam runs/lam --data data/smb_test
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def held_out_clips(store: EpisodeStore, window: int, limit: int) -> tuple[np.nda
             if len(frames) == limit:
                 return np.stack(frames), np.stack(actions)
     if not frames:
-        raise SystemExit(f"no episodes of {window}+ frames in {store.root}; collect some with `genie collect`")
+        raise ValueError(f"no episodes of {window}+ frames in {store.root}; collect some with `genie collect` or "
+                         "pass a shorter --window")
     return np.stack(frames), np.stack(actions)
 
 
@@ -71,18 +72,17 @@ def probe(lam: torch.nn.Module, frames: np.ndarray, batch: int) -> tuple[np.ndar
     return np.concatenate(codes), np.concatenate(mse_inferred), np.concatenate(mse_other)
 
 
-def main() -> None:
-    """Parse the arguments, probe, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``genie probe lam``."""
     parser.add_argument("--lam", required=True, help="LAM training run or checkpoint directory")
     parser.add_argument("--data", default="data/smb_test", help="held-out episode store")
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--windows", type=int, default=200)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Probe the LAM on held-out clips, print the table."""
     lam, path = load_frozen(args.lam, "lam", torch.device("cpu"))
     frames, actions = held_out_clips(EpisodeStore(args.data), args.window, args.windows)
     started = time.perf_counter()
@@ -103,7 +103,4 @@ def main() -> None:
     print("  code x real action counts: " + " ".join(f"{name:>6}" for name in ACTION_NAMES))
     for code, row in enumerate(table):
         print(f"  {code:>25} " + " ".join(f"{v:>6}" for v in row))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,4 +1,4 @@
-"""Does the dream answer its actions? Camera scroll of a dream under held RIGHT, LEFT, DOWN, JUMP vs the real game.
+"""Does the dream answer its actions? Held RIGHT / LEFT / DOWN / JUMP, Mario's walk and jump, against the real game.
 
 For each held-out episode it finds the first moment (after frame 20) where the real camera scrolls on two
 consecutive steps, starts a dream from those two real frames, holds one action for ``--steps`` steps and measures how
@@ -18,17 +18,21 @@ probability the model gives each of these real next frames under each action (on
 its action for Mario's own motion gives each real outcome the most probability under the action that caused it.
 (Only Mario's tokens count: the blinking question blocks change many tokens whatever the action.)
 
-    python benchmarks/dream_control.py --data data/smb_right_test --episodes 4
-    python benchmarks/dream_control.py --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
-    python benchmarks/dream_control.py --maskgit-steps 8 --walk-seeds 12   # + the walk, one dream per seed 100..111
-    python benchmarks/dream_control.py --maskgit-steps 8 --brake-probe     # + when a DOWN-held dream stops
+    genie probe control --data data/smb_right_test --episodes 4
+    genie probe control --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
+    genie probe control --maskgit-steps 8 --walk-seeds 12   # + the walk, one dream per seed 100..111
+    genie probe control --maskgit-steps 8 --brake-probe     # + when a DOWN-held dream stops
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -78,16 +82,21 @@ def rollout(env, reset_options: dict | None, action: int, steps: int, seed: int)
     return np.stack(frames)
 
 
+@contextmanager
+def real_smb() -> Iterator[gym.Env]:
+    """The real game (``GenieRetro-SMB-v0``), closed on leaving: the process's one emulator is free again."""
+    env = gym.make("GenieRetro-SMB-v0")
+    try:
+        yield env
+    finally:
+        env.close()
+
+
 def real_right_from_start() -> np.ndarray:
     """Frames uint8 ``(STILL_CAMERA_STEPS + 1, 64, 64, 3)`` of the real game holding RIGHT from the level start (the
     camera is still throughout)."""
-    import gymnasium as gym
-
-    real_env = gym.make("GenieRetro-SMB-v0")
-    try:
+    with real_smb() as real_env:
         return rollout(real_env, None, ACTION_NAMES.index("RIGHT"), STILL_CAMERA_STEPS, 0)
-    finally:
-        real_env.close()
 
 
 def mario_persistence(dream_env, real: np.ndarray, seeds: tuple[int, ...]) -> tuple[np.ndarray, ...]:
@@ -129,19 +138,14 @@ def jump_heights(dream_env, real: np.ndarray, seeds: tuple[int, ...], after: int
     (``after=0``), or from a run (the real game first holds RIGHT for ``after`` steps and the dream starts from its
     frames ``after-1, after``). Returns :func:`sprite_rise` in the real game and (mean over ``seeds``) in the dream;
     the background is the median of ``real`` (from :func:`real_right_from_start`)."""
-    import gymnasium as gym
-
     jump, right = ACTION_NAMES.index("JUMP"), ACTION_NAMES.index("RIGHT")
     background = np.median(real, axis=0).astype(np.uint8)
     horizon = STILL_CAMERA_STEPS - after
-    real_env = gym.make("GenieRetro-SMB-v0")
-    try:
+    with real_smb() as real_env:
         obs, _ = real_env.reset(seed=0)
         for _ in range(after):
             obs, *_ = real_env.step(right)
         real_frames = [obs] + [real_env.step(jump)[0] for _ in range(horizon)]
-    finally:
-        real_env.close()
     real_rise = sprite_rise(np.stack(real_frames), background)
     options = None if after == 0 else {"frames": real[after - 1 : after + 1], "actions": np.array([right])}
     dreams = [sprite_rise(rollout(dream_env, options, jump, horizon, s), background) for s in seeds]
@@ -171,20 +175,15 @@ def walking_starts(dream_env, real: np.ndarray, ks: tuple[int, ...],
 def real_branches(k: int) -> np.ndarray:
     """Frames uint8 ``(A, 64, 64, 3)``: the real game holds RIGHT for ``k`` steps from the level start, then takes
     action ``a`` once; row ``a`` is the frame that follows."""
-    import gymnasium as gym
-
     right = ACTION_NAMES.index("RIGHT")
-    real_env = gym.make("GenieRetro-SMB-v0")
     branches = []
-    try:
+    with real_smb() as real_env:
         for action in range(len(ACTION_NAMES)):
             real_env.reset(seed=0)
             for _ in range(k):
                 real_env.step(right)
             obs, *_ = real_env.step(action)
             branches.append(obs)
-    finally:
-        real_env.close()
     return np.stack(branches)
 
 
@@ -284,8 +283,6 @@ def replay_to(env, episode: Path, frames: np.ndarray, taken: np.ndarray, t: int)
     """Reset the real ``env`` with the stored episode's seed and replay its recorded actions ``taken`` (T-1,) up
     to frame ``t``; returns that observation, or None when it is not the stored frame ``frames[t]`` (uint8
     ``(T, 64, 64, 3)``)."""
-    import json
-
     seed = json.loads((episode / "meta.json").read_text()).get("env_seed")
     obs, _ = env.reset(seed=seed)
     for action in taken[:t]:
@@ -298,11 +295,8 @@ def real_held_shifts(episode: Path, frames: np.ndarray, taken: np.ndarray, t: in
     episode (its ``frames`` uint8 (T, 64, 64, 3) and recorded actions ``taken`` (T-1,)), reached by replaying the
     recorded actions from the reset; None when the replay does not reproduce the stored frame ``t`` (a reference for
     what each held action does from that very moment)."""
-    import gymnasium as gym
-
-    env = gym.make("GenieRetro-SMB-v0")
     shifts: dict[str, int] = {}
-    try:
+    with real_smb() as env:
         for name in HELD:
             first = replay_to(env, episode, frames, taken, t)
             if first is None:
@@ -311,8 +305,6 @@ def real_held_shifts(episode: Path, frames: np.ndarray, taken: np.ndarray, t: in
             for _ in range(steps):
                 obs, *_ = env.step(ACTION_NAMES.index(name))
             shifts[name] = camera_shift(first, obs)
-    finally:
-        env.close()
     return shifts
 
 
@@ -330,19 +322,14 @@ def brake_probe(dream_env, episode: Path, frames: np.ndarray, taken: np.ndarray,
     extrapolates the motion in its context stops one step after the real game. ``dream``: the free-running dream's
     per-step shifts from the real frames ``t-1, t`` (first seed). None when the replay of the episode differs.
     Frames uint8 ``(T, 64, 64, 3)``, ``taken`` int ``(T-1,)``; shifts in pixels per step."""
-    import gymnasium as gym
-
     down = ACTION_NAMES.index("DOWN")
     if t < past:
         return None
-    env = gym.make("GenieRetro-SMB-v0")
-    try:
+    with real_smb() as env:
         obs = replay_to(env, episode, frames, taken, t)
         if obs is None:
             return None
         real = np.stack(list(frames[t - past : t]) + [obs] + [env.step(down)[0] for _ in range(steps)])
-    finally:
-        env.close()
     actions = np.concatenate([taken[t - past : t], np.full(steps, down)]).astype(np.int64)
     real_shifts = [float(camera_shift(real[past + i], real[past + i + 1], 6)) for i in range(steps)]
     forced = []
@@ -369,8 +356,6 @@ def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: 
 def make_dream(checkpoint: str | None, **kwargs):
     """``gym.make`` of the shipped SMB dream (``checkpoint`` None) or of the world model at ``checkpoint``, registered
     as ``GenieDream-Benchmark-v0``; ``kwargs`` go to the env (maskgit_steps, action_guidance, temperature)."""
-    import gymnasium as gym
-
     env_id = "GenieDream-SMB-v0"
     if checkpoint:
         env_id = "GenieDream-Benchmark-v0"
@@ -378,9 +363,8 @@ def make_dream(checkpoint: str | None, **kwargs):
     return gym.make(env_id, **kwargs)
 
 
-def main() -> None:
-    """Parse the arguments, dream, print one row per start."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``genie probe control``."""
     parser.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped SMB model)")
     parser.add_argument("--data", default="data/smb_right_test", help="held-out episode store with SMB episodes")
     parser.add_argument("--episodes", type=int, default=4)
@@ -390,7 +374,6 @@ def main() -> None:
                         help="action-guidance weight (default: the checkpoint's dream.json)")
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--walk-seeds", type=int, default=0,
                         help="also dream the walk from the level start once per seed for this many more seeds "
                              "(from --walk-seed-start) and print each distance, their mean and s.e.")
@@ -398,21 +381,33 @@ def main() -> None:
     parser.add_argument("--brake-probe", action="store_true",
                         help="also hold DOWN from the scrolling moments: when does the camera stop (real game, model "
                              "on the real past, free dream)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dream, print one row per start and the Mario probes."""
     env = make_dream(args.checkpoint, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance,
                      temperature=args.temperature)
-    env_id = env.spec.id
-    actions = {name: ACTION_NAMES.index(name) for name in HELD}
-    guidance = env.unwrapped.action_guidance
-    print(f"{env_id}, {args.maskgit_steps} MaskGIT step(s), temperature {env.unwrapped.temperature:g}, action "
-          f"guidance {guidance:g}, {args.steps} dreamed steps; camera shift in pixels")
-    print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD)
-          + "   real game holding " + "/".join(HELD))
-    from_start = {name: dream_shift(env, None, a, args.steps, args.seed) for name, a in actions.items()}
-    print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
-    real_start, seeds = real_right_from_start(), tuple(range(args.seed, args.seed + 4))
+    try:
+        print(f"{env.spec.id}, {args.maskgit_steps} MaskGIT step(s), temperature {env.unwrapped.temperature:g}, "
+              f"action guidance {env.unwrapped.action_guidance:g}, {args.steps} dreamed steps; camera shift in pixels")
+        print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD)
+              + "   real game holding " + "/".join(HELD))
+        from_start = {name: dream_shift(env, None, ACTION_NAMES.index(name), args.steps, args.seed) for name in HELD}
+        print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
+        real_start = real_right_from_start()
+        _print_mario(env, real_start, args)
+        _print_model_probes(env.unwrapped.world_model, real_start)
+        moments = _print_scrolling_moments(env, args)
+        if args.brake_probe:
+            _print_brake_probes(env, moments, args)
+    finally:
+        env.close()
+    return 0
+
+
+def _print_mario(env: gym.Env, real_start: np.ndarray, args: argparse.Namespace) -> None:
+    """Mario from the level start: present, walking (from the start and from walking starts), jumping."""
+    seeds = tuple(range(args.seed, args.seed + 4))
     real_sprite, dream_sprite, real_x, dream_x = mario_persistence(env, real_start, seeds)
     print(f"Mario from the level start, RIGHT held, steps 0..{STILL_CAMERA_STEPS} (dream: mean of 4 seeds)")
     print("  sprite pixels, real  " + " ".join(f"{v:>5.1f}" for v in real_sprite))
@@ -439,17 +434,21 @@ def main() -> None:
         real_rise, dream_rise = jump_heights(env, real_start, seeds, after)
         print(f"  JUMP held from step {after} of a RIGHT walk to step {STILL_CAMERA_STEPS}: Mario rose "
               f"{real_rise:.1f} px (real), {dream_rise:.1f} px (dream)")
+
+
+def _print_model_probes(world_model, real_start: np.ndarray) -> None:
+    """The walk probes and the action sensitivity: what the model predicts at Mario's tokens in one pass."""
     print("Action sensitivity at Mario's tokens (the real game holds RIGHT from the level start for k steps, then "
           "takes each action once): mean probability the model gives each real branch (columns) under each action "
           "(rows); 'differ': Mario's tokens where the real branch differs from RIGHT's")
-    probes = walk_probes(env.unwrapped.world_model, real_start)
+    probes = walk_probes(world_model, real_start)
     print(f"Walk probes (RIGHT held from the level start): teacher-forced, at Mario's tokens that change, argmax = "
           f"the real token {probes['argmax_real']}/{probes['changed']}, P(real) {probes['p_real']:.3f}, "
           f"P(unchanged) {probes['p_copy']:.3f}")
     print(f"  stalled context (k+1 copies of frame 0), k = 1..{STILL_CAMERA_STEPS - 1}: P(unchanged) at Mario's "
           f"{probes['mario_tokens']} tokens " + " ".join(f"{p:.2f}" for p in probes["stalled_p_copy"])
           + "; tokens the argmax moves " + " ".join(str(m) for m in probes["stalled_moved"]))
-    for row in action_sensitivity(env.unwrapped.world_model, real_start, (1, 2, 4, 6)):
+    for row in action_sensitivity(world_model, real_start, (1, 2, 4, 6)):
         probs = row["probs"]
         diagonal = float(np.diag(probs).mean())
         off = float((probs.sum() - np.trace(probs)) / (probs.size - len(probs)))
@@ -459,10 +458,16 @@ def main() -> None:
         print("      " + " ".join(f"{n:>6}" for n in ACTION_NAMES))
         for name, line in zip(ACTION_NAMES, probs, strict=True):
             print(f"    {name:<6}" + " ".join(f"{p:>6.3f}" for p in line).lstrip())
+
+
+def _print_scrolling_moments(env: gym.Env, args: argparse.Namespace) -> list[tuple[Path, np.ndarray, np.ndarray, int]]:
+    """One row per held-out episode: the dream and the real game holding each action from its first scrolling
+    moment. Returns ``(episode, frames, actions, t)`` of each moment."""
     episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
     if not episodes and args.episodes > 0:
-        raise SystemExit(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB`")
-    moments = []  # (episode, frames, actions, t) of each episode's first scrolling moment
+        raise FileNotFoundError(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB` or "
+                                "pass --data STORE (--episodes 0: skip these rows)")
+    moments = []
     for episode in episodes:
         frames = np.load(episode / "frames.npy")
         taken = np.load(episode / "actions.npy")
@@ -471,26 +476,26 @@ def main() -> None:
             continue
         moments.append((episode, frames, taken, t))
         options = {"frames": frames[t - 1 : t + 1], "actions": taken[t - 1 : t]}
-        row = {name: dream_shift(env, options, a, args.steps, args.seed) for name, a in actions.items()}
+        row = {name: dream_shift(env, options, ACTION_NAMES.index(name), args.steps, args.seed) for name in HELD}
         real = camera_shift(frames[t], frames[t + args.steps])
         held = real_held_shifts(episode, frames, taken, t, args.steps)
         reference = "/".join(str(held[n]) for n in HELD) if held else "(replay differs)"
         print(f"{episode.name + f' t={t}':<28} {real:>5} " + " ".join(f"{row[n]:>6}" for n in HELD)
               + f"   {reference}")
-    if args.brake_probe:
-        print("Brake probe (DOWN held from the same moments; per-step camera shift in pixels, real game / the model "
-              "on the real past, mean of 3 seeds / free dream; 'stops': the first step without a shift)")
-        for episode, frames, taken, t in moments:
-            probe = brake_probe(env, episode, frames, taken, t, args.steps, (args.seed, args.seed + 1, args.seed + 2))
-            if probe is None:
-                print(f"  {episode.name} t={t}: replay differs")
-                continue
-            for name, shifts in probe.items():
-                stop = stop_step(shifts)
-                print(f"  {episode.name + f' t={t}':<18} {name:<15}" + " ".join(f"{v:>4.1f}" for v in shifts)
-                      + f"   stops at step {stop if stop is not None else 'never'}")
-    env.close()
+    return moments
 
 
-if __name__ == "__main__":
-    main()
+def _print_brake_probes(env: gym.Env, moments: list[tuple[Path, np.ndarray, np.ndarray, int]],
+                        args: argparse.Namespace) -> None:
+    """DOWN held from each scrolling moment: when the camera stops in the real game, the model, the free dream."""
+    print("Brake probe (DOWN held from the same moments; per-step camera shift in pixels, real game / the model "
+          "on the real past, mean of 3 seeds / free dream; 'stops': the first step without a shift)")
+    for episode, frames, taken, t in moments:
+        probe = brake_probe(env, episode, frames, taken, t, args.steps, (args.seed, args.seed + 1, args.seed + 2))
+        if probe is None:
+            print(f"  {episode.name} t={t}: replay differs")
+            continue
+        for name, shifts in probe.items():
+            stop = stop_step(shifts)
+            print(f"  {episode.name + f' t={t}':<18} {name:<15}" + " ".join(f"{v:>4.1f}" for v in shifts)
+                  + f"   stops at step {stop if stop is not None else 'never'}")

@@ -1,0 +1,72 @@
+"""``genie probe``: the behaviour probes of ``genie_gym.probes``, run end to end on a tiny world model and the real
+game, and their measures on frames made by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genie_gym.cli import main
+from genie_gym.models import LAMConfig, LatentActionModel
+from genie_gym.probes import control, lam
+
+
+def test_genie_probe_lists_every_probe(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["probe", "--help"])
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("control", "hold-from-start", "long-dream", "lam"))
+
+
+def test_sprite_measures_and_stop_step() -> None:
+    background = np.zeros((64, 64, 3), dtype=np.uint8)
+    frames = np.repeat(background[None], 3, axis=0)
+    frames[1, 20:22, 10:12] = 255  # a 2 x 2 sprite at columns 10-11
+    frames[2, 16:18, 14:16] = 255  # 4 rows higher, 4 columns further right
+    frames[2, 60:62, 30:32] = 255  # below the play area: not a sprite
+    counts, columns = control.sprite_stats(frames, background)
+    assert counts.tolist() == [0, 4, 4] and np.isnan(columns[0]) and columns[1:].tolist() == [10.5, 14.5]
+    assert control.sprite_rise(frames[1:], background) == 4.0
+    assert control.stop_step([3.0, 1.0, 0.2, 0.0]) == 3 and control.stop_step([1.0]) is None
+
+
+def test_mutual_information_of_codes_and_actions() -> None:
+    actions = np.array([0, 1, 2, 3] * 8)
+    assert lam.mutual_information(actions, actions) == pytest.approx(2.0)  # the code names the action
+    assert lam.mutual_information(np.zeros_like(actions), actions) == pytest.approx(0.0)
+
+
+def test_hold_from_start_and_long_dream_on_a_tiny_world_model(tiny_checkpoint: Path, capsys) -> None:
+    assert main(["probe", "hold-from-start", "--checkpoint", str(tiny_checkpoint), "--seeds", "2", "--steps", "10",
+                 "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "GenieDream-Benchmark-v0, 3 MaskGIT step(s)" in out and "RIGHT, DOWN on steps 30-33" in out
+    assert out.count("dream 1 ") == 3 and out.count("the dreamed camera moved in") == 3
+    assert main(["probe", "long-dream", "--checkpoint", str(tiny_checkpoint), "--seeds", "1", "--steps", "16",
+                 "--moments", "14", "16", "--maskgit-steps", "1"]) == 0
+    table = capsys.readouterr().out.splitlines()[-2:]
+    assert [line.split()[:2] for line in table] == [["14", "1"], ["16", "1"]] and table[0].count(" dB") == 3
+
+
+def test_control_on_a_tiny_world_model(tiny_checkpoint: Path, smb_store: Path, capsys) -> None:
+    assert main(["probe", "control", "--checkpoint", str(tiny_checkpoint), "--data", str(smb_store), "--episodes",
+                 "2", "--steps", "3", "--walk-seeds", "2", "--brake-probe", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    for section in ("level start (real reset)", "sprite pixels, real", "one dream per seed 100..101",
+                    "JUMP held from step 4", "Walk probes", "after 6 steps", "Brake probe"):
+        assert section in out, section
+
+
+def test_lam_probe_reports_and_says_when_clips_are_too_long(smb_store: Path, tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    model = LatentActionModel(LAMConfig(patch_size=8, d_model=32, num_heads=2, encoder_blocks=1, decoder_blocks=1,
+                                        latent_dim=8))
+    model.save_pretrained(tmp_path / "lam")
+    assert main(["probe", "lam", "--lam", str(tmp_path / "lam"), "--data", str(smb_store), "--windows", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 held-out clips of 8 frames" in out and "MSE ratio" in out and "mutual information" in out
+    assert main(["probe", "lam", "--lam", str(tmp_path / "lam"), "--data", str(smb_store), "--window", "500"]) == 1
+    assert "pass a shorter --window" in capsys.readouterr().err
