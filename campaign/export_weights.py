@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
+from genie_gym.atomic import atomic_write_text
 from genie_gym.models.checkpoint_io import load_pretrained, save_pretrained
+from genie_gym.models.configs import TRAINING_OPTIONS_FILE, get_training_options
 from genie_gym.trainers.run_dir import RunDir
 
 
@@ -28,6 +30,9 @@ def main() -> None:
             raise SystemExit(f"runs/campaign_{size} has no checkpoint")
         out = Path("campaign/weights") / size
         save_pretrained(load_pretrained(checkpoint, expected_kind="dynamics"), out, dtype=torch.float16)
+        # the options it trained with, which `--init` of the next session's run starts from (train.sh --set on top)
+        options = get_training_options("dynamics", checkpoint / "config.json")
+        atomic_write_text(out / TRAINING_OPTIONS_FILE, json.dumps(options.to_dict(), indent=2) + "\n")
         step = int(checkpoint.name.split("_")[-1])
         # steps of 8 clips x 8 frames per run; a run on a new machine starts again at step 0 from these weights
         history = out / "trained_steps.json"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from genie_gym.conventions import NUM_ACTIONS, validate_frames
+from genie_gym.image_grid import image_grid, write_png
 from genie_gym.metrics import psnr, psnr_per_frame, ssim
 from genie_gym.models.image_ops import frames_to_float
 from genie_gym.world_model import WorldModel
@@ -24,7 +25,14 @@ from genie_gym.world_model import WorldModel
 
 @dataclass
 class EvalSettings:
-    """Protocol settings (defaults are the paper's)."""
+    """Protocol settings (defaults are the paper's).
+
+    The sampling settings (``maskgit_steps``, ``temperature``, ``action_guidance``, ``hold_pixels``, ``hold_bias``)
+    are resolved like a dream's (:meth:`WorldModel.dream_settings`): ``None`` takes the world model's ``dream.json``
+    value, else :class:`~genie_gym.models.configs.DreamSettings`' default. ``maskgit_steps`` is the protocol's 25
+    (the paper's appendix A.2) unless set, whatever ``dream.json`` says, so evaluations of different world models
+    compare.
+    """
 
     context_frames: int = 2
     predicted_frames: int = 10
@@ -32,9 +40,11 @@ class EvalSettings:
     delta_t: int = 4
     mode: str = "single"
     frames_per_step: int = 2
-    maskgit_steps: int = 25
+    maskgit_steps: int | None = 25
     temperature: float | None = None
-    action_guidance: float | None = None  # None: the checkpoint's dream.json (0 unless set there)
+    action_guidance: float | None = None
+    hold_pixels: bool | None = None
+    hold_bias: float | None = None
     batch_size: int = 8
     max_sequences: int | None = None
     seed: int = 0
@@ -257,6 +267,9 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
         raise ValueError("a GenieRedux (latent-action) world model is evaluated with the actions its LAM infers from "
                          "the frames; pack the LAM into it: genie world-model pack ... --lam LAM_RUN")
     context, predicted = settings.context_frames, settings.predicted_frames
+    sampling = world_model.dream_settings(maskgit_steps=settings.maskgit_steps, temperature=settings.temperature,
+                                          action_guidance=settings.action_guidance, hold_pixels=settings.hold_pixels,
+                                          hold_bias=settings.hold_bias)
     rng = np.random.default_rng(settings.seed)
     predictions, random_predictions, recon = [], [], []
     dynamics = world_model.dynamics
@@ -276,8 +289,9 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
             generator = torch.Generator().manual_seed(batch_seed)  # same sampling noise for both
             predicted_frames, _ = world_model.predict(
                 batch_frames[:, :context], acts, predicted, mode=settings.mode,
-                frames_per_step=settings.frames_per_step, maskgit_steps=settings.maskgit_steps,
-                temperature=settings.temperature, generator=generator, action_guidance=settings.action_guidance)
+                frames_per_step=settings.frames_per_step, maskgit_steps=sampling.maskgit_steps,
+                temperature=sampling.temperature, generator=generator, action_guidance=sampling.action_guidance,
+                hold_pixels=sampling.hold_pixels, hold_bias=sampling.hold_bias)
             outputs.append(predicted_frames)
         predictions.append(outputs[0])
         random_predictions.append(outputs[1])
@@ -355,17 +369,8 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
 
 def write_comparison_grid(path: str | Path, target: np.ndarray, prediction: np.ndarray, random_prediction: np.ndarray,
                           sequences: int = 4, scale: int = 2) -> Path:
-    """PNG: for each of the first ``sequences``, three rows — ground truth / prediction / random-action prediction."""
-    import cv2
-
-    rows = []
-    for i in range(min(sequences, len(target))):
-        for row in (target[i], prediction[i], random_prediction[i]):
-            rows.append(np.concatenate(list(row), axis=1))
-        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-    grid = np.concatenate(rows, axis=0)
-    grid = cv2.resize(grid, (grid.shape[1] * scale, grid.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), grid[:, :, ::-1])
-    return path
+    """PNG: for each of the first ``sequences``, three rows — ground truth / prediction / random-action prediction —,
+    the sequences apart by white bands; frames upscaled ``scale`` times."""
+    blocks = [image_grid([target[i], prediction[i], random_prediction[i]], scale=scale)
+              for i in range(min(sequences, len(target)))]
+    return write_png(path, image_grid([[block] for block in blocks], gap=4 * scale, margin=0))

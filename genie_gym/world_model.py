@@ -5,6 +5,7 @@ A world-model checkpoint is a directory::
     <dir>/tokenizer/   model.safetensors + config.json   (genie_gym.models.checkpoint_io layout)
     <dir>/dynamics/    model.safetensors + config.json
     <dir>/dream.json   {"game": "SMB", "context_frames": 2, "maskgit_steps": ..., "temperature": ..., ...}
+                       (:data:`DREAM_DEFAULTS`; the sampling settings are :class:`DreamSettings`)
     <dir>/lam/         (GenieRedux only) the latent action model whose codes the dynamics was trained on
     <dir>/MODEL_CARD.md
 
@@ -29,23 +30,29 @@ import torch
 
 from genie_gym.conventions import NUM_ACTIONS, validate_frames
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
+from genie_gym.models.configs import DreamSettings
 from genie_gym.models.image_ops import float_to_frames
 from genie_gym.models.maskgit import DynamicsStream
 from genie_gym.models.tokenizer import DecoderStream, hold_unchanged_pixels, hold_unchanged_tokens
 
 SHIPPED_CHECKPOINTS = {"smb": "genie-redux-g-smb"}
+_SAMPLING = DreamSettings().to_dict()
 DREAM_DEFAULTS: dict[str, Any] = {
     "game": "SMB",
-    "context_frames": 2,
+    "context_frames": _SAMPLING["context_frames"],
     "context_window": 16,
     "decode_window": 4,
-    "maskgit_steps": 25,
-    "temperature": 1.0,
-    "action_guidance": 0.0,
+    "maskgit_steps": _SAMPLING["maskgit_steps"],
+    "temperature": _SAMPLING["temperature"],
+    "action_guidance": _SAMPLING["action_guidance"],
     "dreams_per_pass": None,
-    "hold_pixels": False,
-    "hold_bias": 0.0,
+    "hold_pixels": _SAMPLING["hold_pixels"],
+    "hold_bias": _SAMPLING["hold_bias"],
 }
+"""The keys of ``dream.json`` and their defaults: the sampling settings' are :class:`DreamSettings`' (their one
+place, listed here in the order ``dream.json`` is written); ``game`` is the real game a dream resets from, and
+``context_window`` / ``decode_window`` / ``dreams_per_pass`` say how the engine runs (past frames the dynamics /
+the decoder attend to, dreams per forward pass: :attr:`WorldModel.dreams_per_pass`)."""
 CPU_DREAMS_PER_PASS = 16
 """Dreams one forward pass steps on a CPU (``dreams_per_pass`` unset). Measured on the 2-core VM, 1 MaskGIT step:
 64 dreams in passes of 16 (or 8) dream 27 frames/s against 21 in one pass of 64, whose tensors (over 32 MB) are
@@ -133,7 +140,7 @@ class WorldModel:
         tokenizer: a trained ``genie_gym.models.tokenizer.Tokenizer``.
         dynamics: a trained ``genie_gym.models.dynamics.Dynamics``: GenieRedux-G (real actions) or GenieRedux
             (latent actions).
-        settings: dream defaults (see :data:`DREAM_DEFAULTS`), usually read from ``dream.json``.
+        settings: ``dream.json``'s keys (see :data:`DREAM_DEFAULTS`; missing ones take their defaults).
         device: torch device for the models.
         lam: the latent action model a GenieRedux dynamics was trained with (needed to infer its actions).
     """
@@ -254,28 +261,26 @@ class WorldModel:
         Args:
             actions: int ``(B,)`` in ``[0, 5)``.
             maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias: sampling settings (``None``:
-                ``dream.json``'s).
+                ``dream.json``'s; :meth:`dream_settings`).
         Returns:
             ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
         """
         actions = self._validate_actions(np.asarray(actions).reshape(-1, 1), state.batch_size, 1)[:, 0]
         action_ids = torch.from_numpy(actions).to(self.device)
-        steps = int(maskgit_steps or self.settings["maskgit_steps"])
-        temperature = float(self.settings["temperature"] if temperature is None else temperature)
-        guidance = self.guidance_weight(action_guidance)
-        bias = self.hold_bias if hold_bias is None else float(hold_bias)
-        hold_pixels = bool(self.settings.get("hold_pixels") if hold_pixels is None else hold_pixels)
+        sampling = self.dream_settings(maskgit_steps=maskgit_steps, temperature=temperature,
+                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias)
         frames, ids, entropies, first = [], [], [], 0
         for stream, decoder in zip(state.streams, state.decoders, strict=True):  # one pass per group, in order
-            tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size], maskgit_steps=steps,
-                                                temperature=temperature, generator=generator,
-                                                action_guidance=guidance, hold_bias=bias)
+            tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size],
+                                                maskgit_steps=sampling.maskgit_steps,
+                                                temperature=sampling.temperature, generator=generator,
+                                                action_guidance=sampling.action_guidance, hold_bias=sampling.hold_bias)
             frames.append(float_to_frames(decoder.next_frame(tokens)).cpu().numpy())
             ids.append(tokens)
             entropies.append(entropy.float().cpu())
             first += stream.batch_size
         frames, ids = np.concatenate(frames), torch.cat(ids)
-        if hold_pixels:
+        if sampling.hold_pixels:
             frames = self._hold_pixels(state.last_frames, state.last_ids, frames, ids)
         state.last_frames, state.last_ids = frames, ids
         state.steps += 1
@@ -292,8 +297,8 @@ class WorldModel:
     @torch.no_grad()
     def predict(self, frames: np.ndarray, actions: np.ndarray, num_frames: int, mode: str = "single",
                 frames_per_step: int = 1, maskgit_steps: int | None = None, temperature: float | None = None,
-                generator: torch.Generator | None = None, action_guidance: float | None = None
-                ) -> tuple[np.ndarray, torch.Tensor]:
+                generator: torch.Generator | None = None, action_guidance: float | None = None,
+                hold_pixels: bool | None = None, hold_bias: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Predict ``num_frames`` future frames from context frames and all actions (the evaluation protocol).
 
         Args:
@@ -301,6 +306,8 @@ class WorldModel:
             actions: int ``(B, Tc + num_frames - 1)``; ``actions[:, t]`` leads from frame t to frame t + 1.
             mode: ``"single"`` (all future frames in one MaskGIT pass) or ``"autoregressive"``
                 (``frames_per_step`` frames at a time given all previous).
+            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias: sampling settings (``None``:
+                ``dream.json``'s; :meth:`dream_settings`).
         Returns:
             ``(frames uint8 (B, num_frames, 64, 64, 3), uncertainty float (B, num_frames, h, w))``.
         """
@@ -309,16 +316,16 @@ class WorldModel:
         actions = self._validate_actions(actions, batch, context + num_frames - 1)
         tokens = self.encode(frames)
         action_ids = torch.from_numpy(actions).to(self.device)
-        steps = int(maskgit_steps or self.settings["maskgit_steps"])
-        temperature = float(self.settings["temperature"] if temperature is None else temperature)
-        guidance = self.guidance_weight(action_guidance)
+        sampling = self.dream_settings(maskgit_steps=maskgit_steps, temperature=temperature,
+                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias)
+        steps, temperature, guidance = sampling.maskgit_steps, sampling.temperature, sampling.action_guidance
         if mode == "autoregressive" and frames_per_step == 1:
             # the cached stream gives the same tokens as a full recompute (tested), at a fraction of the cost
             stream = self.dynamics.start_stream(tokens, action_ids[:, : context - 1], max_context_frames=None)
             predicted, uncertainty = [], []
             for index in range(num_frames):
                 ids, entropy = stream.next_frame(action_ids[:, context - 1 + index], steps, temperature, generator,
-                                                 action_guidance=guidance, hold_bias=self.hold_bias)
+                                                 action_guidance=guidance, hold_bias=sampling.hold_bias)
                 predicted.append(ids)
                 uncertainty.append(entropy)
             predicted_tokens, entropies = torch.stack(predicted, dim=1), torch.stack(uncertainty, dim=1)
@@ -326,10 +333,10 @@ class WorldModel:
             result = self.dynamics.generate(tokens, action_ids, num_frames=num_frames, mode=mode,
                                             frames_per_step=frames_per_step, maskgit_steps=steps,
                                             temperature=temperature, generator=generator,
-                                            action_guidance=guidance, hold_bias=self.hold_bias)
+                                            action_guidance=guidance, hold_bias=sampling.hold_bias)
             predicted_tokens, entropies = result.tokens, result.entropy
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
-        if self.settings.get("hold_pixels"):
+        if sampling.hold_pixels:
             previous, previous_ids = frames[:, -1], tokens[:, -1]
             for index in range(num_frames):
                 decoded[:, index] = self._hold_pixels(previous, previous_ids, decoded[:, index],
@@ -340,18 +347,20 @@ class WorldModel:
     def _validate_actions(self, actions: np.ndarray, batch: int, length: int) -> np.ndarray:
         return _validate_actions(actions, batch, length, self.num_actions, self.action_source)
 
+    def dream_settings(self, **arguments: Any) -> DreamSettings:
+        """The sampling settings: each argument of :class:`DreamSettings` given (not ``None``), else ``dream.json``'s,
+        else the default (:meth:`DreamSettings.resolve`)."""
+        return DreamSettings.resolve(self.settings, **arguments)
+
     def guidance_weight(self, action_guidance: float | None) -> float:
         """The action-guidance weight to sample with: ``action_guidance``, else ``dream.json``'s (0: none)."""
-        weight = float(self.settings.get("action_guidance", 0.0) if action_guidance is None else action_guidance)
-        if weight < 0:
-            raise ValueError(f"action_guidance must be >= 0, got {weight}")
-        return weight
+        return self.dream_settings(action_guidance=action_guidance).action_guidance
 
     @property
     def hold_bias(self) -> float:
         """``dream.json``'s ``hold_bias``: log-probability bonus of each patch's previous id while sampling
         (``genie_gym.models.maskgit``, hold bias; 0: none)."""
-        return float(self.settings.get("hold_bias") or 0.0)
+        return self.dream_settings().hold_bias
 
     def require_ground_truth_actions(self) -> None:
         """Raise one clear error unless the dynamics takes the game's real actions (what a dream env feeds it)."""

@@ -10,10 +10,16 @@ import torch
 
 import genie_gym
 from genie_gym.models import Dynamics, DynamicsConfig, TokenizerConfig, VideoTokenizer
+from genie_gym.models.configs import DynamicsTrainingOptions
 from genie_gym.models.maskgit import guided_logits
 
 NUM_CODES = 128
 TINY = dict(num_codes=NUM_CODES, grid_size=8, d_model=64, num_heads=4, num_blocks=2, action_embed_dim=16)
+
+
+def tiny_with(codebook: torch.Tensor, **options) -> Dynamics:
+    """A TINY model that trains with these training options."""
+    return Dynamics(DynamicsConfig(**TINY), codebook, DynamicsTrainingOptions(**options))
 BRANCH_ACTIONS = (0, 1, 4)  # RIGHT, LEFT, JUMP
 PREFIXES = (8, 20, 32)  # steps walked right before branching
 CLIP_STEPS = 4  # actions per clip (clips of 5 frames)
@@ -211,7 +217,7 @@ def test_generate_is_deterministic_with_a_seed_and_reports_uncertainty(real_toke
 def test_action_embedding_is_trained_and_saved_and_latent_actions_work(real_tokens):
     ids, actions, codebook = real_tokens
     torch.manual_seed(0)
-    model = Dynamics(DynamicsConfig(**TINY, tdce_lambda=0.0), codebook)
+    model = tiny_with(codebook, tdce_lambda=0.0)
     assert "action_embed.weight" in model.state_dict() and "codebook" in model.state_dict()
     assert model.action_embed.weight.requires_grad
     loss, metrics = model.compute_loss({"tokens": ids[:2], "actions": actions[:2]})
@@ -291,7 +297,7 @@ def test_visible_prefix_masking_keeps_whole_past_frames_visible(real_tokens):
     assert not mask[:, 0].any()
     assert (masked_per_frame[:, 1] > 0).float().mean() > 0.95  # the paper's masking hides part of frame 1 almost always
 
-    prefix = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0), codebook)
+    prefix = tiny_with(codebook, visible_prefix_prob=1.0)
     mask = prefix.sample_mask(256, 6, generator=torch.Generator().manual_seed(0))
     masked_per_frame = mask.flatten(2).sum(-1)
     assert (masked_per_frame.sum(1) > 0).all()
@@ -304,12 +310,12 @@ def test_visible_prefix_masking_keeps_whole_past_frames_visible(real_tokens):
     overridden = prefix.sample_mask(256, 6, generator=torch.Generator().manual_seed(0), visible_prefix_prob=0.0)
     assert torch.equal(overridden, paper.sample_mask(256, 6, generator=torch.Generator().manual_seed(0)))
 
-    half = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=0.5), codebook)
+    half = tiny_with(codebook, visible_prefix_prob=0.5)
     mask = half.sample_mask(2000, 6, generator=torch.Generator().manual_seed(1))
     with_prefix = ~mask[:, 1].flatten(1).any(dim=1)  # frame 1 fully visible
     assert 0.35 < float(with_prefix.float().mean()) < 0.45  # 0.5 * P(c >= 2) = 0.5 * 4/5
     with pytest.raises(ValueError, match="visible_prefix_prob"):
-        DynamicsConfig(**TINY, visible_prefix_prob=1.5)
+        DynamicsTrainingOptions(visible_prefix_prob=1.5)
 
 
 def test_guided_logits_push_towards_what_the_action_changes():
@@ -369,7 +375,7 @@ def test_changed_token_weight_upweights_the_tokens_that_change(real_tokens):
     batch = {"tokens": ids, "actions": actions}
     torch.manual_seed(0)
     plain = Dynamics(DynamicsConfig(**TINY), codebook)
-    weighted = Dynamics(DynamicsConfig(**TINY, changed_token_weight=5.0), codebook)
+    weighted = tiny_with(codebook, changed_token_weight=5.0)
     weighted.load_state_dict(plain.state_dict())
     changed = torch.zeros_like(ids, dtype=torch.bool)
     changed[:, 1:] = ids[:, 1:] != ids[:, :-1]
@@ -393,12 +399,12 @@ def test_changed_token_weight_upweights_the_tokens_that_change(real_tokens):
     assert ce_weighted == pytest.approx(float((per_token * weights).sum() / weights.sum()), rel=1e-4)
     assert abs(ce_weighted - ce_plain) > 1e-3
     with pytest.raises(ValueError, match="changed_token_weight"):
-        DynamicsConfig(**TINY, changed_token_weight=0.0)
+        DynamicsTrainingOptions(changed_token_weight=0.0)
 
 
 def test_context_stall_repeats_visible_frames_and_keeps_targets_real(real_tokens):
     ids, actions, codebook = real_tokens
-    model = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0, context_stall_prob=1.0), codebook)
+    model = tiny_with(codebook, visible_prefix_prob=1.0, context_stall_prob=1.0)
     generator = torch.Generator().manual_seed(0)
     mask = model.sample_mask(ids.shape[0], ids.shape[1], generator=generator)
     stalled = model.stall_context(ids, mask, generator=generator)
@@ -410,7 +416,7 @@ def test_context_stall_repeats_visible_frames_and_keeps_targets_real(real_tokens
             else:  # every visible frame in between repeats the (stalled) frame before it: frame 0 at the end
                 assert torch.equal(stalled[clip, t], ids[clip, 0])
     assert (visible[:, 1:-1]).any(), "the test needs clips with a visible frame to stall"
-    off = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0), codebook)
+    off = tiny_with(codebook, visible_prefix_prob=1.0)
     torch.manual_seed(3)
     loss_off, _ = off.compute_loss({"tokens": ids, "actions": actions})
     model.load_state_dict(off.state_dict())
@@ -418,16 +424,15 @@ def test_context_stall_repeats_visible_frames_and_keeps_targets_real(real_tokens
     loss_on, _ = model.compute_loss({"tokens": ids, "actions": actions})
     assert float(loss_on.detach()) != pytest.approx(float(loss_off.detach()))
     with pytest.raises(ValueError, match="context_stall_prob"):
-        DynamicsConfig(**TINY, context_stall_prob=1.5)
+        DynamicsTrainingOptions(context_stall_prob=1.5)
 
 
 
 def test_context_stall_actions_stall_only_frames_whose_action_is_listed(real_tokens):
     ids, actions, codebook = real_tokens
     listed = int(actions.flatten().mode().values)  # the clips' most common action: some frames have it, some not
-    model = Dynamics(DynamicsConfig(**TINY, visible_prefix_prob=1.0, context_stall_prob=1.0,
-                                    context_stall_actions=[listed]), codebook)
-    assert model.config.context_stall_actions == (listed,)
+    model = tiny_with(codebook, visible_prefix_prob=1.0, context_stall_prob=1.0, context_stall_actions=[listed])
+    assert model.training_options.context_stall_actions == (listed,)
     generator = torch.Generator().manual_seed(0)
     mask = model.sample_mask(ids.shape[0], ids.shape[1], generator=generator)
     stalled = model.stall_context(ids, mask, actions, generator=generator)
@@ -446,7 +451,7 @@ def test_context_stall_actions_stall_only_frames_whose_action_is_listed(real_tok
     with pytest.raises(ValueError, match="needs the clip's actions"):
         model.stall_context(ids, mask, generator=generator)
     with pytest.raises(ValueError, match="context_stall_actions"):
-        DynamicsConfig(**TINY, context_stall_actions=[5])
+        tiny_with(codebook, context_stall_actions=[5])
     restored = DynamicsConfig.from_dict(json.loads(json.dumps(model.config.to_dict())))
     assert restored == model.config
 
@@ -455,7 +460,7 @@ def test_context_stall_actions_stall_only_frames_whose_action_is_listed(real_tok
 def test_context_rollout_replaces_the_last_visible_frames_by_the_models_own_predictions(real_tokens, frames_back):
     ids, actions, codebook = real_tokens
     torch.manual_seed(0)
-    model = Dynamics(DynamicsConfig(**TINY, context_rollout_prob=1.0, context_rollout_frames=frames_back), codebook)
+    model = tiny_with(codebook, context_rollout_prob=1.0, context_rollout_frames=frames_back)
     model.eval()
     num_clips, num_frames = ids.shape[:2]
     prefix = torch.tensor([1 + clip % (num_frames - 1) for clip in range(num_clips)])  # visible frames 0..c-1
@@ -477,20 +482,20 @@ def test_context_rollout_replaces_the_last_visible_frames_by_the_models_own_pred
         if len(dreamed):
             assert not torch.equal(out[clip, c - 1], ids[clip, c - 1])  # an untrained model's guess is not the frame
     assert (prefix - frames_back >= 1).any() and (prefix - frames_back < 1).any()
-    off = Dynamics(DynamicsConfig(**TINY, context_rollout_prob=0.0), codebook)
+    off = tiny_with(codebook, context_rollout_prob=0.0)
     off.load_state_dict(model.state_dict())
     assert torch.equal(off.rollout_context(ids, mask, frame_actions), ids)
     loss, _ = model.compute_loss({"tokens": ids, "actions": actions})
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="context_rollout_prob"):
-        DynamicsConfig(**TINY, context_rollout_prob=2.0)
+        DynamicsTrainingOptions(context_rollout_prob=2.0)
     with pytest.raises(ValueError, match="context_rollout_frames"):
-        DynamicsConfig(**TINY, context_rollout_frames=0)
+        DynamicsTrainingOptions(context_rollout_frames=0)
 
 def test_after_stall_scope_weights_only_the_frames_after_a_stalled_copy(real_tokens):
     ids, actions, codebook = real_tokens
-    model = Dynamics(DynamicsConfig(**TINY, changed_token_weight=4.0, changed_token_weight_scope="after_stall",
-                                    context_stall_prob=0.5), codebook)
+    model = tiny_with(codebook, changed_token_weight=4.0, changed_token_weight_scope="after_stall",
+                      context_stall_prob=0.5)
     inputs = ids.clone()
     inputs[:, 2] = ids[:, 1]  # frame 2 is a stalled copy of frame 1 in every clip
     weights = model.token_weights(ids, inputs)
@@ -499,9 +504,9 @@ def test_after_stall_scope_weights_only_the_frames_after_a_stalled_copy(real_tok
     assert torch.equal(weights[:, 3] == 4.0, moved)
     others = [t for t in range(ids.shape[1]) if t != 3]
     assert (weights[:, others] == 1.0).all()  # no stall before them: the plain loss
-    everywhere = Dynamics(DynamicsConfig(**TINY, changed_token_weight=4.0, context_stall_prob=0.5), codebook)
+    everywhere = tiny_with(codebook, changed_token_weight=4.0, context_stall_prob=0.5)
     assert (everywhere.token_weights(ids, inputs)[:, 1:] == 4.0).sum() > (weights == 4.0).sum()
     with pytest.raises(ValueError, match="needs context_stall_prob"):
-        DynamicsConfig(**TINY, changed_token_weight=4.0, changed_token_weight_scope="after_stall")
+        DynamicsTrainingOptions(changed_token_weight=4.0, changed_token_weight_scope="after_stall")
     with pytest.raises(ValueError, match="changed_token_weight_scope"):
-        DynamicsConfig(**TINY, changed_token_weight_scope="stalls")
+        DynamicsTrainingOptions(changed_token_weight_scope="stalls")

@@ -93,3 +93,22 @@ def test_copy_baselines_and_paired_gains_equal_a_hand_computation(tiny_world_mod
     assert sum(row["n"] for row in result.camera_strata.values()) == 4
     table = result.table()
     assert "copy PSNR" in table and "stratum scrolling" in table
+
+
+def test_evaluation_resolves_its_sampling_settings_like_a_dream(tiny_world_model):
+    """EvalSettings' sampling settings, given, win over dream.json's (as a dream env's arguments do), and the world
+    model's own settings are left as they are; the protocol's 25 MaskGIT steps hold unless set (None: dream.json's)."""
+    frames = np.stack([_sprite_moving(), _scrolling()])
+    actions = np.zeros((2, 11), dtype=np.int64)
+    held_file = WorldModel(tiny_world_model.tokenizer, tiny_world_model.dynamics,
+                           {"game": "SMB", "maskgit_steps": 2, "hold_pixels": True, "hold_bias": 1.0})
+    from_file = evaluate(held_file, frames, actions, EvalSettings(maskgit_steps=None))
+    given = evaluate(tiny_world_model, frames, actions, EvalSettings(maskgit_steps=2, hold_pixels=True, hold_bias=1.0))
+    assert from_file.psnr_per_sequence == given.psnr_per_sequence
+    assert "hold_pixels" not in tiny_world_model.settings or not tiny_world_model.settings["hold_pixels"]
+    plain = evaluate(held_file, frames, actions, EvalSettings(maskgit_steps=2, hold_pixels=False, hold_bias=0.0))
+    assert plain.psnr_per_sequence == evaluate(tiny_world_model, frames, actions,
+                                               EvalSettings(maskgit_steps=2)).psnr_per_sequence
+    assert EvalSettings().maskgit_steps == 25
+    with pytest.raises(ValueError, match="hold_bias must be >= 0"):
+        evaluate(tiny_world_model, frames, actions, EvalSettings(maskgit_steps=2, hold_bias=-1.0))

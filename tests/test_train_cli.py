@@ -234,22 +234,39 @@ def test_decoder_only_fine_tuning_keeps_token_ids(work: Path, tokenizer_run: Pat
     assert train("lam", "--decoder-only", "--data", store, "--out", work / "lam_bad", "--steps", 1, *FAST) == 1
 
 
-def test_set_changes_training_only_fields_of_an_init_model(work: Path, tokenizer_run: Path, capsys) -> None:
-    """``--set tdce_lambda=1`` fine-tunes a trained dynamics run with another loss; architecture fields are refused
-    with one clear error."""
+def test_set_changes_training_options_of_an_init_model(work: Path, tokenizer_run: Path, capsys) -> None:
+    """``--set tdce_lambda=1`` fine-tunes a trained dynamics run with another loss; the training options are saved
+    with the run (its config.json, each checkpoint's training_options.json), not in the checkpoint's config.json;
+    ``--init`` and ``--resume`` read them back; architecture fields and sampling settings are refused with one clear
+    error."""
+    from genie_gym.models.configs import TRAINING_OPTIONS_FILE, DynamicsConfig, get_training_options
+
     first = work / "dyn_set_base"
     base = ["dynamics", "--data", work / "store", "--tokenizer", tokenizer_run]
     assert train(*base, "--out", first, "--steps", 1, *FAST) == 0
     tuned = work / "dyn_set_tuned"
     assert train(*base, "--init", first, "--out", tuned, "--steps", 1, "--set", "tdce_lambda=1", *FAST) == 0
-    config = RunDir(tuned).read_config()["model"]["config"]
-    assert config["tdce_lambda"] == 1 and config["d_model"] == RunDir(first).read_config()["model"][
-        "config"]["d_model"]
+    model = RunDir(tuned).read_config()["model"]
+    assert model["training_options"]["tdce_lambda"] == 1
+    assert model["config"]["d_model"] == RunDir(first).read_config()["model"]["config"]["d_model"]
+    checkpoint = RunDir(tuned).latest_checkpoint()
+    assert set(json.loads((checkpoint / "config.json").read_text())["config"]) == set(DynamicsConfig.field_names())
+    assert json.loads((checkpoint / TRAINING_OPTIONS_FILE).read_text())["tdce_lambda"] == 1
     assert "action_gain" in RunDir(tuned).read_metrics()[-1]
+    assert train(*base, "--resume", "--out", tuned, "--steps", 2, *FAST) == 0  # the saved --set, restored
+    assert get_training_options("dynamics", RunDir(tuned).latest_checkpoint() / "config.json").tdce_lambda == 1
+    again = work / "dyn_set_again"
+    assert train(*base, "--init", tuned, "--out", again, "--steps", 1, *FAST) == 0  # --init brings its options
+    assert RunDir(again).read_config()["model"]["training_options"]["tdce_lambda"] == 1
     capsys.readouterr()
+    assert train(*base, "--resume", "--out", tuned, "--steps", 3, "--set", "tdce_lambda=2", *FAST) != 0
+    assert "trained with other training options: tdce_lambda 1" in capsys.readouterr().err
     assert train(*base, "--init", first, "--out", work / "dyn_set_bad", "--steps", 1, "--set", "d_model=64",
                  *FAST) != 0
     assert "--set cannot change d_model" in capsys.readouterr().err
+    assert train(*base, "--init", first, "--out", work / "dyn_set_bad", "--steps", 1, "--set", "maskgit_steps=8",
+                 *FAST) != 0
+    assert "maskgit_steps are sampling settings: set them in a world model's dream.json" in capsys.readouterr().err
 
 
 def test_the_bundled_commands_register_without_an_installed_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from genie_gym.evaluation import EvalSettings, evaluate, load_evaluation_data
+from genie_gym.world_model import WorldModel
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie eval`` to the command line."""
@@ -14,8 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="val", choices=["train", "val", "all"])
     parser.add_argument("--mode", default="single", choices=["single", "autoregressive"])
     parser.add_argument("--frames-per-step", type=int, default=2, help="frames generated at a time (autoregressive)")
-    parser.add_argument("--maskgit-steps", type=int, default=25)
-    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--maskgit-steps", type=int, default=EvalSettings.maskgit_steps,
+                        help="MaskGIT steps per decode (default %(default)s, the protocol's, whatever the checkpoint's "
+                             "dream.json says)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="sampling temperature (default: the checkpoint's dream.json, else 1)")
     parser.add_argument("--action-guidance", type=float, default=None,
                         help="action-guidance weight w (default: the checkpoint's dream.json, 0 = none)")
     parser.add_argument("--hold-pixels", action=argparse.BooleanOptionalAction, default=None,
@@ -37,18 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from genie_gym.evaluation import EvalSettings, evaluate, load_evaluation_data
-    from genie_gym.world_model import WorldModel
-
     settings = EvalSettings(mode=args.mode, frames_per_step=args.frames_per_step, maskgit_steps=args.maskgit_steps,
                             temperature=args.temperature, action_guidance=args.action_guidance,
-                            max_sequences=args.max_sequences,
+                            hold_pixels=args.hold_pixels, hold_bias=args.hold_bias, max_sequences=args.max_sequences,
                             batch_size=args.batch_size, seed=args.seed)
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
-    if args.hold_pixels is not None:
-        world_model.settings["hold_pixels"] = args.hold_pixels
-    if args.hold_bias is not None:
-        world_model.settings["hold_bias"] = args.hold_bias
     frames, actions = load_evaluation_data(args.data, settings, split=args.split)
     result = evaluate(world_model, frames, actions, settings, fid_weights=args.fid_weights, grid_path=args.grid)
     print(result.table())

@@ -17,8 +17,8 @@ Where a dream's context comes from:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,58 +30,11 @@ from genie_gym.conventions import FRAME_SIZE, NUM_ACTIONS, validate_frames
 from genie_gym.data.store import EPISODE_RE, EpisodeRef, load_episode
 from genie_gym.envs.retro_env import GenieRetroEnv, context_env
 from genie_gym.fork_safety import use_one_thread_if_forked
+from genie_gym.models.configs import DreamSettings  # the sampling settings' one place, also importable from here
 from genie_gym.uncertainty import REWARD_CONTEXT_FRAMES, TokenEntropyReward, transition_uncertainty
-from genie_gym.world_model import DREAM_DEFAULTS, DreamState, WorldModel
+from genie_gym.world_model import DreamState, WorldModel
 
 RESET_OPTIONS = ("frames", "actions", "episode")
-
-
-@dataclass(frozen=True)
-class DreamSettings:
-    """How dreams are started and sampled. Each value: the argument given, else ``dream.json``'s, else
-    :data:`~genie_gym.world_model.DREAM_DEFAULTS` (:meth:`resolve`).
-
-    Attributes:
-        context_frames: real frames a dream starts from.
-        maskgit_steps: MaskGIT steps per dreamed frame.
-        temperature: sampling temperature (0: the most likely ids).
-        action_guidance: weight ``w`` that pushes each frame towards what the action changes, at ``num_actions`` times
-            the compute (``genie_gym.models.maskgit``; 0: none).
-        hold_pixels: keep the previous frame's pixels where the predicted id repeats.
-        hold_bias: log-probability bonus of each patch's previous id while sampling (0: none).
-    """
-
-    context_frames: int = DREAM_DEFAULTS["context_frames"]
-    maskgit_steps: int = DREAM_DEFAULTS["maskgit_steps"]
-    temperature: float = DREAM_DEFAULTS["temperature"]
-    action_guidance: float = DREAM_DEFAULTS["action_guidance"]
-    hold_pixels: bool = DREAM_DEFAULTS["hold_pixels"]
-    hold_bias: float = DREAM_DEFAULTS["hold_bias"]
-
-    def __post_init__(self) -> None:
-        kinds = {"int": int, "float": float, "bool": bool}
-        for field in fields(self):
-            object.__setattr__(self, field.name, kinds[field.type](getattr(self, field.name)))
-        for name, least in (("context_frames", 1), ("maskgit_steps", 1), ("temperature", 0), ("action_guidance", 0),
-                            ("hold_bias", 0)):
-            if getattr(self, name) < least:
-                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
-
-    @classmethod
-    def names(cls) -> list[str]:
-        """The settings' names (the keys of ``dream.json`` and of the envs' keyword arguments)."""
-        return [field.name for field in fields(cls)]
-
-    @classmethod
-    def resolve(cls, file_settings: Mapping[str, Any], **arguments: Any) -> DreamSettings:
-        """``file_settings`` (a :class:`WorldModel`'s ``settings``: ``dream.json`` over ``DREAM_DEFAULTS``), each
-        overridden by the argument of its name unless that is ``None``."""
-        unknown = sorted(set(arguments) - set(cls.names()))
-        if unknown:
-            raise TypeError(f"unknown dream setting(s) {unknown}: the settings are {', '.join(cls.names())}")
-        chosen = {name: arguments.get(name) for name in cls.names()}
-        chosen = {name: file_settings.get(name) if value is None else value for name, value in chosen.items()}
-        return cls(**{name: value for name, value in chosen.items() if value is not None})
 
 
 def context_from_options(options: dict[str, Any], context_frames: int) -> tuple[np.ndarray, np.ndarray] | None:

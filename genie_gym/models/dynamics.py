@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genie_gym.models.checkpoint_io import PretrainedMixin
-from genie_gym.models.configs import DynamicsConfig
+from genie_gym.models.configs import SAMPLING_DEFAULTS, DynamicsConfig, DynamicsTrainingOptions
 from genie_gym.models.maskgit import DynamicsStream, GenerationResult, generate
 from genie_gym.models.st_transformer import STCache, STTransformer, init_weights
 from genie_gym.models.tdce import tdce_loss, token_distance_table
@@ -53,14 +53,18 @@ class Dynamics(PretrainedMixin, nn.Module):
         config: a :class:`DynamicsConfig` (default: the paper's GenieRedux-G).
         codebook: the tokenizer's normalised code vectors float ``(num_codes, latent_dim)``
             (``VideoTokenizer.codebook_vectors()``); ``None`` leaves zeros (e.g. before loading a checkpoint).
+        training_options: how :meth:`compute_loss` trains it (default: :class:`DynamicsTrainingOptions`' defaults);
+            the trainer sets the run's. They are not saved with the weights.
     """
 
     model_kind: ClassVar[str] = "dynamics"
     config_class: ClassVar[type[DynamicsConfig]] = DynamicsConfig
 
-    def __init__(self, config: DynamicsConfig | None = None, codebook: torch.Tensor | None = None) -> None:
+    def __init__(self, config: DynamicsConfig | None = None, codebook: torch.Tensor | None = None,
+                 training_options: DynamicsTrainingOptions | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else DynamicsConfig()
+        self.training_options = training_options if training_options is not None else DynamicsTrainingOptions()
         c = self.config
         self.mask_id = c.num_codes
         self.no_action_id = c.num_actions
@@ -88,6 +92,15 @@ class Dynamics(PretrainedMixin, nn.Module):
         for module in (self.codebook_proj, self.head):
             if module is not None:
                 module.apply(init_weights)
+
+    @property
+    def training_options(self) -> DynamicsTrainingOptions:
+        """How :meth:`compute_loss` trains the model (checked against its config when set)."""
+        return self._training_options
+
+    @training_options.setter
+    def training_options(self, options: DynamicsTrainingOptions) -> None:
+        self._training_options = options.check_model(self.config)
 
     # ----------------------------------------------------------------------------------------------- inputs
     def check_tokens(self, tokens: torch.Tensor, allow_mask: bool = False, what: str = "tokens") -> torch.Tensor:
@@ -168,14 +181,15 @@ class Dynamics(PretrainedMixin, nn.Module):
 
         With ``visible_prefix_prob`` > 0, that fraction of the clips (drawn per clip) also keeps frames ``1..c-1``
         fully visible, ``c ~ U{1..T-1}``: only frames ``c..T-1`` are masked, as when a dream predicts frame ``c``.
-        ``visible_prefix_prob`` overrides the config's (evaluation uses 0, the paper's masking, for every model).
+        ``visible_prefix_prob`` overrides the training options' (evaluation uses 0, the paper's masking, for every
+        model).
         """
-        c = self.config
-        prefix_prob = c.visible_prefix_prob if visible_prefix_prob is None else visible_prefix_prob
+        options, grid = self.training_options, self.config.grid_size
+        prefix_prob = options.visible_prefix_prob if visible_prefix_prob is None else visible_prefix_prob
         device = self.codebook.device
         ratio = torch.rand(batch, 1, 1, 1, generator=generator, device=device)
-        ratio = c.mask_ratio_min + (c.mask_ratio_max - c.mask_ratio_min) * ratio
-        scores = torch.rand(batch, num_frames - 1, c.grid_size, c.grid_size, generator=generator, device=device)
+        ratio = options.mask_ratio_min + (options.mask_ratio_max - options.mask_ratio_min) * ratio
+        scores = torch.rand(batch, num_frames - 1, grid, grid, generator=generator, device=device)
         if prefix_prob > 0:
             first_masked = torch.randint(1, num_frames, (batch,), generator=generator, device=device)
             use_prefix = torch.rand(batch, generator=generator, device=device) < prefix_prob
@@ -201,11 +215,11 @@ class Dynamics(PretrainedMixin, nn.Module):
         device = tokens.device
         visible = ~mask.flatten(2).any(dim=2)  # (B, T)
         draws = _uniform((batch, num_frames), generator, device)
-        stalled = visible & (draws < self.config.context_stall_prob)
-        if self.config.context_stall_actions:
+        stalled = visible & (draws < self.training_options.context_stall_prob)
+        if self.training_options.context_stall_actions:
             if actions is None:
                 raise ValueError("stall_context needs the clip's actions when context_stall_actions is set")
-            allowed = torch.tensor(self.config.context_stall_actions, device=device)
+            allowed = torch.tensor(self.training_options.context_stall_actions, device=device)
             stalled[:, :-1] &= torch.isin(actions.to(device), allowed)
         stalled[:, 0] = False
         stalled[:, -1] = False
@@ -228,11 +242,11 @@ class Dynamics(PretrainedMixin, nn.Module):
         """
         batch = inputs.shape[0]
         device = inputs.device
-        k = self.config.context_rollout_frames
+        k = self.training_options.context_rollout_frames
         visible = ~mask.flatten(2).any(dim=2)  # (B, T)
         first_target = (~visible).to(torch.int64).argmax(dim=1)  # every clip has a masked token (sample_mask)
         draws = _uniform((batch,), generator, device)
-        chosen = ((first_target - k) >= 1) & (draws < self.config.context_rollout_prob)
+        chosen = ((first_target - k) >= 1) & (draws < self.training_options.context_rollout_prob)
         if not bool(chosen.any()):
             return inputs
         rows = chosen.nonzero().squeeze(1)
@@ -258,13 +272,13 @@ class Dynamics(PretrainedMixin, nn.Module):
         frame. Scope ``"after_stall"``: only in the frames whose previous input frame is a stalled copy (differs from
         the real one), the tokens that differ from that copy (what the model must change to carry on).
         """
-        if self.config.changed_token_weight_scope == "all":
+        if self.training_options.changed_token_weight_scope == "all":
             changed = changed_tokens(tokens)
         else:
             after_stall = torch.zeros(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
             after_stall[:, 1:] = (inputs[:, :-1] != tokens[:, :-1]).flatten(2).any(dim=2)
             changed = changed_tokens(tokens, inputs) & after_stall[:, :, None, None]
-        return torch.where(changed, self.config.changed_token_weight, 1.0)
+        return torch.where(changed, self.training_options.changed_token_weight, 1.0)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """MaskGIT loss on ``batch["tokens"]`` int64 ``(B, T, h, w)`` and ``batch["actions"]`` int64 ``(B, T-1)``.
@@ -278,17 +292,18 @@ class Dynamics(PretrainedMixin, nn.Module):
         actions = batch["actions"].to(tokens.device)
         frame_actions = self.frame_actions(actions, tokens.shape[1])
         mask = self.sample_mask(tokens.shape[0], tokens.shape[1])
-        inputs = self.stall_context(tokens, mask, actions) if self.config.context_stall_prob > 0 else tokens
-        if self.config.context_rollout_prob > 0:
+        options = self.training_options
+        inputs = self.stall_context(tokens, mask, actions) if options.context_stall_prob > 0 else tokens
+        if options.context_rollout_prob > 0:
             inputs = self.rollout_context(inputs, mask, frame_actions)
         hidden = self.hidden(inputs.masked_fill(mask, self.mask_id), frame_actions)
         logits = self.head(hidden[mask])
         targets = tokens[mask]
-        table = self.distance_table() if self.config.tdce_lambda > 0 else None
+        table = self.distance_table() if options.tdce_lambda > 0 else None
         weights = None
-        if self.config.changed_token_weight != 1.0:
+        if options.changed_token_weight != 1.0:
             weights = self.token_weights(tokens, inputs)[mask]
-        loss, cross_entropy, distance = tdce_loss(logits, targets, table, self.config.tdce_lambda, weights)
+        loss, cross_entropy, distance = tdce_loss(logits, targets, table, options.tdce_lambda, weights)
         with torch.no_grad():
             accuracy = (logits.argmax(dim=-1) == targets).float().mean()
         metrics = {
@@ -354,7 +369,9 @@ class Dynamics(PretrainedMixin, nn.Module):
         use_cache: bool = True,
         hold_bias: float = 0.0,
     ) -> GenerationResult:
-        """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`."""
+        """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`
+        (``maskgit_steps`` / ``temperature`` ``None``: the :class:`~genie_gym.models.configs.DreamSettings`
+        defaults)."""
         return generate(
             self,
             context_tokens,
@@ -362,8 +379,8 @@ class Dynamics(PretrainedMixin, nn.Module):
             num_frames,
             mode=mode,
             frames_per_step=frames_per_step,
-            maskgit_steps=self.config.maskgit_steps if maskgit_steps is None else maskgit_steps,
-            temperature=self.config.temperature if temperature is None else temperature,
+            maskgit_steps=SAMPLING_DEFAULTS.maskgit_steps if maskgit_steps is None else maskgit_steps,
+            temperature=SAMPLING_DEFAULTS.temperature if temperature is None else temperature,
             generator=generator,
             action_guidance=action_guidance,
             use_cache=use_cache,

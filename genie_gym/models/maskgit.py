@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from genie_gym.models.configs import SAMPLING_DEFAULTS
 from genie_gym.models.st_transformer import STCache
 
 if TYPE_CHECKING:
@@ -239,8 +240,8 @@ def generate(
     num_frames: int,
     mode: str = "single",
     frames_per_step: int = 1,
-    maskgit_steps: int = 25,
-    temperature: float = 1.0,
+    maskgit_steps: int = SAMPLING_DEFAULTS.maskgit_steps,
+    temperature: float = SAMPLING_DEFAULTS.temperature,
     generator: torch.Generator | None = None,
     action_guidance: float = 0.0,
     use_cache: bool = True,
@@ -400,8 +401,8 @@ class DynamicsStream:
         ids' probabilities.
         """
         model = self.model
-        steps = model.config.maskgit_steps if maskgit_steps is None else maskgit_steps
-        temperature = model.config.temperature if temperature is None else temperature
+        steps = SAMPLING_DEFAULTS.maskgit_steps if maskgit_steps is None else maskgit_steps
+        temperature = SAMPLING_DEFAULTS.temperature if temperature is None else temperature
         frame_action = self._action_ids(action)
         action_guidance = _check_guidance(model, action_guidance)
         b, h, w = self.batch_size, self.grid_h, self.grid_w
