@@ -13,7 +13,8 @@ moving / scrolling: ``n``, ``psnr``, ``gain``, ``gain_se``).
         checkpoints/genie-redux-g-smb/dynamics --settings '{}' '{"hold_pixels": true, "hold_bias": 2}' \\
         --data data/val_runner data/val_sticky data/val_runstop --max-sequences 64
 
-Never point it at the test stores (docs/WORLD_MODEL_CAMPAIGN.md, test-set rule).
+Never point it at the test stores while choosing (docs/WORLD_MODEL_CAMPAIGN.md, test-set rule): a store whose
+folder name starts with ``test`` is refused unless ``--report`` says this is the one final report of a chosen model.
 """
 
 from __future__ import annotations
@@ -80,7 +81,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="append one JSON line per result here")
+    parser.add_argument("--report", action="store_true",
+                        help="allow test stores: the final report of models already chosen on validation")
     args = parser.parse_args()
+    test_stores = [store for store in args.data if Path(store).name.startswith("test")]
+    if test_stores and not args.report:
+        parser.error(f"{', '.join(test_stores)} look like test stores: choose on validation stores; pass --report "
+                     "only for the final report of a model already chosen")
     if args.threads:
         torch.set_num_threads(args.threads)
     protocol = EvalSettings(max_sequences=args.max_sequences)
