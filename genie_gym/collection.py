@@ -47,7 +47,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from genie_gym.conventions import FRAME_SHAPE, FRAME_SKIP, validate_action
-from genie_gym.data.store import EpisodeExistsError, EpisodeStore, check_episode, write_episode
+from genie_gym.data.store import HIRES_SIZE, EpisodeExistsError, EpisodeStore, check_episode, write_episode
 from genie_gym.games import Game, get_game
 
 SETTINGS_KEYS = ("agent", "seed", "max_steps", "frame_skip", "lead_in")
@@ -170,15 +170,16 @@ def play_lead_in(
 
 def record_episode(
     env: Any, policy: Policy, seed: int, game: str, index: int, max_steps: int, parent_pid: int | None = None,
-    start_obs: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+    start_obs: np.ndarray | None = None, hires_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool, bool] | tuple[np.ndarray, np.ndarray, bool, bool, np.ndarray]:
     """Play one episode and return ``(frames uint8 (T, 64, 64, 3), actions int64 (T-1,), terminated, truncated)``.
 
     ``frames[0]`` is the reset observation and ``frames[t+1]`` the observation after ``actions[t]``. The env is reset
     with ``derive_seed(seed, game, index, "env")`` and the policy with ``derive_seed(seed, game, index, "policy")``;
     with ``start_obs`` (the observation after a lead-in, :func:`play_lead_in`) the env is not reset and recording
     starts from that observation. The episode ends when the env says terminated or truncated, or after
-    ``max_steps`` recorded steps.
+    ``max_steps`` recorded steps. With ``hires_size`` (``genie collect --hires``) a fifth element follows: uint8
+    ``(T, S, S, 3)``, each frame made from the same emulator frame at ``S x S`` (``env.unwrapped.frame_at``).
     """
     if start_obs is None:
         obs, _ = env.reset(seed=derive_seed(seed, game, index, "env"))
@@ -188,6 +189,11 @@ def record_episode(
     frames = np.empty((max_steps + 1, *FRAME_SHAPE), dtype=np.uint8)
     actions = np.empty(max_steps, dtype=np.int64)
     frames[0] = obs
+    hires = None
+    if hires_size is not None:
+        raw = env.unwrapped
+        hires = np.empty((max_steps + 1, hires_size, hires_size, 3), dtype=np.uint8)
+        hires[0] = raw.frame_at(hires_size)
     steps = 0
     terminated = truncated = False
     while steps < max_steps:
@@ -198,10 +204,13 @@ def record_episode(
         actions[steps] = action
         steps += 1
         frames[steps] = obs
+        if hires is not None:
+            hires[steps] = raw.frame_at(hires_size)
         if terminated or truncated:
             break
     truncated = truncated or not terminated
-    return frames[: steps + 1].copy(), actions[:steps].copy(), bool(terminated), bool(truncated)
+    result = frames[: steps + 1].copy(), actions[:steps].copy(), bool(terminated), bool(truncated)
+    return result if hires is None else (*result, hires[: steps + 1].copy())
 
 
 @dataclass(frozen=True)
@@ -214,6 +223,7 @@ class _Settings:
     lead_in: list[int] | None = None  # [min, max] unrecorded lead-in steps, None: recording starts at the reset
     lead_in_agent: str | None = None
     states: dict[str, list[str | None]] | None = None  # per game, the start states its episodes cycle through
+    hires_size: int | None = None  # also store each frame at this size (hires.npy; genie collect --hires)
 
     def state_for(self, game: str, index: int) -> str | None:
         """The start state of episode ``index`` of ``game`` (:func:`episode_state`); ``None``: the game's default."""
@@ -286,12 +296,12 @@ class _EpisodeRunner:
             start_obs, lead_steps, env_seed = play_lead_in(
                 self.env, self.lead_policy, s.seed, game, index, tuple(s.lead_in), self.parent_pid
             )
-        frames, actions, terminated, truncated = record_episode(
-            self.env, self.policy, s.seed, game, index, s.max_steps, self.parent_pid, start_obs
+        frames, actions, terminated, truncated, *hires = record_episode(
+            self.env, self.policy, s.seed, game, index, s.max_steps, self.parent_pid, start_obs, s.hires_size
         )
         try:
             meta = s.meta(game, index, terminated, truncated, lead_steps, env_seed, self.env.start_state)
-            write_episode(s.out_dir, game, index, frames, actions, meta)
+            write_episode(s.out_dir, game, index, frames, actions, meta, hires=hires[0] if hires else None)
         except EpisodeExistsError:
             pass  # another (orphaned or concurrent) process wrote the same deterministic episode
         return len(frames)
@@ -348,7 +358,7 @@ def _game_names(games: Iterable[str | Game] | str) -> list[str]:
 
 def plan_collection(
     store: EpisodeStore, games: Sequence[str], episodes: int, shard: tuple[int, int], settings: dict[str, Any],
-    states: dict[str, list[str | None]] | None = None,
+    states: dict[str, list[str | None]] | None = None, hires_size: int | None = None,
 ) -> tuple[list[tuple[str, int]], int]:
     """The ``(game, index)`` tasks still to collect, and how many of the shard's episodes are already on disk.
 
@@ -356,7 +366,8 @@ def plan_collection(
     (agent, seed, max_steps, frame_skip) and from the start state this collection gives its index (``states``: per
     game, the states its episodes take turns in, :func:`episode_state`; ``None``: every game's default), else this
     raises (a corrupt episode: :class:`CorruptEpisodeError`). The tasks of a game come grouped by start state, so a
-    worker makes a new emulator only when the state changes.
+    worker makes a new emulator only when the state changes. With ``hires_size`` (``--hires``) every episode on disk
+    must hold hires frames of that size, and without it none may: a store is either all hires or none.
     """
     from genie_gym.roms import default_start_state
 
@@ -380,6 +391,13 @@ def plan_collection(
                 raise ValueError(
                     f"{ref.path} was collected with {different}, but this collection uses "
                     f"{wanted}. Collect into another --out directory, or rerun with the same settings to resume."
+                )
+            if meta.get("hires_size") != hires_size:
+                have = f"with --hires ({meta['hires_size']}x{meta['hires_size']} frames)" if meta.get("hires_size") \
+                    else "without --hires"
+                raise ValueError(
+                    f"{ref.path} was collected {have}, but this collection {'adds' if hires_size else 'omits'} "
+                    "them: collect into another --out directory, or rerun with the same --hires choice to resume."
                 )
             recorded, wanted_state = recorded_state(meta, default), episode_state(game_states, index) or default
             if recorded != wanted_state:
@@ -410,6 +428,7 @@ def collect(
     lead_in: tuple[int, int] | None = None,
     lead_in_factory: PolicyFactory | None = None,
     states: str | Sequence[str] | None = None,
+    hires: bool = False,
 ) -> CollectionResult:
     """Collect episodes ``0 .. episodes-1`` of each game (those of ``shard``) into the store at ``out_dir``.
 
@@ -433,6 +452,9 @@ def collect(
             against every game; :class:`genie_gym.roms.UnknownStateError` lists a game's states), or ``None`` (each
             game's default state). Episode ``i`` starts from ``states[i % len(states)]``; ``meta.json`` records its
             ``state``.
+        hires: also store each frame at 256x256 (``hires.npy``, :data:`genie_gym.data.store.HIRES_SIZE`), made from
+            the same emulator frame by the same convention, to train the super-resolution network on. Resuming a
+            store refuses episodes collected with the other choice.
 
     Returns:
         A :class:`CollectionResult`. Raises :class:`CollectionError` if a worker dies or fails (rerun to resume).
@@ -457,13 +479,14 @@ def collect(
     }
     settings = _Settings(str(Path(out_dir)), int(seed), int(max_steps), int(frame_skip),
                          agent or describe_policy(policy_factory), None if lead_in is None else list(lead_in),
-                         None if lead_in is None else describe_policy(lead_in_factory), game_states)
+                         None if lead_in is None else describe_policy(lead_in_factory), game_states,
+                         HIRES_SIZE if hires else None)
     store = EpisodeStore(out_dir)
     store.root.mkdir(parents=True, exist_ok=True)
     for name in names:
         store.remove_stale_temp_dirs(name)
     pending, skipped = plan_collection(store, names, episodes, shard, {k: getattr(settings, k) for k in SETTINGS_KEYS},
-                                       game_states)
+                                       game_states, hires_size=settings.hires_size)
 
     start = time.perf_counter()
     bar = tqdm(total=len(pending) + skipped, initial=skipped, unit="ep", disable=not progress, dynamic_ncols=True,

@@ -7,6 +7,10 @@ while paused, ``R`` resets, ``Esc``/``Q`` quits. With ``--policy`` a trained pol
 it and the keyboard at any moment; ``U`` toggles the heat map of the dream's per-token uncertainty over the dream
 panel.
 
+Upscaling (``--upscale``, on by default when the game's super-resolution network is installed,
+``checkpoints/upscaler-smb``): every 64x64 panel is drawn through the U-Net (``genie_gym.models.upscaler``) instead of
+being blown up pixel by pixel; without a network ``--upscale`` uses bicubic. Recordings show the same.
+
 Headless: with ``SDL_VIDEODRIVER=dummy`` and ``--actions FILE`` (one action per line, as a name or an index) it runs
 without a screen; ``--record out.gif|out.mp4`` writes what the window shows and ``--record-store DIR`` writes the
 real game's frames and actions as an episode of the store (so a human's play becomes training data). On Linux
@@ -323,12 +327,19 @@ def overlay_uncertainty(frame: np.ndarray, uncertainty_map: np.ndarray, strength
     return np.round(frame.astype(np.float32) * (1.0 - alpha) + colors * alpha).astype(np.uint8)
 
 
-def compose_canvas(panels: list[tuple[str, np.ndarray]], scale: int) -> np.ndarray:
-    """Place the panels side by side, each upscaled ``scale`` times (nearest), under an empty header band.
+def compose_canvas(panels: list[tuple[str, np.ndarray]], scale: int, upscaler=None) -> np.ndarray:
+    """Place the panels side by side, each upscaled ``scale`` times, under an empty header band: pixel by pixel
+    (nearest), or with ``upscaler`` (a :class:`genie_gym.models.upscaler.FrameUpscaler` to ``64 * scale``, the
+    super-resolution network or bicubic).
 
     Returns uint8 ``(HEADER_HEIGHT + 64*scale, n*64*scale + gaps, 3)``.
     """
-    tiles = [np.kron(frame, np.ones((scale, scale, 1), dtype=np.uint8)) for _, frame in panels]
+    if upscaler is not None and upscaler.size != 64 * scale:
+        raise ValueError(f"the upscaler draws {upscaler.size}x{upscaler.size} panels, the window {64 * scale}")
+    if upscaler is not None:  # one batch: side by side costs one pass of the network, not two
+        tiles = list(upscaler(np.stack([frame for _, frame in panels])))
+    else:
+        tiles = [np.kron(frame, np.ones((scale, scale, 1), dtype=np.uint8)) for _, frame in panels]
     offsets = panel_offsets(len(panels), scale)
     canvas = np.zeros((HEADER_HEIGHT + tiles[0].shape[0], offsets[-1] + tiles[-1].shape[1], 3), dtype=np.uint8)
     for x, tile in zip(offsets, tiles, strict=True):
@@ -424,13 +435,13 @@ def pad_to_common_size(images: list[np.ndarray], size: tuple[int, int] | None = 
     return video
 
 
-def render_window(panels: list[tuple[str, np.ndarray]], header: str, scale: int, font) -> np.ndarray:
-    """The window image: the panels side by side (:func:`compose_canvas`) with ``header`` written in white in the
-    header band by the pygame ``font``, and side by side each panel's label ("real", "dream") in its top-left
-    corner. Returns uint8 ``(HEADER_HEIGHT + 64*scale, W, 3)``."""
+def render_window(panels: list[tuple[str, np.ndarray]], header: str, scale: int, font, upscaler=None) -> np.ndarray:
+    """The window image: the panels side by side (:func:`compose_canvas`, through ``upscaler`` when given) with
+    ``header`` written in white in the header band by the pygame ``font``, and side by side each panel's label
+    ("real", "dream") in its top-left corner. Returns uint8 ``(HEADER_HEIGHT + 64*scale, W, 3)``."""
     import pygame
 
-    canvas = compose_canvas(panels, scale)
+    canvas = compose_canvas(panels, scale, upscaler)
     surface = pygame.surfarray.make_surface(canvas.transpose(1, 0, 2))
     surface.blit(font.render(header, True, (255, 255, 255)), (4, 4))
     if len(panels) > 1:  # side by side: say which panel is which, on a dark band so it reads on any frame
@@ -445,7 +456,7 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
              max_steps: int | None = None, maskgit_steps: int | None = None,
              dream_from: int = 0, action_guidance: float | None = None, policy: str | None = None,
              policy_sees: str | None = None, deterministic: bool = False,
-             overlay: bool = False) -> dict[str, object]:
+             overlay: bool = False, upscale: bool | None = None, upscaler: str | None = None) -> dict[str, object]:
     """Run the interactive (or scripted, headless) play loop; returns a summary dict.
 
     ``dream_from``: the first N steps run only the real game (the dream panel shows it darkened); then the dream
@@ -455,6 +466,11 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     a ``policy.safetensors``, a shipped policy's name or an SB3 ``.zip``), sampling its actions (the most likely
     with ``deterministic``) on the frame ``policy_sees`` names (:class:`PlaySession`); ``A`` hands the game to the
     keyboard and back. ``overlay``: start with the uncertainty heat map on (``U`` toggles it).
+
+    ``upscale``: draw the panels through the super-resolution network (:func:`play_upscaler`): ``None`` (default) when
+    the game's shipped upscaler is installed, ``True`` always (bicubic without a network), ``False`` never;
+    ``upscaler``: an upscaler checkpoint or run directory to use instead of the shipped one. The summary's
+    ``"upscaler"`` says what drew the panels (``None``: pixel by pixel).
 
     The loop ends on Esc/Q/window close, when a script runs out, or after ``max_steps`` steps. The summary counts
     the steps each player chose (``"players"``) when a policy was loaded.
@@ -479,6 +495,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                           dream_from=dream_from, action_guidance=action_guidance, policy=agent,
                           policy_sees=policy_sees)
     session.state.overlay = bool(overlay)
+    game = (session.dream or session.real).unwrapped.game
+    frame_upscaler = play_upscaler(getattr(game, "name", game), scale, upscale, upscaler)
     pygame.display.init()
     pygame.font.init()
     font = pygame.font.Font(None, 20)
@@ -516,7 +534,7 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
             if not running:
                 break
             panels, header = session.panels(), header_text(session)
-            image = render_window(panels, header, scale, font)
+            image = render_window(panels, header, scale, font, frame_upscaler)
             if screen is None or screen.get_size() != (image.shape[1], image.shape[0]):
                 screen = pygame.display.set_mode((image.shape[1], image.shape[0]))
             pygame.surfarray.blit_array(screen, image.transpose(1, 0, 2))
@@ -549,7 +567,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                 clock.tick(fps)
     finally:
         pygame.display.quit()
-        summary: dict[str, object] = {"steps": session.state.step}
+        summary: dict[str, object] = {"steps": session.state.step,
+                                      "upscaler": None if frame_upscaler is None else frame_upscaler.source}
         if agent is not None:
             summary["players"] = players
         session.state.archive_episode()
@@ -559,11 +578,27 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
         finally:
             try:
                 if recorder is not None and recorder.shown:
-                    summary["record"] = str(recorder.write(lambda panels, header: render_window(panels, header,
-                                                                                                 scale, font)))
+                    summary["record"] = str(recorder.write(lambda panels, header: render_window(
+                        panels, header, scale, font, frame_upscaler)))
             finally:
                 session.close()
     return summary
+
+
+def play_upscaler(game: str, scale: int, upscale: bool | None = None, upscaler: str | None = None):
+    """The :class:`~genie_gym.models.upscaler.FrameUpscaler` that draws the play window's panels at ``64 * scale``,
+    or ``None`` for pixel-by-pixel panels (see :func:`run_play`'s ``upscale`` / ``upscaler``)."""
+    from genie_gym.models.upscaler import FrameUpscaler, shipped_upscaler_dir
+
+    if upscale is False:
+        if upscaler is not None:
+            raise ValueError("--upscaler DIR and --no-upscale contradict each other: pass one of them")
+        return None
+    if upscaler is not None:
+        return FrameUpscaler.load(upscaler, game=game, size=64 * scale)
+    if upscale is None and shipped_upscaler_dir(game) is None:
+        return None  # nothing trained for this game: the pixels as they are, as before upscalers existed
+    return FrameUpscaler.load("auto", game=game, size=64 * scale)
 
 
 def _keyboard_action(pygame) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -22,7 +21,13 @@ from genie_gym.models import (
     save_pretrained,
 )
 from genie_gym.models.checkpoint_io import CONFIG_FILE, WEIGHTS_FILE
-from genie_gym.models.configs import TRAINING_ONLY_FIELDS
+from genie_gym.models.configs import (
+    SETTABLE_FIELDS,
+    TRAINING_OPTIONS_FILE,
+    DreamSettings,
+    DynamicsTrainingOptions,
+    get_training_options,
+)
 
 TOKENIZER = TokenizerConfig(patch_size=8, d_model=32, num_heads=4, encoder_blocks=1, decoder_blocks=1, num_codes=64)
 LAM = LAMConfig(patch_size=8, d_model=32, num_heads=4, encoder_blocks=1, decoder_blocks=1)
@@ -194,9 +199,7 @@ def test_configs_round_trip_and_reject_unknown_keys(tmp_path):
     small_tokenizer, small_dynamics = get_config("tokenizer", "small"), get_config("dynamics", "small")
     shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "genie-redux-g-smb"
     assert get_config("tokenizer", shipped / "tokenizer" / CONFIG_FILE) == small_tokenizer  # small = shipped shape
-    shipped_dynamics = get_config("dynamics", shipped / "dynamics" / CONFIG_FILE)
-    training_only = {name: getattr(small_dynamics, name) for name in TRAINING_ONLY_FIELDS["dynamics"]}
-    assert dataclasses.replace(shipped_dynamics, **training_only) == small_dynamics  # same shape; training may differ
+    assert get_config("dynamics", shipped / "dynamics" / CONFIG_FILE) == small_dynamics  # the architecture only
     assert small_dynamics.grid_size == small_tokenizer.grid_size
     assert (small_dynamics.num_codes, small_dynamics.latent_dim) == (
         small_tokenizer.num_codes,
@@ -218,6 +221,51 @@ def test_configs_round_trip_and_reject_unknown_keys(tmp_path):
         DynamicsConfig(action_source="keyboard")
 
 
+def test_a_dynamics_config_json_from_before_the_split_loads_and_gives_its_training_options(tmp_path):
+    """Checkpoints whose config.json holds training options and sampling settings next to the architecture (every
+    one written before the split) load unchanged; the training options are read from them, or from the
+    training_options.json a run writes into its checkpoints."""
+    model = Dynamics(DYNAMICS, codebook=torch.randn(64, 32))
+    directory = save_pretrained(model, tmp_path / "dyn")
+    meta = json.loads((directory / CONFIG_FILE).read_text())
+    assert set(meta["config"]) == set(DynamicsConfig.field_names())  # what the weights need, nothing else
+    old = {"tdce_lambda": 1.0, "visible_prefix_prob": 0.5, "context_stall_actions": [0], "maskgit_steps": 25,
+           "temperature": 1.0}
+    meta["config"].update(old)
+    (directory / CONFIG_FILE).write_text(json.dumps(meta))
+    loaded = load_pretrained(directory, expected_kind="dynamics")
+    assert loaded.config == DYNAMICS and loaded.training_options == DynamicsTrainingOptions()
+    assert get_config("dynamics", directory / CONFIG_FILE) == DYNAMICS
+    options = get_training_options("dynamics", directory / CONFIG_FILE)
+    assert options == DynamicsTrainingOptions(tdce_lambda=1.0, visible_prefix_prob=0.5, context_stall_actions=(0,))
+    (directory / TRAINING_OPTIONS_FILE).write_text(json.dumps({"changed_token_weight": 2}))
+    assert get_training_options("dynamics", directory / CONFIG_FILE) == DynamicsTrainingOptions(changed_token_weight=2)
+    assert get_training_options("dynamics", "small") == DynamicsTrainingOptions()
+    with pytest.raises(ValueError, match=r"has no field\(s\) \['tdce_lambda'\]"):
+        DYNAMICS.replace(tdce_lambda=1.0)  # a training option is not part of the architecture
+    with pytest.raises(ValueError, match="action ids in \\[0, 5\\)"):
+        Dynamics(DYNAMICS, training_options=DynamicsTrainingOptions(context_stall_actions=(5,)))
+    assert SETTABLE_FIELDS["dynamics"] == set(DynamicsTrainingOptions.field_names()) | {"hold_unchanged_tokens"}
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "genie-redux-g-smb" / "dynamics" / CONFIG_FILE
+    assert get_training_options("dynamics", shipped).changed_token_weight == 4  # stage 8's, kept in its config.json
+
+
+def test_each_sampling_setting_has_one_default() -> None:
+    """DreamSettings holds the sampling defaults; dream.json's defaults and the model code's take them from it."""
+    import inspect
+
+    from genie_gym.models.maskgit import generate
+    from genie_gym.world_model import DREAM_DEFAULTS
+
+    defaults = DreamSettings().to_dict()
+    assert {key: DREAM_DEFAULTS[key] for key in defaults} == defaults
+    parameters = inspect.signature(generate).parameters
+    assert (parameters["maskgit_steps"].default, parameters["temperature"].default) == (
+        defaults["maskgit_steps"], defaults["temperature"])
+    assert DreamSettings.resolve({"maskgit_steps": 8, "game": "SMB"}, temperature=0.5) == DreamSettings(
+        maskgit_steps=8, temperature=0.5)
+
+
 def test_checkpoint_io_is_a_leaf_and_models_register_their_kinds(tmp_path) -> None:
     """The file format imports no model (each model class registers its kind as it is defined), and the LAM gets
     its quantizer without the tokenizer module."""
@@ -235,7 +283,10 @@ def test_checkpoint_io_is_a_leaf_and_models_register_their_kinds(tmp_path) -> No
     from genie_gym.models import lam
 
     assert "genie_gym.models.tokenizer" not in imported(lam) and "genie_gym.models.quantizer" in imported(lam)
-    assert model_classes() == {"tokenizer": VideoTokenizer, "lam": LatentActionModel, "dynamics": Dynamics}
+    from genie_gym.models.upscaler import Upscaler
+
+    assert model_classes() == {"tokenizer": VideoTokenizer, "lam": LatentActionModel, "dynamics": Dynamics,
+                               "upscaler": Upscaler}
 
     class Other(VideoTokenizer):  # a subclass that names no kind of its own registers nothing
         pass

@@ -5,6 +5,7 @@ Example::
     genie collect --env SMB --agent sticky-random --episodes 1000 --max-steps 500 --workers 2 --out data/ --seed 0
     genie collect --env SMB --states all --episodes 120 --out data/smb_levels/   # 10 episodes from each start state
     genie collect --env SMB --agent policy --policy runs/game_agent --epsilon 0.1 --episodes 300 --out data/test_game
+    genie collect --env SMB --hires --episodes 30 --out data/smb_hires/   # + 256x256 frames, for genie train upscaler
 
 Rerunning the same command after an interruption (Ctrl-C, kill, crash) resumes: episodes on disk are kept and the
 missing ones are collected, byte-identical to an uninterrupted run. ``--shard i/n`` splits one collection over
@@ -54,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start states to spread each game's episodes over, in turn (episode i starts from state "
                              "i %% K): all (SMB: its 12 level states), or names such as Level1-1,Level2-1; default: "
                              "the game's default state (SMB: Level1-1); meta.json records each episode's state")
+    parser.add_argument("--hires", action="store_true",
+                        help="also store every frame at 256x256 (hires.npy, made from the same emulator frame by the "
+                             "same pad-and-resize convention): the training data of `genie train upscaler`. 16x the "
+                             "bytes of the 64x64 frames, so only where asked")
     parser.add_argument("--episodes", type=int, required=True, help="episodes per game (indices 0..N-1)")
     parser.add_argument("--max-steps", type=int, default=500, help="agent steps before an episode is truncated")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -122,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             lead_in=lead_in,
             lead_in_factory=lead_in_factory,
             states=args.states,
+            hires=args.hires,
         )
     except CollectionError as exc:
         if args.debug and exc.worker_traceback:

@@ -10,12 +10,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "play", help="play a real or dream env in a pygame window",
         description="Arrows + space to play; Tab dream<->real, B side-by-side, P pause, N single step, R reset, "
-                    "A policy<->keys (with --policy), U uncertainty heat map over the dream, Esc quit. Headless: "
+                    "A policy<->keys (with --policy), U uncertainty heat map over the dream, Esc quit. Frames are "
+                    "drawn at 256x256 through the super-resolution network where one is installed (--no-upscale: "
+                    "the 64x64 pixels blown up). Headless: "
                     "SDL_VIDEODRIVER=dummy with --actions FILE, or with --policy and --max-steps N.")
     parser.add_argument("env_id", help="e.g. GenieDream-SMB-v0 or GenieRetro-SMB-v0, or a world-model directory "
                                        "(`genie world-model pack`): its dream, next to the real game it was made of")
     parser.add_argument("--fps", type=float, default=15.0, help="steps per second (15 = real time at frame skip 4)")
     parser.add_argument("--scale", type=int, default=6, help="pixel upscaling of the 64x64 frames")
+    parser.add_argument("--upscale", action=argparse.BooleanOptionalAction, default=None,
+                        help="draw the frames through the game's super-resolution network (checkpoints/upscaler-smb; "
+                             "bicubic where none is installed); default: on when the network is installed")
+    parser.add_argument("--upscaler", default=None, metavar="DIR",
+                        help="the upscaler to draw with instead of the shipped one: a `genie train upscaler` run or "
+                             "checkpoint directory, or 'bicubic'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--side-by-side", action="store_true", help="start with real | dream side by side")
     parser.add_argument("--actions", dest="actions_file", default=None,
@@ -59,10 +67,11 @@ def _play(args: argparse.Namespace) -> int:
                        record_store=args.record_store,
                        max_steps=args.max_steps, maskgit_steps=args.maskgit_steps, dream_from=args.dream_from,
                        action_guidance=args.action_guidance, policy=args.policy, policy_sees=args.policy_sees,
-                       deterministic=args.deterministic, overlay=args.overlay)
+                       deterministic=args.deterministic, overlay=args.overlay, upscale=args.upscale,
+                       upscaler=args.upscaler)
     players = summary.get("players")
     by = f" ({', '.join(f'{name} {count}' for name, count in players.items())})" if players else ""
-    print(f"played {summary['steps']} steps{by}")
+    print(f"played {summary['steps']} steps{by}" + (f", drawn by {summary['upscaler']}" if summary["upscaler"] else ""))
     if "record" in summary:
         print(f"wrote {summary['record']}")
     for path in summary.get("episodes", []):

@@ -5,6 +5,8 @@ Layout (the full specification is ``docs/DATA_FORMAT.md``)::
     <store>/<GAME>/ep_<index:06d>/frames.npy    uint8 (T, 64, 64, 3), uncompressed (memory-mappable)
                                   actions.npy   int64 (T-1,), actions[t] applied at frames[t] gives frames[t+1]
                                   meta.json     provenance, length, checksums, format version
+                                  hires.npy     optional: uint8 (T, S, S, 3), the same frames at S x S (256;
+                                                ``genie collect --hires``), for training the super-resolution net
 
 An episode directory appears under its final name only when it is complete: it is written into a hidden temporary
 directory (``.tmp.ep_...``) in the same game directory, every file and the directory are fsync'ed, and the directory is
@@ -41,6 +43,8 @@ SPLITS: tuple[str, ...] = ("train", "val", "all")
 FRAMES_FILE = "frames.npy"
 ACTIONS_FILE = "actions.npy"
 META_FILE = "meta.json"
+HIRES_FILE = "hires.npy"
+HIRES_SIZE: int = 256  # the paper's super-resolution output (appendix B); the store accepts any square size > 64
 EPISODE_RE = re.compile(r"^ep_(\d{6,})$")
 GAME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 TEMP_PREFIX = ".tmp."
@@ -94,6 +98,11 @@ class EpisodeRef:
     @property
     def meta_path(self) -> Path:
         return self.path / META_FILE
+
+    @property
+    def hires_path(self) -> Path:
+        """The optional high-resolution frames (present when ``meta.json`` has ``hires_size``)."""
+        return self.path / HIRES_FILE
 
     def __str__(self) -> str:
         return f"{self.game}/{episode_name(self.index)}"
@@ -211,6 +220,20 @@ def _as_actions(actions: Any, length: int) -> np.ndarray:
     return np.ascontiguousarray(actions)
 
 
+def _as_hires(hires: Any, length: int) -> np.ndarray:
+    """``hires`` checked as uint8 ``(length, S, S, 3)`` with ``S > 64`` (C order)."""
+    hires = np.asarray(hires)
+    shape = hires.shape
+    if (hires.dtype != np.uint8 or hires.ndim != 4 or shape[0] != length or shape[1] != shape[2]
+            or shape[3] != 3 or shape[1] <= FRAME_SHAPE[0]):
+        raise ValueError(
+            f"hires frames must be uint8 (T, S, S, 3) with T = {length} (one per frame) and S > {FRAME_SHAPE[0]}, "
+            f"e.g. S = {HIRES_SIZE}; got dtype {hires.dtype} and shape {shape}. Make them with "
+            f"genie_gym.conventions.preprocess_frame(full_frame, {HIRES_SIZE})"
+        )
+    return np.ascontiguousarray(hires)
+
+
 def write_episode(
     root: os.PathLike | str,
     game: str,
@@ -218,6 +241,7 @@ def write_episode(
     frames: np.ndarray,
     actions: np.ndarray,
     meta: dict[str, Any] | None = None,
+    hires: np.ndarray | None = None,
 ) -> EpisodeRef:
     """Write one episode atomically and return its reference.
 
@@ -229,6 +253,9 @@ def write_episode(
         actions: integer ``(T-1,)`` in ``[0, 5)``; stored as int64.
         meta: extra provenance (agent, seed, frame_skip, terminated, truncated, ...); the store adds
             ``format_version, game, index, length, created_at`` and the array checksums.
+        hires: optional uint8 ``(T, S, S, 3)``, the same frames made from the emulator's frame at ``S x S`` (256),
+            written as ``hires.npy``; ``meta.json`` then records ``hires_size``, ``hires_nbytes`` and
+            ``hires_sha256``. Only ``genie collect --hires`` writes it (a 256 frame is 16x the bytes of a 64 one).
 
     Raises:
         EpisodeExistsError: the episode already exists (episodes are never overwritten; delete it first).
@@ -240,7 +267,14 @@ def write_episode(
         raise ValueError(f"frames must have shape (T, 64, 64, 3) with T >= 1, got {frames.shape}")
     frames = np.ascontiguousarray(frames)
     actions = _as_actions(actions, frames.shape[0])
+    if hires is not None:
+        hires = _as_hires(hires, frames.shape[0])
     record: dict[str, Any] = dict(meta or {})
+    for key in ("hires_size", "hires_nbytes", "hires_sha256"):  # only this write may claim a hires file
+        record.pop(key, None)
+    if hires is not None:
+        record.update(hires_size=int(hires.shape[1]), hires_nbytes=int(hires.nbytes),
+                      hires_sha256=array_sha256(hires))
     record.update(
         format_version=FORMAT_VERSION,
         game=game,
@@ -262,6 +296,8 @@ def write_episode(
     try:
         _write_file(tmp / FRAMES_FILE, lambda f: np.save(f, frames, allow_pickle=False))
         _write_file(tmp / ACTIONS_FILE, lambda f: np.save(f, actions, allow_pickle=False))
+        if hires is not None:
+            _write_file(tmp / HIRES_FILE, lambda f: np.save(f, hires, allow_pickle=False))
         _write_file(tmp / META_FILE, lambda f: f.write(json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"))
         _fsync_path(tmp)
         try:
@@ -379,13 +415,16 @@ def check_episode(ref: EpisodeRef, verify: bool = False) -> dict[str, Any]:
 
     The cheap check (default) reads ``meta.json`` and both ``.npy`` headers and compares dtypes, shapes
     (frames ``(T, 64, 64, 3)`` with ``T == meta["length"]``, actions ``(T-1,)``) and file sizes (catches
-    truncation). ``verify=True`` also reads the arrays, compares their sha256 with ``meta.json`` and checks that
-    the actions lie in ``[0, 5)``.
+    truncation); an episode whose ``meta.json`` has ``hires_size`` gets the same checks of ``hires.npy``
+    ``(T, S, S, 3)``. ``verify=True`` also reads the arrays, compares their sha256 with ``meta.json`` and checks
+    that the actions lie in ``[0, 5)``.
     """
     meta = read_meta(ref.meta_path)
     length = meta["length"]
     frames_offset = _check_npy(ref.frames_path, np.dtype(np.uint8), (length, *FRAME_SHAPE))
     actions_offset = _check_npy(ref.actions_path, np.dtype(np.int64), (length - 1,))
+    hires_shape = _hires_shape(ref, meta)
+    hires_offset = None if hires_shape is None else _check_npy(ref.hires_path, np.dtype(np.uint8), hires_shape)
     if verify:
         frames = np.memmap(ref.frames_path, np.uint8, "r", offset=frames_offset, shape=(length, *FRAME_SHAPE))
         _verify_sha256(ref.frames_path, frames, meta.get("frames_sha256"))
@@ -396,7 +435,33 @@ def check_episode(ref: EpisodeRef, verify: bool = False) -> dict[str, Any]:
         if actions.size and (actions.min() < 0 or actions.max() >= NUM_ACTIONS):
             raise CorruptEpisodeError(ref.actions_path, f"actions outside [0, {NUM_ACTIONS})")
         del actions
+        if hires_shape is not None:
+            hires = np.memmap(ref.hires_path, np.uint8, "r", offset=hires_offset, shape=hires_shape)
+            _verify_sha256(ref.hires_path, hires, meta.get("hires_sha256"))
+            del hires
     return meta
+
+
+def _hires_shape(ref: EpisodeRef, meta: dict[str, Any]) -> tuple[int, ...] | None:
+    """The shape ``hires.npy`` must have by ``meta.json`` (``None``: the episode has no hires frames)."""
+    size = meta.get("hires_size")
+    if size is None:
+        return None
+    if not isinstance(size, int) or size <= FRAME_SHAPE[0]:
+        raise CorruptEpisodeError(ref.meta_path, f"hires_size must be an integer > {FRAME_SHAPE[0]}, got {size!r}")
+    return (meta["length"], size, size, 3)
+
+
+def load_hires(ref: EpisodeRef, mmap: bool = True) -> np.ndarray | None:
+    """The episode's high-resolution frames, uint8 ``(T, S, S, 3)`` (a read-only memory map by default), checked
+    as in :func:`check_episode`; ``None`` when it was collected without ``--hires``."""
+    meta = check_episode(ref)
+    if _hires_shape(ref, meta) is None:
+        return None
+    try:
+        return np.load(ref.hires_path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CorruptEpisodeError(ref.hires_path, f"cannot load the array ({exc})") from exc
 
 
 def _verify_sha256(path: Path, array: np.ndarray, expected: str | None) -> None:
@@ -524,10 +589,11 @@ class EpisodeStore:
                 warnings.warn(f"skipping {ref}: {exc}", stacklevel=2)
 
     def write(
-        self, game: str, index: int, frames: np.ndarray, actions: np.ndarray, meta: dict[str, Any] | None = None
+        self, game: str, index: int, frames: np.ndarray, actions: np.ndarray, meta: dict[str, Any] | None = None,
+        hires: np.ndarray | None = None,
     ) -> EpisodeRef:
         """Write an episode atomically (see :func:`write_episode`)."""
-        return write_episode(self.root, game, index, frames, actions, meta)
+        return write_episode(self.root, game, index, frames, actions, meta, hires=hires)
 
     def next_index(self, game: str) -> int:
         """One past the largest episode index of ``game`` (0 for a new game)."""
@@ -557,7 +623,7 @@ class EpisodeStore:
         """Bytes used by the visible episodes of ``game`` (or of the whole store)."""
         total = 0
         for ref in self.refs(game):
-            for path in (ref.frames_path, ref.actions_path, ref.meta_path):
+            for path in (ref.frames_path, ref.actions_path, ref.meta_path, ref.hires_path):
                 try:
                     total += path.stat().st_size
                 except FileNotFoundError:

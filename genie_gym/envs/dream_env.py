@@ -25,8 +25,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from genie_gym.conventions import validate_action
+from genie_gym.conventions import FRAME_SIZE, validate_action
 from genie_gym.envs.dream_batch import RESET_OPTIONS, DreamBatch, DreamView
+from genie_gym.models.upscaler import render_upscaler
 from genie_gym.render_window import FrameWindow, require_display
 from genie_gym.world_model import WorldModel
 
@@ -41,8 +42,13 @@ class GenieDreamEnv(DreamView, gym.Env):
             ``gym.make`` leave it out: the registered limit (``gym.make(id, max_episode_steps=N)``) is Gymnasium's
             ``TimeLimit`` wrapper, visible in ``env.spec.max_episode_steps``.
         reward_top_fraction: fraction of most uncertain tokens averaged into the reward.
-        render_mode: ``"rgb_array"`` (``render()`` returns the 64x64 frame), ``"human"`` (a pygame window; needs a
-            display or ``SDL_VIDEODRIVER=dummy``) or ``None`` (``render()`` returns ``None``).
+        render_mode: ``"rgb_array"`` (``render()`` returns the frame at ``render_size``), ``"human"`` (a pygame
+            window; needs a display or ``SDL_VIDEODRIVER=dummy``) or ``None`` (``render()`` returns ``None``).
+        render_size: side of the rendered frames: 64 (default) the dream's own frames, 256 (or any larger size) the
+            frame upscaled by ``upscaler``. Observations stay 64x64 whatever this is.
+        upscaler: what upscales rendered frames: ``"auto"`` (the game's shipped super-resolution network,
+            ``checkpoints/upscaler-smb``, else bicubic), ``"bicubic"``, or an upscaler checkpoint or run directory
+            (``genie train upscaler``).
         device: torch device.
         **settings: sampling settings by name, each defaulting to the checkpoint's ``dream.json``
             (:class:`~genie_gym.envs.dream_batch.DreamSettings`): ``context_frames``, ``maskgit_steps``,
@@ -54,7 +60,8 @@ class GenieDreamEnv(DreamView, gym.Env):
 
     def __init__(self, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int | None = None, *, reward_top_fraction: float = 0.25,
-                 render_mode: str | None = None, device: str = "cpu", **settings: Any) -> None:
+                 render_mode: str | None = None, device: str = "cpu", render_size: int = FRAME_SIZE,
+                 upscaler: str | Path | None = "auto", **settings: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         if render_mode == "human":
@@ -65,6 +72,8 @@ class GenieDreamEnv(DreamView, gym.Env):
         self.observation_space = self.dreams.single_observation_space
         self.action_space = self.dreams.single_action_space
         self._window: FrameWindow | None = None
+        self.render_size = int(render_size)
+        self.upscaler = render_upscaler(render_size, upscaler, self.game, device)  # None: 64x64 frames as they are
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -87,16 +96,18 @@ class GenieDreamEnv(DreamView, gym.Env):
         return frames[0].copy(), float(rewards[0]), False, self.dreams.truncated, info
 
     def render(self) -> np.ndarray | None:
-        """``rgb_array``: the current 64x64 frame; ``human``: draw it in a pygame window (returns ``None``);
-        ``render_mode=None``: ``None``, as Gymnasium specifies (the frame is the observation)."""
+        """``rgb_array``: the current frame, uint8 ``(render_size, render_size, 3)`` (64: the observation; 256: it
+        upscaled, see ``upscaler``); ``human``: draw it in a pygame window (returns ``None``); ``render_mode=None``:
+        ``None``, as Gymnasium specifies (the frame is the observation)."""
         if self.dreams.frames is None or self.render_mode is None:
             return None
+        frame = self.dreams.frames[0] if self.upscaler is None else self.upscaler(self.dreams.frames[0])
         if self.render_mode == "human":
-            if self._window is None:
-                self._window = FrameWindow(title=f"GenieDream-{self.game}", scale=6)
-            self._window.show(self.dreams.frames[0])
+            if self._window is None:  # about 384 pixels a side, whatever the render size
+                self._window = FrameWindow(title=f"GenieDream-{self.game}", scale=max(1, 384 // self.render_size))
+            self._window.show(frame)
             return None
-        return self.dreams.frames[0].copy()
+        return frame.copy() if self.upscaler is None else frame
 
     def close(self) -> None:
         """Release the real env used for contexts and any window."""

@@ -17,7 +17,9 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from genie_gym.conventions import FRAME_SIZE
 from genie_gym.envs.dream_batch import DreamBatch, DreamView
+from genie_gym.models.upscaler import render_upscaler
 from genie_gym.world_model import WorldModel
 
 
@@ -30,14 +32,20 @@ class GenieDreamVecEnv(DreamView, VecEnv):
             :class:`genie_gym.envs.dream_env.GenieDreamEnv` (``device="cuda"`` for large batches on a GPU).
         max_episode_steps: all dreams are truncated (and reset) together after this many steps.
         seed: base seed; dream ``i`` starts from the real game reset with ``seed + i``.
+        render_size / upscaler: as for :class:`genie_gym.envs.dream_env.GenieDreamEnv`; a ``render_size`` makes
+            the VecEnv's ``render_mode`` ``"rgb_array"``, and ``get_images()`` / ``render()`` show the dreams at
+            that size (the observations stay 64x64).
     """
 
     def __init__(self, num_envs: int, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int = 1000, *, reward_top_fraction: float = 0.25, seed: int = 0,
-                 device: str = "cpu", **settings: Any) -> None:
-        self.render_mode = None
+                 device: str = "cpu", render_size: int | None = None, upscaler: str | Path | None = "auto",
+                 **settings: Any) -> None:
+        self.render_mode = None if render_size is None else "rgb_array"  # SB3's VecEnv.render draws get_images()
         self.dreams = DreamBatch(num_envs, checkpoint, world_model, device, max_episode_steps, reward_top_fraction,
                                  **settings)
+        self.render_size = FRAME_SIZE if render_size is None else int(render_size)
+        self.upscaler = render_upscaler(render_size, upscaler, self.game, device)  # None: 64x64 frames as they are
         self.dreams.seed(seed)
         super().__init__(num_envs, self.dreams.single_observation_space, self.dreams.single_action_space)
         self._actions: np.ndarray | None = None
@@ -67,6 +75,14 @@ class GenieDreamVecEnv(DreamView, VecEnv):
                 info["TimeLimit.truncated"] = True
             obs = self.reset()
         return obs, rewards, dones, infos
+
+    def get_images(self) -> Sequence[np.ndarray]:
+        """The ``num_envs`` current frames, uint8 ``(render_size, render_size, 3)`` each (what SB3's ``render``
+        tiles); empty before the first reset."""
+        if self.dreams.frames is None:
+            return []
+        frames = self.dreams.frames if self.upscaler is None else self.upscaler(self.dreams.frames)
+        return [frame.copy() for frame in frames]
 
     def close(self) -> None:
         """Release the real env used for contexts."""

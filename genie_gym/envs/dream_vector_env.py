@@ -22,8 +22,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from genie_gym.conventions import NUM_ACTIONS, validate_action
+from genie_gym.conventions import FRAME_SIZE, NUM_ACTIONS, validate_action
 from genie_gym.envs.dream_batch import DreamBatch, DreamView
+from genie_gym.models.upscaler import render_upscaler
 from genie_gym.world_model import WorldModel
 
 
@@ -36,13 +37,16 @@ class GenieDreamVectorEnv(DreamView, VectorEnv):
             :class:`~genie_gym.envs.dream_env.GenieDreamEnv`.
         max_episode_steps: all dreams are truncated together after this many steps (``None``: never).
         render_mode: ``"rgb_array"`` (``render()`` returns a tuple of the ``N`` current frames) or ``None``.
+        render_size / upscaler: as for :class:`~genie_gym.envs.dream_env.GenieDreamEnv` (``render_size=256``:
+            the frames upscaled, in one batch).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int | None = None, *, reward_top_fraction: float = 0.25,
-                 render_mode: str | None = None, device: str = "cpu", **settings: Any) -> None:
+                 render_mode: str | None = None, device: str = "cpu", render_size: int = FRAME_SIZE,
+                 upscaler: str | Path | None = "auto", **settings: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode of batched dreams must be 'rgb_array' or None, got {render_mode!r}: for "
                              "a window per dream use gym.make_vec(id, num_envs=N, vectorization_mode='sync', "
@@ -56,6 +60,8 @@ class GenieDreamVectorEnv(DreamView, VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = False
+        self.render_size = int(render_size)
+        self.upscaler = render_upscaler(render_size, upscaler, self.game, device)  # None: 64x64 frames as they are
 
     def reset(self, *, seed: int | list[int] | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -93,10 +99,12 @@ class GenieDreamVectorEnv(DreamView, VectorEnv):
         return obs.copy(), rewards.astype(np.float64), no, truncated, info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
-        """``rgb_array``: the ``N`` current frames (uint8 ``(64, 64, 3)`` each); ``render_mode=None``: ``None``."""
+        """``rgb_array``: the ``N`` current frames (uint8 ``(render_size, render_size, 3)`` each);
+        ``render_mode=None``: ``None``."""
         if self.render_mode is None or self.dreams.frames is None:
             return None
-        return tuple(frame.copy() for frame in self.dreams.frames)
+        frames = self.dreams.frames if self.upscaler is None else self.upscaler(self.dreams.frames)
+        return tuple(frame.copy() for frame in frames)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Release the real game used for contexts."""

@@ -139,6 +139,12 @@ class GenieRetroEnv(gym.Env):
             raise RuntimeError("call reset() before reading full_frame")
         return self._full_frame
 
+    def frame_at(self, size: int) -> np.ndarray:
+        """The current emulator frame as a ``(size, size, 3)`` uint8 frame, made exactly as the observation is
+        (padded to a square with black, ``INTER_AREA``-resized; docs/DESIGN.md §3.1): ``frame_at(256)`` is the
+        high-resolution frame ``genie collect --hires`` stores next to the 64x64 observation."""
+        return preprocess_frame(self.full_frame, int(size))
+
     @property
     def start_state(self) -> str | None:
         """The stable-retro state every reset starts from: the ``state`` given, else the game's default

@@ -17,6 +17,7 @@ from genie_gym.models.maskgit import DynamicsStream, GenerationResult
 from genie_gym.models.st_transformer import STTransformer, count_parameters
 from genie_gym.models.tdce import tdce_loss, token_distance_table
 from genie_gym.models.tokenizer import Tokenizer, VideoTokenizer
+from genie_gym.models.upscaler import Upscaler, UpscalerConfig
 
 __all__ = [
     "CheckpointError",
@@ -29,6 +30,8 @@ __all__ = [
     "STTransformer",
     "Tokenizer",
     "TokenizerConfig",
+    "Upscaler",
+    "UpscalerConfig",
     "VideoTokenizer",
     "config_class",
     "count_parameters",

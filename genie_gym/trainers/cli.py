@@ -1,4 +1,4 @@
-"""``genie train tokenizer|lam|dynamics|genie-redux``: the command line of the training loop.
+"""``genie train tokenizer|lam|dynamics|genie-redux|upscaler``: the command line of the training loop.
 
 Also reachable as ``python -m genie_gym.trainers <model> ...`` and, for DDP,
 ``torchrun --nproc_per_node N -m genie_gym.trainers <model> ...`` (gloo on CPU, nccl on CUDA; ``--batch-size`` stays
@@ -10,6 +10,7 @@ Typical pipeline::
     genie train dynamics  --config small --data DATA --out runs/dyn --tokenizer runs/tok --steps 20000
     genie train lam       --config small --data DATA --out runs/lam --steps 20000
     genie train genie-redux --config small --data DATA --out runs/gr --tokenizer runs/tok --lam runs/lam
+    genie train upscaler  --config small --data HIRES_DATA --out runs/up --batch-size 16 --lr 1e-3
 
 ``dynamics`` trains GenieRedux-G (ground-truth actions). ``genie-redux`` trains the GenieRedux dynamics with
 ``action_source="latent"``: every transition is labelled once by the trained LAM and those codes are the actions.
@@ -76,7 +77,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Plug ``train`` into the ``genie`` command line (entry point ``genie_gym.commands``)."""
-    parser = subparsers.add_parser("train", help="train a tokenizer, LAM or dynamics model on an episode store",
+    parser = subparsers.add_parser("train",
+                                   help="train a tokenizer, LAM, dynamics model or upscaler on an episode store",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_train_arguments(parser)
     parser.set_defaults(func=run_train)

@@ -14,6 +14,8 @@
   both decoded by the tokenizer.
 - ``genie-redux`` (GenieRedux): the same dynamics with ``action_source="latent"``: the actions are the codes a
   trained LAM (``--lam``) infers for each transition (cached like the tokens), ``num_actions`` = the LAM's codebook.
+- ``upscaler``: the super-resolution U-Net on the 64x64 / 256x256 frame pairs of a ``genie collect --hires`` store
+  (:mod:`genie_gym.trainers.upscaler_task`); ``--window`` does not apply.
 
 The first two train on frames (:func:`build_frame_task`), the last two on cached token ids
 (:func:`build_token_task`). Models are initialised from ``seed`` so the same seed gives the same initial weights.
@@ -32,9 +34,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from genie_gym.atomic import atomic_write_text
 from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
-from genie_gym.models.configs import TRAINING_ONLY_FIELDS, get_config
+from genie_gym.models.configs import (
+    SAMPLING_KEYS_BEFORE_SPLIT,
+    SETTABLE_FIELDS,
+    TRAINING_OPTIONS_FILE,
+    DynamicsConfig,
+    get_config,
+    get_training_options,
+)
 from genie_gym.models.dynamics import Dynamics
 from genie_gym.models.image_ops import float_to_frames
 from genie_gym.models.lam import LatentActionModel
@@ -54,7 +64,8 @@ from genie_gym.trainers.training_loop import Batch, TrainingTask
 
 FRAME_MODELS: tuple[str, ...] = ("tokenizer", "lam")
 TOKEN_MODELS: tuple[str, ...] = ("dynamics", "genie-redux")
-MODEL_KINDS: tuple[str, ...] = FRAME_MODELS + TOKEN_MODELS
+PAIR_MODELS: tuple[str, ...] = ("upscaler",)
+MODEL_KINDS: tuple[str, ...] = FRAME_MODELS + TOKEN_MODELS + PAIR_MODELS
 """What ``genie train`` trains (see the module docstring)."""
 IMAGE_FRAMES = 8  # frames per row of an image grid
 GRID_GAP = 2
@@ -81,7 +92,8 @@ class TaskSettings:
     setting that ``genie train`` exposes declares its command-line option here."""
 
     model: str = option(positional=True, choices=MODEL_KINDS, help="what to train")
-    config: str = option("small", "model config: small (CPU), paper (GPU) or a JSON file")
+    config: str = option("small", "model config: small (CPU), paper (GPU) or a JSON file (upscaler: also "
+                                  "paper-large, tiny)")
     data: str | None = option(None, "episode store directory (its train split is used; required unless --resume)")
     tokenizer: str | None = option(None, "dynamics/genie-redux: trained tokenizer run dir or checkpoint dir")
     lam: str | None = option(None, "genie-redux: trained latent action model run dir or checkpoint dir")
@@ -90,8 +102,8 @@ class TaskSettings:
     )
     config_set: list[str] = option(
         default_factory=list, flag="--set", action="append", metavar="KEY=VALUE",
-        help="change a training-only config field, also of an --init model (dynamics: "
-             f"{', '.join(sorted(TRAINING_ONLY_FIELDS['dynamics']))}); repeatable",
+        help="change a training option, also of an --init model (dynamics: "
+             f"{', '.join(sorted(SETTABLE_FIELDS['dynamics']))}); repeatable",
     )
     decoder_only: bool = option(
         False, "tokenizer: freeze the encoder and codebook, train the decoder (token ids stay valid)"
@@ -117,7 +129,7 @@ class TaskSettings:
             raise ValueError(
                 "training genie-redux needs --lam RUN_DIR (a trained latent action model run or checkpoint)"
             )
-        if self.model in FRAME_MODELS and (self.tokenizer or self.lam):
+        if self.model in FRAME_MODELS + PAIR_MODELS and (self.tokenizer or self.lam):
             raise ValueError(f"--tokenizer/--lam are inputs of dynamics/genie-redux, not of {self.model}")
         if self.decoder_only and self.model != "tokenizer":
             raise ValueError("--decoder-only fine-tunes a tokenizer's decoder; it does not apply to " + self.model)
@@ -125,12 +137,15 @@ class TaskSettings:
             raise ValueError("--decoder-held-ids goes with --decoder-only (the encoder and codebook must stay fixed)")
         if self.window < 2:
             raise ValueError(f"--window must be >= 2 frames, got {self.window}")
-        allowed = TRAINING_ONLY_FIELDS.get("dynamics" if self.model == "genie-redux" else self.model, frozenset())
+        allowed = SETTABLE_FIELDS.get("dynamics" if self.model in TOKEN_MODELS else self.model, frozenset())
         not_allowed = sorted(set(self.config_overrides) - allowed)
         if not_allowed:
-            raise ValueError(f"--set cannot change {', '.join(not_allowed)} of a {self.model} model (training-only "
-                             f"fields: {', '.join(sorted(allowed)) or 'none'}); architecture changes need a --config "
-                             "file and a new run")
+            sampling = sorted(set(not_allowed) & SAMPLING_KEYS_BEFORE_SPLIT)
+            hint = (f"; {', '.join(sampling)} are sampling settings: set them in a world model's dream.json or "
+                    "pass them to genie eval / genie play") if sampling else ""
+            raise ValueError(f"--set cannot change {', '.join(not_allowed)} of a {self.model} model (training "
+                             f"options: {', '.join(sorted(allowed)) or 'none'}){hint}; architecture changes need a "
+                             "--config file and a new run")
 
     @property
     def config_overrides(self) -> dict[str, Any]:
@@ -156,6 +171,27 @@ def load_model_weights(model: nn.Module, directory: Path) -> None:
             "resume with the run's own --config (see config.json in the run directory)"
         )
     model.load_state_dict(loaded.state_dict())
+
+
+def save_dynamics(model: Dynamics, directory: Path) -> None:
+    """Write a dynamics checkpoint of the run: the model (``save_pretrained``: the architecture in ``config.json``)
+    and the training options it trains with (``training_options.json``), which ``--init`` and ``--resume`` read."""
+    save_model(model, directory)
+    options = json.dumps(model.training_options.to_dict(), indent=2) + "\n"
+    atomic_write_text(directory / TRAINING_OPTIONS_FILE, options)
+
+
+def load_dynamics_weights(model: Dynamics, directory: Path) -> None:
+    """Load a dynamics checkpoint of the run into ``model``; the checkpoint must have been trained with the same
+    training options (a changed option needs a new run: ``--init`` the checkpoint)."""
+    saved = get_training_options("dynamics", directory / "config.json").to_dict()
+    wanted = model.training_options.to_dict()
+    changed = ", ".join(f"{key} {value!r} (now {wanted[key]!r})" for key, value in saved.items()
+                        if wanted[key] != value)
+    if changed:
+        raise CheckpointError(f"{directory} was trained with other training options: {changed}; resume with the "
+                              "run's own --set options, or start a new run with --init from this checkpoint")
+    load_model_weights(model, directory)
 
 
 def _load_init(path: str | os.PathLike, kind: str) -> nn.Module:
@@ -204,7 +240,8 @@ def _render_lam(model: nn.Module, batch: Batch) -> np.ndarray:
 
 class _DynamicsRenderer:
     """Dynamics image: row 1 the ground-truth clip, row 2 the same 2 context frames followed by the frames the model
-    generates from them and the true actions (MaskGIT, the config's steps), both decoded by the tokenizer."""
+    generates from them and the true actions (MaskGIT, the default sampling settings), both decoded by the
+    tokenizer."""
 
     context_frames = 2
 
@@ -299,6 +336,10 @@ def build_task(settings: TaskSettings, ctx: DistributedContext | None = None, pr
     """
     if settings.model in FRAME_MODELS:
         return build_frame_task(settings)
+    if settings.model in PAIR_MODELS:
+        from genie_gym.trainers.upscaler_task import build_upscaler_task
+
+        return build_upscaler_task(settings)
     return build_token_task(settings, ctx or DistributedContext(), progress)
 
 
@@ -348,28 +389,41 @@ def build_token_task(settings: TaskSettings, ctx: DistributedContext, progress: 
         overrides.update(action_source="latent", num_actions=frozen_lam.config.num_codes)
         provenance["lam"] = str(lam_dir.resolve())
         del frozen_lam
-    dynamics_config = get_config("dynamics", settings.config).replace(**overrides)
-    codebook = frozen_tokenizer.codebook_vectors().detach().cpu()
-    torch.manual_seed(settings.seed)
-    model = Dynamics(dynamics_config, codebook=codebook)
-    if settings.init is not None:
-        model = _load_init(settings.init, "dynamics")
-        if not torch.allclose(model.codebook.cpu(), codebook, atol=1e-3):
-            raise CheckpointError(f"--init {settings.init} was trained on another tokenizer's codebook than "
-                                  f"{settings.tokenizer}")
-        dynamics_config = model.config
-    if config_overrides:
-        dynamics_config = dynamics_config.replace(**config_overrides)
-        model.config = dynamics_config
+    model = dynamics_model(settings, frozen_tokenizer.codebook_vectors().detach().cpu(), overrides)
     description = {
         "model_kind": "dynamics",
-        "config": dynamics_config.to_dict(),
+        "config": model.config.to_dict(),
+        "training_options": model.training_options.to_dict(),
         "data": _data_info(windows),
         "token_cache": str(tokens.root),
         **provenance,
     }
     return TrainingTask(settings.model, model, TokenWindowDataset(windows, tokens, latent_actions), settings.window,
-                        description, save_model, load_model_weights, render_images=_DynamicsRenderer(frozen_tokenizer))
+                        description, save_dynamics, load_dynamics_weights,
+                        render_images=_DynamicsRenderer(frozen_tokenizer))
+
+
+def dynamics_model(settings: TaskSettings, codebook: torch.Tensor, inputs: dict[str, Any]) -> Dynamics:
+    """The dynamics model the run trains, with its training options: ``--init``'s model (else a new one of
+    ``--config``'s architecture with ``inputs``, the fields the tokenizer and LAM fix, initialised from ``seed``),
+    and ``--init``'s (else ``--config``'s) training options, both changed by ``--set``."""
+    torch.manual_seed(settings.seed)
+    model = Dynamics(get_config("dynamics", settings.config).replace(**inputs), codebook=codebook)
+    options_source: str | Path = settings.config
+    if settings.init is not None:
+        model = _load_init(settings.init, "dynamics")
+        if not torch.allclose(model.codebook.cpu(), codebook, atol=1e-3):
+            raise CheckpointError(f"--init {settings.init} was trained on another tokenizer's codebook than "
+                                  f"{settings.tokenizer}")
+        options_source = resolve_model_checkpoint(settings.init) / "config.json"
+    architecture = set(DynamicsConfig.field_names())
+    changes = settings.config_overrides
+    set_architecture = {key: value for key, value in changes.items() if key in architecture}
+    if set_architecture:  # hold_unchanged_tokens: no weight depends on it
+        model.config = model.config.replace(**set_architecture)
+    model.training_options = get_training_options("dynamics", options_source).replace(
+        **{key: value for key, value in changes.items() if key not in architecture})
+    return model
 
 
 def _dynamics_config(settings: TaskSettings) -> Any:
