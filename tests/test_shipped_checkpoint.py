@@ -138,7 +138,8 @@ def test_wheel_install_carries_the_shipped_checkpoint(tmp_path):
                     str(wheel_dir), str(source)], check=True, cwd=tmp_path)
     wheel = next(wheel_dir.glob("genie_gym-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert any(n.endswith("share/genie-gym/checkpoints/genie-redux-g-smb/dynamics/model.safetensors") for n in names)
+    for shipped in ("genie-redux-g-smb/dynamics/model.safetensors", "upscaler-smb/model.safetensors"):
+        assert any(n.endswith(f"share/genie-gym/checkpoints/{shipped}") for n in names), shipped
     prefix = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
     # ``--python`` installs into the fresh environment only (``--prefix`` would uninstall this one's genie-gym).
