@@ -18,16 +18,20 @@ first and ``--context-npz FILE`` reads them there.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from train_throughput import matmul_peak_flops
 
-from genie_gym.allocator import keep_freed_memory_for_benchmark
-from genie_gym.envs.retro_env import GenieRetroEnv
-from genie_gym.world_model import WorldModel
+if __package__ in (None, ""):  # run as a file: Python put benchmarks/ on the path, the package `benchmarks` is above it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.train_throughput import matmul_peak_flops  # noqa: E402
+from genie_gym.allocator import keep_freed_memory_for_benchmark  # noqa: E402
+from genie_gym.envs.retro_env import GenieRetroEnv  # noqa: E402
+from genie_gym.world_model import WorldModel  # noqa: E402
 
 
 def load_context(path: str, batch: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +141,7 @@ def main() -> None:
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
     if args.context is None:
         args.context = int(world_model.settings["context_window"])
-    default_steps = int(world_model.settings["maskgit_steps"])
+    default_steps = world_model.dream_settings().maskgit_steps
     game = str(world_model.settings["game"])
     if args.context_npz:
         frames, actions = load_context(args.context_npz, args.batch, args.context)

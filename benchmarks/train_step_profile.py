@@ -33,9 +33,9 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import _sync, add_step_options, build, seconds_per_step, train_step  # noqa: E402
-
+if __package__ in (None, ""):  # run as a file: Python put benchmarks/ on the path, the package `benchmarks` is above it
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.train_throughput import _sync, add_step_options, build, seconds_per_step, train_step  # noqa: E402
 from genie_gym.allocator import keep_freed_memory_for_benchmark  # noqa: E402
 from genie_gym.trainers.optim import build_optimizer  # noqa: E402
 

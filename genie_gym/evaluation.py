@@ -16,9 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# every import at module level: the episode store and the FID network's code take ~15 ms once torch is loaded (the
+# FID weights are read only when ``fid_weights`` is given), and `genie` imports this module for its parser anyway
 from genie_gym.conventions import NUM_ACTIONS, validate_frames
+from genie_gym.data.store import EpisodeStore
+from genie_gym.fid import frechet_distance, inception_features, load_fid_inception
 from genie_gym.image_grid import image_grid, write_png
-from genie_gym.metrics import psnr, psnr_per_frame, ssim
+from genie_gym.metrics import camera_shift, psnr, psnr_per_frame, ssim
 from genie_gym.models.image_ops import frames_to_float
 from genie_gym.world_model import WorldModel
 
@@ -162,8 +166,6 @@ def load_evaluation_data(source: str | Path, settings: EvalSettings, split: str 
         validate_frames(frames, f"{source} frames")
         episodes_frames, episodes_actions = list(frames), list(actions)
     else:
-        from genie_gym.data.store import EpisodeStore
-
         store = EpisodeStore(source)
         episodes = list(store.iter_episodes(games, split=split))
         if not episodes:
@@ -216,8 +218,6 @@ def motion_strata(context_frame: np.ndarray, targets: np.ndarray) -> list[str]:
 def camera_strata(context_frame: np.ndarray, targets: np.ndarray) -> list[str]:
     """SMB: the strata by the camera's shift from the last context frame to the last predicted ground-truth frame
     (:func:`genie_gym.metrics.camera_shift`, at most 32 px), and :data:`CAMERA_STRATA`."""
-    from genie_gym.metrics import camera_shift
-
     shifts = np.array([camera_shift(c, t[-1]) for c, t in zip(context_frame, targets, strict=True)])
     return assign_strata(shifts, CAMERA_STRATA)
 
@@ -320,8 +320,6 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     delta_se = float(delta_per_sequence.std() / len(frames) ** 0.5) if len(frames) > 1 else None
     fid_value = tokenizer_fid = None
     if fid_weights is not None:  # over all predicted frames (N x 10), against the same ground-truth frames
-        from genie_gym.fid import frechet_distance, inception_features, load_fid_inception
-
         inception = load_fid_inception(fid_weights)
         real_features = inception_features(inception, frames[:, context:].reshape(-1, *frames.shape[2:]))
         fid_value = frechet_distance(

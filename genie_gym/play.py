@@ -32,6 +32,8 @@ import numpy as np
 
 from genie_gym.atomic import atomic_path
 from genie_gym.conventions import ACTION_NAMES
+from genie_gym.image_grid import image_grid
+from genie_gym.models.configs import DreamSettings
 
 HEADER_HEIGHT = 22
 DEFAULT_ACTION = ACTION_NAMES.index("UP")
@@ -131,12 +133,12 @@ class PlaySession:
             raise ValueError(f"policy_sees must be 'real' or 'dream' (or None: the shown frame), got {policy_sees!r}")
         self.seed = seed
         self.dream_from = int(dream_from)
+        # checked now, as the dream env will check them: starting from the real game, it is made at the first Tab
+        DreamSettings.resolve(maskgit_steps=maskgit_steps, action_guidance=action_guidance)
         self._dream_kwargs = {"max_episode_steps": max_episode_steps}
         if maskgit_steps is not None:
             self._dream_kwargs["maskgit_steps"] = int(maskgit_steps)
         if action_guidance is not None:
-            if action_guidance < 0:
-                raise ValueError(f"action_guidance must be >= 0, got {action_guidance}")
             self._dream_kwargs["action_guidance"] = float(action_guidance)
         self.context_frames = context_frames
         wants_dream = env_id.startswith(DREAM_PREFIX)
@@ -337,14 +339,10 @@ def compose_canvas(panels: list[tuple[str, np.ndarray]], scale: int, upscaler=No
     if upscaler is not None and upscaler.size != 64 * scale:
         raise ValueError(f"the upscaler draws {upscaler.size}x{upscaler.size} panels, the window {64 * scale}")
     if upscaler is not None:  # one batch: side by side costs one pass of the network, not two
-        tiles = list(upscaler(np.stack([frame for _, frame in panels])))
+        row = image_grid([list(upscaler(np.stack([frame for _, frame in panels])))], gap=PANEL_GAP, margin=0, fill=0)
     else:
-        tiles = [np.kron(frame, np.ones((scale, scale, 1), dtype=np.uint8)) for _, frame in panels]
-    offsets = panel_offsets(len(panels), scale)
-    canvas = np.zeros((HEADER_HEIGHT + tiles[0].shape[0], offsets[-1] + tiles[-1].shape[1], 3), dtype=np.uint8)
-    for x, tile in zip(offsets, tiles, strict=True):
-        canvas[HEADER_HEIGHT:, x : x + tile.shape[1]] = tile
-    return canvas
+        row = image_grid([[frame for _, frame in panels]], scale=scale, gap=PANEL_GAP, margin=0, fill=0)
+    return np.concatenate([np.zeros((HEADER_HEIGHT, *row.shape[1:]), dtype=np.uint8), row])
 
 
 PANEL_GAP = 4

@@ -25,12 +25,8 @@ def real_contexts() -> tuple[np.ndarray, np.ndarray]:
     if path:
         with np.load(path, allow_pickle=False) as data:
             return data["frames"][:8, :16], data["actions"][:8, :15].astype(np.int64)
-    import importlib.util
-    from pathlib import Path
+    from benchmarks import dream_fps  # imported here: only where no recorded contexts are given (needs the emulator)
 
-    spec = importlib.util.spec_from_file_location("dream_fps", Path(__file__).parents[1] / "benchmarks/dream_fps.py")
-    dream_fps = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(dream_fps)
     return dream_fps.real_context("SMB", 8, 16, seed=0)
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import fid_real_vs_real
 from genie_gym.fid import (
     FIDInceptionV3,
     FIDWeightsError,
@@ -128,14 +129,7 @@ def test_fid_helper_weights_give_the_features_of_their_own_torchscript_network(f
 
 
 def test_real_vs_real_sets_are_the_evaluated_windows_and_disjoint_others():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "fid_real_vs_real", Path(__file__).parents[1] / "benchmarks/fid_real_vs_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    evaluated, others = module.disjoint_windows(500, 40, 3)
+    evaluated, others = fid_real_vs_real.disjoint_windows(500, 40, 3)
     # the windows genie eval --max-sequences 40 scores (evaluation.cut_sequences keeps these)
     assert np.array_equal(evaluated, np.linspace(0, 499, 40).round().astype(int))
     sets = [set(evaluated.tolist())] + [set(o.tolist()) for o in others]
@@ -143,4 +137,4 @@ def test_real_vs_real_sets_are_the_evaluated_windows_and_disjoint_others():
     assert sum(len(s) for s in sets) == len(set().union(*sets))  # no window in two sets
     assert max(o.max() for o in others) > 400  # spread over all the episodes, not the first windows only
     with pytest.raises(SystemExit, match="not enough"):
-        module.disjoint_windows(100, 40, 3)
+        fid_real_vs_real.disjoint_windows(100, 40, 3)

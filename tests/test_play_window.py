@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genie_gym.play import HEADER_HEIGHT, compose_canvas, panel_offsets, render_window
+from genie_gym.play import HEADER_HEIGHT, PlaySession, compose_canvas, panel_offsets, render_window
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,25 @@ def test_panels_are_placed_at_their_offsets():
     assert (canvas[HEADER_HEIGHT:, left : left + 128] == red[0, 0]).all()
     assert (canvas[HEADER_HEIGHT:, right : right + 128] == blue[0, 0]).all()
     assert (canvas[HEADER_HEIGHT:, left + 128 : right] == 0).all()  # the gap
+
+
+def test_the_canvas_is_the_image_grid_of_the_panels_under_a_black_header():
+    rng = np.random.default_rng(0)
+    panels = [(label, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for label in ("real", "dream", "third")]
+    for count in (1, 2, 3):
+        canvas = compose_canvas(panels[:count], scale=3)
+        assert (canvas[:HEADER_HEIGHT] == 0).all()
+        for x, (_, frame) in zip(panel_offsets(count, scale=3), panels, strict=False):
+            assert (canvas[HEADER_HEIGHT:, x : x + 192] == frame.repeat(3, 0).repeat(3, 1)).all()
+        assert canvas.shape == (HEADER_HEIGHT + 192, panel_offsets(count, scale=3)[-1] + 192, 3)
+
+
+@pytest.mark.parametrize(("setting", "message"), [({"action_guidance": -1.0}, "action_guidance must be >= 0"),
+                                                  ({"maskgit_steps": 0}, "maskgit_steps must be >= 1")])
+def test_a_bad_dream_setting_is_refused_when_the_session_starts_not_at_the_first_tab(setting, message):
+    # a real game's id: the dream env would be made only at the first Tab; the check comes before any env is made
+    with pytest.raises(ValueError, match=message):
+        PlaySession("GenieRetro-SMB-v0", **setting)
 
 
 def test_side_by_side_panels_carry_their_labels_and_a_single_panel_does_not(font):

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 import torch
 
-
-@pytest.fixture(scope="module")
-def step_profile():
-    spec = importlib.util.spec_from_file_location(
-        "train_step_profile", Path(__file__).parents[1] / "benchmarks/train_step_profile.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmarks import train_step_profile
 
 
-def test_operator_kinds(step_profile):
-    kind = step_profile.operator_kind
+def test_operator_kinds():
+    kind = train_step_profile.operator_kind
     assert kind("aten::addmm") == kind("aten::mm") == kind("aten::bmm") == "matmul"
     assert kind("aten::_scaled_dot_product_flash_attention_for_cpu_backward") == "attention"
     assert kind("aten::_scaled_dot_product_efficient_attention") == "attention"
@@ -30,15 +20,15 @@ def test_operator_kinds(step_profile):
     assert kind("aten::native_layer_norm_backward") == "normalisation"
     assert kind("aten::_foreach_mul_") == kind("aten::_fused_adamw_") == "optimizer"
     assert kind("aten::copy_") == kind("aten::cat") == "copies and layout"
-    assert kind("aten::gelu") == kind("aten::mul") == step_profile.OTHER_KIND
+    assert kind("aten::gelu") == kind("aten::mul") == train_step_profile.OTHER_KIND
 
 
-def test_profile_of_a_small_dynamics_step_splits_its_time(step_profile):
+def test_profile_of_a_small_dynamics_step_splits_its_time():
     device = torch.device(os.environ.get("GENIE_GYM_TEST_DEVICE", "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
     args = argparse.Namespace(batch_size=2, window=4, steps=1, warmup=1, top=5, trace=None)
-    row = step_profile.profile_model("dynamics", "small", args, device)
+    row = train_step_profile.profile_model("dynamics", "small", args, device)
     shares = row["share_by_kind"]
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-6)
     # a transformer step: its matmuls and attention are a large part of the operators' time on any device

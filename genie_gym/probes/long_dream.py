@@ -101,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
     world_model = WorldModel.from_pretrained(args.checkpoint)
     if args.context_window:
         world_model.settings["context_window"] = args.context_window
-    steps = int(args.maskgit_steps or world_model.settings["maskgit_steps"])
-    guidance = world_model.guidance_weight(args.action_guidance)
+    sampling = world_model.dream_settings(maskgit_steps=args.maskgit_steps, temperature=args.temperature,
+                                          action_guidance=args.action_guidance)
+    steps, guidance = sampling.maskgit_steps, sampling.action_guidance
     env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=args.steps)
     try:
         rows: dict[int, list[tuple[float, ...]]] = {t: [] for t in args.moments}
@@ -111,10 +112,9 @@ def run(args: argparse.Namespace) -> int:
                 rows[t].append(values)
     finally:
         env.close()
-    temperature = world_model.settings["temperature"] if args.temperature is None else args.temperature
-    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, temperature {temperature:g}, action guidance "
-          f"{guidance:g}, context window "
-          f"{world_model.settings['context_window']}, dream from real step {args.dream_from}; {allocator}")
+    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, temperature {sampling.temperature:g}, "
+          f"action guidance {guidance:g}, context window {world_model.settings['context_window']}, "
+          f"dream from real step {args.dream_from}; {allocator}")
     print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
           f"{'real camera':>12} {'dream scroll':>13}")
     for t, values in rows.items():

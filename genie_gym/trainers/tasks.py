@@ -36,6 +36,7 @@ from torch import nn
 
 from genie_gym.atomic import atomic_write_text
 from genie_gym.data.window_dataset import WindowDataset
+from genie_gym.image_grid import image_grid
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.configs import (
     SAMPLING_KEYS_BEFORE_SPLIT,
@@ -213,15 +214,7 @@ def load_frozen(path: str | os.PathLike, kind: str, device: torch.device) -> tup
 def image_rows(rows: list[torch.Tensor], gap: int = GRID_GAP, scale: int = IMAGE_SCALE) -> np.ndarray:
     """Stack rows of frames (each uint8 ``(T, H, W, 3)``) into one uint8 grid, frames upscaled ``scale`` times
     (nearest neighbour) and separated by ``gap`` white pixels."""
-    frames = [row.cpu().numpy().repeat(scale, axis=1).repeat(scale, axis=2) for row in rows]
-    height, width = frames[0].shape[1:3]
-    columns = max(len(row) for row in frames)
-    grid = np.full((len(frames) * (height + gap) + gap, columns * (width + gap) + gap, 3), 255, np.uint8)
-    for r, row in enumerate(frames):
-        for c, frame in enumerate(row):
-            top, left = gap + r * (height + gap), gap + c * (width + gap)
-            grid[top : top + height, left : left + width] = frame
-    return grid
+    return image_grid([row.cpu().numpy() for row in rows], scale=scale, gap=gap)
 
 
 def _render_reconstruction(model: nn.Module, batch: Batch) -> np.ndarray:

@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from genie_gym.allocator import release_freed_memory
+from genie_gym.image_grid import write_png
 from genie_gym.trainers.distributed import DistributedContext, all_reduce_mean, any_rank, barrier
 from genie_gym.trainers.lr_schedule import ScheduleSettings, build_scheduler, default_warmup_steps
 from genie_gym.trainers.optim import OptimizerSettings, build_optimizer, clip_gradients
@@ -263,10 +263,6 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
     }
 
 
-def _save_png(image: np.ndarray, path: Path) -> None:
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(path)
-
-
 class _Logger:
     """Rank-0 sinks of metrics: TensorBoard, ``metrics.jsonl`` and the tqdm bar."""
 
@@ -288,7 +284,7 @@ class _Logger:
         self.history.append(entry)
 
     def image(self, step: int, image: np.ndarray) -> None:
-        _save_png(image, self.run_dir.images_dir / f"step_{step:07d}.png")
+        write_png(self.run_dir.images_dir / f"step_{step:07d}.png", image)
         self.writer.add_image("train/samples", image, step, dataformats="HWC")
 
     def close(self) -> None:
