@@ -133,7 +133,10 @@ def test_ablation_script_trains_three_variants_evaluates_and_resumes(tmp_path, s
     expected = {"plain": (False, 0.0), "skip": (True, 0.0), "tdce": (True, 3.0)}
     for name, (skip, tdce) in expected.items():
         config = json.loads((out / f"wm_{name}" / "dynamics" / "config.json").read_text())["config"]
-        assert (config["token_input_skip"], config["tdce_lambda"]) == (skip, tdce), name
+        # the TDCE weight is a training option: saved with the run's checkpoints, not with the packed architecture
+        checkpoint = sorted((out / name / "checkpoints").glob("step_*"))[-1]
+        options = json.loads((checkpoint / "training_options.json").read_text())
+        assert (config["token_input_skip"], options["tdce_lambda"]) == (skip, tdce), name
     for key in ("plain", "skip", "tdce", "tdce_ar"):
         evaluation = json.loads((out / f"eval_{key}.json").read_text())
         assert evaluation["num_sequences"] == 3 and len(evaluation["psnr_per_sequence"]) == 3
