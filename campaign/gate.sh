@@ -6,7 +6,7 @@
 #   bash campaign/gate.sh runs/campaign_d128_rollout/checkpoints/step_0000500 [SETTINGS.json]
 set -euo pipefail
 CKPT=$1; shift
-SETTINGS=${1:-campaign/weights/candidate_d128_rollout_500/dream.json}; [ $# -gt 0 ] && shift
+SETTINGS=${1:-checkpoints/genie-redux-g-smb/dream.json}; [ $# -gt 0 ] && shift
 OUT=$(mktemp -d /tmp/gate.XXXXXX)
 .venv/bin/genie world-model pack --tokenizer checkpoints/genie-redux-g-smb/tokenizer --dynamics "$CKPT" \
     --game SMB --fp16 --out "$OUT/genie-redux-g-smb" --settings "$SETTINGS" >/dev/null
