@@ -199,7 +199,9 @@ def test_configs_round_trip_and_reject_unknown_keys(tmp_path):
     small_tokenizer, small_dynamics = get_config("tokenizer", "small"), get_config("dynamics", "small")
     shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "genie-redux-g-smb"
     assert get_config("tokenizer", shipped / "tokenizer" / CONFIG_FILE) == small_tokenizer  # small = shipped shape
-    assert get_config("dynamics", shipped / "dynamics" / CONFIG_FILE) == small_dynamics  # the architecture only
+    shipped_dynamics = get_config("dynamics", shipped / "dynamics" / CONFIG_FILE)  # the architecture only
+    # the shipped shape; holding unchanged ids is how it encodes real frames, not part of the shape
+    assert shipped_dynamics.replace(hold_unchanged_tokens=small_dynamics.hold_unchanged_tokens) == small_dynamics
     assert small_dynamics.grid_size == small_tokenizer.grid_size
     assert (small_dynamics.num_codes, small_dynamics.latent_dim) == (
         small_tokenizer.num_codes,
@@ -246,8 +248,14 @@ def test_a_dynamics_config_json_from_before_the_split_loads_and_gives_its_traini
     with pytest.raises(ValueError, match="action ids in \\[0, 5\\)"):
         Dynamics(DYNAMICS, training_options=DynamicsTrainingOptions(context_stall_actions=(5,)))
     assert SETTABLE_FIELDS["dynamics"] == set(DynamicsTrainingOptions.field_names()) | {"hold_unchanged_tokens"}
-    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "genie-redux-g-smb" / "dynamics" / CONFIG_FILE
-    assert get_training_options("dynamics", shipped).changed_token_weight == 4  # stage 8's, kept in its config.json
+    repo = Path(__file__).resolve().parents[1]
+    before_split = repo / "campaign" / "weights" / "d128_shipped" / CONFIG_FILE  # options kept in its config.json
+    assert json.loads(before_split.read_text())["config"]["visible_prefix_prob"] == 0.5
+    assert get_training_options("dynamics", before_split).visible_prefix_prob == 0.5
+    shipped = repo / "checkpoints" / "genie-redux-g-smb" / "dynamics"  # options in its training_options.json
+    saved = json.loads((shipped / TRAINING_OPTIONS_FILE).read_text())
+    assert get_training_options("dynamics", shipped / CONFIG_FILE) == DynamicsTrainingOptions.from_dict(saved)
+    assert get_training_options("dynamics", shipped / CONFIG_FILE) != DynamicsTrainingOptions()
 
 
 def test_each_sampling_setting_has_one_default() -> None:

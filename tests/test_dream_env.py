@@ -359,9 +359,17 @@ def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint
     from genie_gym.cli import main
     from genie_gym.models.checkpoint_io import save_pretrained
 
+    import shutil
+
+    from genie_gym.models.configs import TRAINING_OPTIONS_FILE, get_training_options
+
     out = tmp_path / "packed"
+    dynamics = shutil.copytree(tiny_checkpoint / "dynamics", tmp_path / "dynamics")
+    (dynamics / TRAINING_OPTIONS_FILE).write_text(json.dumps({"changed_token_weight": 3}))
     assert main(["world-model", "pack", "--tokenizer", str(tiny_checkpoint / "tokenizer"), "--dynamics",
-                 str(tiny_checkpoint / "dynamics"), "--game", "SMB", "--out", str(out), "--fp16"]) == 0
+                 str(dynamics), "--game", "SMB", "--out", str(out), "--fp16"]) == 0
+    # the training options travel with the dynamics (for a later --init)
+    assert get_training_options("dynamics", out / "dynamics" / "config.json").changed_token_weight == 3
     packed = WorldModel.from_pretrained(out)
     assert packed.settings["game"] == "SMB"
     assert next(packed.dynamics.parameters()).dtype == torch.float32  # fp16 on disk, float32 in memory
