@@ -356,11 +356,10 @@ def test_eval_computes_fid_with_the_real_inception_weights(tiny_checkpoint, smb_
 
 
 def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint, tmp_path):
-    from genie_gym.cli import main
-    from genie_gym.models.checkpoint_io import save_pretrained
-
     import shutil
 
+    from genie_gym.cli import main
+    from genie_gym.models.checkpoint_io import save_pretrained
     from genie_gym.models.configs import TRAINING_OPTIONS_FILE, get_training_options
 
     out = tmp_path / "packed"

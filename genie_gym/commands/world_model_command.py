@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from genie_gym.games import get_game
 from genie_gym.atomic import atomic_write_text
+from genie_gym.games import get_game
 from genie_gym.models.checkpoint_io import CONFIG_FILE, load_pretrained
 from genie_gym.models.configs import TRAINING_OPTIONS_FILE, get_training_options
 from genie_gym.trainers.run_dir import resolve_model_checkpoint
