@@ -1,0 +1,82 @@
+"""What a player or an agent gets per second from ``GenieDream-SMB-v0`` at batch 1: the env's whole step, not only the
+dream's (``benchmarks/dream_fps.py`` times ``WorldModel.step``).
+
+For each MaskGIT setting it prints frames/s of
+- ``dream``: ``WorldModel.step`` alone (the dreamed frame, decoded);
+- ``env step``: ``env.step``, which adds the uncertainty reward (one tokenizer pass over the last 2 frames and one
+  dynamics pass: docs/DESIGN.md §7);
+- ``+ render 256``: ``env.step`` then ``env.render()`` at 256 x 256 through the shipped super-resolution network,
+  what ``genie play`` shows.
+
+    python benchmarks/dream_env_fps.py [--steps 30] [--maskgit-steps 1 8] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import genie_gym  # noqa: F401  (registers the ids)
+
+
+def frames_per_second(step, steps: int, repeats: int) -> float:
+    """Best of ``repeats`` timings of ``steps`` calls (a shared CPU is noisy)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        best = min(best, time.perf_counter() - start)
+    return steps / best
+
+
+def measure(maskgit_steps: int, steps: int, repeats: int) -> tuple[float, float, float]:
+    """frames/s of the dream alone, of ``env.step``, and of ``env.step`` + ``render()`` at 256."""
+    env = gym.make("GenieDream-SMB-v0", maskgit_steps=maskgit_steps, render_mode="rgb_array", render_size=256)
+    env.reset(seed=0)
+    dreams = env.unwrapped.dreams
+    settings = dreams.settings
+    action = np.zeros(1, dtype=np.int64)
+
+    def dream_only() -> None:
+        dreams.world_model.step(dreams.state, action, settings.maskgit_steps, settings.temperature, dreams.generator,
+                                settings.action_guidance, hold_pixels=settings.hold_pixels,
+                                hold_bias=settings.hold_bias)
+
+    def env_step_and_render() -> None:
+        env.step(0)
+        env.render()
+
+    for _ in range(3):  # warm-up
+        env_step_and_render()
+    dream = frames_per_second(dream_only, steps, repeats)
+    env.reset(seed=0)
+    stepped = frames_per_second(lambda: env.step(0), steps, repeats)
+    env.reset(seed=0)
+    rendered = frames_per_second(env_step_and_render, steps, repeats)
+    env.close()
+    return dream, stepped, rendered
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--maskgit-steps", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"GenieDream-SMB-v0, batch 1, {torch.get_num_threads()} threads, best of {args.repeats} x {args.steps} steps")
+    print(f"{'MaskGIT steps':>14}{'dream':>10}{'env step':>10}{'+ render 256':>14}  (frames/s)")
+    for maskgit_steps in args.maskgit_steps:
+        dream, stepped, rendered = measure(maskgit_steps, args.steps, args.repeats)
+        print(f"{maskgit_steps:>14}{dream:>10.1f}{stepped:>10.1f}{rendered:>14.1f}")
+
+
+if __name__ == "__main__":
+    main()
