@@ -317,6 +317,44 @@ def resolve_games(spec: str) -> list[Game]:
     return result
 
 
+def select_games(specs: str | Iterable[str], available: Iterable[str], where: str,
+                 option: str = "--games") -> list[str]:
+    """The games of ``available`` that command-line ``specs`` name, in the order named (``genie train --games``
+    against an episode store's games, ``genie world-model pack --games`` against the games a dynamics run trained on).
+
+    Each spec is a game name (as ``available`` spells it, or any name :func:`get_game` knows, case-insensitive), a
+    group (its games that ``available`` has) or a comma-separated mix. A game ``available`` lacks, or a group none of
+    whose games it has, raises :class:`UnknownGameError` naming ``option``, ``where`` (``"the store data/x"``) and the
+    games it has.
+    """
+    available = list(dict.fromkeys(available))
+    by_lower = {name.lower(): name for name in available}
+    available_text = ", ".join(available) if available else "none"
+    chosen: list[str] = []
+    for part in (p.strip() for spec in ([specs] if isinstance(specs, str) else specs) for p in str(spec).split(",")):
+        if not part:
+            continue
+        if part.lower() in by_lower:
+            found = [by_lower[part.lower()]]
+        elif members := group_members(part):
+            names = {game.name for game in members}
+            found = [name for name in available if name in names]
+            if not found:
+                raise UnknownGameError(f"{option} {part}: {where} has no game of that group (it has: {available_text})")
+        else:
+            try:
+                name = get_game(part).name
+            except UnknownGameError:
+                name = None
+            if name is None or name.lower() not in by_lower:
+                raise UnknownGameError(f"{option} {part}: {where} has no such game (it has: {available_text})")
+            found = [by_lower[name.lower()]]
+        chosen.extend(name for name in found if name not in chosen)
+    if not chosen:
+        raise UnknownGameError(f"{option} names no game ({where} has: {available_text})")
+    return chosen
+
+
 # --- imported labels ----------------------------------------------------------------------------------------------
 
 USER_LABEL_COLUMNS = ("retro_game", "view", "axis", "genre")

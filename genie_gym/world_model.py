@@ -8,6 +8,9 @@ A world-model checkpoint is a directory::
                        (:data:`DREAM_DEFAULTS`; the sampling settings are :class:`DreamSettings`)
     <dir>/lam/         (GenieRedux only) the latent action model whose codes the dynamics was trained on
     <dir>/MODEL_CARD.md
+    <dir>/games/<Game>/dream.json   a world model of several games (``dream.json``'s ``games``): one game view per
+                       game, ``{"world_model": "../..", "game": "<Game>"}``, the checkpoint of its dream
+                       (``GenieDream-<Game>-v0`` resets from that game's real frames; :func:`game_checkpoint`)
 
 A GenieRedux-G dynamics model takes the real actions; a GenieRedux one (``action_source="latent"``) takes latent action
 ids, which :meth:`WorldModel.infer_actions` reads off frames with the packed LAM (the paper's evaluation of GenieRedux).
@@ -17,6 +20,7 @@ Frames at this boundary are RGB uint8 ``(..., 64, 64, 3)``; actions are int64 in
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genie_gym.atomic import atomic_write_text
 from genie_gym.conventions import NUM_ACTIONS, validate_frames
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.configs import DreamSettings
@@ -50,9 +55,16 @@ DREAM_DEFAULTS: dict[str, Any] = {
     "hold_bias": _SAMPLING["hold_bias"],
 }
 """The keys of ``dream.json`` and their defaults: the sampling settings' are :class:`DreamSettings`' (their one
-place, listed here in the order ``dream.json`` is written); ``game`` is the real game a dream resets from, and
+place, listed here in the order ``dream.json`` is written); ``game`` is the real game a dream resets from (a world
+model of several games also has ``games``, the games it was trained on, ``game`` among them: :data:`GAMES_KEY`), and
 ``context_window`` / ``decode_window`` / ``dreams_per_pass`` say how the engine runs (past frames the dynamics /
 the decoder attend to, dreams per forward pass: :attr:`WorldModel.dreams_per_pass`)."""
+GAMES_KEY = "games"
+"""``dream.json``'s list of the games a world model was trained on (absent: ``[game]``)."""
+GAMES_DIR = "games"
+"""The folder of a multi-game world model that holds one game view per game (``games/<Game>/dream.json``)."""
+VIEW_KEY = "world_model"
+"""The key of a game view's ``dream.json`` that points (relative path) to the world model it views."""
 CPU_DREAMS_PER_PASS = 16
 """Dreams one forward pass steps on a CPU (``dreams_per_pass`` unset). Measured on the 2-core VM, 1 MaskGIT step:
 64 dreams in passes of 16 (or 8) dream 27 frames/s against 21 in one pass of 64, whose tensors (over 32 MB) are
@@ -107,6 +119,67 @@ def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
     return path
 
 
+def read_dream_json(directory: str | os.PathLike) -> dict[str, Any]:
+    """``<directory>/dream.json`` as a dict (``{}`` when there is none); a clear error when it is not a JSON object."""
+    path = Path(directory) / "dream.json"
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); repack the world model") from exc
+    if not isinstance(settings, dict):
+        raise CheckpointError(f"{path} must hold a JSON object of dream settings, got {type(settings).__name__}")
+    return settings
+
+
+def settings_games(settings: dict[str, Any]) -> list[str]:
+    """The games of a world model's settings: ``games`` if set, else ``[game]`` (``"SMB"`` by default)."""
+    games = settings.get(GAMES_KEY) or [settings.get("game") or DREAM_DEFAULTS["game"]]
+    return [str(game) for game in games]
+
+
+def _view_base(directory: Path, view: dict[str, Any]) -> Path:
+    base = (directory / str(view[VIEW_KEY])).resolve()
+    if not ((base / "tokenizer").is_dir() and (base / "dynamics").is_dir()):
+        raise CheckpointError(f"{directory} is a game view of the world model at {base}, which has no tokenizer/ and "
+                              "dynamics/: keep games/<Game>/ inside the world-model directory `genie world-model "
+                              "pack` wrote")
+    return base
+
+
+def world_model_games(name_or_path: str | os.PathLike) -> list[str]:
+    """The games of a world-model directory (or shipped name), without loading its weights: ``dream.json``'s
+    ``games`` (``[game]`` for a one-game model); for a game view (``games/<Game>/``), its one game."""
+    directory = resolve_checkpoint(name_or_path)
+    settings = read_dream_json(directory)
+    if VIEW_KEY in settings:
+        return [str(settings["game"])]
+    return settings_games(settings)
+
+
+def game_checkpoint(name_or_path: str | os.PathLike, game: str) -> Path:
+    """The checkpoint whose dream resets from ``game``'s real frames: the directory itself when ``game`` is its
+    (default) game and it has no game views, else its game view ``games/<Game>/``. ``game`` may be any spelling
+    :func:`genie_gym.games.get_game` knows; one it was not trained on raises ``UnknownGameError`` naming its games."""
+    from genie_gym.games import select_games
+
+    directory = resolve_checkpoint(name_or_path)
+    settings = read_dream_json(directory)
+    if VIEW_KEY in settings:
+        directory = _view_base(directory, settings)
+        settings = read_dream_json(directory)
+    games = settings_games(settings)
+    chosen = select_games(game, games, f"the world model {directory}", option="game")[0]
+    view = directory / GAMES_DIR / chosen
+    if (view / "dream.json").is_file():
+        return view
+    if len(games) > 1:
+        raise CheckpointError(f"{directory} has no game view {GAMES_DIR}/{chosen}/: repack it with `genie world-model "
+                              "pack`, which writes one per game")
+    return directory
+
+
 @dataclass
 class DreamState:
     """The running state of a batch of dreams, kept as consecutive groups of dreams that step one group per pass.
@@ -152,6 +225,11 @@ class WorldModel:
         self.dynamics = dynamics.to(self.device).eval()
         self.lam = lam.to(self.device).eval() if lam is not None else None
         self.settings = {**DREAM_DEFAULTS, **(settings or {})}
+        if self.settings.get(GAMES_KEY) is not None:
+            games = settings_games(self.settings)
+            if not games or len(set(games)) != len(games) or str(self.settings["game"]) not in games:
+                raise ValueError(f"dream settings: 'games' must be distinct game names with 'game' among them, got "
+                                 f"games={self.settings[GAMES_KEY]!r}, game={self.settings['game']!r}")
         _check_compatible(self.tokenizer, self.dynamics)
         if self.lam is not None and self.lam.config.num_codes != self.num_actions:
             raise CheckpointError(f"the LAM has {self.lam.config.num_codes} latent actions but the dynamics model "
@@ -177,19 +255,49 @@ class WorldModel:
         tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
         return self.lam.infer_actions(tensor).cpu().numpy().astype(np.int64)
 
+    @property
+    def games(self) -> list[str]:
+        """The games this world model was trained on (``dream.json``'s ``games``; ``[game]`` for one game)."""
+        return settings_games(self.settings)
+
+    @property
+    def game(self) -> str:
+        """The real game its dreams reset from (``dream.json``'s ``game``)."""
+        return str(self.settings["game"])
+
+    def for_game(self, game: str) -> WorldModel:
+        """The same model (weights shared, not copied) dreaming ``game``: its dreams reset from that game's real
+        frames. ``game`` must be one of :attr:`games` (any spelling ``get_game`` knows)."""
+        from genie_gym.games import select_games
+
+        chosen = select_games(game, self.games, "this world model", option="game")[0]
+        view = copy.copy(self)
+        view.settings = {**self.settings, "game": chosen}
+        return view
+
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> WorldModel:
-        """Load ``<dir>/tokenizer``, ``<dir>/dynamics`` and ``<dir>/dream.json`` (clear error when any is bad)."""
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device = "cpu",
+                        game: str | None = None) -> WorldModel:
+        """Load ``<dir>/tokenizer``, ``<dir>/dynamics`` and ``<dir>/dream.json`` (clear error when any is bad).
+
+        ``name_or_path`` may also be a game view ``<dir>/games/<Game>`` of a multi-game world model: the model of
+        ``<dir>`` whose dreams reset from ``<Game>``. ``game`` picks one of a multi-game model's games the same way.
+        """
         directory = resolve_checkpoint(name_or_path)
+        settings = read_dream_json(directory)
+        if VIEW_KEY in settings:  # a game view: the world model it points to, with the view's game (and settings)
+            view = {key: value for key, value in settings.items() if key != VIEW_KEY}
+            directory = _view_base(directory, settings)
+            settings = {**read_dream_json(directory), **view}
         tokenizer = load_pretrained(directory / "tokenizer", expected_kind="tokenizer")
         dynamics = load_pretrained(directory / "dynamics", expected_kind="dynamics")
-        settings_path = directory / "dream.json"
-        settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
         lam = load_pretrained(directory / "lam", expected_kind="lam") if (directory / "lam").exists() else None
-        return cls(tokenizer, dynamics, settings, device, lam=lam)
+        model = cls(tokenizer, dynamics, settings, device, lam=lam)
+        return model.for_game(game) if game is not None else model
 
     def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-        """Write the tokenizer, the dynamics and ``dream.json`` into ``directory``."""
+        """Write the tokenizer, the dynamics and ``dream.json`` into ``directory``; a model of several games also gets
+        one game view per game, ``games/<Game>/dream.json`` (views of games it no longer has are removed)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         kwargs = {} if dtype is None else {"dtype": dtype}
@@ -197,7 +305,20 @@ class WorldModel:
         save_pretrained(self.dynamics, directory / "dynamics", **kwargs)
         if self.lam is not None:
             save_pretrained(self.lam, directory / "lam", **kwargs)
-        (directory / "dream.json").write_text(json.dumps(self.settings, indent=2) + "\n")
+        atomic_write_text(directory / "dream.json", json.dumps(self.settings, indent=2) + "\n")
+        games = self.games if len(self.games) > 1 else []
+        views = directory / GAMES_DIR
+        for old in sorted(views.iterdir()) if views.is_dir() else []:
+            if old.name not in games and VIEW_KEY in read_dream_json(old):
+                (old / "dream.json").unlink()
+                if not any(old.iterdir()):
+                    old.rmdir()
+        for game in games:
+            view = {VIEW_KEY: "../..", "game": game}
+            (views / game).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(views / game / "dream.json", json.dumps(view, indent=2) + "\n")
+        if views.is_dir() and not any(views.iterdir()):
+            views.rmdir()
         return directory
 
     @torch.no_grad()

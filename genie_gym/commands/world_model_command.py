@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 from genie_gym.atomic import atomic_write_text
-from genie_gym.games import get_game
+from genie_gym.games import UnknownGameError, get_game, resolve_games, select_games
 from genie_gym.models.checkpoint_io import CONFIG_FILE, load_pretrained
 from genie_gym.models.configs import TRAINING_OPTIONS_FILE, get_training_options
-from genie_gym.trainers.run_dir import resolve_model_checkpoint
-from genie_gym.world_model import WorldModel
+from genie_gym.trainers.run_dir import holds_model, resolve_model_checkpoint
+from genie_gym.world_model import DREAM_DEFAULTS, GAMES_DIR, GAMES_KEY, WorldModel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,19 +25,72 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--dynamics", required=True, help="dynamics run directory or checkpoint directory")
     pack.add_argument("--lam", default=None, help="GenieRedux (latent-action dynamics): the LAM run or checkpoint "
                                                   "its actions came from (needed to evaluate it)")
-    pack.add_argument("--game", default="SMB", help="the game the dream resets from (annotated name)")
+    pack.add_argument("--games", nargs="+", default=None, metavar="GAME",
+                      help="the games of the world model (names, groups or comma-separated mixes): each gets a "
+                           "GenieDream-<Game>-v0 that resets from its real frames; default: the games the dynamics "
+                           "run trained on (SMB when that is not recorded)")
+    pack.add_argument("--game", default=None, help="the game the dream resets from by default (one of --games; "
+                                                   "default: the first); alone, the world model's one game")
     pack.add_argument("--out", required=True, help="output directory (tokenizer/, dynamics/, dream.json)")
     pack.add_argument("--fp16", action="store_true", help="store the weights in float16 (loaded back as float32)")
     pack.add_argument("--settings", default=None, help="JSON of dream settings (context_frames, maskgit_steps, ...)")
     pack.set_defaults(func=_pack)
 
 
+def trained_games(dynamics: str | Path, checkpoint: Path) -> list[str] | None:
+    """The games a dynamics run trained on, as its ``config.json`` records them (``model.data.games``), for a run
+    directory or one of its ``checkpoints/step_*``; ``None`` for a checkpoint outside a run (e.g. a packed
+    ``dynamics/``)."""
+    for run in (Path(dynamics), checkpoint.parent.parent):
+        path = run / CONFIG_FILE
+        if not path.is_file() or holds_model(run):
+            continue
+        games = json.loads(path.read_text()).get("model", {}).get("data", {}).get("games")
+        if games:
+            return [str(game) for game in games]
+    return None
+
+
+def pack_games(args: argparse.Namespace, dynamics_dir: Path) -> tuple[list[str], str]:
+    """``(games, default game)`` of the world model: ``--games`` (checked against the games the dynamics run trained
+    on), else ``--game`` alone, else the run's games (those the annotation table knows: a dream resets from the real
+    game), else SMB."""
+    trained = trained_games(args.dynamics, dynamics_dir)
+    if args.games:
+        if trained is not None:
+            games = select_games(args.games, trained, f"the training data of the dynamics run {args.dynamics}")
+        else:
+            games = list(dict.fromkeys(game.name for spec in args.games for game in resolve_games(spec)))
+    elif args.game is not None:
+        games = [get_game(args.game).name]
+        if trained is not None and games[0].lower() not in map(str.lower, trained):
+            print(f"note: the dynamics run {args.dynamics} trained on {', '.join(trained)}, not on {games[0]}")
+    else:
+        games = []
+        for name in trained or []:
+            try:
+                games.append(get_game(name).name)
+            except UnknownGameError:
+                print(f"note: the dynamics run trained on {name!r}, which is not an annotated game: no dream of it "
+                      "can reset from its real frames, so the world model leaves it out")
+        games = list(dict.fromkeys(games)) or [str(DREAM_DEFAULTS["game"])]
+    if args.game is None:
+        return games, games[0]
+    return games, select_games(args.game, games, f"--games ({', '.join(games)})", option="--game")[0]
+
+
 def _pack(args: argparse.Namespace) -> int:
-    settings = {"game": get_game(args.game).name}
-    if args.settings:
-        settings.update(json.loads(Path(args.settings).read_text()))
     tokenizer = load_pretrained(resolve_model_checkpoint(args.tokenizer), expected_kind="tokenizer")
     dynamics_dir = resolve_model_checkpoint(args.dynamics)
+    games, game = pack_games(args, dynamics_dir)
+    settings: dict = {"game": game}
+    if len(games) > 1:
+        settings[GAMES_KEY] = games
+    if args.settings:
+        settings.update(json.loads(Path(args.settings).read_text()))
+        if settings["game"] not in games or settings.get(GAMES_KEY, games) != games:
+            raise ValueError(f"--settings {args.settings} sets the games ({settings.get(GAMES_KEY)}, game "
+                             f"{settings['game']}): name them with --games / --game instead")
     dynamics = load_pretrained(dynamics_dir, expected_kind="dynamics")
     lam = load_pretrained(resolve_model_checkpoint(args.lam), expected_kind="lam") if args.lam else None
     if dynamics.config.action_source == "latent" and lam is None:
@@ -48,7 +101,14 @@ def _pack(args: argparse.Namespace) -> int:
     # the options the dynamics trained with go along, so `genie train dynamics --init OUT/dynamics` continues with them
     options = get_training_options("dynamics", dynamics_dir / CONFIG_FILE)
     atomic_write_text(out / "dynamics" / TRAINING_OPTIONS_FILE, json.dumps(options.to_dict(), indent=2) + "\n")
-    print(f"wrote world model {out} (game {settings['game']}); play it with genie play {out}, evaluate it with "
-          f"genie eval --checkpoint {out}, or make it a gym env: genie_gym.register_dream('GenieDream-Mine-v0', "
-          f"'{out}')")
+    if len(games) == 1:
+        print(f"wrote world model {out} (game {game}); play it with genie play {out}, evaluate it with "
+              f"genie eval --checkpoint {out}, or make it a gym env: genie_gym.envs.registration.register_dreams("
+              f"'{out}') registers GenieDream-{game}-v0 (genie_gym.register_dream('GenieDream-Mine-v0', '{out}') "
+              "another id)")
+        return 0
+    print(f"wrote world model {out} of {len(games)} games ({', '.join(games)}; default {game}): "
+          f"genie_gym.envs.registration.register_dreams('{out}') registers "
+          f"{', '.join(f'GenieDream-{name}-v0' for name in games)}, each resetting from its game's real frames; play "
+          f"one with genie play {out}/{GAMES_DIR}/<Game>, evaluate it with genie eval --checkpoint {out}")
     return 0

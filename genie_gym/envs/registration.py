@@ -16,6 +16,11 @@ Every id also has a ``vector_entry_point``, what ``gym.make_vec(id, num_envs=N)`
 :class:`~genie_gym.envs.dream_vector_env.GenieDreamVectorEnv` (``N`` dreams in one forward pass); for a real game,
 ``N`` games in subprocesses (:func:`make_retro_vector_env`; stable-retro allows one emulator per process).
 ``vectorization_mode="sync"`` / ``"async"`` still give Gymnasium's own vector envs of single envs.
+
+A world model trained on several games (``genie world-model pack --games ...``) has one dream per game:
+:func:`register_dreams` registers ``GenieDream-<Game>-v0`` for each, each resetting from its own game's real frames
+(the checkpoint of each is the model's game view ``games/<Game>/``, docs/DESIGN.md §9); :func:`resolve_env_id` does the
+same for such a directory given to ``genie play``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import functools
 import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -97,6 +103,7 @@ def register_retro_envs(games: str | Iterable[str | Game] | None = None) -> list
 
 
 _RETRO_ID = re.compile(r"^GenieRetro-(.+)-v0$")
+_DREAM_ID = re.compile(r"^GenieDream-(.+)-v0$")
 DREAM_ENTRY_POINT = "genie_gym.envs.dream_env:GenieDreamEnv"
 DREAM_VECTOR_ENTRY_POINT = "genie_gym.envs.dream_vector_env:GenieDreamVectorEnv"
 SHIPPED_DREAMS = {"GenieDream-SMB-v0": "smb"}
@@ -108,10 +115,41 @@ def register_dream(env_id: str, checkpoint: str, max_episode_steps: int = DEFAUL
 
     ``max_episode_steps`` is the spec's limit (Gymnasium's ``TimeLimit``); ``kwargs`` go to
     :class:`~genie_gym.envs.dream_env.GenieDreamEnv`. Example: ``register_dream("GenieDream-MyMario-v0",
-    "runs/my_world_model")`` then ``gym.make(...)``.
+    "runs/my_world_model")`` then ``gym.make(...)``. For a world model of several games the dream resets from its
+    default game, or from ``<Game>`` when ``env_id`` is ``GenieDream-<Game>-v0`` of one of its games
+    (:func:`register_dreams` registers them all).
     """
     if not env_id.startswith("GenieDream-"):
         raise ValueError(f"dream env ids start with 'GenieDream-' (so `genie play` can pair them), got {env_id!r}")
+    named = _DREAM_ID.match(env_id)
+    if named is not None and Path(str(checkpoint)).is_dir():
+        from genie_gym.world_model import game_checkpoint, world_model_games
+
+        games = world_model_games(checkpoint)
+        game = next((g for g in games if g.lower() == named.group(1).lower()), None)
+        if len(games) > 1 and game is not None:
+            return _register_dream(env_id, str(game_checkpoint(checkpoint, game)), max_episode_steps, **kwargs)
+    return _register_dream(env_id, str(checkpoint), max_episode_steps, **kwargs)
+
+
+def register_dreams(checkpoint: str | os.PathLike, max_episode_steps: int = DEFAULT_MAX_EPISODE_STEPS,
+                    **kwargs: Any) -> list[str]:
+    """Register ``GenieDream-<Game>-v0`` for each game of a world model (a directory or shipped name); returns the
+    ids, its default game's first. Each id's dream resets from its own game's real frames (a multi-game model's game
+    view ``games/<Game>/``), with that game's button map. An id already registered (e.g. the shipped
+    ``GenieDream-SMB-v0``) is replaced in this process. ``max_episode_steps`` and ``kwargs``: as
+    :func:`register_dream`."""
+    from genie_gym.world_model import game_checkpoint, read_dream_json, resolve_checkpoint, world_model_games
+
+    directory = resolve_checkpoint(checkpoint)
+    games = world_model_games(directory)
+    default = str(read_dream_json(directory).get("game") or games[0])
+    games = sorted(games, key=lambda game: game != default)
+    return [_register_dream(f"GenieDream-{game}-v0", str(game_checkpoint(directory, game)), max_episode_steps,
+                            **kwargs) for game in games]
+
+
+def _register_dream(env_id: str, checkpoint: str, max_episode_steps: int, **kwargs: Any) -> str:
     if env_id in gym.registry:
         del gym.registry[env_id]
     gym.register(id=env_id, entry_point=DREAM_ENTRY_POINT, kwargs={"checkpoint": str(checkpoint), **kwargs},
@@ -129,12 +167,12 @@ def register_shipped_dreams() -> list[str]:
 
 
 def resolve_env_id(target: str) -> str:
-    """A registered env id as is, or a world-model directory registered as ``GenieDream-<directory name>-v0``.
+    """A registered env id as is, or a world-model directory registered as ``GenieDream-<directory name>-v0``; a
+    multi-game world model registers ``GenieDream-<Game>-v0`` for each of its games (:func:`register_dreams`) and
+    gives its default game's, and one of its game views ``games/<Game>/`` gives ``GenieDream-<Game>-v0``.
 
     Raises ``ValueError`` naming what is accepted when ``target`` is neither.
     """
-    from pathlib import Path
-
     if target in gym.registry:
         return target
     retro = _RETRO_ID.match(target)
@@ -147,9 +185,16 @@ def resolve_env_id(target: str) -> str:
             return register_retro_envs([game])[0]
     path = Path(target)
     if path.is_dir():
+        from genie_gym.world_model import VIEW_KEY, read_dream_json, world_model_games
+
+        settings = read_dream_json(path)
+        if VIEW_KEY in settings:  # games/<Game>/ of a multi-game world model
+            return register_dream(f"GenieDream-{settings['game']}-v0", str(path))
         if not ((path / "tokenizer").is_dir() and (path / "dynamics").is_dir()):
             raise ValueError(f"{target} is a directory but not a world model (it has no tokenizer/ and dynamics/): "
                              "make one with `genie world-model pack --tokenizer RUN --dynamics RUN --out DIR`")
+        if len(world_model_games(path)) > 1:  # every game's id; the default game's plays
+            return register_dreams(path)[0]
         name = "".join(c if c.isalnum() else "-" for c in path.resolve().name).strip("-") or "WorldModel"
         return register_dream(f"GenieDream-{name}-v0", str(path))
     dreams = ", ".join(sorted(env_id for env_id in gym.registry if env_id.startswith("GenieDream-")))

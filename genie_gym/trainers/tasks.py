@@ -35,7 +35,9 @@ import torch
 from torch import nn
 
 from genie_gym.atomic import atomic_write_text
+from genie_gym.data.store import EpisodeStore
 from genie_gym.data.window_dataset import WindowDataset
+from genie_gym.games import select_games
 from genie_gym.image_grid import image_grid
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.configs import (
@@ -113,7 +115,8 @@ class TaskSettings:
         False, "tokenizer --decoder-only: decode ids in which unchanged patches hold their previous id, as a "
                "hold_unchanged_tokens dynamics model predicts them"
     )
-    games: list[str] | None = option(None, "train on these games of the store only (default: all)")
+    games: list[str] | None = option(None, "train on these games of the store only: names, groups (platformers) or "
+                                           "comma-separated mixes (default: all its games)")
     window: int = option(16, "frames per training clip (default %(default)s)")
     seed: int = 0  # of the initial weights; the command line sets it with the loop's --seed
 
@@ -124,6 +127,8 @@ class TaskSettings:
             raise ValueError("--data DIR is required (or --resume --out RUN_DIR of a run that recorded it)")
         if not Path(self.data).is_dir():
             raise FileNotFoundError(f"--data {self.data} does not exist; collect an episode store with `genie collect`")
+        if self.games is not None:  # names, groups or comma-separated mixes, checked against the store's games
+            self.games = select_games(self.games, EpisodeStore(self.data).games(), f"the store {self.data}")
         if self.model in TOKEN_MODELS and not self.tokenizer:
             raise ValueError(f"training {self.model} needs --tokenizer RUN_DIR (a trained tokenizer run or checkpoint)")
         if self.model == "genie-redux" and not self.lam:
