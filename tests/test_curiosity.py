@@ -182,3 +182,31 @@ def test_explore_runs_the_timesteps_it_prints(tiny_checkpoint, tmp_path, capsys)
     result = json.loads((out / "result.json").read_text())
     assert result["trained_timesteps"] == 12 and result["rollout_steps"] == 6
     assert result["training"]["timesteps"] == [12]
+
+
+def test_train_epochs_passes_over_every_row_once_per_epoch_and_averages_the_losses():
+    """The one online-training loop of the curiosity models (the forward model here, the VAE features of
+    curiosity_wm): each epoch visits every buffered row once in a fresh random order, in minibatches."""
+    import numpy as np
+    import torch
+
+    from genie_gym.agents.curiosity import train_epochs
+
+    module = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    x, seen, parts = torch.randn(5, 2), [], []
+
+    def loss(rows: np.ndarray):
+        assert module.training
+        seen.append(rows.tolist())
+        value = module(x[rows]).pow(2).mean()
+        parts.append(float(value))
+        return value, {"mse": float(value)}
+
+    before = module.weight.detach().clone()
+    losses = train_epochs(module, optimizer, loss, rows=5, epochs=2, minibatch_size=2, rng=np.random.default_rng(0))
+    assert [len(rows) for rows in seen] == [2, 2, 1, 2, 2, 1]
+    assert sorted(sum(seen[:3], [])) == sorted(sum(seen[3:], [])) == list(range(5))
+    assert sum(seen[:3], []) == np.random.default_rng(0).permutation(5).tolist()
+    assert losses == {"mse": pytest.approx(sum(parts) / 6)}
+    assert not module.training and not torch.equal(module.weight, before)

@@ -131,3 +131,12 @@ def test_explore_trains_rf_on_top_of_the_world_model_in_the_real_game_and_refuse
     assert "--reward vae-burda in a dream" in capsys.readouterr().err
     assert main(["explore", "--env", "GenieDream-SMB-v0", "--reward", "game", "--out", str(tmp_path / "g")]) == 1
     assert "game's reward" in capsys.readouterr().err
+
+
+def test_both_real_game_reward_wrappers_keep_their_context_in_one_base():
+    from genie_gym.agents.curiosity_wm import WorldModelCuriosityVecEnv
+    from genie_gym.agents.uncertainty_reward import TransitionRewardVecEnv, UncertaintyRewardVecEnv
+
+    for wrapper in (WorldModelCuriosityVecEnv, UncertaintyRewardVecEnv):
+        assert issubclass(wrapper, TransitionRewardVecEnv)
+        assert "reset" not in vars(wrapper) and "step_async" not in vars(wrapper)

@@ -22,6 +22,7 @@ trains the networks on the transitions it sees, so the same agent trains against
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,31 @@ def vae_loss(encoder: FrameEncoder, decoder: FrameDecoder, x: torch.Tensor) -> t
     reconstruction = (decoder(z) - x).pow(2).sum(dim=(1, 2, 3)).mean()
     kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(dim=1).mean()
     return reconstruction + kl, {"vae_reconstruction": float(reconstruction.detach()), "vae_kl": float(kl.detach())}
+
+
+def train_epochs(module: nn.Module, optimizer: torch.optim.Optimizer,
+                 loss: Callable[[np.ndarray], tuple[torch.Tensor, dict[str, float]]], rows: int, epochs: int,
+                 minibatch_size: int, rng: np.random.Generator) -> dict[str, float]:
+    """Train ``module`` for ``epochs`` passes over ``rows`` buffered rows, each pass in a new random order (drawn from
+    ``rng``) cut into minibatches of ``minibatch_size``; ``loss(row indices) -> (loss, named parts)``. The module is in
+    training mode meanwhile and in eval mode after. Returns the mean of every named part over the minibatches: the
+    online update of the curiosity models (:class:`CuriosityRewardVecEnv`'s forward model and the VAE features of
+    :class:`genie_gym.agents.curiosity_wm.WorldModelCuriosityVecEnv`)."""
+    sums: dict[str, float] = {}
+    batches = 0
+    module.train()
+    for _ in range(epochs):
+        order = rng.permutation(rows)
+        for first in range(0, rows, minibatch_size):
+            value, parts = loss(order[first : first + minibatch_size])
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            for name, part in parts.items():
+                sums[name] = sums.get(name, 0.0) + part
+            batches += 1
+    module.eval()
+    return {name: total / batches for name, total in sums.items()}
 
 
 class ForwardModel(nn.Module):
@@ -242,24 +268,13 @@ class CuriosityRewardVecEnv(VecEnvWrapper):
             return self.last_losses
         obs, actions, next_obs = (np.concatenate(parts) for parts in zip(*self._buffer, strict=True))
         self._buffer = []
-        sums: dict[str, float] = {}
-        batches = 0
-        self.model.train()
-        for _ in range(self.epochs):
-            order = self._rng.permutation(len(obs))
-            for first in range(0, len(order), self.minibatch_size):
-                rows = order[first : first + self.minibatch_size]
-                loss, parts = self.model.loss(self._tensor(obs[rows]), self._tensor(actions[rows]),
-                                              self._tensor(next_obs[rows]))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                for name, value in parts.items():
-                    sums[name] = sums.get(name, 0.0) + value
-                batches += 1
-        self.model.eval()
+
+        def loss(rows: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+            return self.model.loss(self._tensor(obs[rows]), self._tensor(actions[rows]), self._tensor(next_obs[rows]))
+
+        self.last_losses = train_epochs(self.model, self.optimizer, loss, len(obs), self.epochs, self.minibatch_size,
+                                        self._rng)
         self.updates += 1
-        self.last_losses = {name: value / batches for name, value in sums.items()}
         return self.last_losses
 
     def state(self) -> dict[str, Any]:

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from torch import nn
 
-from genie_gym.agents.curiosity import FrameDecoder, FrameEncoder, frames_to_input, vae_loss
+from genie_gym.agents.curiosity import FrameDecoder, FrameEncoder, frames_to_input, train_epochs, vae_loss
+from genie_gym.agents.uncertainty_reward import TransitionRewardVecEnv
 from genie_gym.conventions import FRAME_SIZE
-from genie_gym.uncertainty import ContextWindows
 from genie_gym.world_model import WorldModel
 
 FEATURE_KINDS = ("rf", "vae")
@@ -90,7 +90,7 @@ class FeatureMap(nn.Module):
         return vae_loss(self.encoder, self.decoder, frames_to_input(frames))
 
 
-class WorldModelCuriosityVecEnv(VecEnvWrapper):
+class WorldModelCuriosityVecEnv(TransitionRewardVecEnv):
     """Replaces a real-game VecEnv's reward with :meth:`FeatureMap.sse` between the world model's predicted next frame
     and the real one (module docstring).
 
@@ -114,16 +114,9 @@ class WorldModelCuriosityVecEnv(VecEnvWrapper):
     def __init__(self, venv: VecEnv, world_model: WorldModel, kind: str = "rf", feature_dim: int = 512,
                  seed: int = 0, maskgit_steps: int = 1, update_every: int = 64, epochs: int = 3,
                  minibatch_size: int = 256, lr: float = 1e-4, learn: bool = True) -> None:
-        if getattr(venv.observation_space, "shape", None) != (FRAME_SIZE, FRAME_SIZE, 3):
-            raise ValueError(f"the world-model curiosity reward needs RGB uint8 ({FRAME_SIZE}, {FRAME_SIZE}, 3) "
-                             f"observations, got {venv.observation_space}: wrap the env before any transpose or "
-                             "frame stacking")
-        if int(venv.action_space.n) != world_model.num_actions:
-            raise ValueError(f"the env has {venv.action_space.n} actions, the world model {world_model.num_actions}")
+        super().__init__(venv, world_model, "the world-model curiosity reward")
         if maskgit_steps < 1 or update_every < 1 or epochs < 1 or minibatch_size < 1:
             raise ValueError("maskgit_steps, update_every, epochs and minibatch_size must be >= 1")
-        super().__init__(venv)
-        self.world_model = world_model
         self.device = world_model.device
         self.features = FeatureMap(kind, feature_dim, seed).to(self.device).eval()
         self.maskgit_steps = int(maskgit_steps)
@@ -132,26 +125,13 @@ class WorldModelCuriosityVecEnv(VecEnvWrapper):
         self.optimizer = torch.optim.Adam(trainable, lr=lr) if trainable else None
         self.update_every, self.epochs, self.minibatch_size = int(update_every), int(epochs), int(minibatch_size)
         self._rng = np.random.default_rng(seed)
-        self.windows = ContextWindows(self.num_envs)
         self._buffer: list[np.ndarray] = []
-        self._started = False
-        self._actions: np.ndarray | None = None
         self.updates = 0
         self.last_losses: dict[str, float] = {}
 
     @property
     def kind(self) -> str:
         return self.features.kind
-
-    def reset(self) -> np.ndarray:
-        obs = self.venv.reset()
-        self.windows.reset(obs)
-        self._started = True
-        return obs
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs).copy()
-        self.venv.step_async(actions)
 
     def predict(self, actions: np.ndarray) -> np.ndarray:
         """The world model's most likely next frame of every env under ``actions (num_envs,)``: uint8
@@ -163,9 +143,8 @@ class WorldModelCuriosityVecEnv(VecEnvWrapper):
         return predicted
 
     def step_wait(self) -> VecEnvStepReturn:
-        if not self._started or self._actions is None:
-            raise RuntimeError("call reset() before step()")
-        predicted = self.predict(self._actions)
+        actions = self.step_actions()
+        predicted = self.predict(actions)
         obs, rewards, dones, infos = self.venv.step_wait()
         real = obs.copy()
         for i, (done, info) in enumerate(zip(dones, infos, strict=True)):
@@ -178,7 +157,7 @@ class WorldModelCuriosityVecEnv(VecEnvWrapper):
             self._buffer.append(real)
             if len(self._buffer) >= self.update_every:
                 self.train_on_buffer()
-        self.windows.push(real, self._actions)  # the context ends where the episode did, then restarts
+        self.windows.push(real, actions)  # the context ends where the episode did, then restarts
         self.windows.reset(obs, np.flatnonzero(dones))
         return obs, reward, dones, infos
 
@@ -191,22 +170,10 @@ class WorldModelCuriosityVecEnv(VecEnvWrapper):
             return self.last_losses
         frames = np.concatenate(self._buffer)
         self._buffer = []
-        sums: dict[str, float] = {}
-        batches = 0
-        self.features.train()
-        for _ in range(self.epochs):
-            order = self._rng.permutation(len(frames))
-            for first in range(0, len(order), self.minibatch_size):
-                loss, parts = self.features.loss(self._tensor(frames[order[first : first + self.minibatch_size]]))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                for name, value in parts.items():
-                    sums[name] = sums.get(name, 0.0) + value
-                batches += 1
-        self.features.eval()
+        self.last_losses = train_epochs(self.features, self.optimizer,
+                                        lambda rows: self.features.loss(self._tensor(frames[rows])), len(frames),
+                                        self.epochs, self.minibatch_size, self._rng)
         self.updates += 1
-        self.last_losses = {name: value / batches for name, value in sums.items()}
         return self.last_losses
 
     def state(self) -> dict[str, Any]:

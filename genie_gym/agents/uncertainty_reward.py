@@ -19,29 +19,29 @@ from genie_gym.uncertainty import ContextWindows, TokenEntropyReward
 from genie_gym.world_model import WorldModel
 
 
-class UncertaintyRewardVecEnv(VecEnvWrapper):
-    """Replaces a real-game VecEnv's reward with a world model's uncertainty about each transition.
+class TransitionRewardVecEnv(VecEnvWrapper):
+    """Base of the real-game rewards that a world model computes for each transition from the real frames before it
+    (:class:`UncertaintyRewardVecEnv`, :class:`genie_gym.agents.curiosity_wm.WorldModelCuriosityVecEnv`).
 
-    The context of each env is its last two real frames and the action between them
-    (:class:`~genie_gym.uncertainty.ContextWindows`); right after a reset it is the one frame the env shows. The env's
-    own reward is kept in ``info["extrinsic_reward"]``, the uncertainty map of the step in ``info["uncertainty_map"]``.
+    It checks the env against the world model, keeps every env's context (:class:`~genie_gym.uncertainty.
+    ContextWindows`: its last two real frames and the action between them; right after a reset, the one frame the env
+    shows) and records the actions of the step in flight; a subclass's ``step_wait`` scores them with
+    :meth:`step_actions` and moves the windows on.
 
     Args:
         venv: real-game envs with RGB uint8 ``(64, 64, 3)`` observations.
-        world_model: the model whose uncertainty is the reward.
-        top_fraction: fraction of the most uncertain tokens averaged (0.25 in the paper).
+        world_model: the model that scores the transitions.
+        reward_name: names the reward in the error messages.
     """
 
-    def __init__(self, venv: VecEnv, world_model: WorldModel, top_fraction: float = 0.25) -> None:
+    def __init__(self, venv: VecEnv, world_model: WorldModel, reward_name: str) -> None:
         if getattr(venv.observation_space, "shape", None) != (FRAME_SIZE, FRAME_SIZE, 3):
-            raise ValueError(f"the uncertainty reward needs RGB uint8 ({FRAME_SIZE}, {FRAME_SIZE}, 3) observations, "
-                             f"got {venv.observation_space}: wrap the env before any transpose or frame stacking")
+            raise ValueError(f"{reward_name} needs RGB uint8 ({FRAME_SIZE}, {FRAME_SIZE}, 3) observations, got "
+                             f"{venv.observation_space}: wrap the env before any transpose or frame stacking")
         if int(venv.action_space.n) != world_model.num_actions:
             raise ValueError(f"the env has {venv.action_space.n} actions, the world model {world_model.num_actions}")
-        TokenEntropyReward(top_fraction)  # one clear error for a bad fraction
         super().__init__(venv)
         self.world_model = world_model
-        self.top_fraction = float(top_fraction)
         self.windows = ContextWindows(self.num_envs)
         self._started = False
         self._actions: np.ndarray | None = None
@@ -56,14 +56,38 @@ class UncertaintyRewardVecEnv(VecEnvWrapper):
         self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs).copy()
         self.venv.step_async(actions)
 
-    def step_wait(self) -> VecEnvStepReturn:
+    def step_actions(self) -> np.ndarray:
+        """The actions of the step in flight, int64 ``(num_envs,)``; ``RuntimeError`` before ``reset()``."""
         if not self._started or self._actions is None:
             raise RuntimeError("call reset() before step()")
-        reward, maps = self.windows.uncertainty(self.world_model, self._actions, self.top_fraction)
+        return self._actions
+
+
+class UncertaintyRewardVecEnv(TransitionRewardVecEnv):
+    """Replaces a real-game VecEnv's reward with a world model's uncertainty about each transition.
+
+    The context of each env is its last two real frames and the action between them
+    (:class:`~genie_gym.uncertainty.ContextWindows`); right after a reset it is the one frame the env shows. The env's
+    own reward is kept in ``info["extrinsic_reward"]``, the uncertainty map of the step in ``info["uncertainty_map"]``.
+
+    Args:
+        venv: real-game envs with RGB uint8 ``(64, 64, 3)`` observations.
+        world_model: the model whose uncertainty is the reward.
+        top_fraction: fraction of the most uncertain tokens averaged (0.25 in the paper).
+    """
+
+    def __init__(self, venv: VecEnv, world_model: WorldModel, top_fraction: float = 0.25) -> None:
+        super().__init__(venv, world_model, "the uncertainty reward")
+        TokenEntropyReward(top_fraction)  # one clear error for a bad fraction
+        self.top_fraction = float(top_fraction)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        actions = self.step_actions()
+        reward, maps = self.windows.uncertainty(self.world_model, actions, self.top_fraction)
         obs, rewards, dones, infos = self.venv.step_wait()
         for i, info in enumerate(infos):
             info["extrinsic_reward"] = float(rewards[i])
             info["uncertainty_map"] = maps[i]
-        self.windows.push(obs, self._actions)
+        self.windows.push(obs, actions)
         self.windows.reset(obs, np.flatnonzero(dones))  # obs[i] is already the next episode's first frame
         return obs, reward, dones, infos
