@@ -3,12 +3,13 @@ dream's (``benchmarks/dream_fps.py`` times ``WorldModel.step``).
 
 For each MaskGIT setting it prints frames/s of
 - ``dream``: ``WorldModel.step`` alone (the dreamed frame, decoded);
-- ``env step``: ``env.step``, which adds the uncertainty reward (one tokenizer pass over the last 2 frames and one
-  dynamics pass: docs/DESIGN.md §7);
+- ``env step``: ``env.step``, with the uncertainty reward (``reward="uncertainty"``, the default: one tokenizer pass
+  over the last 2 frames and one dynamics pass, docs/DESIGN.md §7) and without it (``reward="none"``);
 - ``+ render 256``: ``env.step`` then ``env.render()`` at 256 x 256 through the shipped super-resolution network,
-  what ``genie play`` shows.
+  what ``genie play`` shows, with and without the reward (``genie play`` computes it only while the uncertainty
+  overlay is on).
 
-    python benchmarks/dream_env_fps.py [--steps 30] [--maskgit-steps 1 8] [--threads 2]
+    python benchmarks/dream_env_fps.py [--steps 30] [--repeats 3] [--maskgit-steps 1 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -34,18 +35,19 @@ def frames_per_second(step, steps: int, repeats: int) -> float:
     return steps / best
 
 
-def measure(maskgit_steps: int, steps: int, repeats: int) -> tuple[float, float, float]:
-    """frames/s of the dream alone, of ``env.step``, and of ``env.step`` + ``render()`` at 256."""
-    env = gym.make("GenieDream-SMB-v0", maskgit_steps=maskgit_steps, render_mode="rgb_array", render_size=256)
-    env.reset(seed=0)
-    dreams = env.unwrapped.dreams
-    settings = dreams.settings
-    action = np.zeros(1, dtype=np.int64)
+def measure(maskgit_steps: int, steps: int, repeats: int) -> dict[str, float]:
+    """frames/s of the dream alone, and of ``env.step`` and ``env.step`` + ``render()`` at 256 with each reward."""
+    out = {}
+    for reward in ("uncertainty", "none"):
+        out.update(measure_env(maskgit_steps, reward, steps, repeats))
+    return out
 
-    def dream_only() -> None:
-        dreams.world_model.step(dreams.state, action, settings.maskgit_steps, settings.temperature, dreams.generator,
-                                settings.action_guidance, hold_pixels=settings.hold_pixels,
-                                hold_bias=settings.hold_bias)
+
+def measure_env(maskgit_steps: int, reward: str, steps: int, repeats: int) -> dict[str, float]:
+    """``{"dream", "step REWARD", "render REWARD"}`` frames/s of one env (``"dream"`` with the reward on only)."""
+    env = gym.make("GenieDream-SMB-v0", maskgit_steps=maskgit_steps, render_mode="rgb_array", render_size=256,
+                   reward=reward)
+    env.reset(seed=0)
 
     def env_step_and_render() -> None:
         env.step(0)
@@ -53,13 +55,27 @@ def measure(maskgit_steps: int, steps: int, repeats: int) -> tuple[float, float,
 
     for _ in range(3):  # warm-up
         env_step_and_render()
-    dream = frames_per_second(dream_only, steps, repeats)
+    out = {"dream": frames_per_second(dream_step(env), steps, repeats)} if reward == "uncertainty" else {}
     env.reset(seed=0)
-    stepped = frames_per_second(lambda: env.step(0), steps, repeats)
+    out[f"step {reward}"] = frames_per_second(lambda: env.step(0), steps, repeats)
     env.reset(seed=0)
-    rendered = frames_per_second(env_step_and_render, steps, repeats)
+    out[f"render {reward}"] = frames_per_second(env_step_and_render, steps, repeats)
     env.close()
-    return dream, stepped, rendered
+    return out
+
+
+def dream_step(env: gym.Env):
+    """``WorldModel.step`` of the env's dream alone, with its sampling settings."""
+    dreams = env.unwrapped.dreams
+    settings = dreams.settings
+    action = np.zeros(1, dtype=np.int64)
+
+    def step() -> None:
+        dreams.world_model.step(dreams.state, action, settings.maskgit_steps, settings.temperature, dreams.generator,
+                                settings.action_guidance, hold_pixels=settings.hold_pixels,
+                                hold_bias=settings.hold_bias)
+
+    return step
 
 
 def main() -> None:
@@ -72,11 +88,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"GenieDream-SMB-v0, batch 1, {torch.get_num_threads()} threads, best of {args.repeats} x {args.steps} steps")
-    print(f"{'MaskGIT steps':>14}{'dream':>10}{'env step':>10}{'+ render 256':>14}  (frames/s)")
+    print(f"{'':>14}{'':>8}{'env step, reward':>22}{'+ render 256, reward':>24}")
+    print(f"{'MaskGIT steps':>14}{'dream':>8}{'uncertainty':>13}{'none':>9}{'uncertainty':>15}{'none':>9}"
+          "  (frames/s)")
     for maskgit_steps in args.maskgit_steps:
-        dream, stepped, rendered = measure(maskgit_steps, args.steps, args.repeats)
-        print(f"{maskgit_steps:>14}{dream:>10.1f}{stepped:>10.1f}{rendered:>14.1f}")
-
+        fps = measure(maskgit_steps, args.steps, args.repeats)
+        print(f"{maskgit_steps:>14}{fps['dream']:>8.1f}{fps['step uncertainty']:>13.1f}{fps['step none']:>9.1f}"
+              f"{fps['render uncertainty']:>15.1f}{fps['render none']:>9.1f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,8 @@ from genie_gym.fid import frechet_distance, inception_features, load_fid_incepti
 from genie_gym.image_grid import image_grid, write_png
 from genie_gym.metrics import camera_shift, psnr, psnr_per_frame, ssim
 from genie_gym.models.image_ops import frames_to_float
+from genie_gym.play import overlay_uncertainty
+from genie_gym.uncertainty import sequence_uncertainty
 from genie_gym.world_model import WorldModel
 
 
@@ -254,82 +256,133 @@ def different_random_actions(actions: np.ndarray, rng: np.random.Generator,
     return (actions + offsets) % num_actions
 
 
+@dataclass
+class Predictions:
+    """What the model made of the evaluation sequences (:func:`predict_sequences`).
+
+    Attributes:
+        prediction / random_prediction: uint8 ``(N, predicted, 64, 64, 3)``, with the true / the replaced actions.
+        reconstruction: uint8 ``(N, T, 64, 64, 3)``, the tokenizer's round trip of the sequences.
+        actions / random_actions: int64 ``(N, T - 1)``, the actions the model was given (a GenieRedux model's: the
+            latent ids its LAM inferred).
+        gains: ``(sequences, Dynamics.action_gain)`` per batch of a GenieRedux-G model.
+    """
+
+    prediction: np.ndarray
+    random_prediction: np.ndarray
+    reconstruction: np.ndarray
+    actions: np.ndarray
+    random_actions: np.ndarray
+    gains: list[tuple[int, dict[str, float]]]
+
+
 def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, settings: EvalSettings,
-             fid_weights: str | Path | None = None, grid_path: str | Path | None = None) -> EvalResult:
+             fid_weights: str | Path | None = None, grid_path: str | Path | None = None,
+             grid_overlay: bool = False) -> EvalResult:
     """Run the protocol on sequences ``frames`` uint8 ``(N, 12, 64, 64, 3)`` / ``actions`` ``(N, 11)``.
 
     A GenieRedux (latent-action) world model is given the latent actions its LAM reads off each ground-truth
     sequence instead of ``actions`` (as the paper evaluates GenieRedux); ΔPSNR's random actions are then random latent
     ids. Its ``settings["actions"]`` in the result says which.
+
+    ``grid_path``: also write :func:`write_comparison_grid` there; ``grid_overlay``: with the heat map of each
+    predicted frame's uncertainty over it (:func:`grid_uncertainty`).
     """
     latent = world_model.action_source == "latent"
     if latent and world_model.lam is None:
         raise ValueError("a GenieRedux (latent-action) world model is evaluated with the actions its LAM infers from "
                          "the frames; pack the LAM into it: genie world-model pack ... --lam LAM_RUN")
+    if grid_overlay and grid_path is None:
+        raise ValueError("grid_overlay draws the uncertainty over the comparison grid: give grid_path too "
+                         "(genie eval --grid FILE.png --grid-overlay)")
+    predictions = predict_sequences(world_model, frames, actions, settings)
+    result = score_predictions(frames, predictions, settings, fid_weights,
+                               smb=world_model.settings.get("game") == "SMB")
+    result.settings = {**asdict(settings), "actions": "latent (inferred by the LAM)" if latent else "recorded"}
+    if predictions.gains:
+        total = sum(count for count, _ in predictions.gains)
+        result.action_gain = sum(count * g["action_gain"] for count, g in predictions.gains) / total
+        result.action_gain_changed = sum(count * g["action_gain_changed"] for count, g in predictions.gains) / total
+    if grid_path is not None:
+        context = settings.context_frames
+        maps = grid_uncertainty(world_model, frames, predictions) if grid_overlay else (None, None)
+        write_comparison_grid(grid_path, frames[:, context:], predictions.prediction, predictions.random_prediction,
+                              uncertainty=maps[0], random_uncertainty=maps[1])
+    return result
+
+
+def predict_sequences(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray,
+                      settings: EvalSettings) -> Predictions:
+    """Predict every sequence's frames after its context, in batches of ``settings.batch_size``: with its actions and
+    with each action from the last context frame on replaced by a different random one (ΔPSNR; the same sampling
+    noise for both), and the tokenizer's round trip and, for a GenieRedux-G model, the action gain of each batch."""
     context, predicted = settings.context_frames, settings.predicted_frames
     sampling = world_model.dream_settings(maskgit_steps=settings.maskgit_steps, temperature=settings.temperature,
                                           action_guidance=settings.action_guidance, hold_pixels=settings.hold_pixels,
                                           hold_bias=settings.hold_bias)
     rng = np.random.default_rng(settings.seed)
-    predictions, random_predictions, recon = [], [], []
-    dynamics = world_model.dynamics
-    measures_gain = getattr(dynamics.config, "action_source", None) == "ground_truth"
+    measures_gain = getattr(world_model.dynamics.config, "action_source", None) == "ground_truth"
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("prediction", "random_prediction", "reconstruction",
+                                                                "actions", "random_actions")}
     gains: list[tuple[int, dict[str, float]]] = []
     for start in range(0, len(frames), settings.batch_size):
         batch_frames = frames[start : start + settings.batch_size]
         batch_actions = actions[start : start + settings.batch_size]
-        if latent:
+        if world_model.action_source == "latent":
             batch_actions = world_model.infer_actions(batch_frames)
         fake_actions = batch_actions.copy()
         fake_actions[:, context - 1 :] = different_random_actions(batch_actions[:, context - 1 :], rng,
                                                                   world_model.num_actions)
         batch_seed = settings.seed * 1_000_003 + start
-        outputs = []
-        for acts in (batch_actions, fake_actions):
+        for name, acts in (("prediction", batch_actions), ("random_prediction", fake_actions)):
             generator = torch.Generator().manual_seed(batch_seed)  # same sampling noise for both
             predicted_frames, _ = world_model.predict(
                 batch_frames[:, :context], acts, predicted, mode=settings.mode,
                 frames_per_step=settings.frames_per_step, maskgit_steps=sampling.maskgit_steps,
                 temperature=sampling.temperature, generator=generator, action_guidance=sampling.action_guidance,
                 hold_pixels=sampling.hold_pixels, hold_bias=sampling.hold_bias)
-            outputs.append(predicted_frames)
-        predictions.append(outputs[0])
-        random_predictions.append(outputs[1])
+            parts[name].append(predicted_frames)
+        parts["actions"].append(np.asarray(batch_actions, dtype=np.int64))
+        parts["random_actions"].append(np.asarray(fake_actions, dtype=np.int64))
         tokens = world_model.encode(batch_frames)
-        recon.append(world_model.decode(tokens))  # the tokenizer round trip
-        if measures_gain:  # masked-token CE with replaced vs true actions, on a training-like mask
-            generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + start)
-            with torch.no_grad():
-                mask = dynamics.sample_mask(tokens.shape[0], tokens.shape[1], generator=generator,
-                                            visible_prefix_prob=0.0)
-                gains.append((len(batch_frames), dynamics.action_gain(
-                    tokens, torch.from_numpy(batch_actions).to(tokens.device), mask.to(tokens.device),
-                    generator=generator)))
-    prediction = np.concatenate(predictions)
-    random_prediction = np.concatenate(random_predictions)
-    reconstruction = np.concatenate(recon)
-    target = torch.from_numpy(frames[:, context:])
-    target_f, pred_f = frames_to_float(target), frames_to_float(torch.from_numpy(prediction))
-    random_f = frames_to_float(torch.from_numpy(random_prediction))
+        parts["reconstruction"].append(world_model.decode(tokens))  # the tokenizer round trip
+        if measures_gain:
+            gains.append((len(batch_frames), action_gain(world_model, tokens, batch_actions, batch_seed)))
+    return Predictions(**{name: np.concatenate(values) for name, values in parts.items()}, gains=gains)
+
+
+def action_gain(world_model: WorldModel, tokens: torch.Tensor, actions: np.ndarray, seed: int) -> dict[str, float]:
+    """``Dynamics.action_gain``: the masked-token cross-entropy with replaced vs true actions, on a training-like mask
+    drawn with ``seed``."""
+    dynamics = world_model.dynamics
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        mask = dynamics.sample_mask(tokens.shape[0], tokens.shape[1], generator=generator, visible_prefix_prob=0.0)
+        return dynamics.action_gain(tokens, torch.from_numpy(actions).to(tokens.device), mask.to(tokens.device),
+                                    generator=generator)
+
+
+def score_predictions(frames: np.ndarray, predictions: Predictions, settings: EvalSettings,
+                      fid_weights: str | Path | None = None, smb: bool = False) -> EvalResult:
+    """The protocol's numbers of :func:`predict_sequences`' output against the ground-truth ``frames``: PSNR / SSIM
+    (per step and per sequence), ΔPSNR at ``delta_t``, the tokenizer's PSNR, FID (with ``fid_weights``), the copy
+    baselines and the motion strata (and, for SMB, the camera strata). ``settings`` and the action gain are left to
+    the caller."""
+    context, predicted = settings.context_frames, settings.predicted_frames
+    prediction, reconstruction = predictions.prediction, predictions.reconstruction
+    target_f = frames_to_float(torch.from_numpy(frames[:, context:]))
+    pred_f = frames_to_float(torch.from_numpy(prediction))
+    random_f = frames_to_float(torch.from_numpy(predictions.random_prediction))
     frame_psnr = psnr_per_frame(pred_f, target_f).reshape(len(frames), predicted)  # (N, predicted)
     per_step, per_sequence = frame_psnr.mean(dim=0), frame_psnr.mean(dim=1)
     t = settings.delta_t - 1
     # ΔPSNR is the mean over sequences of a paired difference (same sampling noise): report its standard error too
     delta_per_sequence = psnr_per_frame(pred_f[:, t], target_f[:, t]) - psnr_per_frame(random_f[:, t], target_f[:, t])
-    delta = delta_per_sequence.mean()
     delta_se = float(delta_per_sequence.std() / len(frames) ** 0.5) if len(frames) > 1 else None
-    fid_value = tokenizer_fid = None
-    if fid_weights is not None:  # over all predicted frames (N x 10), against the same ground-truth frames
-        inception = load_fid_inception(fid_weights)
-        real_features = inception_features(inception, frames[:, context:].reshape(-1, *frames.shape[2:]))
-        fid_value = frechet_distance(
-            inception_features(inception, prediction.reshape(-1, *prediction.shape[2:])), real_features)
-        tokenizer_fid = frechet_distance(
-            inception_features(inception, reconstruction[:, context:].reshape(-1, *frames.shape[2:])), real_features)
+    fid_value, tokenizer_fid = fid_scores(frames, prediction, reconstruction, context, fid_weights)
     tokenizer_psnr = psnr(frames_to_float(torch.from_numpy(reconstruction)), frames_to_float(torch.from_numpy(frames)))
     # the trivial baselines: the last context frame repeated, raw and through the tokenizer
-    copy_f = frames_to_float(torch.from_numpy(
-        np.repeat(frames[:, context - 1 : context], predicted, axis=1)))
+    copy_f = frames_to_float(torch.from_numpy(np.repeat(frames[:, context - 1 : context], predicted, axis=1)))
     copy_tok_f = frames_to_float(torch.from_numpy(
         np.repeat(reconstruction[:, context - 1 : context], predicted, axis=1)))
     copy_per_sequence = psnr_per_frame(copy_f, target_f).reshape(len(frames), predicted).mean(dim=1).numpy()
@@ -340,35 +393,70 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     context_frame, targets = frames[:, context - 1], frames[:, context:]
     strata = stratum_table(motion_strata(context_frame, targets), MOTION_STRATA, model_per_sequence,
                            copy_per_sequence, copy_tok_per_sequence)
-    camera = {}
-    if world_model.settings.get("game") == "SMB":
-        camera = stratum_table(camera_strata(context_frame, targets), CAMERA_STRATA, model_per_sequence,
-                               copy_per_sequence, copy_tok_per_sequence)
-    result = EvalResult(
+    camera = stratum_table(camera_strata(context_frame, targets), CAMERA_STRATA, model_per_sequence,
+                           copy_per_sequence, copy_tok_per_sequence) if smb else {}
+    return EvalResult(
         psnr=psnr(pred_f, target_f), psnr_se=mean_and_se(model_per_sequence)[1],
         copy_psnr=float(copy_per_sequence.mean()), copy_ssim=ssim(copy_f, target_f),
         copy_tokenized_psnr=float(copy_tok_per_sequence.mean()), psnr_gain_over_copy=gain,
         psnr_gain_over_copy_se=gain_se, psnr_gain_over_copy_tokenized=gain_tok,
         psnr_gain_over_copy_tokenized_se=gain_tok_se, strata=strata, camera_strata=camera,
-        ssim=ssim(pred_f, target_f), delta_psnr=float(delta), delta_psnr_se=delta_se,
+        ssim=ssim(pred_f, target_f), delta_psnr=float(delta_per_sequence.mean()), delta_psnr_se=delta_se,
         tokenizer_psnr=tokenizer_psnr, fid=fid_value, tokenizer_fid=tokenizer_fid, num_sequences=len(frames),
         psnr_per_step=[float(v) for v in per_step],
         psnr_per_sequence=[float(v) for v in per_sequence],
-        settings={**asdict(settings), "actions": "latent (inferred by the LAM)" if latent else "recorded"},
     )
-    if gains:
-        total = sum(count for count, _ in gains)
-        result.action_gain = sum(count * g["action_gain"] for count, g in gains) / total
-        result.action_gain_changed = sum(count * g["action_gain_changed"] for count, g in gains) / total
-    if grid_path is not None:
-        write_comparison_grid(grid_path, frames[:, context:], prediction, random_prediction)
-    return result
+
+
+def fid_scores(frames: np.ndarray, prediction: np.ndarray, reconstruction: np.ndarray, context: int,
+               fid_weights: str | Path | None) -> tuple[float | None, float | None]:
+    """``(FID of the predicted frames, FID of the tokenizer's reconstructions of the same frames)``, both over all
+    predicted frames (N x 10) against the ground-truth frames; ``(None, None)`` without ``fid_weights``."""
+    if fid_weights is None:
+        return None, None
+    inception = load_fid_inception(fid_weights)
+    real_features = inception_features(inception, frames[:, context:].reshape(-1, *frames.shape[2:]))
+    fid_value = frechet_distance(inception_features(inception, prediction.reshape(-1, *prediction.shape[2:])),
+                                 real_features)
+    tokenizer_fid = frechet_distance(
+        inception_features(inception, reconstruction[:, context:].reshape(-1, *frames.shape[2:])), real_features)
+    return fid_value, tokenizer_fid
+
+
+GRID_SEQUENCES = 4
+"""Sequences :func:`write_comparison_grid` shows."""
+
+
+def grid_uncertainty(world_model: WorldModel, frames: np.ndarray, predictions: Predictions,
+                     sequences: int = GRID_SEQUENCES) -> tuple[np.ndarray, np.ndarray]:
+    """The uncertainty maps of the first ``sequences``' predicted frames, float32 ``(n, predicted, h, w)`` for the
+    prediction and for the random-action one: each frame's is the reward a dream pays for it
+    (:func:`~genie_gym.uncertainty.sequence_uncertainty`: the 2 frames before it, context or predicted, and the
+    action the model was given), what ``genie play``'s overlay shows over a dreamed frame."""
+    context = frames.shape[1] - predictions.prediction.shape[1]
+    count = min(sequences, len(frames))
+    maps = []
+    for prediction, actions in ((predictions.prediction, predictions.actions),
+                                (predictions.random_prediction, predictions.random_actions)):
+        clips = np.concatenate([frames[:count, :context], prediction[:count]], axis=1)
+        maps.append(sequence_uncertainty(world_model, clips, actions[:count])[1][:, context - 1 :])
+    return maps[0], maps[1]
 
 
 def write_comparison_grid(path: str | Path, target: np.ndarray, prediction: np.ndarray, random_prediction: np.ndarray,
-                          sequences: int = 4, scale: int = 2) -> Path:
+                          sequences: int = GRID_SEQUENCES, scale: int = 2, uncertainty: np.ndarray | None = None,
+                          random_uncertainty: np.ndarray | None = None) -> Path:
     """PNG: for each of the first ``sequences``, three rows — ground truth / prediction / random-action prediction —,
-    the sequences apart by white bands; frames upscaled ``scale`` times."""
-    blocks = [image_grid([target[i], prediction[i], random_prediction[i]], scale=scale)
-              for i in range(min(sequences, len(target)))]
+    the sequences apart by white bands; frames upscaled ``scale`` times. ``uncertainty`` / ``random_uncertainty``
+    (float ``(n >= sequences shown, predicted, h, w)``, :func:`grid_uncertainty`): heat maps drawn over the
+    prediction / the random-action prediction (:func:`genie_gym.play.overlay_uncertainty`); the ground truth is never
+    covered."""
+    shown = min(sequences, len(target))
+    rows = [prediction[:shown], random_prediction[:shown]]
+    for index, maps in enumerate((uncertainty, random_uncertainty)):
+        if maps is not None:
+            rows[index] = np.stack([[overlay_uncertainty(frame, frame_map) for frame, frame_map in
+                                     zip(frames, sequence_maps, strict=True)]
+                                    for frames, sequence_maps in zip(rows[index], maps[:shown], strict=True)])
+    blocks = [image_grid([target[i], rows[0][i], rows[1][i]], scale=scale) for i in range(shown)]
     return write_png(path, image_grid([[block] for block in blocks], gap=4 * scale, margin=0))

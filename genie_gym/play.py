@@ -5,7 +5,9 @@ space has no NOOP). ``Tab`` toggles dream ↔ real from the same moment (the dre
 latest frames), ``B`` toggles side-by-side real | dream driven by the same keys, ``P`` pauses, ``N`` steps once
 while paused, ``R`` resets, ``Esc``/``Q`` quits. With ``--policy`` a trained policy plays and ``A`` toggles between
 it and the keyboard at any moment; ``U`` toggles the heat map of the dream's per-token uncertainty over the dream
-panel.
+panel. The dream computes its uncertainty (one more tokenizer and dynamics pass per step, docs/DESIGN.md §7) only
+while the map is shown, and the header shows the number then: without it the fast dream setting plays 1.7-2x as many
+frames per second (the dream env's ``reward="none"``; docs/BENCHMARKS.md).
 
 Upscaling (``--upscale``, on by default when the game's super-resolution network is installed,
 ``checkpoints/upscaler-smb``): every 64x64 panel is drawn through the U-Net (``genie_gym.models.upscaler``) instead of
@@ -78,9 +80,10 @@ class PlayState:
     """What the play loop shows and records.
 
     ``policy_plays``: the loaded policy chooses the actions (``A`` toggles it with the keyboard). ``overlay``: the
-    dream panel shows the heat map of the dream's uncertainty (``U``). ``real_players`` says, per real-game action,
-    who chose it: ``"context"`` (the steps that build a dream's context at a reset), ``"keys"``, ``"script"`` or
-    ``"policy"``.
+    dream panel shows the heat map of the dream's uncertainty (``U``), and only then does the dream compute it
+    (``uncertainty``: the reward of the shown frame, ``None`` where it was not computed). ``real_players`` says, per
+    real-game action, who chose it: ``"context"`` (the steps that build a dream's context at a reset), ``"keys"``,
+    ``"script"`` or ``"policy"``.
     """
 
     showing_dream: bool
@@ -122,11 +125,13 @@ class PlaySession:
         policy_sees: the frame the policy chooses on: ``"real"``, ``"dream"`` or ``None`` (the shown one: the dream
             while Tab shows it, else the real game; side by side, the env that was asked for or Tab chose). Before
             the dream runs (``dream_from``) the policy sees the real game.
+        overlay: start with the heat map of the dream's uncertainty on (:meth:`toggle_overlay`).
     """
 
     def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
                  max_episode_steps: int = 100_000, maskgit_steps: int | None = None, dream_from: int = 0,
-                 action_guidance: float | None = None, policy=None, policy_sees: str | None = None) -> None:
+                 action_guidance: float | None = None, policy=None, policy_sees: str | None = None,
+                 overlay: bool = False) -> None:
         if dream_from < 0:
             raise ValueError(f"dream_from must be >= 0 steps, got {dream_from}")
         if policy_sees not in (None, "real", "dream"):
@@ -153,7 +158,8 @@ class PlaySession:
         if self.real is None and self.real_id is not None:
             self.real = gym.make(self.real_id, max_episode_steps=max_episode_steps)
         self.state = PlayState(showing_dream=wants_dream,
-                               side_by_side=side_by_side and self.real is not None and self.dream_id is not None)
+                               side_by_side=side_by_side and self.real is not None and self.dream_id is not None,
+                               overlay=bool(overlay))
         if self.dream is None and self.state.side_by_side:
             self.dream = gym.make(self.dream_id, **self._dream_kwargs)
         self._recent: deque[np.ndarray] = deque(maxlen=context_frames)
@@ -199,7 +205,7 @@ class PlaySession:
         self.state.real_frames.append(frame)
 
     def _restart_dream(self) -> None:
-        self.uncertainty_map = None  # a restarted dream shows its context frame, which it did not dream
+        self._show_uncertainty(None, None)  # a restarted dream shows its context frame, which it did not dream
         if self.dream is None:
             self.dream = gym.make(self.dream_id, **self._dream_kwargs)
         if self.real is not None:
@@ -232,8 +238,17 @@ class PlaySession:
             self.state.policy_plays = not self.state.policy_plays
 
     def toggle_overlay(self) -> None:
-        """Show or hide the heat map of the dream's uncertainty over the dream panel."""
+        """Show or hide the heat map of the dream's uncertainty over the dream panel. The dream computes its
+        uncertainty only while the map is shown; turned on, the map of the frame on screen is computed at once
+        (``DreamBatch.last_step_uncertainty``: what the step would have paid), so a paused dream shows it too."""
         self.state.overlay = not self.state.overlay
+        if self.state.overlay and self.uncertainty_map is None and self.dream_running:
+            last = self.dream.unwrapped.dreams.last_step_uncertainty()
+            if last is not None:  # None: the dream shows its context frame, which it did not dream
+                self._show_uncertainty(float(last[0][0]), last[1][0])
+
+    def _show_uncertainty(self, reward: float | None, uncertainty_map: np.ndarray | None) -> None:
+        self.state.uncertainty, self.uncertainty_map = reward, uncertainty_map
 
     @property
     def dream_running(self) -> bool:
@@ -268,9 +283,11 @@ class PlaySession:
             if self.real is not None:
                 self.dream_frame = self._not_dreaming_yet(self.real_frame)
         elif dreaming:
+            # the reward's passes cost more than a fast dream's own step: pay them only for the map
+            self.dream.unwrapped.reward = "uncertainty" if self.state.overlay else "none"
             self.dream_frame, reward, terminated, truncated, info = self.dream.step(action)
-            self.state.uncertainty = float(reward)
-            self.uncertainty_map = info.get("uncertainty_map")
+            uncertainty_map = info.get("uncertainty_map")
+            self._show_uncertainty(None if uncertainty_map is None else float(reward), uncertainty_map)
             done = done or terminated or truncated
         self.state.step += 1
         if dreaming and self.real is not None and self.dream_from and self.state.step == self.dream_from:
@@ -355,7 +372,7 @@ def panel_offsets(count: int, scale: int) -> list[int]:
 
 def header_text(session: PlaySession) -> str:
     """The header line: mode, who plays (with a policy: ``policy``, and which frame it sees when that is not the only
-    panel shown, or ``keys``), fps, step and the dream's uncertainty (``[map]`` while its heat map is shown)."""
+    panel shown, or ``keys``), fps, step and, while its heat map is shown (``[map]``), the dream's uncertainty."""
     labels = [label for label, _ in session.panels()]
     text = "+".join(labels)
     if session.policy is not None:
@@ -365,10 +382,8 @@ def header_text(session: PlaySession) -> str:
         else:
             text += "  keys"
     text += f"  {session.state.fps:4.1f} fps  step {session.state.step}"
-    if session.state.uncertainty is not None and "dream" in labels:
-        text += f"  uncertainty {session.state.uncertainty:.3f}"
-        if session.state.overlay:
-            text += " [map]"
+    if session.state.overlay and session.state.uncertainty is not None and "dream" in labels:
+        text += f"  uncertainty {session.state.uncertainty:.3f} [map]"
     if session.state.paused:
         text += "  [paused]"
     return text
@@ -463,7 +478,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     ``policy``: a trained policy plays (:func:`genie_gym.agents.policy_agent.load_policy`: a ``genie explore`` run,
     a ``policy.safetensors``, a shipped policy's name or an SB3 ``.zip``), sampling its actions (the most likely
     with ``deterministic``) on the frame ``policy_sees`` names (:class:`PlaySession`); ``A`` hands the game to the
-    keyboard and back. ``overlay``: start with the uncertainty heat map on (``U`` toggles it).
+    keyboard and back. ``overlay``: start with the uncertainty heat map on (``U`` toggles it; the dream computes its
+    uncertainty only while the map is shown).
 
     ``upscale``: draw the panels through the super-resolution network (:func:`play_upscaler`): ``None`` (default) when
     the game's shipped upscaler is installed, ``True`` always (bicubic without a network), ``False`` never;
@@ -491,8 +507,7 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
         agent = load_policy(policy, deterministic=deterministic, threads=None)  # the dream keeps its torch threads
     session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps,
                           dream_from=dream_from, action_guidance=action_guidance, policy=agent,
-                          policy_sees=policy_sees)
-    session.state.overlay = bool(overlay)
+                          policy_sees=policy_sees, overlay=overlay)
     game = (session.dream or session.real).unwrapped.game
     frame_upscaler = play_upscaler(getattr(game, "name", game), scale, upscale, upscaler)
     pygame.display.init()

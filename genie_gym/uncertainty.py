@@ -134,6 +134,34 @@ def transition_uncertainty(world_model: WorldModel, frames: np.ndarray, actions:
     return TokenEntropyReward(top_fraction)(entropy).numpy().astype(np.float32), entropy.numpy().astype(np.float32)
 
 
+def sequence_uncertainty(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray,
+                         top_fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`transition_uncertainty` of every step of clips: step ``t`` leads from ``frames[:, t]`` to
+    ``frames[:, t + 1]`` under ``actions[:, t]``, its context is the :data:`REWARD_CONTEXT_FRAMES` frames up to
+    ``frames[:, t]`` (fewer at the start). What a dream pays for each of its frames, or the real-game wrapper for each
+    real one, and the maps ``genie play``'s overlay and ``genie eval --grid-overlay`` draw.
+
+    Args:
+        frames: uint8 ``(B, T, 64, 64, 3)``, ``T >= 2``; actions: int ``(B, T - 1)``.
+    Returns:
+        ``(rewards float32 (B, T - 1), uncertainty maps float32 (B, T - 1, h, w))``.
+    """
+    frames, actions = np.asarray(frames), np.asarray(actions)
+    if frames.ndim != 5 or frames.shape[1] < 2:
+        raise ValueError(f"frames must be uint8 (B, T >= 2, 64, 64, 3), got shape {frames.shape}")
+    if actions.shape != (frames.shape[0], frames.shape[1] - 1):
+        raise ValueError(f"actions must be (B, T - 1) = ({frames.shape[0]}, {frames.shape[1] - 1}) for frames "
+                         f"{frames.shape}, got {actions.shape}")
+    rewards, maps = [], []
+    for step in range(actions.shape[1]):
+        first = max(0, step + 1 - REWARD_CONTEXT_FRAMES)
+        step_rewards, step_maps = transition_uncertainty(world_model, frames[:, first : step + 1],
+                                                         actions[:, first:step], actions[:, step], top_fraction)
+        rewards.append(step_rewards)
+        maps.append(step_maps)
+    return np.stack(rewards, axis=1), np.stack(maps, axis=1)
+
+
 class ContextWindows:
     """The last :data:`REWARD_CONTEXT_FRAMES` real frames of each of ``num_envs`` envs and the actions between them,
     for the rewards that a world model computes from a real game's transitions.

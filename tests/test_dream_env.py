@@ -332,12 +332,13 @@ def test_eval_protocol_on_a_small_real_set(tiny_checkpoint, smb_store, tmp_path)
     assert grid.exists() and grid.stat().st_size > 1000
     # an untrained model does not use its actions
     assert abs(result["action_gain"]) < 0.05 and np.isfinite(result["action_gain_changed"])
-    guided = tmp_path / "guided.json"
+    guided, guided_grid = tmp_path / "guided.json", tmp_path / "guided.png"
     assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--data", str(smb_store), "--split", "all",
                  "--maskgit-steps", "2", "--max-sequences", "2", "--action-guidance", "1.5",
-                 "--json", str(guided)]) == 0
+                 "--json", str(guided), "--grid", str(guided_grid), "--grid-overlay"]) == 0
     guided_result = json.loads(guided.read_text())
     assert guided_result["settings"]["action_guidance"] == 1.5 and np.isfinite(guided_result["psnr"])
+    assert guided_grid.stat().st_size > 1000  # the overlay's pixels: tests/test_evaluation.py
 
 
 def test_eval_computes_fid_with_the_real_inception_weights(tiny_checkpoint, smb_store, fid_weights, tmp_path,

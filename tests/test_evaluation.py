@@ -112,3 +112,46 @@ def test_evaluation_resolves_its_sampling_settings_like_a_dream(tiny_world_model
     assert EvalSettings().maskgit_steps == 25
     with pytest.raises(ValueError, match="hold_bias must be >= 0"):
         evaluate(tiny_world_model, frames, actions, EvalSettings(maskgit_steps=2, hold_bias=-1.0))
+
+
+def test_the_grid_overlay_covers_the_predicted_rows_only_and_only_when_asked(tiny_world_model, tmp_path):
+    import cv2
+
+    from genie_gym.play import overlay_uncertainty
+    from genie_gym.uncertainty import sequence_uncertainty
+
+    frames = np.stack([_still(), _sprite_moving(), _scrolling()])
+    actions = np.random.default_rng(1).integers(0, 5, (3, 11))
+    settings = EvalSettings(maskgit_steps=2, batch_size=2)
+    grids, results = {}, {}
+    for overlay in (False, True):
+        path = tmp_path / f"grid_{overlay}.png"
+        results[overlay] = evaluate(tiny_world_model, frames, actions, settings, grid_path=path, grid_overlay=overlay)
+        grids[overlay] = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    assert results[True].psnr_per_sequence == results[False].psnr_per_sequence  # the numbers do not change
+    off, on = grids[False], grids[True]
+    assert on.shape == off.shape
+    tile = 64 * 2  # scale 2, three rows per sequence, blocks 8 px apart
+    covered = np.zeros(off.shape[:2], dtype=bool)
+    for i in range(3):
+        top = i * (3 * tile + 8)
+        covered[top + tile : top + 3 * tile] = True
+        # the prediction row wears the heat map of the reward a dream pays for each predicted frame
+        predicted = off[top + tile : top + 2 * tile : 2, ::2][:, : 10 * 64].reshape(64, 10, 64, 3).swapaxes(0, 1)
+        clip = np.concatenate([frames[i, :2], predicted])
+        maps = sequence_uncertainty(tiny_world_model, clip[None], actions[i : i + 1])[1][0, 1:]
+        expected = np.concatenate([overlay_uncertainty(frame, frame_map) for frame, frame_map in
+                                   zip(predicted, maps, strict=True)], axis=1)
+        np.testing.assert_array_equal(on[top + tile : top + 2 * tile : 2, ::2][:, : 10 * 64], expected)
+    assert np.array_equal(on[~covered], off[~covered])  # the ground truth and the bands are untouched
+    assert (on[covered] != off[covered]).any(axis=-1).mean() > 0.5  # both predicted rows are covered
+
+
+def test_grid_overlay_without_a_grid_is_refused_before_any_work(tiny_world_model, capsys):
+    from genie_gym.cli import main
+
+    frames, actions = _still()[None], np.zeros((1, 11), dtype=np.int64)
+    with pytest.raises(ValueError, match="grid_path"):
+        evaluate(tiny_world_model, frames, actions, EvalSettings(maskgit_steps=1), grid_overlay=True)
+    assert main(["eval", "--checkpoint", "no-such-dir", "--data", "no-such-store", "--grid-overlay"]) == 1
+    assert "--grid-overlay draws on the comparison grid: pass --grid FILE.png" in capsys.readouterr().err

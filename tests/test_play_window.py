@@ -86,13 +86,15 @@ def test_the_overlay_changes_the_dream_panel_only_and_only_while_on(tiny_checkpo
                    zip(session.panels(), (session.real_frame, session.dream_frame), strict=True))
         session.toggle_overlay()
         session.step(0)
-        assert session.uncertainty_map.shape == (8, 8)  # the tiny dream's tokens
+        assert session.uncertainty_map is None  # off: the dream did not pay for its uncertainty
+        assert "uncertainty" not in header_text(session)
         off = session.panels()
         assert np.array_equal(off[0][1], session.real_frame) and np.array_equal(off[1][1], session.dream_frame)
         image_off = render_window(off, header_text(session), scale=2, font=font)
         session.toggle_overlay()
+        assert session.uncertainty_map.shape == (8, 8)  # the shown frame's map (the tiny dream's tokens), computed now
         on = session.panels()
-        assert "[map]" in header_text(session)
+        assert "[map]" in header_text(session) and "uncertainty" in header_text(session)
         assert np.array_equal(on[0][1], off[0][1]) and not np.array_equal(on[1][1], off[1][1])
         image_on = render_window(on, "header", scale=2, font=font)
         left, right = panel_offsets(2, scale=2)
@@ -107,3 +109,34 @@ def test_the_overlay_changes_the_dream_panel_only_and_only_while_on(tiny_checkpo
         assert np.array_equal(session.panels()[0][1], session.real_frame)
     finally:
         session.close()
+
+
+@pytest.mark.filterwarnings("ignore::genie_gym.envs.retro_env.SharedEmulatorWarning")  # two sessions' real games
+def test_play_computes_the_uncertainty_only_while_the_overlay_is_on_and_shows_what_the_dream_pays(tiny_checkpoint):
+    """With the overlay off the dream skips its reward (the fast setting), with it on it pays it, and the map shown
+    right after turning it on is the one the step would have paid; the frames do not depend on it."""
+    from genie_gym.play import PlaySession
+
+    sessions = [PlaySession("GenieDream-TinySMB-v0", overlay=overlay) for overlay in (True, False)]
+    try:
+        for session in sessions:
+            session.reset()
+        always, toggled = sessions
+        for step, action in enumerate([0, 4, 0, 1, 3]):
+            if step == 2:
+                toggled.toggle_overlay()  # on, between two steps
+                np.testing.assert_array_equal(toggled.uncertainty_map, always.uncertainty_map)
+                assert toggled.state.uncertainty == pytest.approx(always.state.uncertainty, abs=1e-7)
+            for session in sessions:
+                session.step(action)
+            assert toggled.dream.unwrapped.reward == ("uncertainty" if step >= 2 else "none")
+            np.testing.assert_array_equal(toggled.dream_frame, always.dream_frame)
+            assert always.uncertainty_map.shape == (8, 8) and 0 < always.state.uncertainty <= 1
+            if step < 2:
+                assert toggled.uncertainty_map is None and toggled.state.uncertainty is None
+            else:
+                np.testing.assert_array_equal(toggled.uncertainty_map, always.uncertainty_map)
+                assert toggled.state.uncertainty == always.state.uncertainty
+    finally:
+        for session in sessions:
+            session.close()

@@ -15,7 +15,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
 from genie_gym.envs.dream_env import GenieDreamEnv
 from genie_gym.envs.retro_env import GenieRetroEnv
-from genie_gym.uncertainty import REWARD_CONTEXT_FRAMES, ContextWindows, transition_uncertainty
+from genie_gym.uncertainty import (
+    REWARD_CONTEXT_FRAMES,
+    ContextWindows,
+    sequence_uncertainty,
+    transition_uncertainty,
+)
 from genie_gym.world_model import WorldModel
 
 ACTIONS = [0, 0, 4, 0, 1, 4, 0, 3]
@@ -91,6 +96,17 @@ def test_the_dream_pays_what_the_real_game_wrapper_pays_for_the_same_frames(worl
         dream.reset(seed=1, options={"frames": frames[:3], "actions": np.array(ACTIONS[:2])})
         paid.append(dream.step(ACTIONS[2])[1])
     assert paid == pytest.approx([rewards[2]] * 3, abs=1e-6)
+
+
+def test_sequence_uncertainty_pays_every_step_of_a_clip_as_the_real_game_wrapper_does(world_model, real_run):
+    """What genie eval --grid-overlay draws over predicted frames: each step's reward and map, one clip at a time."""
+    frames, rewards, maps = real_run
+    clip_rewards, clip_maps = sequence_uncertainty(world_model, frames[None], np.array([ACTIONS]))
+    assert clip_rewards.shape == (1, len(ACTIONS)) and clip_maps.shape == (1, *maps.shape)
+    np.testing.assert_allclose(clip_rewards[0], rewards, atol=1e-6)
+    np.testing.assert_allclose(clip_maps[0], maps, atol=1e-6)
+    with pytest.raises(ValueError, match="T >= 2"):
+        sequence_uncertainty(world_model, frames[None, :1], np.zeros((1, 0), np.int64))
 
 
 class ReplayEnv(gym.Env):

@@ -37,19 +37,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                      "tokenizer_psnr, fid, copy_psnr, copy_ssim, copy_tokenized_psnr, "
                                                      "psnr_gain_over_copy[_se], strata, camera_strata, ...)")
     parser.add_argument("--grid", default=None, help="PNG grid: ground truth / prediction / random-action prediction")
+    parser.add_argument("--grid-overlay", action="store_true",
+                        help="draw each predicted frame's uncertainty heat map over it in the --grid image (as "
+                             "`genie play --overlay` does over the dream: the reward a dream pays for that frame, "
+                             "dark blue sure, red unsure); the ground truth stays uncovered")
     parser.add_argument("--fid-weights", default=None, help="local FID Inception-v3 weights (never downloaded)")
     parser.add_argument("--device", default="cpu")
     parser.set_defaults(func=_eval)
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.grid_overlay and not args.grid:
+        raise ValueError("--grid-overlay draws on the comparison grid: pass --grid FILE.png too")
     settings = EvalSettings(mode=args.mode, frames_per_step=args.frames_per_step, maskgit_steps=args.maskgit_steps,
                             temperature=args.temperature, action_guidance=args.action_guidance,
                             hold_pixels=args.hold_pixels, hold_bias=args.hold_bias, max_sequences=args.max_sequences,
                             batch_size=args.batch_size, seed=args.seed)
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
     frames, actions = load_evaluation_data(args.data, settings, split=args.split)
-    result = evaluate(world_model, frames, actions, settings, fid_weights=args.fid_weights, grid_path=args.grid)
+    result = evaluate(world_model, frames, actions, settings, fid_weights=args.fid_weights, grid_path=args.grid,
+                      grid_overlay=args.grid_overlay)
     print(result.table())
     if args.json:
         result.to_json(args.json)

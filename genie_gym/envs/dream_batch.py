@@ -2,7 +2,8 @@
 
 A batch of dreams of one world model, stepped together (one forward pass per group of ``dreams_per_pass``). It owns
 the world model, the sampling settings (:class:`DreamSettings`), where a dream's context comes from, the dreams'
-state and step count, the step limit and the uncertainty reward. The envs adapt it to an API:
+state and step count, the step limit and the uncertainty reward (``reward``: :data:`DREAM_REWARDS`). The envs adapt
+it to an API:
 
 - :class:`~genie_gym.envs.dream_env.GenieDreamEnv`: a batch of one, a Gymnasium ``Env``;
 - :class:`~genie_gym.envs.dream_vec_env.GenieDreamVecEnv`: ``N`` dreams in lockstep, a Stable-Baselines3 ``VecEnv``;
@@ -35,6 +36,21 @@ from genie_gym.uncertainty import REWARD_CONTEXT_FRAMES, TokenEntropyReward, tra
 from genie_gym.world_model import DreamState, WorldModel
 
 RESET_OPTIONS = ("frames", "actions", "episode")
+DREAM_REWARDS = ("uncertainty", "none")
+"""What a dream's ``step`` pays (the ``reward`` argument of every dream env; docs/DESIGN.md §7, §9):
+``"uncertainty"`` (default) the AutoExplore reward, :func:`~genie_gym.uncertainty.transition_uncertainty` of each step,
+with its map in ``info["uncertainty_map"]``; ``"none"`` reward 0.0 and no map, which spares the reward's tokenizer and
+dynamics passes (longer than a 1-MaskGIT-step dream's own step on a CPU) for a player that shows neither. The dreamed
+frames are the same either way (the reward draws no sampling noise), and :meth:`DreamBatch.last_step_uncertainty`
+still computes the last step's reward on demand."""
+
+
+def check_reward(reward: str) -> str:
+    """``reward`` if it is one of :data:`DREAM_REWARDS`, else a ``ValueError`` that lists them."""
+    if not isinstance(reward, str) or reward not in DREAM_REWARDS:
+        raise ValueError(f"reward must be one of {list(DREAM_REWARDS)} ('none': 0.0 and no info['uncertainty_map'], "
+                         f"faster), got {reward!r}")
+    return reward
 
 
 def context_from_options(options: dict[str, Any], context_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -88,12 +104,14 @@ class DreamBatch:
         max_episode_steps: all dreams are truncated together after this many steps (``None``: never).
         reward_top_fraction: fraction of most uncertain tokens averaged into the reward
             (:func:`genie_gym.uncertainty.transition_uncertainty`, the real game's definition too).
+        reward: what a step pays, one of :data:`DREAM_REWARDS`: ``"uncertainty"`` (default) or ``"none"`` (0.0 and
+            no map, faster). It can be changed between steps (:attr:`reward`).
         **settings: :class:`DreamSettings` by name; ``None`` or left out: ``dream.json``'s.
     """
 
     def __init__(self, num_envs: int = 1, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
                  device: str = "cpu", max_episode_steps: int | None = None, reward_top_fraction: float = 0.25,
-                 **settings: Any) -> None:
+                 reward: str = "uncertainty", **settings: Any) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         if max_episode_steps is not None and max_episode_steps < 1:
@@ -107,9 +125,14 @@ class DreamBatch:
         self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         TokenEntropyReward(reward_top_fraction)  # one clear error for a bad fraction, before any dream
         self.reward_top_fraction = float(reward_top_fraction)
-        # the reward's context: each dream's last REWARD_CONTEXT_FRAMES frames and the actions between them
+        self.reward = reward
+        # the reward's context: each dream's last REWARD_CONTEXT_FRAMES frames and the actions between them, kept
+        # whatever `reward` is, so that turning the reward on mid-dream pays what it would have paid all along
         self.reward_frames: np.ndarray | None = None  # uint8 (num_envs, T, 64, 64, 3)
         self.reward_actions: np.ndarray | None = None  # int64 (num_envs, T - 1)
+        # the last step's transition (its context and action) and, once computed, its (rewards, maps)
+        self._last_transition: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._last_uncertainty: tuple[np.ndarray, np.ndarray] | None = None
         self.single_observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE, 3), dtype=np.uint8)
         self.single_action_space = gym.spaces.Discrete(NUM_ACTIONS)
         self.generator = torch.Generator(self.world_model.device)  # sampling noise drawn where the model runs
@@ -118,6 +141,15 @@ class DreamBatch:
         self.steps = 0
         self.real_env: GenieRetroEnv | None = None  # made at the first real-game context
         self.base_seed, self.episode = 0, 0  # the seed schedule of start_in_lockstep
+
+    @property
+    def reward(self) -> str:
+        """What :meth:`step` pays, one of :data:`DREAM_REWARDS`; setting it applies from the next step."""
+        return self._reward
+
+    @reward.setter
+    def reward(self, value: str) -> None:
+        self._reward = check_reward(value)
 
     @property
     def truncated(self) -> bool:
@@ -137,6 +169,7 @@ class DreamBatch:
         first = frames.shape[1] - min(REWARD_CONTEXT_FRAMES, frames.shape[1])
         self.reward_frames = np.array(frames[:, first:])
         self.reward_actions = np.array(actions[:, first:], dtype=np.int64).reshape(len(frames), -1)
+        self._last_transition = self._last_uncertainty = None
         self.steps = 0
         return self.frames
 
@@ -184,17 +217,20 @@ class DreamBatch:
         if self.state is None:
             raise RuntimeError("call reset() before step()")
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Dream the next frame of every dream from int actions ``(num_envs,)``. Returns ``(frames uint8
-        (num_envs, 64, 64, 3), uncertainty rewards float32 (num_envs,), uncertainty maps float32 (num_envs, h, w))``.
+        (num_envs, 64, 64, 3), rewards float32 (num_envs,), uncertainty maps float32 (num_envs, h, w) or None)``.
 
-        The reward and its map are :func:`~genie_gym.uncertainty.transition_uncertainty` of the dream's last frames
-        and the action, as the real game's reward is of the real frames (docs/DESIGN.md §7), not the entropies the
-        dream sampled its frame with."""
+        With ``reward="uncertainty"`` the rewards and maps are :meth:`last_step_uncertainty`:
+        :func:`~genie_gym.uncertainty.transition_uncertainty` of the dream's last frames and the action, as the real
+        game's reward is of the real frames (docs/DESIGN.md §7), not the entropies the dream sampled its frame with.
+        With ``reward="none"`` the rewards are 0.0 and the maps ``None``; the frames are the same."""
         self.require_started()
         actions = self.world_model._validate_actions(np.asarray(actions).reshape(-1, 1), self.num_envs, 1)[:, 0]
-        rewards, maps = transition_uncertainty(self.world_model, self.reward_frames, self.reward_actions, actions,
-                                               self.reward_top_fraction)
+        self._last_transition = (self.reward_frames, self.reward_actions, actions)
+        self._last_uncertainty = None
+        rewards, maps = (self.last_step_uncertainty() if self.reward == "uncertainty"
+                         else (np.zeros(self.num_envs, np.float32), None))
         settings = self.settings
         frames, _ = self.world_model.step(self.state, actions, settings.maskgit_steps, settings.temperature,
                                           self.generator, settings.action_guidance, hold_pixels=settings.hold_pixels,
@@ -207,6 +243,18 @@ class DreamBatch:
         moves = np.concatenate([self.reward_actions, actions[:, None]], axis=1)
         self.reward_actions = moves[:, moves.shape[1] - (self.reward_frames.shape[1] - 1):]
         return frames, rewards, maps
+
+    def last_step_uncertainty(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The uncertainty reward of the last step and its maps, ``(rewards float32 (num_envs,), maps float32
+        (num_envs, h, w))``, what that step paid with ``reward="uncertainty"`` whatever ``reward`` was then: computed
+        now if the step did not (``reward="none"``), once. ``None`` before a dream's first step."""
+        if self._last_transition is None:
+            return None
+        if self._last_uncertainty is None:
+            frames, actions, action = self._last_transition
+            self._last_uncertainty = transition_uncertainty(self.world_model, frames, actions, action,
+                                                            self.reward_top_fraction)
+        return self._last_uncertainty
 
     def close(self) -> None:
         """Release the real game used for contexts."""
@@ -239,6 +287,16 @@ class DreamView:
     action_guidance = _setting("action_guidance")
     hold_pixels = _setting("hold_pixels")
     hold_bias = _setting("hold_bias")
+
+    @property
+    def reward(self) -> str:
+        """What a step pays, one of :data:`DREAM_REWARDS` (``"uncertainty"`` or ``"none"``); setting it applies from
+        the next step."""
+        return self.dreams.reward
+
+    @reward.setter
+    def reward(self, value: str) -> None:
+        self.dreams.reward = value
 
     @property
     def world_model(self) -> WorldModel:

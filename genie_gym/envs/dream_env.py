@@ -2,7 +2,9 @@
 
 Observation: RGB uint8 ``(64, 64, 3)`` dreamed frames. Actions: ``Discrete(5)`` (RIGHT, LEFT, UP, DOWN, JUMP).
 Reward: token-entropy uncertainty of the predicted frame (normalised entropy, mean of the top 25% tokens), the
-AutoExplore signal; ``info["uncertainty_map"]`` holds the per-token map ``(h, w)``. The dream never terminates. Its one
+AutoExplore signal; ``info["uncertainty_map"]`` holds the per-token map ``(h, w)``. ``reward="none"`` pays 0.0 and
+leaves the map out, for a player that needs neither (1.7-2x the frames/s at 1 MaskGIT step on a CPU:
+docs/BENCHMARKS.md; the frames are the same). The dream never terminates. Its one
 step limit is Gymnasium's: ``gym.make`` wraps it in ``TimeLimit`` (the registered ``max_episode_steps``, 1000, or
 ``gym.make(id, max_episode_steps=N)``); an env built directly runs until ``max_episode_steps`` if given, else forever.
 Past frames beyond ``context_window`` are dropped, so memory stays flat.
@@ -42,6 +44,9 @@ class GenieDreamEnv(DreamView, gym.Env):
             ``gym.make`` leave it out: the registered limit (``gym.make(id, max_episode_steps=N)``) is Gymnasium's
             ``TimeLimit`` wrapper, visible in ``env.spec.max_episode_steps``.
         reward_top_fraction: fraction of most uncertain tokens averaged into the reward.
+        reward: ``"uncertainty"`` (default) or ``"none"`` (reward 0.0 and no ``info["uncertainty_map"]``, which spares
+            the reward's forward passes; :data:`~genie_gym.envs.dream_batch.DREAM_REWARDS`). ``env.reward = ...``
+            changes it from the next step; ``env.dreams.last_step_uncertainty()`` computes a skipped step's.
         render_mode: ``"rgb_array"`` (``render()`` returns the frame at ``render_size``), ``"human"`` (a pygame
             window; needs a display or ``SDL_VIDEODRIVER=dummy``) or ``None`` (``render()`` returns ``None``).
         render_size: side of the rendered frames: 64 (default) the dream's own frames, 256 (or any larger size) the
@@ -60,13 +65,13 @@ class GenieDreamEnv(DreamView, gym.Env):
 
     def __init__(self, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int | None = None, *, reward_top_fraction: float = 0.25,
-                 render_mode: str | None = None, device: str = "cpu", render_size: int = FRAME_SIZE,
-                 upscaler: str | Path | None = "auto", **settings: Any) -> None:
+                 reward: str = "uncertainty", render_mode: str | None = None, device: str = "cpu",
+                 render_size: int = FRAME_SIZE, upscaler: str | Path | None = "auto", **settings: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         if render_mode == "human":
             require_display("render_mode='human' (a pygame window)")
-        self.dreams = DreamBatch(1, checkpoint, world_model, device, max_episode_steps, reward_top_fraction,
+        self.dreams = DreamBatch(1, checkpoint, world_model, device, max_episode_steps, reward_top_fraction, reward,
                                  **settings)
         self.render_mode = render_mode
         self.observation_space = self.dreams.single_observation_space
@@ -87,10 +92,13 @@ class GenieDreamEnv(DreamView, gym.Env):
         return self.dreams.frames[0].copy(), {"context_frames": len(frames)}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Dream the next frame; returns ``(obs, uncertainty reward, False, truncated, info)``."""
+        """Dream the next frame; returns ``(obs, uncertainty reward, False, truncated, info)`` (``reward="none"``:
+        reward 0.0 and no ``"uncertainty_map"`` in ``info``)."""
         self.dreams.require_started()
         frames, rewards, maps = self.dreams.step(np.array([validate_action(action)]))
-        info = {"uncertainty_map": maps[0], "step": self.dreams.steps}
+        info: dict[str, Any] = {"step": self.dreams.steps}
+        if maps is not None:
+            info["uncertainty_map"] = maps[0]
         if self.render_mode == "human":
             self.render()
         return frames[0].copy(), float(rewards[0]), False, self.dreams.truncated, info

@@ -28,7 +28,7 @@ class GenieDreamVecEnv(DreamView, VecEnv):
 
     Args:
         num_envs: number of parallel dreams (the batch size of every forward pass).
-        checkpoint / world_model / reward_top_fraction / device / settings: as for
+        checkpoint / world_model / reward_top_fraction / reward / device / settings: as for
             :class:`genie_gym.envs.dream_env.GenieDreamEnv` (``device="cuda"`` for large batches on a GPU).
         max_episode_steps: all dreams are truncated (and reset) together after this many steps.
         seed: base seed; dream ``i`` starts from the real game reset with ``seed + i``.
@@ -38,12 +38,13 @@ class GenieDreamVecEnv(DreamView, VecEnv):
     """
 
     def __init__(self, num_envs: int, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
-                 max_episode_steps: int = 1000, *, reward_top_fraction: float = 0.25, seed: int = 0,
+                 max_episode_steps: int = 1000, *, reward_top_fraction: float = 0.25, reward: str = "uncertainty",
+                 seed: int = 0,
                  device: str = "cpu", render_size: int | None = None, upscaler: str | Path | None = "auto",
                  **settings: Any) -> None:
         self.render_mode = None if render_size is None else "rgb_array"  # SB3's VecEnv.render draws get_images()
         self.dreams = DreamBatch(num_envs, checkpoint, world_model, device, max_episode_steps, reward_top_fraction,
-                                 **settings)
+                                 reward, **settings)
         self.render_size = FRAME_SIZE if render_size is None else int(render_size)
         self.upscaler = render_upscaler(render_size, upscaler, self.game, device)  # None: 64x64 frames as they are
         self.dreams.seed(seed)
@@ -65,9 +66,11 @@ class GenieDreamVecEnv(DreamView, VecEnv):
         self._actions = np.asarray(actions).reshape(self.num_envs)
 
     def step_wait(self) -> VecEnvStepReturn:
-        """Dream one frame for every env; returns ``(obs, rewards, dones, infos)``."""
+        """Dream one frame for every env; returns ``(obs, rewards, dones, infos)`` (``reward="none"``: rewards 0.0 and
+        no ``"uncertainty_map"`` in the infos)."""
         obs, rewards, maps = self.dreams.step(self._actions)
-        infos: list[dict[str, Any]] = [{"uncertainty_map": uncertainty_map} for uncertainty_map in maps]
+        infos: list[dict[str, Any]] = ([{} for _ in range(self.num_envs)] if maps is None
+                                       else [{"uncertainty_map": uncertainty_map} for uncertainty_map in maps])
         dones = np.full(self.num_envs, self.dreams.truncated)
         if self.dreams.truncated:
             for frame, info in zip(obs, infos, strict=True):

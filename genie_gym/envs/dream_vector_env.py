@@ -10,7 +10,8 @@ The dreams run in lockstep: ``reset(seed=s)`` starts dream ``i`` from the real g
 all step together and are all truncated together after ``max_episode_steps`` steps (the spec's limit, 1000, or
 ``gym.make_vec(id, num_envs=N, max_episode_steps=M)``). Autoreset is Gymnasium's default ``NEXT_STEP``: the step after
 a truncation starts new dreams (reward 0, its actions ignored). Dreams never terminate. The info holds
-``"uncertainty_map"`` ``(N, h, w)`` and ``"step"`` ``(N,)``, with their ``"_uncertainty_map"`` / ``"_step"`` masks.
+``"uncertainty_map"`` ``(N, h, w)`` and ``"step"`` ``(N,)``, with their ``"_uncertainty_map"`` / ``"_step"`` masks
+(``reward="none"``: rewards 0.0 and no ``"uncertainty_map"``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class GenieDreamVectorEnv(DreamView, VectorEnv):
 
     Args:
         num_envs: number of dreams (the batch size of every forward pass).
-        checkpoint / world_model / reward_top_fraction / device / settings: as for
+        checkpoint / world_model / reward_top_fraction / reward / device / settings: as for
             :class:`~genie_gym.envs.dream_env.GenieDreamEnv`.
         max_episode_steps: all dreams are truncated together after this many steps (``None``: never).
         render_mode: ``"rgb_array"`` (``render()`` returns a tuple of the ``N`` current frames) or ``None``.
@@ -45,14 +46,15 @@ class GenieDreamVectorEnv(DreamView, VectorEnv):
 
     def __init__(self, num_envs: int, checkpoint: str | Path = "smb", world_model: WorldModel | None = None,
                  max_episode_steps: int | None = None, *, reward_top_fraction: float = 0.25,
-                 render_mode: str | None = None, device: str = "cpu", render_size: int = FRAME_SIZE,
+                 reward: str = "uncertainty", render_mode: str | None = None, device: str = "cpu",
+                 render_size: int = FRAME_SIZE,
                  upscaler: str | Path | None = "auto", **settings: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode of batched dreams must be 'rgb_array' or None, got {render_mode!r}: for "
                              "a window per dream use gym.make_vec(id, num_envs=N, vectorization_mode='sync', "
                              "render_mode='human')")
         self.dreams = DreamBatch(num_envs, checkpoint, world_model, device, max_episode_steps, reward_top_fraction,
-                                 **settings)
+                                 reward, **settings)
         self.num_envs = self.dreams.num_envs
         self.render_mode = render_mode
         self.single_observation_space = self.dreams.single_observation_space
@@ -94,8 +96,9 @@ class GenieDreamVectorEnv(DreamView, VectorEnv):
         truncated = np.full(self.num_envs, self.dreams.truncated)
         self._autoreset = self.dreams.truncated
         every = np.ones(self.num_envs, dtype=bool)
-        info = {"uncertainty_map": maps, "_uncertainty_map": every, "step": np.full(self.num_envs, self.dreams.steps),
-                "_step": every.copy()}
+        info: dict[str, Any] = {"step": np.full(self.num_envs, self.dreams.steps), "_step": every}
+        if maps is not None:
+            info.update(uncertainty_map=maps, _uncertainty_map=every.copy())
         return obs.copy(), rewards.astype(np.float64), no, truncated, info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
