@@ -16,10 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
-
-def mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+from genie_gym.evaluation import mean_and_se
 
 
 def compare(rows: list[dict], reference: str | None = None) -> dict[str, list[tuple[dict, float, float]]]:
@@ -58,7 +55,8 @@ def main() -> None:
               f"{args.reference or compared[0][0]['dynamics']})")
         for row, difference, se in compared:
             print(f"  {row['dynamics']:<60} {json.dumps(row['settings']):<45} gain over repeated frame "
-                  f"{row['gain']:+.2f} +- {row['gain_se']:.2f}   vs reference {difference:+.2f} +- {se:.2f} dB")
+                  f"{row['gain']:+.2f} +- {row['gain_se']:.2f}   vs reference {difference:+.2f} +- "
+                  f"{'n/a' if se is None else f'{se:.2f}'} dB")
 
 
 if __name__ == "__main__":
