@@ -178,6 +178,16 @@ def load_evaluation_data(source: str | Path, settings: EvalSettings, split: str 
                          settings.max_sequences)
 
 
+def evaluation_games(source: str | Path, split: str = "val", games: str | None = None) -> set[str] | None:
+    """The games whose episodes :func:`load_evaluation_data` reads from ``source`` (``None`` for an interchange
+    ``.npz``, which does not say). The SMB-only camera strata are reported when this is ``{"SMB"}``, whatever game
+    the world model resets from by default (a multi-game model is evaluated on each game's own store)."""
+    source = Path(source)
+    if source.suffix == ".npz":
+        return None
+    return {ref.game for ref in EpisodeStore(source).refs(games, split)}
+
+
 MOTION_PIXEL_THRESHOLD = 24
 """A pixel counts as changed when one of its channels differs by more than this (of 255): above the tokenizer's
 reconstruction noise and JPEG-like ringing, below any sprite or scroll edge."""
@@ -278,7 +288,7 @@ class Predictions:
 
 def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, settings: EvalSettings,
              fid_weights: str | Path | None = None, grid_path: str | Path | None = None,
-             grid_overlay: bool = False) -> EvalResult:
+             grid_overlay: bool = False, data_games: set[str] | None = None) -> EvalResult:
     """Run the protocol on sequences ``frames`` uint8 ``(N, 12, 64, 64, 3)`` / ``actions`` ``(N, 11)``.
 
     A GenieRedux (latent-action) world model is given the latent actions its LAM reads off each ground-truth
@@ -286,7 +296,9 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
     ids. Its ``settings["actions"]`` in the result says which.
 
     ``grid_path``: also write :func:`write_comparison_grid` there; ``grid_overlay``: with the heat map of each
-    predicted frame's uncertainty over it (:func:`grid_uncertainty`).
+    predicted frame's uncertainty over it (:func:`grid_uncertainty`). ``data_games``: the games the sequences come
+    from (:func:`evaluation_games`); the camera strata are SMB's, so they are reported when it is ``{"SMB"}``, or,
+    when it is not known (``None``), when the world model's default game is SMB.
     """
     latent = world_model.action_source == "latent"
     if latent and world_model.lam is None:
@@ -297,7 +309,8 @@ def evaluate(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, s
                          "(genie eval --grid FILE.png --grid-overlay)")
     predictions = predict_sequences(world_model, frames, actions, settings)
     result = score_predictions(frames, predictions, settings, fid_weights,
-                               smb=world_model.settings.get("game") == "SMB")
+                               smb=data_games == {"SMB"} if data_games is not None
+                               else world_model.settings.get("game") == "SMB")
     result.settings = {**asdict(settings), "actions": "latent (inferred by the LAM)" if latent else "recorded"}
     if predictions.gains:
         total = sum(count for count, _ in predictions.gains)

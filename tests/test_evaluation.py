@@ -155,3 +155,34 @@ def test_grid_overlay_without_a_grid_is_refused_before_any_work(tiny_world_model
         evaluate(tiny_world_model, frames, actions, EvalSettings(maskgit_steps=1), grid_overlay=True)
     assert main(["eval", "--checkpoint", "no-such-dir", "--data", "no-such-store", "--grid-overlay"]) == 1
     assert "--grid-overlay draws on the comparison grid: pass --grid FILE.png" in capsys.readouterr().err
+
+
+def test_camera_strata_follow_the_games_of_the_data_not_the_models_default(tiny_world_model, tmp_path):
+    """SMB's camera strata are reported for SMB sequences only: a multi-game model is evaluated on each game's
+    store, whatever game it resets from by default; ``genie eval --games`` picks a store's games and is checked."""
+    from genie_gym.commands.eval_command import _store_games
+    from genie_gym.data.store import EpisodeStore
+    from genie_gym.evaluation import evaluation_games
+    from genie_gym.games import UnknownGameError
+
+    store = EpisodeStore(tmp_path / "store")
+    for game in ("SMB", "Kangaroo"):
+        store.write(game, 0, _scrolling(length=13), np.zeros(12, dtype=np.int64))
+    assert evaluation_games(store.root, "all") == {"SMB", "Kangaroo"}
+    assert evaluation_games(store.root, "all", _store_games(str(store.root), "kangaroo")) == {"Kangaroo"}
+    assert evaluation_games(tmp_path / "x.npz") is None
+    with pytest.raises(UnknownGameError, match="--games Pitfall"):
+        _store_games(str(store.root), "Pitfall")
+    with pytest.raises(ValueError, match="drop --games"):
+        _store_games(str(tmp_path / "x.npz"), "SMB")
+
+    frames, actions = np.stack([_scrolling(), _still()]), np.zeros((2, 11), dtype=np.int64)
+    settings = EvalSettings(maskgit_steps=1)
+    assert evaluate(tiny_world_model, frames, actions, settings).camera_strata  # default game SMB, data unknown
+    assert evaluate(tiny_world_model, frames, actions, settings, data_games={"Kangaroo"}).camera_strata == {}
+    tiny_world_model.settings["game"] = "Kangaroo"
+    try:
+        assert evaluate(tiny_world_model, frames, actions, settings).camera_strata == {}
+        assert evaluate(tiny_world_model, frames, actions, settings, data_games={"SMB"}).camera_strata
+    finally:
+        tiny_world_model.settings["game"] = "SMB"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from genie_gym.evaluation import EvalSettings, evaluate, load_evaluation_data
+from genie_gym.data.store import EpisodeStore
+from genie_gym.evaluation import EvalSettings, evaluate, evaluation_games, load_evaluation_data
+from genie_gym.games import select_games
 from genie_gym.world_model import WorldModel
 
 
@@ -15,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", required=True, help="world-model directory (tokenizer/ + dynamics/) or 'smb'")
     parser.add_argument("--data", required=True, help="episode store (its --split is used) or interchange .npz")
     parser.add_argument("--split", default="val", choices=["train", "val", "all"])
+    parser.add_argument("--games", default=None,
+                        help="only these games' episodes of the store (comma-separated or a group; default: all)")
     parser.add_argument("--mode", default="single", choices=["single", "autoregressive"])
     parser.add_argument("--frames-per-step", type=int, default=2, help="frames generated at a time (autoregressive)")
     parser.add_argument("--maskgit-steps", type=int, default=EvalSettings.maskgit_steps,
@@ -46,6 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_eval)
 
 
+def _store_games(data: str, specs: str | None) -> list[str] | None:
+    """The store's games that ``--games`` names (checked before any model is loaded), or None for all."""
+    if specs is None:
+        return None
+    if Path(data).suffix == ".npz":
+        raise ValueError("--games picks episodes of an episode store; an interchange .npz does not say its games: "
+                         "drop --games")
+    return select_games(specs, EpisodeStore(data).games(), f"the store {data}")
+
+
 def _eval(args: argparse.Namespace) -> int:
     if args.grid_overlay and not args.grid:
         raise ValueError("--grid-overlay draws on the comparison grid: pass --grid FILE.png too")
@@ -53,10 +68,11 @@ def _eval(args: argparse.Namespace) -> int:
                             temperature=args.temperature, action_guidance=args.action_guidance,
                             hold_pixels=args.hold_pixels, hold_bias=args.hold_bias, max_sequences=args.max_sequences,
                             batch_size=args.batch_size, seed=args.seed)
+    games = _store_games(args.data, args.games)
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
-    frames, actions = load_evaluation_data(args.data, settings, split=args.split)
+    frames, actions = load_evaluation_data(args.data, settings, split=args.split, games=games)
     result = evaluate(world_model, frames, actions, settings, fid_weights=args.fid_weights, grid_path=args.grid,
-                      grid_overlay=args.grid_overlay)
+                      grid_overlay=args.grid_overlay, data_games=evaluation_games(args.data, args.split, games))
     print(result.table())
     if args.json:
         result.to_json(args.json)
