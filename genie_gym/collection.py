@@ -459,38 +459,73 @@ def collect(
     Returns:
         A :class:`CollectionResult`. Raises :class:`CollectionError` if a worker dies or fails (rerun to resume).
     """
-    from tqdm import tqdm
-
-    from genie_gym.roms import require_rom, resolve_start_states
-
     if episodes < 0 or max_steps < 1 or workers < 0:
         raise ValueError("episodes must be >= 0, max_steps >= 1 and workers >= 0")
+    lead_in = _checked_lead_in(lead_in, lead_in_factory)
+    shard = parse_shard(shard)
+    names = _game_names(games)
+    game_states = _start_states(names, states)
+    settings = _Settings(str(Path(out_dir)), int(seed), int(max_steps), int(frame_skip),
+                         agent or describe_policy(policy_factory), None if lead_in is None else list(lead_in),
+                         None if lead_in is None else describe_policy(lead_in_factory), game_states,
+                         HIRES_SIZE if hires else None)
+    pending, skipped = _open_and_plan(out_dir, names, episodes, shard, settings)
+
+    start = time.perf_counter()
+    desc = f"collect {','.join(names)}" + (f" shard {shard[0]}/{shard[1]}" if shard[1] > 1 else "")
+    frames = _collect_pending(pending, skipped, workers, policy_factory, lead_in_factory, settings, start,
+                              progress, desc)
+    return CollectionResult(Path(out_dir), len(pending), skipped, frames, time.perf_counter() - start)
+
+
+def _checked_lead_in(lead_in: tuple[int, int] | None, lead_in_factory: PolicyFactory | None
+                     ) -> tuple[int, int] | None:
+    """``lead_in`` as two ints, checked before any ROM or store is touched so that a typo fails at once."""
     if lead_in is not None:
         lead_in = (int(lead_in[0]), int(lead_in[1]))
         if not 0 <= lead_in[0] <= lead_in[1] or lead_in_factory is None:
             raise ValueError(f"lead_in must be (min, max) with 0 <= min <= max, and needs a lead_in_factory; "
                              f"got {lead_in}")
-    shard = parse_shard(shard)
-    names = _game_names(games)
+    return lead_in
+
+
+def _start_states(names: list[str], states: str | Sequence[str] | None) -> dict[str, list[str | None]] | None:
+    """Per game, the start states its episodes take turns in (``None``: every game's default).
+
+    Every game's ROM is required first: the states are read from its stable-retro integration.
+    """
+    from genie_gym.roms import require_rom, resolve_start_states
+
     for name in names:
         require_rom(get_game(name).retro_game)
-    game_states = None if states is None else {
+    return None if states is None else {
         name: resolve_start_states(get_game(name).retro_game, states) for name in names
     }
-    settings = _Settings(str(Path(out_dir)), int(seed), int(max_steps), int(frame_skip),
-                         agent or describe_policy(policy_factory), None if lead_in is None else list(lead_in),
-                         None if lead_in is None else describe_policy(lead_in_factory), game_states,
-                         HIRES_SIZE if hires else None)
+
+
+def _open_and_plan(out_dir: os.PathLike | str, names: list[str], episodes: int, shard: tuple[int, int],
+                   settings: _Settings) -> tuple[list[tuple[str, int]], int]:
+    """Create the store, remove the temporary directories of killed runs, and plan (:func:`plan_collection`)."""
     store = EpisodeStore(out_dir)
     store.root.mkdir(parents=True, exist_ok=True)
     for name in names:
         store.remove_stale_temp_dirs(name)
-    pending, skipped = plan_collection(store, names, episodes, shard, {k: getattr(settings, k) for k in SETTINGS_KEYS},
-                                       game_states, hires_size=settings.hires_size)
+    return plan_collection(store, names, episodes, shard, {k: getattr(settings, k) for k in SETTINGS_KEYS},
+                           settings.states, hires_size=settings.hires_size)
 
-    start = time.perf_counter()
+
+def _collect_pending(
+    pending: list[tuple[str, int]], skipped: int, workers: int, policy_factory: PolicyFactory,
+    lead_in_factory: PolicyFactory | None, settings: _Settings, start: float, progress: bool, desc: str,
+) -> int:
+    """Collect the ``pending`` tasks in this process (``workers == 0``) or in workers; return the frames written.
+
+    The bar counts the ``skipped`` episodes as done, so that a resumed run shows the whole collection's progress.
+    """
+    from tqdm import tqdm
+
     bar = tqdm(total=len(pending) + skipped, initial=skipped, unit="ep", disable=not progress, dynamic_ncols=True,
-               desc=f"collect {','.join(names)}" + (f" shard {shard[0]}/{shard[1]}" if shard[1] > 1 else ""))
+               desc=desc)
     frames_done = 0
 
     def on_done(frames: int) -> None:
@@ -511,8 +546,7 @@ def collect(
             _run_workers(pending, min(workers, len(pending)), policy_factory, settings, on_done, lead_in_factory)
     finally:
         bar.close()
-    collected = len(pending)
-    return CollectionResult(Path(out_dir), collected, skipped, frames_done, time.perf_counter() - start)
+    return frames_done
 
 
 @dataclass
@@ -538,80 +572,105 @@ def _run_workers(
     for game, index in pending:
         queues.setdefault(game, deque()).append(index)
     workers: list[_Worker] = []
-
-    def next_task(worker: _Worker) -> tuple[str, int] | None:
-        game = worker.game if worker.game in queues and queues[worker.game] else None
-        if game is None:
-            remaining = [(len(q), g) for g, q in queues.items() if q]
-            if not remaining:
-                return None
-            game = max(remaining)[1]
-        return game, queues[game].popleft()
-
-    def dispatch(worker: _Worker) -> None:
-        worker.task = next_task(worker)
-        if worker.task is not None:
-            worker.game = worker.task[0]
-        try:
-            worker.conn.send(worker.task)
-        except (BrokenPipeError, ConnectionResetError, EOFError):
-            pass  # the worker is dead; its sentinel reports it
-
-    def died(worker: _Worker) -> CollectionError:
-        worker.process.join(timeout=1.0)
-        what = f"{worker.task[0]}/ep_{worker.task[1]:06d}" if worker.task else "no episode"
-        return CollectionError(
-            f"collection worker {worker.number} (pid {worker.process.pid}) died with exit code "
-            f"{worker.process.exitcode} while collecting {what}. Finished episodes are saved in {settings.out_dir}; "
-            "rerun the same command to resume."
-        )
-
     try:
         for number in range(count):
-            parent_conn, child_conn = ctx.Pipe(duplex=True)
-            worker_args = (child_conn, policy_factory, settings, os.getpid(), lead_in_factory)
-            process = ctx.Process(target=_worker_main, args=worker_args,
-                                  name=f"genie-collect-{number}", daemon=True)
-            process.start()
-            child_conn.close()
-            workers.append(_Worker(number, process, parent_conn))
+            workers.append(_start_worker(ctx, number, policy_factory, settings, lead_in_factory))
         for worker in workers:
-            dispatch(worker)
-        while True:
-            busy = [w for w in workers if w.task is not None]
-            if not busy:
-                break
+            _dispatch(worker, queues)
+        while busy := [w for w in workers if w.task is not None]:
             handles = {w.conn: w for w in busy} | {w.process.sentinel: w for w in busy}
             for handle in wait(list(handles)):
                 worker = handles[handle]
                 if worker.task is None:
                     continue  # already handled through its other handle in this round
-                if not worker.conn.poll():
-                    if worker.process.is_alive():
-                        continue
-                    raise died(worker)
-                try:
-                    message = worker.conn.recv()
-                except (EOFError, OSError):
-                    raise died(worker) from None
-                if message[0] == "error":
-                    what = f"{worker.task[0]}/ep_{worker.task[1]:06d}"
-                    raise CollectionError(
-                        f"collection worker {worker.number} failed while collecting {what}: {message[1]}. "
-                        f"Finished episodes are saved in {settings.out_dir}; fix the cause and rerun to resume.",
-                        worker_traceback=message[2],
-                    )
-                on_done(int(message[1]))
-                dispatch(worker)
+                frames = _receive(worker, settings.out_dir)
+                if frames is None:
+                    continue
+                on_done(frames)
+                _dispatch(worker, queues)
         for worker in workers:
             worker.process.join(timeout=10.0)
     finally:
-        for worker in workers:
-            if worker.process.is_alive():
-                worker.process.terminate()
-        for worker in workers:
-            worker.process.join(timeout=5.0)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+        _stop_workers(workers)
+
+
+def _start_worker(ctx: Any, number: int, policy_factory: PolicyFactory, settings: _Settings,
+                  lead_in_factory: PolicyFactory | None) -> _Worker:
+    """Start worker ``number`` with its end of a new pipe; the child's end is closed here so that its death reads as
+    EOF on ours."""
+    parent_conn, child_conn = ctx.Pipe(duplex=True)
+    worker_args = (child_conn, policy_factory, settings, os.getpid(), lead_in_factory)
+    process = ctx.Process(target=_worker_main, args=worker_args, name=f"genie-collect-{number}", daemon=True)
+    process.start()
+    child_conn.close()
+    return _Worker(number, process, parent_conn)
+
+
+def _next_task(worker: _Worker, queues: dict[str, deque[int]]) -> tuple[str, int] | None:
+    """The worker's next task: of its current game while it has any (no new emulator), else of the game with the
+    most left; ``None`` when all are handed out."""
+    game = worker.game if worker.game in queues and queues[worker.game] else None
+    if game is None:
+        remaining = [(len(q), g) for g, q in queues.items() if q]
+        if not remaining:
+            return None
+        game = max(remaining)[1]
+    return game, queues[game].popleft()
+
+
+def _dispatch(worker: _Worker, queues: dict[str, deque[int]]) -> None:
+    """Send the worker its next task, or ``None`` (stop) when there is none."""
+    worker.task = _next_task(worker, queues)
+    if worker.task is not None:
+        worker.game = worker.task[0]
+    try:
+        worker.conn.send(worker.task)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        pass  # the worker is dead; its sentinel reports it
+
+
+def _receive(worker: _Worker, out_dir: str) -> int | None:
+    """The frame count of the episode the worker finished; ``None`` while it is alive with nothing to read.
+
+    Raises :class:`CollectionError` if it died or reported an error: the collection stops at the first failure.
+    """
+    if not worker.conn.poll():
+        if worker.process.is_alive():
+            return None
+        raise _died(worker, out_dir)
+    try:
+        message = worker.conn.recv()
+    except (EOFError, OSError):
+        raise _died(worker, out_dir) from None
+    if message[0] == "error":
+        what = f"{worker.task[0]}/ep_{worker.task[1]:06d}"
+        raise CollectionError(
+            f"collection worker {worker.number} failed while collecting {what}: {message[1]}. "
+            f"Finished episodes are saved in {out_dir}; fix the cause and rerun to resume.",
+            worker_traceback=message[2],
+        )
+    return int(message[1])
+
+
+def _died(worker: _Worker, out_dir: str) -> CollectionError:
+    """The error for a worker that died (killed, or crashed in C code) without reporting an error itself."""
+    worker.process.join(timeout=1.0)
+    what = f"{worker.task[0]}/ep_{worker.task[1]:06d}" if worker.task else "no episode"
+    return CollectionError(
+        f"collection worker {worker.number} (pid {worker.process.pid}) died with exit code "
+        f"{worker.process.exitcode} while collecting {what}. Finished episodes are saved in {out_dir}; "
+        "rerun the same command to resume."
+    )
+
+
+def _stop_workers(workers: list[_Worker]) -> None:
+    """Terminate the workers still running (after a failure or Ctrl-C), then kill those that do not stop."""
+    for worker in workers:
+        if worker.process.is_alive():
+            worker.process.terminate()
+    for worker in workers:
+        worker.process.join(timeout=5.0)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()

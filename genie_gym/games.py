@@ -401,6 +401,10 @@ class LabelImport:
     skipped: list[tuple[str, str]]
 
 
+_RETROACT_FORMAT = ("a RetroAct label file is CSV with the header `game,tags` and rows such as "
+                    "`SuperMarioBros-Nes,side free pl` (view, control axis, motion style)")
+
+
 def parse_retroact_labels(path: os.PathLike | str, skip_unknown: bool = False
                           ) -> tuple[dict[str, tuple[str, str, str]], list[tuple[str, str]]]:
     """Read a RetroAct label file (``game,tags``: ``SuperMarioBros-Nes,side free pl``) into
@@ -412,25 +416,7 @@ def parse_retroact_labels(path: os.PathLike | str, skip_unknown: bool = False
     ``skip_unknown``: then those rows are left out and listed).
     """
     path = Path(path)
-    fix = ("a RetroAct label file is CSV with the header `game,tags` and rows such as "
-           "`SuperMarioBros-Nes,side free pl` (view, control axis, motion style)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise LabelFileError(f"{path} does not exist: give the path of a RetroAct label file ({fix})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelFileError(f"cannot read {path} ({exc}): {fix}") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    while rows and not any(cell.strip() for cell in rows[0]):
-        rows.pop(0)
-    if not rows:
-        raise LabelFileError(f"{path} is empty: {fix}")
-    header = [cell.strip().lower() for cell in rows[0]]
-    if header[:2] != ["game", "tags"]:
-        if {"right", "left", "up", "down"} <= set(header):
-            raise LabelFileError(f"{path} is a RetroAct control file (per-action columns {','.join(rows[0][:4])}...), "
-                                 f"not a label file: {fix}")
-        raise LabelFileError(f"{path} line 1 is {','.join(rows[0])!r}, expected the header `game,tags`: {fix}")
+    rows = _retroact_rows(path)
     import difflib
 
     table = _table()
@@ -440,7 +426,7 @@ def parse_retroact_labels(path: os.PathLike | str, skip_unknown: bool = False
     skipped: list[tuple[str, str]] = []
     problems: list[str] = []
     unknown: list[str] = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
         name = row[0].strip()
@@ -453,11 +439,7 @@ def parse_retroact_labels(path: os.PathLike | str, skip_unknown: bool = False
                             "three: view, control axis, motion style")
             continue
         view, axis, style = tags[:3]
-        bad = [f"{what} {tag!r} (one of {', '.join(allowed)})"
-               for what, tag, allowed in (("view", view, RETROACT_VIEWS), ("control axis", axis, RETROACT_AXES),
-                                          ("motion style", style, RETROACT_STYLES))
-               if tag not in allowed]
-        if bad:
+        if bad := _unknown_retroact_tags(view, axis, style):
             problems.append(f"line {line} ({name}): unknown {'; '.join(bad)}")
             continue
         game = table.index.get(name.lower())
@@ -474,6 +456,53 @@ def parse_retroact_labels(path: os.PathLike | str, skip_unknown: bool = False
             continue
         labels.setdefault(game.retro_game, value)
         first_line.setdefault(game.retro_game, line)
+    _check_nothing_wrong(path, problems, unknown, skip_unknown)
+    if not labels:
+        raise LabelFileError(f"{path}: no row to import ({len(skipped)} left out): {_RETROACT_FORMAT}")
+    return labels, skipped
+
+
+def _retroact_rows(path: Path) -> list[list[str]]:
+    """The CSV rows after the ``game,tags`` header (leading blank rows dropped), numbered from line 2 by the caller.
+
+    The header is checked first so that a wrong file (a RetroAct *control* file is the likely mix-up: same site, same
+    names) is named as such instead of giving a problem on every row.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise LabelFileError(f"{path} does not exist: give the path of a RetroAct label file ({_RETROACT_FORMAT})"
+                             ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelFileError(f"cannot read {path} ({exc}): {_RETROACT_FORMAT}") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    while rows and not any(cell.strip() for cell in rows[0]):
+        rows.pop(0)
+    if not rows:
+        raise LabelFileError(f"{path} is empty: {_RETROACT_FORMAT}")
+    header = [cell.strip().lower() for cell in rows[0]]
+    if header[:2] != ["game", "tags"]:
+        if {"right", "left", "up", "down"} <= set(header):
+            raise LabelFileError(f"{path} is a RetroAct control file (per-action columns {','.join(rows[0][:4])}...), "
+                                 f"not a label file: {_RETROACT_FORMAT}")
+        raise LabelFileError(f"{path} line 1 is {','.join(rows[0])!r}, expected the header `game,tags`: "
+                             f"{_RETROACT_FORMAT}")
+    return rows[1:]
+
+
+def _unknown_retroact_tags(view: str, axis: str, style: str) -> list[str]:
+    """Each tag that is not a RetroAct word, with the words it could be (so one message says how to fix the row)."""
+    return [f"{what} {tag!r} (one of {', '.join(allowed)})"
+            for what, tag, allowed in (("view", view, RETROACT_VIEWS), ("control axis", axis, RETROACT_AXES),
+                                       ("motion style", style, RETROACT_STYLES))
+            if tag not in allowed]
+
+
+def _check_nothing_wrong(path: Path, problems: list[str], unknown: list[str], skip_unknown: bool) -> None:
+    """Raise one :class:`LabelFileError` naming the first ten bad rows, or unknown games unless ``skip_unknown``.
+
+    A file with any is not imported at all, so that the fixed file is imported as a whole.
+    """
     if problems:
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         raise LabelFileError(f"{path}: nothing imported, fix these rows: " + "; ".join(problems[:10]) + more)
@@ -483,9 +512,6 @@ def parse_retroact_labels(path: os.PathLike | str, skip_unknown: bool = False
             f"{path}: nothing imported, {len(unknown)} games are not in the annotation table: "
             f"{', '.join(unknown[:10])}{more}. Fix the names (stable-retro names such as SuperMarioBros-Nes; "
             "`genie roms list --all` lists them) or pass --skip-unknown to import the others")
-    if not labels:
-        raise LabelFileError(f"{path}: no row to import ({len(skipped)} left out): {fix}")
-    return labels, skipped
 
 
 def import_labels(path: os.PathLike | str, skip_unknown: bool = False) -> LabelImport:

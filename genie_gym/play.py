@@ -491,14 +491,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
     """
     import pygame
 
-    from genie_gym.render_window import HEADLESS_HINT, require_display
-
-    require_display("genie play", f"{HEADLESS_HINT} (with --actions FILE, and --record out.gif to see the result)")
-    if policy is not None and actions_file:
-        raise ValueError("--policy and --actions both choose the actions: pass one of them")
-    if policy is not None and max_steps is None and os.environ.get("SDL_VIDEODRIVER") == "dummy":
-        raise ValueError("a policy playing without a window (SDL_VIDEODRIVER=dummy) never stops: pass --max-steps N")
-    script = read_action_script(actions_file) if actions_file else None
+    _check_play_options(policy, actions_file, max_steps)
+    script = iter(read_action_script(actions_file)) if actions_file else None
     recorder = MediaRecorder(record, fps) if record else None
     agent = None
     if policy is not None:
@@ -510,70 +504,32 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                           policy_sees=policy_sees, overlay=overlay)
     game = (session.dream or session.real).unwrapped.game
     frame_upscaler = play_upscaler(getattr(game, "name", game), scale, upscale, upscaler)
-    pygame.display.init()
-    pygame.font.init()
-    font = pygame.font.Font(None, 20)
-    pygame.display.set_caption(f"genie play {env_id}")
+    font = _open_window(pygame, env_id)
     session.reset()
     screen = None
     clock = pygame.time.Clock()
-    script_index = 0
     players: dict[str, int] = {}
     last_time = time.perf_counter()
-    running = True
     try:
-        while running:
-            step_once = False
-            for event in pygame.event.get():
-                if event.type == pygame.QUIT:
-                    running = False
-                elif event.type == pygame.KEYDOWN:
-                    if event.key in (pygame.K_ESCAPE, pygame.K_q):
-                        running = False
-                    elif event.key == pygame.K_TAB:
-                        session.toggle_dream()
-                    elif event.key == pygame.K_b:
-                        session.toggle_side_by_side()
-                    elif event.key == pygame.K_p:
-                        session.state.paused = not session.state.paused
-                    elif event.key == pygame.K_n:
-                        step_once = True
-                    elif event.key == pygame.K_r:
-                        session.reset()
-                    elif event.key == pygame.K_a:
-                        session.toggle_policy()
-                    elif event.key == pygame.K_u:
-                        session.toggle_overlay()
+        while True:
+            running, step_once = _handle_keys(pygame, session)
             if not running:
                 break
             panels, header = session.panels(), header_text(session)
-            image = render_window(panels, header, scale, font, frame_upscaler)
-            if screen is None or screen.get_size() != (image.shape[1], image.shape[0]):
-                screen = pygame.display.set_mode((image.shape[1], image.shape[0]))
-            pygame.surfarray.blit_array(screen, image.transpose(1, 0, 2))
-            pygame.display.flip()
+            screen = _show(pygame, screen, render_window(panels, header, scale, font, frame_upscaler))
             if recorder is not None:
                 recorder.add(panels, header)
             if max_steps is not None and session.state.step >= max_steps:
                 break
             if not session.state.paused or step_once:
-                if script is not None:
-                    if script_index >= len(script):
-                        break
-                    action, player = script[script_index], "script"
-                    script_index += 1
-                elif session.state.policy_plays:
-                    action, player = session.policy_action(), "policy"
-                else:
-                    action, player = _keyboard_action(pygame), "keys"
+                chosen = _next_action(pygame, session, script)
+                if chosen is None:  # the script has run out
+                    break
+                action, player = chosen
                 players[player] = players.get(player, 0) + 1
                 if session.step(action, player):
                     session.reset()
-                now = time.perf_counter()
-                if not session.state.paused:  # steps/s while playing, smoothed from the first step on
-                    rate = 1.0 / max(now - last_time, 1e-6)
-                    session.state.fps = rate if session.state.fps == 0 else 0.9 * session.state.fps + 0.1 * rate
-                last_time = now
+                last_time = _update_fps(session.state, last_time)
             else:
                 last_time = time.perf_counter()  # a pause does not count as one slow step
             if script is None:
@@ -584,18 +540,108 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
                                       "upscaler": None if frame_upscaler is None else frame_upscaler.source}
         if agent is not None:
             summary["players"] = players
-        session.state.archive_episode()
-        try:  # the played episodes first: a failure writing the video must not lose them (nor the reverse)
-            if record_store is not None and session.state.finished_episodes:
-                summary["episodes"] = _write_played_episodes(session, record_store, seed)
-        finally:
-            try:
-                if recorder is not None and recorder.shown:
-                    summary["record"] = str(recorder.write(lambda panels, header: render_window(
-                        panels, header, scale, font, frame_upscaler)))
-            finally:
-                session.close()
+        _save_and_close(session, summary, record_store, seed, recorder,
+                        lambda panels, header: render_window(panels, header, scale, font, frame_upscaler))
     return summary
+
+
+def _check_play_options(policy: str | None, actions_file: str | None, max_steps: int | None) -> None:
+    """Refuse, before anything is loaded, a session that cannot show anything or would never stop."""
+    from genie_gym.render_window import HEADLESS_HINT, require_display
+
+    require_display("genie play", f"{HEADLESS_HINT} (with --actions FILE, and --record out.gif to see the result)")
+    if policy is not None and actions_file:
+        raise ValueError("--policy and --actions both choose the actions: pass one of them")
+    if policy is not None and max_steps is None and os.environ.get("SDL_VIDEODRIVER") == "dummy":
+        raise ValueError("a policy playing without a window (SDL_VIDEODRIVER=dummy) never stops: pass --max-steps N")
+
+
+def _open_window(pygame, env_id: str):
+    """Start pygame's display and fonts and name the window; returns the header's font. The window itself opens
+    at the first frame (:func:`_show`), at that frame's size."""
+    pygame.display.init()
+    pygame.font.init()
+    font = pygame.font.Font(None, 20)
+    pygame.display.set_caption(f"genie play {env_id}")
+    return font
+
+
+def _handle_keys(pygame, session: PlaySession) -> tuple[bool, bool]:
+    """Apply the keys pressed since the last frame to ``session`` (all of them, also those after Esc/Q); returns
+    ``(running, step_once)``: ``False`` once the window is closed or Esc/Q pressed, ``True`` if ``N`` was pressed."""
+    running, step_once = True, False
+    for event in pygame.event.get():
+        if event.type == pygame.QUIT:
+            running = False
+        elif event.type == pygame.KEYDOWN:
+            if event.key in (pygame.K_ESCAPE, pygame.K_q):
+                running = False
+            elif event.key == pygame.K_TAB:
+                session.toggle_dream()
+            elif event.key == pygame.K_b:
+                session.toggle_side_by_side()
+            elif event.key == pygame.K_p:
+                session.state.paused = not session.state.paused
+            elif event.key == pygame.K_n:
+                step_once = True
+            elif event.key == pygame.K_r:
+                session.reset()
+            elif event.key == pygame.K_a:
+                session.toggle_policy()
+            elif event.key == pygame.K_u:
+                session.toggle_overlay()
+    return running, step_once
+
+
+def _show(pygame, screen, image: np.ndarray):
+    """Draw ``image`` in the window, resized first if the image's size changed (side by side toggled); returns the
+    window's surface."""
+    if screen is None or screen.get_size() != (image.shape[1], image.shape[0]):
+        screen = pygame.display.set_mode((image.shape[1], image.shape[0]))
+    pygame.surfarray.blit_array(screen, image.transpose(1, 0, 2))
+    pygame.display.flip()
+    return screen
+
+
+def _next_action(pygame, session: PlaySession, script) -> tuple[int, str] | None:
+    """The next ``(action, player)``: the script's while there is one, else the policy's or the keyboard's (``A``
+    switches); ``None`` when the script has run out."""
+    if script is not None:
+        action = next(script, None)
+        return None if action is None else (action, "script")
+    if session.state.policy_plays:
+        return session.policy_action(), "policy"
+    return _keyboard_action(pygame), "keys"
+
+
+def _update_fps(state: PlayState, last_time: float) -> float:
+    """Smooth the shown steps/s with this step (while playing, from the first step on); returns the step's time."""
+    now = time.perf_counter()
+    if not state.paused:
+        rate = 1.0 / max(now - last_time, 1e-6)
+        state.fps = rate if state.fps == 0 else 0.9 * state.fps + 0.1 * rate
+    return now
+
+
+def _save_and_close(session: PlaySession, summary: dict[str, object], record_store: str | None, seed: int,
+                    recorder: MediaRecorder | None,
+                    render: Callable[[list[tuple[str, np.ndarray]], str], np.ndarray]) -> None:
+    """Write the played episodes (``--record-store``) and the recording (``--record``), noting them in ``summary``,
+    then close the session.
+
+    The played episodes come first, and each write is tried whatever the other did: a failure writing the video
+    must not lose the episodes, nor the reverse.
+    """
+    session.state.archive_episode()
+    try:
+        if record_store is not None and session.state.finished_episodes:
+            summary["episodes"] = _write_played_episodes(session, record_store, seed)
+    finally:
+        try:
+            if recorder is not None and recorder.shown:
+                summary["record"] = str(recorder.write(render))
+        finally:
+            session.close()
 
 
 def play_upscaler(game: str, scale: int, upscale: bool | None = None, upscaler: str | None = None):

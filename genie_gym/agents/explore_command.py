@@ -50,6 +50,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -276,45 +278,19 @@ def run(args: argparse.Namespace) -> None:
     """Train (or resume, or return a finished run), save the policy, evaluate it in the real game."""
     import torch
     from safetensors.torch import save_model
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import VecNormalize
 
-    from genie_gym.agents.ppo_settings import build_ppo
-    from genie_gym.agents.random_agent import RightBiasedStickyAgent
-    from genie_gym.agents.real_game_eval import real_game_runs
     from genie_gym.allocator import keep_freed_memory
 
     resolve_agent_defaults(args)
     paper = args.agent == "paper"
-    if paper and min(args.n_epochs, args.batch_size, args.eval_every, args.eval_return_episodes) < 1:
-        raise ValueError("--n-epochs, --batch-size, --eval-every and --eval-return-episodes must be >= 1")
-    if args.timesteps < 1 or args.num_envs < 1 or args.n_steps < 1 or args.episode_steps < 1:
-        raise ValueError("--timesteps, --num-envs, --n-steps and --episode-steps must be >= 1")
+    _check_sizes(args, paper)
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()
     out = Path(args.out)
-    settings = {name: getattr(args, name) for name in RUN_SETTINGS}
-    settings["reward_version"] = REWARD_VERSION
-    if paper:
-        from genie_gym.agents import autoexplore
-
-        settings.update({name: getattr(args, name) for name in PAPER_SETTINGS}, **autoexplore.FIXED_SETTINGS)
+    settings = _run_settings(args, paper)
     result_file, checkpoint_file, policy_file = out / "result.json", out / "checkpoint.pt", out / "policy.safetensors"
-    done = 0  # steps already trained in OUT
-    for existing in (result_file, checkpoint_file):
-        if existing.is_file():
-            saved = (json.loads(existing.read_text()) if existing.suffix == ".json"
-                     else torch.load(existing, weights_only=True))["settings"]
-            changed = {k: (saved.get(k), v) for k, v in settings.items() if k != "timesteps" and saved.get(k) != v}
-            if saved.get("agent", "ppo") != args.agent:  # a ppo run's settings name no agent
-                changed["agent"] = (saved.get("agent", "ppo"), args.agent)
-            if changed:
-                hint = (" (a run from before the reward definitions of issue 33: its rf / vae were today's rf-burda / "
-                        "vae-burda, its dream uncertainty another one)" if "reward_version" in changed else "")
-                raise ValueError(f"{out} holds a run with other settings (saved, now: {changed}){hint}; pass another "
-                                 "--out or delete that directory")
-            done = max(done, int(saved["timesteps"]) if existing.suffix == ".json" else 0)
+    done = _steps_done(out, settings, args.agent, (result_file, checkpoint_file))
     if done > args.timesteps:
         raise ValueError(f"{out} is already trained for {done} steps; pass --timesteps {done} or more")
     if done == args.timesteps and policy_file.is_file():
@@ -325,32 +301,11 @@ def run(args: argparse.Namespace) -> None:
     trained = int(state["num_timesteps"]) if state is not None else 0
     rollout_steps, planned = rollout_plan(args.timesteps, trained, args.num_envs, args.n_steps)
     venv, curiosity, world_model, game = build_envs(args, rollout_steps)
-    explorer, epsilon_env = None, None
-    if paper:
-        explorer = autoexplore.PaperExplorer(args, venv, world_model, curiosity, rollout_steps, trained, out)
-        model = explorer.model
-    else:
-        if args.epsilon > 0:  # constant epsilon-random actions, learnt from as executed (as the paper agent does)
-            from genie_gym.agents.autoexplore import EpsilonGreedyVecEnv, LearnFromExecutedActions
-
-            epsilon_env = EpsilonGreedyVecEnv(venv, args.timesteps, seed=(args.seed, trained), timesteps=trained,
-                                              start=args.epsilon, end=args.epsilon)
-        model = build_ppo(venv if epsilon_env is None else epsilon_env, args.seed, rollout_steps)
+    learner = _build_learner(args, venv, world_model, curiosity, rollout_steps, trained, out)
+    model = learner.model
     log: dict[str, Any] = {"timesteps": [], "mean_episode_reward": [], "train_seconds": 0.0}
-    normalizer = venv if isinstance(venv, VecNormalize) else None
     if state is not None:
-        model.policy.load_state_dict(state["policy"])
-        model.policy.optimizer.load_state_dict(state["policy_optimizer"])
-        model.num_timesteps = int(state["num_timesteps"])
-        if curiosity is not None:
-            curiosity.load_state(state["curiosity"])
-        if normalizer is not None:
-            normalizer.ret_rms.mean, normalizer.ret_rms.var, normalizer.ret_rms.count = (
-                np.asarray(state["ret_rms"][0]), np.asarray(state["ret_rms"][1]), float(state["ret_rms"][2]))
-        if explorer is not None:
-            explorer.load_state(state["autoexplore"])
-        if epsilon_env is not None:
-            epsilon_env.replaced, epsilon_env.decisions = (int(n) for n in state["epsilon_counts"])
+        learner.load_state(state)
         log = state["log"]
         print(f"resuming {out} at {model.num_timesteps} of {args.timesteps} steps")
     if planned > model.num_timesteps:
@@ -363,19 +318,162 @@ def run(args: argparse.Namespace) -> None:
 
     def checkpoint() -> None:
         log["train_seconds"] = time.perf_counter() - started
+        _atomic_save(learner.state(settings, log), checkpoint_file)
+
+    remaining = args.timesteps - model.num_timesteps
+    if remaining > 0:
+        model.learn(total_timesteps=remaining, callback=_callbacks(args, learner, log, planned, checkpoint),
+                    reset_num_timesteps=False)
+    if learner.explorer is not None:
+        learner.explorer.finish()
+        learner.explorer.close()
+    checkpoint()
+    venv.close()
+    save_model(model.policy, str(policy_file))
+    result = learner.result(settings, log, rollout_steps, args.epsilon)
+    print(f"trained {model.num_timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: "
+          f"{policy_file}")
+    if args.eval_episodes > 0:
+        _evaluate_in_real_game(args, game, learner, world_model, out, policy_file, result)
+    result_file.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {result_file}")
+
+
+def _check_sizes(args: argparse.Namespace, paper: bool) -> None:
+    """Refuse counts below 1 before anything is built (SB3 would fail later, or loop, on some of them)."""
+    if paper and min(args.n_epochs, args.batch_size, args.eval_every, args.eval_return_episodes) < 1:
+        raise ValueError("--n-epochs, --batch-size, --eval-every and --eval-return-episodes must be >= 1")
+    if args.timesteps < 1 or args.num_envs < 1 or args.n_steps < 1 or args.episode_steps < 1:
+        raise ValueError("--timesteps, --num-envs, --n-steps and --episode-steps must be >= 1")
+
+
+def _run_settings(args: argparse.Namespace, paper: bool) -> dict[str, Any]:
+    """The settings saved with the run; a rerun into the same OUT must give the same ones to resume it."""
+    settings = {name: getattr(args, name) for name in RUN_SETTINGS}
+    settings["reward_version"] = REWARD_VERSION
+    if paper:
+        from genie_gym.agents import autoexplore
+
+        settings.update({name: getattr(args, name) for name in PAPER_SETTINGS}, **autoexplore.FIXED_SETTINGS)
+    return settings
+
+
+def _steps_done(out: Path, settings: dict[str, Any], agent: str, files: tuple[Path, Path]) -> int:
+    """Steps already trained in OUT by a finished run (``result.json``); 0 for a new or unfinished one.
+
+    Raises if OUT holds a run with other settings (``result.json`` or ``checkpoint.pt``): continuing it would mix
+    two runs in one policy.
+    """
+    import torch
+
+    done = 0
+    for existing in files:
+        if existing.is_file():
+            saved = (json.loads(existing.read_text()) if existing.suffix == ".json"
+                     else torch.load(existing, weights_only=True))["settings"]
+            changed = {k: (saved.get(k), v) for k, v in settings.items() if k != "timesteps" and saved.get(k) != v}
+            if saved.get("agent", "ppo") != agent:  # a ppo run's settings name no agent
+                changed["agent"] = (saved.get("agent", "ppo"), agent)
+            if changed:
+                hint = (" (a run from before the reward definitions of issue 33: its rf / vae were today's rf-burda / "
+                        "vae-burda, its dream uncertainty another one)" if "reward_version" in changed else "")
+                raise ValueError(f"{out} holds a run with other settings (saved, now: {changed}){hint}; pass another "
+                                 "--out or delete that directory")
+            done = max(done, int(saved["timesteps"]) if existing.suffix == ".json" else 0)
+    return done
+
+
+@dataclass
+class _Learner:
+    """What a run trains and checkpoints: the SB3 model and, where the run has them, the curiosity module, the
+    return normaliser (``VecNormalize``), the paper agent's explorer and the epsilon-random env."""
+
+    model: Any
+    curiosity: Any = None
+    normalizer: Any = None
+    explorer: Any = None
+    epsilon_env: Any = None
+
+    def state(self, settings: dict[str, Any], log: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint (tensors and plain numbers only, so that it loads with ``weights_only=True``)."""
+        model = self.model
         state = {"settings": settings, "policy": model.policy.state_dict(),
                  "policy_optimizer": model.policy.optimizer.state_dict(), "num_timesteps": model.num_timesteps,
                  "log": log}
-        if curiosity is not None:
-            state["curiosity"] = curiosity.state()
-        if normalizer is not None:
-            rms = normalizer.ret_rms
+        if self.curiosity is not None:
+            state["curiosity"] = self.curiosity.state()
+        if self.normalizer is not None:
+            rms = self.normalizer.ret_rms
             state["ret_rms"] = [float(np.asarray(rms.mean)), float(np.asarray(rms.var)), float(rms.count)]
-        if explorer is not None:
-            state["autoexplore"] = explorer.state()
-        if epsilon_env is not None:
-            state["epsilon_counts"] = [epsilon_env.replaced, epsilon_env.decisions]
-        _atomic_save(state, checkpoint_file)
+        if self.explorer is not None:
+            state["autoexplore"] = self.explorer.state()
+        if self.epsilon_env is not None:
+            state["epsilon_counts"] = [self.epsilon_env.replaced, self.epsilon_env.decisions]
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint of :meth:`state` (the log is the caller's)."""
+        self.model.policy.load_state_dict(state["policy"])
+        self.model.policy.optimizer.load_state_dict(state["policy_optimizer"])
+        self.model.num_timesteps = int(state["num_timesteps"])
+        if self.curiosity is not None:
+            self.curiosity.load_state(state["curiosity"])
+        if self.normalizer is not None:
+            rms = self.normalizer.ret_rms
+            rms.mean, rms.var, rms.count = (
+                np.asarray(state["ret_rms"][0]), np.asarray(state["ret_rms"][1]), float(state["ret_rms"][2]))
+        if self.explorer is not None:
+            self.explorer.load_state(state["autoexplore"])
+        if self.epsilon_env is not None:
+            self.epsilon_env.replaced, self.epsilon_env.decisions = (int(n) for n in state["epsilon_counts"])
+
+    def result(self, settings: dict[str, Any], log: dict[str, Any], rollout_steps: int,
+               epsilon: float) -> dict[str, Any]:
+        """``result.json`` of the trained run, before the real-game evaluation."""
+        result: dict[str, Any] = {"settings": settings, "trained_timesteps": int(self.model.num_timesteps),
+                                  "rollout_steps": rollout_steps,
+                                  "train_seconds": round(float(log["train_seconds"]), 1), "training": log}
+        if self.curiosity is not None:
+            result["curiosity_losses"] = self.curiosity.last_losses
+        if self.explorer is not None:
+            result.update(self.explorer.result())
+        if self.epsilon_env is not None:
+            result["epsilon"] = {"epsilon": epsilon, "replaced": self.epsilon_env.replaced,
+                                 "decisions": self.epsilon_env.decisions}
+        return result
+
+
+def _build_learner(args: argparse.Namespace, venv: Any, world_model: Any, curiosity: Any, rollout_steps: int,
+                   trained: int, out: Path) -> _Learner:
+    """The paper agent (its own RecurrentPPO), or PPO on ``venv`` (behind epsilon-random actions with ``--epsilon``)."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from genie_gym.agents.ppo_settings import build_ppo
+
+    explorer, epsilon_env = None, None
+    if args.agent == "paper":
+        from genie_gym.agents import autoexplore
+
+        explorer = autoexplore.PaperExplorer(args, venv, world_model, curiosity, rollout_steps, trained, out)
+        model = explorer.model
+    else:
+        if args.epsilon > 0:  # constant epsilon-random actions, learnt from as executed (as the paper agent does)
+            from genie_gym.agents.autoexplore import EpsilonGreedyVecEnv
+
+            epsilon_env = EpsilonGreedyVecEnv(venv, args.timesteps, seed=(args.seed, trained), timesteps=trained,
+                                              start=args.epsilon, end=args.epsilon)
+        model = build_ppo(venv if epsilon_env is None else epsilon_env, args.seed, rollout_steps)
+    normalizer = venv if isinstance(venv, VecNormalize) else None
+    return _Learner(model, curiosity, normalizer, explorer, epsilon_env)
+
+
+def _callbacks(args: argparse.Namespace, learner: _Learner, log: dict[str, Any], planned: int,
+               checkpoint: Callable[[], None]) -> list[Any]:
+    """The SB3 callbacks of ``model.learn``: after each rollout, log the mean episode reward and checkpoint every
+    ``--checkpoint-every`` rollouts (and after each paper-agent evaluation)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    curiosity, explorer = learner.curiosity, learner.explorer
 
     class Progress(BaseCallback):
         def __init__(self) -> None:
@@ -399,53 +497,46 @@ def run(args: argparse.Namespace) -> None:
             if self.rollouts % max(1, args.checkpoint_every) == 0 or evaluated:
                 checkpoint()
 
-    remaining = args.timesteps - model.num_timesteps
-    if remaining > 0:
-        # the paper agent's callbacks run before Progress, so that a rollout's evaluation is in its checkpoint
-        callback = [*explorer.callbacks, Progress()] if explorer is not None else [Progress()]
-        if epsilon_env is not None:
-            callback.insert(0, LearnFromExecutedActions(epsilon_env))
-        model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
-    if explorer is not None:
-        explorer.finish()
-        explorer.close()
-    checkpoint()
-    venv.close()
-    save_model(model.policy, str(policy_file))
-    result: dict[str, Any] = {"settings": settings, "trained_timesteps": int(model.num_timesteps),
-                              "rollout_steps": rollout_steps, "train_seconds": round(float(log["train_seconds"]), 1),
-                              "training": log}
-    if curiosity is not None:
-        result["curiosity_losses"] = curiosity.last_losses
-    if explorer is not None:
-        result.update(explorer.result())
-    if epsilon_env is not None:
-        result["epsilon"] = {"epsilon": args.epsilon, "replaced": epsilon_env.replaced,
-                             "decisions": epsilon_env.decisions}
-    print(f"trained {model.num_timesteps} steps ({args.reward} reward) in {result['train_seconds']:.0f} s: "
-          f"{policy_file}")
-    if args.eval_episodes > 0:
-        eval_seed = 10_000 + args.seed  # seeds the training never used
-        torch.manual_seed(eval_seed)
-        if explorer is None:
-            result["real_game"] = real_game_runs(game, lambda obs: model.predict(obs, deterministic=False)[0],
-                                                 args.eval_episodes, args.eval_steps, eval_seed, world_model)
-        else:  # the LSTM policy plays as `genie collect` plays it: state carried, reset at each run's start
-            best_file = out / autoexplore.BEST_POLICY_FILE
-            for name, file in (("real_game", policy_file), ("real_game_best", best_file)):
-                act = autoexplore.episodic_actor(file, args.eval_steps, eval_seed)
-                result[name] = real_game_runs(game, act, args.eval_episodes, args.eval_steps, eval_seed, world_model)
-        right_biased = RightBiasedStickyAgent()
-        right_biased.reset(eval_seed)
-        result["real_game_right_biased"] = real_game_runs(game, right_biased.act, args.eval_episodes,
-                                                          args.eval_steps, eval_seed, world_model)
-        for name in ("real_game", "real_game_best", "real_game_right_biased"):
-            if name not in result:
-                continue
-            figures = result[name]
-            print(f"{name}: furthest camera x {figures['mean_furthest_camera_x']} (runs "
-                  f"{figures['furthest_camera_x']}), distinct screens {figures['mean_distinct_screens']}, "
-                  f"actions {figures['action_share']}, world-model uncertainty "
-                  f"{figures['mean_uncertainty_along_run']}")
-    result_file.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {result_file}")
+    # the paper agent's callbacks run before Progress, so that a rollout's evaluation is in its checkpoint
+    callback = [*explorer.callbacks, Progress()] if explorer is not None else [Progress()]
+    if learner.epsilon_env is not None:
+        from genie_gym.agents.autoexplore import LearnFromExecutedActions
+
+        callback.insert(0, LearnFromExecutedActions(learner.epsilon_env))
+    return callback
+
+
+def _evaluate_in_real_game(args: argparse.Namespace, game: str, learner: _Learner, world_model: Any, out: Path,
+                           policy_file: Path, result: dict[str, Any]) -> None:
+    """Play the policy (and the paper agent's best one), and the right-biased baseline, in the real game; add the
+    figures to ``result`` and print them. The seeds are ones the training never used."""
+    import torch
+
+    from genie_gym.agents.random_agent import RightBiasedStickyAgent
+    from genie_gym.agents.real_game_eval import real_game_runs
+
+    eval_seed = 10_000 + args.seed
+    torch.manual_seed(eval_seed)
+    if learner.explorer is None:
+        model = learner.model
+        result["real_game"] = real_game_runs(game, lambda obs: model.predict(obs, deterministic=False)[0],
+                                             args.eval_episodes, args.eval_steps, eval_seed, world_model)
+    else:  # the LSTM policy plays as `genie collect` plays it: state carried, reset at each run's start
+        from genie_gym.agents import autoexplore
+
+        best_file = out / autoexplore.BEST_POLICY_FILE
+        for name, file in (("real_game", policy_file), ("real_game_best", best_file)):
+            act = autoexplore.episodic_actor(file, args.eval_steps, eval_seed)
+            result[name] = real_game_runs(game, act, args.eval_episodes, args.eval_steps, eval_seed, world_model)
+    right_biased = RightBiasedStickyAgent()
+    right_biased.reset(eval_seed)
+    result["real_game_right_biased"] = real_game_runs(game, right_biased.act, args.eval_episodes,
+                                                      args.eval_steps, eval_seed, world_model)
+    for name in ("real_game", "real_game_best", "real_game_right_biased"):
+        if name not in result:
+            continue
+        figures = result[name]
+        print(f"{name}: furthest camera x {figures['mean_furthest_camera_x']} (runs "
+              f"{figures['furthest_camera_x']}), distinct screens {figures['mean_distinct_screens']}, "
+              f"actions {figures['action_share']}, world-model uncertainty "
+              f"{figures['mean_uncertainty_along_run']}")

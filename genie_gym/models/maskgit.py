@@ -276,15 +276,9 @@ def generate(
         raise ValueError(f"num_frames and frames_per_step must be >= 1, got {num_frames} and {frames_per_step}")
     context = _check_context(model, context_tokens)
     batch, num_context, h, w = context.shape
-    total = num_context + num_frames
-    if actions.ndim != 2 or actions.shape[0] != batch or actions.shape[1] != total - 1:
-        raise ValueError(
-            f"actions must be (B={batch}, Tc+N-1={total - 1}) for {num_context} context and {num_frames} predicted "
-            f"frames (actions[t] produces frame t+1), got shape {tuple(actions.shape)}"
-        )
-    frame_actions = model.frame_actions(actions.to(context.device), total)
+    _check_actions(actions, batch, num_context, num_frames)
+    frame_actions = model.frame_actions(actions.to(context.device), num_context + num_frames)
     action_guidance = _check_guidance(model, action_guidance)
-    num_actions = model.config.num_actions
     chunk = num_frames if mode == "single" else frames_per_step
     cache: STCache | None = None
     if use_cache:
@@ -294,34 +288,11 @@ def generate(
     results: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for start in range(0, num_frames, chunk):
         count = min(chunk, num_frames - start)
-        known = sequence
-        first = known.shape[1]
-
-        def logits_fn(ids: torch.Tensor, positions: torch.Tensor, known: torch.Tensor = known, count: int = count,
-                      first: int = first) -> torch.Tensor:
-            new = ids.view(batch, count, h, w)
-            if cache is not None:  # only the frames being decoded, after the cached ones
-                inputs, actions_now, skip = new, frame_actions[:, first : first + count], 0
-            else:
-                inputs, actions_now, skip = torch.cat([known, new], dim=1), frame_actions[:, : first + count], first
-            if action_guidance == 0:
-                hidden = model.hidden(inputs, actions_now, cache=cache, update_cache=False)[:, skip:]
-                return model.head(_gather_positions(hidden, positions))
-            # rows: the given actions, then every action b held over the decoded frames (row (1 + b) * B + i);
-            # with the cache, the 1 + A groups of rows attend to the one cached copy of the known frames
-            rows = actions_now.repeat(1 + num_actions, 1)
-            held = torch.arange(num_actions, device=new.device).repeat_interleave(batch)[:, None]
-            rows[batch:, skip:] = held
-            hidden = model.hidden(inputs.repeat(1 + num_actions, 1, 1, 1), rows, cache=cache,
-                                  update_cache=False)[:, skip:]
-            logits = model.head(_gather_positions(hidden, positions.repeat(1 + num_actions, 1)))
-            logits = logits.view(1 + num_actions, batch, *logits.shape[1:])
-            return guided_logits(logits[0], logits[1:], action_guidance)
-
-        num_codes = model.config.num_codes
+        first = sequence.shape[1]
+        logits_fn = _chunk_logits_fn(model, sequence, count, frame_actions, cache, action_guidance)
         ids, entropy, probs = maskgit_decode(
-            hold_biased(logits_fn, known[:, -1], count, hold_bias), batch, count * h * w, num_codes, maskgit_steps,
-            temperature, generator, context.device
+            hold_biased(logits_fn, sequence[:, -1], count, hold_bias), batch, count * h * w, model.config.num_codes,
+            maskgit_steps, temperature, generator, context.device
         )
         results.append((ids, entropy, probs))
         decoded = ids.view(batch, count, h, w)
@@ -330,6 +301,51 @@ def generate(
         sequence = torch.cat([sequence, decoded], dim=1)
     tokens, entropy, probs = (torch.cat([r[i].view(batch, -1, h, w) for r in results], dim=1) for i in range(3))
     return GenerationResult(tokens=tokens, entropy=entropy, probs_of_chosen=probs)
+
+
+def _check_actions(actions: torch.Tensor, batch: int, num_context: int, num_frames: int) -> None:
+    """Raise unless ``actions`` is ``(B, Tc + N - 1)``: one action per frame transition, the context's included."""
+    total = num_context + num_frames
+    if actions.ndim != 2 or actions.shape[0] != batch or actions.shape[1] != total - 1:
+        raise ValueError(
+            f"actions must be (B={batch}, Tc+N-1={total - 1}) for {num_context} context and {num_frames} predicted "
+            f"frames (actions[t] produces frame t+1), got shape {tuple(actions.shape)}"
+        )
+
+
+def _chunk_logits_fn(model: Dynamics, known: torch.Tensor, count: int, frame_actions: torch.Tensor,
+                     cache: STCache | None, action_guidance: float
+                     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The ``logits_fn`` of :func:`maskgit_decode` for the ``count`` frames after ``known`` ``(B, T, h, w)``.
+
+    With a ``cache`` (holding ``known``), only the frames being decoded are run; without, the whole sequence is
+    recomputed at every MaskGIT step. ``action_guidance > 0`` scores every action in one batched pass
+    (module docstring).
+    """
+    batch, first, h, w = known.shape
+    num_actions = model.config.num_actions
+
+    def logits_fn(ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        new = ids.view(batch, count, h, w)
+        if cache is not None:  # only the frames being decoded, after the cached ones
+            inputs, actions_now, skip = new, frame_actions[:, first : first + count], 0
+        else:
+            inputs, actions_now, skip = torch.cat([known, new], dim=1), frame_actions[:, : first + count], first
+        if action_guidance == 0:
+            hidden = model.hidden(inputs, actions_now, cache=cache, update_cache=False)[:, skip:]
+            return model.head(_gather_positions(hidden, positions))
+        # rows: the given actions, then every action b held over the decoded frames (row (1 + b) * B + i);
+        # with the cache, the 1 + A groups of rows attend to the one cached copy of the known frames
+        rows = actions_now.repeat(1 + num_actions, 1)
+        held = torch.arange(num_actions, device=new.device).repeat_interleave(batch)[:, None]
+        rows[batch:, skip:] = held
+        hidden = model.hidden(inputs.repeat(1 + num_actions, 1, 1, 1), rows, cache=cache,
+                              update_cache=False)[:, skip:]
+        logits = model.head(_gather_positions(hidden, positions.repeat(1 + num_actions, 1)))
+        logits = logits.view(1 + num_actions, batch, *logits.shape[1:])
+        return guided_logits(logits[0], logits[1:], action_guidance)
+
+    return logits_fn
 
 
 class DynamicsStream:
