@@ -26,6 +26,7 @@ from genie_gym.models.configs import (
     TRAINING_OPTIONS_FILE,
     DreamSettings,
     DynamicsTrainingOptions,
+    FrameTrainingOptions,
     get_training_options,
 )
 
@@ -256,6 +257,41 @@ def test_a_dynamics_config_json_from_before_the_split_loads_and_gives_its_traini
     saved = json.loads((shipped / TRAINING_OPTIONS_FILE).read_text())
     assert get_training_options("dynamics", shipped / CONFIG_FILE) == DynamicsTrainingOptions.from_dict(saved)
     assert get_training_options("dynamics", shipped / CONFIG_FILE) != DynamicsTrainingOptions()
+
+
+def test_a_frame_model_config_json_from_before_the_split_loads_and_gives_its_training_options(tmp_path, frames):
+    """The quantizer's training options (commitment, usage EMA, dead-code revival) of a tokenizer or LAM are saved
+    with the run, not with the weights; a config.json that holds them next to the architecture (every one written
+    before the split, the shipped tokenizer's among them) loads unchanged, with the same outputs, and gives them."""
+    old = {"commitment": 0.5, "usage_ema_decay": 0.9, "dead_code_after": 7, "dead_code_check_every": 3}
+    tokenizer = _trained_tokenizer(frames)
+    for kind, model, architecture in (("tokenizer", tokenizer, TOKENIZER), ("lam", LatentActionModel(LAM), LAM)):
+        directory = save_pretrained(model.eval(), tmp_path / kind)
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+        assert set(meta["config"]) == set(type(architecture).field_names())  # what the weights need, nothing else
+        assert not set(meta["config"]) & set(old)
+        meta["config"].update(old)
+        (directory / CONFIG_FILE).write_text(json.dumps(meta))
+        loaded = load_pretrained(directory, expected_kind=kind)
+        assert loaded.config == architecture and loaded.training_options == FrameTrainingOptions()
+        assert get_config(kind, directory / CONFIG_FILE) == architecture
+        assert get_training_options(kind, directory / CONFIG_FILE) == FrameTrainingOptions(**old)
+        (directory / TRAINING_OPTIONS_FILE).write_text(json.dumps({"dead_code_after": 9}))
+        assert get_training_options(kind, directory / CONFIG_FILE) == FrameTrainingOptions(dead_code_after=9)
+        assert SETTABLE_FIELDS[kind] == set(FrameTrainingOptions.field_names())
+    with torch.no_grad():
+        assert torch.equal(load_pretrained(tmp_path / "tokenizer").reconstruct(frames), tokenizer.reconstruct(frames))
+    with pytest.raises(ValueError, match=r"has no field\(s\) \['commitment'\]"):
+        TOKENIZER.replace(commitment=0.5)  # a training option is not part of the architecture
+    assert get_training_options("tokenizer", "small") == FrameTrainingOptions()
+    assert get_training_options("lam", "small") == FrameTrainingOptions(dead_code_after=25, dead_code_check_every=25)
+    assert get_training_options("lam", "paper") == FrameTrainingOptions()
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "genie-redux-g-smb" / "tokenizer"
+    config = json.loads((shipped / CONFIG_FILE).read_text())["config"]
+    held = {key: config[key] for key in FrameTrainingOptions.field_names()}
+    assert not (shipped / TRAINING_OPTIONS_FILE).exists()  # the options are in its config.json, from before the split
+    assert get_training_options("tokenizer", shipped / CONFIG_FILE) == FrameTrainingOptions(**held)
+    assert load_pretrained(shipped, expected_kind="tokenizer").config == get_config("tokenizer", "small")
 
 
 def test_each_sampling_setting_has_one_default() -> None:

@@ -366,10 +366,13 @@ def test_world_model_pack_from_checkpoints_and_codebook_mismatch(tiny_checkpoint
     out = tmp_path / "packed"
     dynamics = shutil.copytree(tiny_checkpoint / "dynamics", tmp_path / "dynamics")
     (dynamics / TRAINING_OPTIONS_FILE).write_text(json.dumps({"changed_token_weight": 3}))
-    assert main(["world-model", "pack", "--tokenizer", str(tiny_checkpoint / "tokenizer"), "--dynamics",
+    tokenizer = shutil.copytree(tiny_checkpoint / "tokenizer", tmp_path / "tokenizer")
+    (tokenizer / TRAINING_OPTIONS_FILE).write_text(json.dumps({"dead_code_after": 7}))
+    assert main(["world-model", "pack", "--tokenizer", str(tokenizer), "--dynamics",
                  str(dynamics), "--game", "SMB", "--out", str(out), "--fp16"]) == 0
-    # the training options travel with the dynamics (for a later --init)
+    # the training options travel with the models (for a later --init)
     assert get_training_options("dynamics", out / "dynamics" / "config.json").changed_token_weight == 3
+    assert get_training_options("tokenizer", out / "tokenizer" / "config.json").dead_code_after == 7
     packed = WorldModel.from_pretrained(out)
     assert packed.settings["game"] == "SMB"
     assert next(packed.dynamics.parameters()).dtype == torch.float32  # fp16 on disk, float32 in memory

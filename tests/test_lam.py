@@ -8,6 +8,7 @@ import torch
 
 import genie_gym
 from genie_gym.models import LAMConfig, LatentActionModel, frames_to_float
+from genie_gym.models.configs import FrameTrainingOptions
 
 TINY = dict(patch_size=8, d_model=64, num_heads=4, encoder_blocks=1, decoder_blocks=2)
 BRANCH_ACTIONS = (0, 1, 4)  # RIGHT, LEFT, JUMP
@@ -52,7 +53,7 @@ def test_latent_action_carries_the_change_to_the_next_frame(smb_transitions):
     latents were centred, and the decoder then ignored them: ratio 1.000)."""
     torch.manual_seed(0)
     clips = smb_transitions
-    lam = LatentActionModel(LAMConfig(**TINY, dead_code_after=20, dead_code_check_every=20))
+    lam = LatentActionModel(LAMConfig(**TINY), FrameTrainingOptions(dead_code_after=20, dead_code_check_every=20))
     optimizer = torch.optim.AdamW(lam.parameters(), lr=3e-3, weight_decay=0.0)
     for step in range(1, 261):
         loss, metrics = lam.compute_loss({"frames": clips})

@@ -8,6 +8,7 @@ import torch
 
 import genie_gym
 from genie_gym.models import TokenizerConfig, VideoTokenizer, frames_to_float
+from genie_gym.models.configs import FrameTrainingOptions
 
 TINY = dict(patch_size=8, d_model=64, num_heads=4, encoder_blocks=1, decoder_blocks=2, num_codes=256)
 
@@ -44,7 +45,8 @@ def _psnr(reconstruction: torch.Tensor, frames: torch.Tensor) -> float:
 
 def test_overfits_one_real_clip_to_high_psnr(smb_clip):
     torch.manual_seed(0)
-    tokenizer = VideoTokenizer(TokenizerConfig(**TINY, dead_code_after=20, dead_code_check_every=20))
+    options = FrameTrainingOptions(dead_code_after=20, dead_code_check_every=20)
+    tokenizer = VideoTokenizer(TokenizerConfig(**TINY), options)
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=3e-3, weight_decay=0.0)
     revived = 0.0
     for step in range(1, 501):
@@ -104,7 +106,8 @@ def test_encode_and_decode_are_causal_in_time(smb_clip):
 
 def test_dead_codes_are_counted_and_revived_with_encoder_outputs(smb_clip):
     torch.manual_seed(0)
-    tokenizer = VideoTokenizer(TokenizerConfig(**TINY, dead_code_after=3, dead_code_check_every=5))
+    options = FrameTrainingOptions(dead_code_after=3, dead_code_check_every=5)
+    tokenizer = VideoTokenizer(TokenizerConfig(**TINY), options)
     _, metrics = tokenizer.compute_loss({"frames": smb_clip[:, :4]})
     used = tokenizer.quantizer.steps_since_used == 0
     assert 0 < int(used.sum()) < 256

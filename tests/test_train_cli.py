@@ -269,6 +269,37 @@ def test_set_changes_training_options_of_an_init_model(work: Path, tokenizer_run
     assert "maskgit_steps are sampling settings: set them in a world model's dream.json" in capsys.readouterr().err
 
 
+def test_a_frame_run_keeps_its_quantizer_options_with_the_run_and_resumes_from_before_the_split(
+        work: Path, capsys) -> None:
+    """A LAM (or tokenizer) run saves the quantizer's training options with the run (its config.json, each
+    checkpoint's training_options.json), not in the checkpoint's config.json; a run whose checkpoint holds them in
+    its config.json (every run before the split) resumes with them; a changed option is refused on resume."""
+    from genie_gym.models.configs import TRAINING_OPTIONS_FILE, FrameTrainingOptions
+
+    out = work / "lam_options"
+    args = ["lam", "--config", work / "tiny_lam.json", "--data", work / "store", "--out", out, "--image-every", 0]
+    assert train(*args, "--steps", 2, "--stop-at", 1, "--set", "dead_code_after=7", *FAST) == 0
+    wanted = FrameTrainingOptions(dead_code_after=7).to_dict()
+    assert RunDir(out).read_config()["model"]["training_options"] == wanted
+    checkpoint = RunDir(out).latest_checkpoint()
+    meta = json.loads((checkpoint / "config.json").read_text())
+    assert set(meta["config"]) == set(LAMConfig.field_names())  # what the weights need, nothing else
+    assert not set(meta["config"]) & set(wanted)
+    assert json.loads((checkpoint / TRAINING_OPTIONS_FILE).read_text()) == wanted
+    # as a run before the split left it: the options in the checkpoint's config.json, no --set (nor could it)
+    meta["config"].update(wanted)
+    (checkpoint / "config.json").write_text(json.dumps(meta))
+    (checkpoint / TRAINING_OPTIONS_FILE).unlink()
+    saved = json.loads((out / "args.json").read_text())
+    saved["args"]["config_set"] = []
+    (out / "args.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert train("lam", "--resume", "--out", out, "--set", "dead_code_after=8", *FAST) != 0
+    assert "trained with other training options: dead_code_after 7 (now 8)" in capsys.readouterr().err
+    assert train("lam", "--resume", "--out", out, *FAST) == 0
+    assert json.loads((RunDir(out).checkpoint_path(2) / TRAINING_OPTIONS_FILE).read_text()) == wanted
+
+
 def test_the_bundled_commands_register_without_an_installed_package(monkeypatch: pytest.MonkeyPatch) -> None:
     """A source checkout on PYTHONPATH (no entry points: e.g. a GPU machine) still has `train` and `collect`."""
     import genie_gym.cli

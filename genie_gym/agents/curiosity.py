@@ -77,6 +77,27 @@ class FrameDecoder(nn.Module):
         return torch.sigmoid(self.deconvs(self.fc(z).view(-1, 64, 4, 4)))
 
 
+def feature_networks(kind: str, feature_dim: int) -> tuple[FrameEncoder, FrameDecoder | None]:
+    """The networks of a feature map ``phi`` (weights from torch's current generator): ``rf``, a random encoder whose
+    weights stay fixed, and no decoder; ``vae``, an encoder of the posterior mean and log-variance and the decoder
+    that trains it. Both curiosities, Burda-style and on top of the world model, build theirs here."""
+    if kind == "rf":
+        encoder = FrameEncoder(feature_dim)
+        for parameter in encoder.parameters():
+            parameter.requires_grad_(False)
+        return encoder, None
+    return FrameEncoder(2 * feature_dim), FrameDecoder(feature_dim)
+
+
+def encoded_features(encoder: FrameEncoder, kind: str, feature_dim: int, frames: torch.Tensor) -> torch.Tensor:
+    """``phi(frames)`` for uint8 frames ``(B, 64, 64, 3)`` -> float ``(B, feature_dim)``: the random features
+    layer-normalised, so that their scale is fixed (``rf``), or the VAE's posterior mean (``vae``)."""
+    out = encoder(frames_to_input(frames))
+    if kind == "rf":
+        return F.layer_norm(out, (feature_dim,))
+    return out[:, :feature_dim]
+
+
 def vae_loss(encoder: FrameEncoder, decoder: FrameDecoder, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """The VAE's loss on float frames ``x (B, 3, 64, 64)``: sum of squared pixel errors of the reconstruction from a
     posterior sample, plus the KL to the unit Gaussian, each averaged over frames. ``encoder`` outputs the posterior
@@ -154,23 +175,13 @@ class CuriosityModel(nn.Module):
         self.kind, self.feature_dim, self.num_actions = kind, int(feature_dim), int(num_actions)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if kind == "rf":
-                self.encoder = FrameEncoder(self.feature_dim)
-                for parameter in self.encoder.parameters():
-                    parameter.requires_grad_(False)
-                self.decoder = None
-            else:
-                self.encoder = FrameEncoder(2 * self.feature_dim)  # posterior mean and log-variance
-                self.decoder = FrameDecoder(self.feature_dim)
+            self.encoder, self.decoder = feature_networks(kind, self.feature_dim)
             self.forward_model = ForwardModel(self.feature_dim, self.num_actions)
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, 64, 64, 3)`` -> float ``(B, feature_dim)``, detached (the forward model never moves them)."""
         with torch.no_grad():
-            out = self.encoder(frames_to_input(frames))
-            if self.kind == "rf":
-                return F.layer_norm(out, (self.feature_dim,))
-            return out[:, : self.feature_dim]
+            return encoded_features(self.encoder, self.kind, self.feature_dim, frames)
 
     @torch.no_grad()
     def intrinsic_reward(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:

@@ -26,12 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from torch import nn
 
-from genie_gym.agents.curiosity import FrameDecoder, FrameEncoder, frames_to_input, train_epochs, vae_loss
+from genie_gym.agents.curiosity import encoded_features, feature_networks, frames_to_input, train_epochs, vae_loss
 from genie_gym.agents.uncertainty_reward import TransitionRewardVecEnv
 from genie_gym.conventions import FRAME_SIZE
 from genie_gym.world_model import WorldModel
@@ -55,22 +54,12 @@ class FeatureMap(nn.Module):
         self.kind, self.feature_dim = kind, int(feature_dim)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if kind == "rf":
-                self.encoder = FrameEncoder(self.feature_dim)
-                for parameter in self.encoder.parameters():
-                    parameter.requires_grad_(False)
-                self.decoder = None
-            else:
-                self.encoder = FrameEncoder(2 * self.feature_dim)  # posterior mean and log-variance
-                self.decoder = FrameDecoder(self.feature_dim)
+            self.encoder, self.decoder = feature_networks(kind, self.feature_dim)
 
     @torch.no_grad()
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, 64, 64, 3)`` -> float ``(B, feature_dim)``."""
-        out = self.encoder(frames_to_input(frames))
-        if self.kind == "rf":
-            return F.layer_norm(out, (self.feature_dim,))
-        return out[:, : self.feature_dim]
+        return encoded_features(self.encoder, self.kind, self.feature_dim, frames)
 
     @torch.no_grad()
     def sse(self, predicted: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -80,7 +80,8 @@ def pack_games(args: argparse.Namespace, dynamics_dir: Path) -> tuple[list[str],
 
 
 def _pack(args: argparse.Namespace) -> int:
-    tokenizer = load_pretrained(resolve_model_checkpoint(args.tokenizer), expected_kind="tokenizer")
+    tokenizer_dir = resolve_model_checkpoint(args.tokenizer)
+    tokenizer = load_pretrained(tokenizer_dir, expected_kind="tokenizer")
     dynamics_dir = resolve_model_checkpoint(args.dynamics)
     games, game = pack_games(args, dynamics_dir)
     settings: dict = {"game": game}
@@ -92,15 +93,18 @@ def _pack(args: argparse.Namespace) -> int:
             raise ValueError(f"--settings {args.settings} sets the games ({settings.get(GAMES_KEY)}, game "
                              f"{settings['game']}): name them with --games / --game instead")
     dynamics = load_pretrained(dynamics_dir, expected_kind="dynamics")
-    lam = load_pretrained(resolve_model_checkpoint(args.lam), expected_kind="lam") if args.lam else None
+    lam_dir = resolve_model_checkpoint(args.lam) if args.lam else None
+    lam = load_pretrained(lam_dir, expected_kind="lam") if lam_dir is not None else None
     if dynamics.config.action_source == "latent" and lam is None:
         print("note: this GenieRedux dynamics takes latent actions; without --lam the world model cannot infer them "
               "from frames (genie eval needs it)")
     world_model = WorldModel(tokenizer, dynamics, settings, lam=lam)  # checks that the codebooks (and LAM) match
     out = world_model.save_pretrained(args.out, dtype=torch.float16 if args.fp16 else None)
-    # the options the dynamics trained with go along, so `genie train dynamics --init OUT/dynamics` continues with them
-    options = get_training_options("dynamics", dynamics_dir / CONFIG_FILE)
-    atomic_write_text(out / "dynamics" / TRAINING_OPTIONS_FILE, json.dumps(options.to_dict(), indent=2) + "\n")
+    # the options each model trained with go along, so `genie train KIND --init OUT/KIND` continues with them
+    for kind, source in (("tokenizer", tokenizer_dir), ("dynamics", dynamics_dir), ("lam", lam_dir)):
+        if source is not None:
+            options = get_training_options(kind, source / CONFIG_FILE)
+            atomic_write_text(out / kind / TRAINING_OPTIONS_FILE, json.dumps(options.to_dict(), indent=2) + "\n")
     if len(games) == 1:
         print(f"wrote world model {out} (game {game}); play it with genie play {out}, evaluate it with "
               f"genie eval --checkpoint {out}, or make it a gym env: genie_gym.envs.registration.register_dreams("

@@ -2,8 +2,8 @@
 
 - architecture, what the weights need, saved with them in a checkpoint's ``config.json``: :class:`TokenizerConfig`,
   :class:`LAMConfig` (both :class:`FrameModelConfig`) and :class:`DynamicsConfig`;
-- training options of the dynamics, saved with the run (its ``config.json`` and each checkpoint's
-  ``training_options.json``): :class:`DynamicsTrainingOptions`;
+- training options, saved with the run (its ``config.json`` and each checkpoint's ``training_options.json``):
+  :class:`FrameTrainingOptions` (tokenizer and LAM) and :class:`DynamicsTrainingOptions`;
 - sampling settings of a dream or an evaluation: :class:`DreamSettings`, whose defaults are the only ones; a world
   model's ``dream.json`` and the caller's arguments override them (:meth:`DreamSettings.resolve`).
 
@@ -12,9 +12,9 @@ Every architecture field has a default (the paper's values, appendix A); :func:`
 options from the same sources. ``to_dict()`` / ``from_dict()`` round-trip through plain JSON types; ``from_dict``
 rejects unknown keys.
 
-A dynamics ``config.json`` written before the split holds the training options and the sampling settings
-``maskgit_steps`` / ``temperature`` next to the architecture: :meth:`DynamicsConfig.from_dict` leaves them out and
-:func:`get_training_options` reads the training options from it, so every such checkpoint loads as it did.
+A ``config.json`` written before the split holds the training options (and, for the dynamics, the sampling
+settings ``maskgit_steps`` / ``temperature``) next to the architecture: ``from_dict`` of the architecture leaves them
+out and :func:`get_training_options` reads the training options from it, so every such checkpoint loads as it did.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ ConfigT = TypeVar("ConfigT", bound="_ConfigBase")
 ACTION_SOURCES: tuple[str, ...] = ("ground_truth", "latent")
 CHANGED_TOKEN_WEIGHT_SCOPES: tuple[str, ...] = ("all", "after_stall")
 TRAINING_OPTIONS_FILE = "training_options.json"
-"""Written by the trainer into each dynamics checkpoint of a run, beside ``config.json``."""
+"""Written by the trainer into each checkpoint of a run (tokenizer, LAM, dynamics), beside ``config.json``."""
 
 
 class _ConfigBase:
@@ -91,10 +91,7 @@ def _check_probability(config: object, *names: str) -> None:
 class FrameModelConfig(_ConfigBase):
     """The backbone the tokenizer and the latent action model share: an ST-ViViT encoder and decoder over
     ``patch_size`` patches, and a vector quantizer of ``num_codes`` codes of ``latent_dim``.
-
-    ``commitment`` weighs the commitment loss; code usage is tracked with an EMA of decay ``usage_ema_decay``; a code
-    unused for ``dead_code_after`` training steps is dead and gets replaced (checked every ``dead_code_check_every``
-    steps) by a recent encoder output. ``grid_size = image_size // patch_size`` patches per side.
+    ``grid_size = image_size // patch_size`` patches per side. How the quantizer trains: :class:`FrameTrainingOptions`.
     """
 
     image_size: int = 64
@@ -106,14 +103,10 @@ class FrameModelConfig(_ConfigBase):
     mlp_ratio: float = 4.0
     num_codes: int = 1024
     latent_dim: int = 32
-    commitment: float = 0.25
-    usage_ema_decay: float = 0.99
-    dead_code_after: int = 200
-    dead_code_check_every: int = 50
 
     def __post_init__(self) -> None:
         _check_positive(self, "image_size", "patch_size", "d_model", "num_heads", "encoder_blocks")
-        _check_positive(self, "decoder_blocks", "num_codes", "latent_dim", "dead_code_after", "dead_code_check_every")
+        _check_positive(self, "decoder_blocks", "num_codes", "latent_dim")
         name = type(self).__name__
         if self.image_size % self.patch_size:
             raise ValueError(f"{name}: image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
@@ -192,6 +185,24 @@ class DynamicsConfig(_ConfigBase):
 
 
 # ------------------------------------------------------------------------------------------------ training
+@dataclass
+class FrameTrainingOptions(_ConfigBase):
+    """How the vector quantizer of a tokenizer or LAM trains; none of it is in the weights.
+
+    ``commitment`` weighs the commitment loss; code usage is tracked with an EMA of decay ``usage_ema_decay``; a code
+    unused for ``dead_code_after`` training steps is dead and gets replaced (checked every ``dead_code_check_every``
+    steps) by a recent encoder output.
+    """
+
+    commitment: float = 0.25
+    usage_ema_decay: float = 0.99
+    dead_code_after: int = 200
+    dead_code_check_every: int = 50
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "dead_code_after", "dead_code_check_every")
+
+
 @dataclass
 class DynamicsTrainingOptions(_ConfigBase):
     """How the dynamics trains (paper: MaskGIT with the TDCE loss); none of it is in the weights.
@@ -276,12 +287,17 @@ SAMPLING_KEYS_BEFORE_SPLIT = frozenset({"maskgit_steps", "temperature"})
 a world model samples with its ``dream.json``); loading leaves them out."""
 DynamicsConfig.moved_keys = frozenset(DynamicsTrainingOptions.field_names()) | SAMPLING_KEYS_BEFORE_SPLIT
 DynamicsTrainingOptions.moved_keys = frozenset(DynamicsConfig.field_names()) | SAMPLING_KEYS_BEFORE_SPLIT
+# a tokenizer or LAM config.json written before the split holds the quantizer's training options too
+FrameModelConfig.moved_keys = frozenset(FrameTrainingOptions.field_names())
+FrameTrainingOptions.moved_keys = frozenset(LAMConfig.field_names())
 
 SETTABLE_FIELDS: dict[str, frozenset[str]] = {
+    "tokenizer": frozenset(FrameTrainingOptions.field_names()),
+    "lam": frozenset(FrameTrainingOptions.field_names()),
     "dynamics": frozenset(DynamicsTrainingOptions.field_names()) | {"hold_unchanged_tokens"},
 }
-"""What ``genie train --set KEY=VALUE`` may change, also of an ``--init`` model: the training options, and
-``hold_unchanged_tokens`` (no weight's shape depends on it: it says which ids the trainer caches)."""
+"""What ``genie train --set KEY=VALUE`` may change, also of an ``--init`` model: the training options, and the
+dynamics' ``hold_unchanged_tokens`` (no weight's shape depends on it: it says which ids the trainer caches)."""
 
 
 # ------------------------------------------------------------------------------------------------ sampling
@@ -343,16 +359,20 @@ CONFIG_CLASSES: dict[str, type[_ConfigBase]] = {
     "lam": LAMConfig,
     "dynamics": DynamicsConfig,
 }
-TRAINING_OPTION_CLASSES: dict[str, type[_ConfigBase]] = {"dynamics": DynamicsTrainingOptions}
+TRAINING_OPTION_CLASSES: dict[str, type[_ConfigBase]] = {
+    "tokenizer": FrameTrainingOptions,
+    "lam": FrameTrainingOptions,
+    "dynamics": DynamicsTrainingOptions,
+}
 """The model kinds with training options of their own."""
 
-# Presets (architecture only; training options keep their defaults).
+# Presets: the architecture (PRESETS) and the training options that differ from their defaults (TRAINING_PRESETS).
 # "paper": the paper's sizes, appendix A (tokenizer 67.6M, LAM 67.6M, dynamics 55.0M parameters here), for GPUs.
 # "small": the shipped SMB world model's shape (checkpoints/genie-redux-g-smb), sized to train on a 2-core CPU:
 # tokenizer patch 4 (16 x 16 tokens), d128, 3+3 blocks (1.66M); dynamics over that grid, d128, 4 heads, 4 blocks
 # (1.42M); LAM patch 8, d128, 2+4 blocks (1.69M), whose unused latent actions are replaced after 25 steps instead of
-# 200, so a short CPU run does not train with a collapsed action codebook. How these sizes were chosen:
-# docs/EXPERIMENTS.md#the-small-preset-how-its-sizes-were-chosen.
+# 200 (a training option), so a short CPU run does not train with a collapsed action codebook. How these sizes were
+# chosen: docs/EXPERIMENTS.md#the-small-preset-how-its-sizes-were-chosen.
 _SMALL_TOKENIZER: dict[str, Any] = {
     "patch_size": 4,
     "d_model": 128,
@@ -366,8 +386,6 @@ _SMALL_LAM: dict[str, Any] = {
     "num_heads": 4,
     "encoder_blocks": 2,
     "decoder_blocks": 4,
-    "dead_code_after": 25,
-    "dead_code_check_every": 25,
 }
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
@@ -381,6 +399,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "dynamics": {"grid_size": 16, "d_model": 128, "num_heads": 4, "num_blocks": 4},
     },
 }
+TRAINING_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "small": {"lam": {"dead_code_after": 25, "dead_code_check_every": 25}},
+}
 
 
 def config_class(kind: str) -> type[_ConfigBase]:
@@ -391,13 +412,14 @@ def config_class(kind: str) -> type[_ConfigBase]:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(CONFIG_CLASSES)}") from None
 
 
-def _read_values(kind: str, name_or_path: str | Path) -> tuple[dict[str, Any], Path | None]:
-    """The fields ``name_or_path`` gives a ``kind`` model (a preset's, or a JSON file's) and the checkpoint directory
-    when the file is a checkpoint's ``config.json``."""
+def _read_values(kind: str, name_or_path: str | Path,
+                 presets: Mapping[str, Mapping[str, Any]] = PRESETS) -> tuple[dict[str, Any], Path | None]:
+    """The fields ``name_or_path`` gives a ``kind`` model (a preset's in ``presets``, or a JSON file's) and the
+    checkpoint directory when the file is a checkpoint's ``config.json``."""
     config_class(kind)
     name = str(name_or_path)
     if name in PRESETS:
-        return dict(PRESETS[name][kind]), None
+        return dict(presets.get(name, {}).get(kind, {})), None
     path = Path(name)
     if not path.is_file():
         raise ValueError(f"no {kind} config named {name!r}: use one of {sorted(PRESETS)} or the path of a JSON file")
@@ -416,20 +438,23 @@ def get_config(kind: str, name_or_path: str | Path = "small") -> TokenizerConfig
     """The architecture of ``kind`` named ``"small"`` / ``"paper"``, or read from a JSON file.
 
     The JSON file holds either the config's fields or a checkpoint's ``config.json`` (``{"model_kind", "config"}``,
-    whose kind must match). A dynamics file may also hold training options (read by :func:`get_training_options`).
+    whose kind must match). The file may also hold training options (read by :func:`get_training_options`).
     """
     values, _ = _read_values(kind, name_or_path)
     return config_class(kind).from_dict(values)  # type: ignore[return-value]
 
 
-def get_training_options(kind: str, name_or_path: str | Path = "small") -> DynamicsTrainingOptions:
-    """The training options that the source of :func:`get_config` gives a ``kind`` model: the defaults for a preset;
-    a JSON file's training fields; for a checkpoint's ``config.json``, its ``training_options.json`` (written by
-    the trainer) or else the training fields a ``config.json`` held before the split."""
+def get_training_options(
+    kind: str, name_or_path: str | Path = "small"
+) -> FrameTrainingOptions | DynamicsTrainingOptions:
+    """The training options that the source of :func:`get_config` gives a ``kind`` model: a preset's
+    (``TRAINING_PRESETS``, else the defaults); a JSON file's training fields; for a checkpoint's ``config.json``, its
+    ``training_options.json`` (written by the trainer) or else the training fields a ``config.json`` held before the
+    split."""
     if kind not in TRAINING_OPTION_CLASSES:
         raise ValueError(f"a {kind} model has no training options of its own; kinds with some: "
                          f"{sorted(TRAINING_OPTION_CLASSES)}")
-    values, checkpoint = _read_values(kind, name_or_path)
+    values, checkpoint = _read_values(kind, name_or_path, TRAINING_PRESETS)
     options_class = TRAINING_OPTION_CLASSES[kind]
     if not isinstance(values, dict):
         raise ValueError(f"{name_or_path} must hold a JSON object of {kind} config fields")

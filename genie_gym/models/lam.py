@@ -27,23 +27,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from genie_gym.models.checkpoint_io import PretrainedMixin
-from genie_gym.models.configs import LAMConfig
+from genie_gym.models.configs import FrameTrainingOptions, LAMConfig
 from genie_gym.models.image_ops import as_float_frames, patchify, unpatchify
-from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized
+from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized, QuantizerTrainingMixin
 from genie_gym.models.st_transformer import STTransformer, init_weights
 
 
-class LatentActionModel(PretrainedMixin, nn.Module):
+class LatentActionModel(PretrainedMixin, QuantizerTrainingMixin, nn.Module):
     """Latent action model (see the module docstring).
 
     Args:
         config: a :class:`LAMConfig` (default: the paper's, 7 latent actions).
+        training_options: how its quantizer trains (default: :class:`FrameTrainingOptions`' defaults); the
+            trainer sets the run's. They are not saved with the weights.
     """
 
     model_kind: ClassVar[str] = "lam"
     config_class: ClassVar[type[LAMConfig]] = LAMConfig
 
-    def __init__(self, config: LAMConfig | None = None) -> None:
+    def __init__(self, config: LAMConfig | None = None,
+                 training_options: FrameTrainingOptions | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else LAMConfig()
         c = self.config
@@ -52,9 +55,7 @@ class LatentActionModel(PretrainedMixin, nn.Module):
         self.encoder = STTransformer(c.d_model, c.encoder_blocks, c.num_heads, c.mlp_ratio)
         self.to_latent = nn.Linear(c.d_model, c.latent_dim)
         self.latent_norm = nn.BatchNorm1d(c.latent_dim, affine=False)
-        self.quantizer = CosineVectorQuantizer(
-            c.num_codes, c.latent_dim, c.commitment, c.usage_ema_decay, c.dead_code_after, c.dead_code_check_every
-        )
+        self.quantizer = CosineVectorQuantizer(c.num_codes, c.latent_dim, training_options)
         self.decoder_embed = nn.Linear(patch_dim, c.d_model)
         self.action_to_model = nn.Linear(c.latent_dim, c.d_model)
         self.decoder = STTransformer(c.d_model, c.decoder_blocks, c.num_heads, c.mlp_ratio)

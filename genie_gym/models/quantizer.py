@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genie_gym.models.configs import FrameTrainingOptions
+
 RECENT_LATENTS_KEPT = 8192
 
 
@@ -22,7 +24,7 @@ class Quantized:
     Attributes:
         vectors: straight-through quantised vectors ``(..., latent_dim)`` (forward value: the code vectors).
         ids: code ids ``(...)`` int64.
-        loss: scalar VQ loss (codebook term + commitment * commitment term).
+        loss: scalar VQ loss (codebook term + ``commitment`` * commitment term).
         latents: the l2-normalised encoder outputs ``(..., latent_dim)``.
     """
 
@@ -37,28 +39,19 @@ class CosineVectorQuantizer(nn.Module):
 
     Usage is tracked during training: ``usage_ema`` (EMA of per-step counts) and ``steps_since_used`` (persistent
     buffers, saved with the model). The last batch's normalised encoder outputs are kept (not saved) as candidates
-    for :meth:`revive_dead_codes`.
+    for :meth:`revive_dead_codes`. How it trains (commitment weight, usage EMA, dead-code revival): ``options``, a
+    :class:`FrameTrainingOptions` (not saved with the weights; the trainer sets the run's).
     """
 
-    def __init__(
-        self,
-        num_codes: int,
-        latent_dim: int,
-        commitment: float = 0.25,
-        usage_ema_decay: float = 0.99,
-        dead_code_after: int = 200,
-        dead_code_check_every: int = 50,
-    ) -> None:
+    def __init__(self, num_codes: int, latent_dim: int, options: FrameTrainingOptions | None = None) -> None:
         super().__init__()
         self.num_codes = num_codes
-        self.commitment = commitment
-        self.usage_ema_decay = usage_ema_decay
-        self.dead_code_after = dead_code_after
-        self.dead_code_check_every = dead_code_check_every
+        self.options = options if options is not None else FrameTrainingOptions()
         self.codebook = nn.Parameter(F.normalize(torch.randn(num_codes, latent_dim), dim=-1))
         self.register_buffer("usage_ema", torch.zeros(num_codes))
         # codes start out dead: the first maintenance step replaces the unused ones by encoder outputs (data init)
-        self.register_buffer("steps_since_used", torch.full((num_codes,), dead_code_after, dtype=torch.long))
+        dead = torch.full((num_codes,), self.options.dead_code_after, dtype=torch.long)
+        self.register_buffer("steps_since_used", dead)
         self._recent_latents: torch.Tensor | None = None
 
     def codebook_vectors(self) -> torch.Tensor:
@@ -79,7 +72,7 @@ class CosineVectorQuantizer(nn.Module):
         codes = self.codebook_vectors()
         ids = (z.detach() @ codes.detach().t()).argmax(dim=-1)
         q = F.embedding(ids, codes)
-        loss = F.mse_loss(q, z.detach()) + self.commitment * F.mse_loss(z, q.detach())
+        loss = F.mse_loss(q, z.detach()) + self.options.commitment * F.mse_loss(z, q.detach())
         vectors = z + (q - z).detach()
         if self.training:
             self._record_usage(ids, z.detach())
@@ -88,7 +81,8 @@ class CosineVectorQuantizer(nn.Module):
     @torch.no_grad()
     def _record_usage(self, ids: torch.Tensor, latents: torch.Tensor) -> None:
         counts = torch.bincount(ids.reshape(-1), minlength=self.num_codes).to(self.usage_ema.dtype)
-        self.usage_ema.mul_(self.usage_ema_decay).add_(counts, alpha=1.0 - self.usage_ema_decay)
+        decay = self.options.usage_ema_decay
+        self.usage_ema.mul_(decay).add_(counts, alpha=1.0 - decay)
         self.steps_since_used.add_(1).masked_fill_(counts > 0, 0)
         flat = latents.reshape(-1, latents.shape[-1])
         if flat.shape[0] > RECENT_LATENTS_KEPT:
@@ -97,7 +91,7 @@ class CosineVectorQuantizer(nn.Module):
 
     def dead_code_mask(self) -> torch.Tensor:
         """Bool ``(num_codes,)``: codes unused for at least ``dead_code_after`` training steps."""
-        return self.steps_since_used >= self.dead_code_after
+        return self.steps_since_used >= self.options.dead_code_after
 
     @torch.no_grad()
     def revive_dead_codes(self, encoder_outputs: torch.Tensor | None = None) -> int:
@@ -137,7 +131,7 @@ class CosineVectorQuantizer(nn.Module):
         so every rank keeps the same codebook.
         """
         revived = 0
-        if step == 1 or (step > 0 and step % self.dead_code_check_every == 0):
+        if step == 1 or (step > 0 and step % self.options.dead_code_check_every == 0):
             distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
             if distributed:
                 torch.distributed.all_reduce(self.steps_since_used, op=torch.distributed.ReduceOp.MIN)
@@ -148,3 +142,19 @@ class CosineVectorQuantizer(nn.Module):
                 torch.distributed.broadcast(self.usage_ema, src=0)
         return {"dead_codes": float(self.dead_code_mask().sum()), "revived": float(revived)}
 
+
+
+class QuantizerTrainingMixin:
+    """``training_options`` of a model whose training-only settings are those of its ``quantizer`` (the tokenizer,
+    the LAM), so the trainer sets and saves them as it does the dynamics' own."""
+
+    quantizer: CosineVectorQuantizer
+
+    @property
+    def training_options(self) -> FrameTrainingOptions:
+        """How the quantizer trains; not saved with the weights."""
+        return self.quantizer.options
+
+    @training_options.setter
+    def training_options(self, options: FrameTrainingOptions) -> None:
+        self.quantizer.options = options

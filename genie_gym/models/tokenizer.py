@@ -4,8 +4,9 @@
     -> Linear to latent_dim -> cosine-similarity VQ (l2-normalised codes, straight-through) -> ids (B, T, h, w)
     ids -> normalised code vectors -> Linear -> ST decoder (causal in time) -> Linear -> patches -> (B, T, 3, 64, 64)
 
-Loss: pixel MSE + VQ loss (codebook term + 0.25 commitment term). The codebook keeps usage statistics; codes unused
-for ``dead_code_after`` training steps are replaced by recent encoder outputs (``maintenance_step``).
+Loss: pixel MSE + VQ loss (codebook term + ``commitment`` (0.25) times the commitment term). The codebook keeps usage
+statistics; codes unused for ``dead_code_after`` training steps are replaced by recent encoder outputs
+(``maintenance_step``). Both are training options (:class:`~genie_gym.models.configs.FrameTrainingOptions`).
 """
 
 from __future__ import annotations
@@ -18,23 +19,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from genie_gym.models.checkpoint_io import PretrainedMixin
-from genie_gym.models.configs import TokenizerConfig
+from genie_gym.models.configs import FrameTrainingOptions, TokenizerConfig
 from genie_gym.models.image_ops import as_float_frames, frames_to_float, patchify, unpatchify
-from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized
+from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized, QuantizerTrainingMixin
 from genie_gym.models.st_transformer import STTransformer, init_weights
 
 
-class VideoTokenizer(PretrainedMixin, nn.Module):
+class VideoTokenizer(PretrainedMixin, QuantizerTrainingMixin, nn.Module):
     """ST-ViViT VQ-VAE over 64x64 RGB clips (see the module docstring). ``Tokenizer`` is an alias.
 
     Args:
         config: a :class:`TokenizerConfig` (default: the paper's).
+        training_options: how its quantizer trains (default: :class:`FrameTrainingOptions`' defaults); the
+            trainer sets the run's. They are not saved with the weights.
     """
 
     model_kind: ClassVar[str] = "tokenizer"
     config_class: ClassVar[type[TokenizerConfig]] = TokenizerConfig
 
-    def __init__(self, config: TokenizerConfig | None = None) -> None:
+    def __init__(self, config: TokenizerConfig | None = None,
+                 training_options: FrameTrainingOptions | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else TokenizerConfig()
         # decoder fine-tuning only (``genie train tokenizer --decoder-only --decoder-held-ids``): the loss decodes the
@@ -45,9 +49,7 @@ class VideoTokenizer(PretrainedMixin, nn.Module):
         self.patch_embed = nn.Linear(patch_dim, c.d_model)
         self.encoder = STTransformer(c.d_model, c.encoder_blocks, c.num_heads, c.mlp_ratio)
         self.to_latent = nn.Linear(c.d_model, c.latent_dim)
-        self.quantizer = CosineVectorQuantizer(
-            c.num_codes, c.latent_dim, c.commitment, c.usage_ema_decay, c.dead_code_after, c.dead_code_check_every
-        )
+        self.quantizer = CosineVectorQuantizer(c.num_codes, c.latent_dim, training_options)
         self.from_latent = nn.Linear(c.latent_dim, c.d_model)
         self.decoder = STTransformer(c.d_model, c.decoder_blocks, c.num_heads, c.mlp_ratio)
         self.to_pixels = nn.Linear(c.d_model, patch_dim)

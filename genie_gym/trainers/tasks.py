@@ -39,12 +39,12 @@ from genie_gym.data.store import EpisodeStore
 from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.games import select_games
 from genie_gym.image_grid import image_grid
-from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
+from genie_gym.models.checkpoint_io import CONFIG_FILE, CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.configs import (
     SAMPLING_KEYS_BEFORE_SPLIT,
     SETTABLE_FIELDS,
+    TRAINING_OPTION_CLASSES,
     TRAINING_OPTIONS_FILE,
-    DynamicsConfig,
     get_config,
     get_training_options,
 )
@@ -105,7 +105,8 @@ class TaskSettings:
     )
     config_set: list[str] = option(
         default_factory=list, flag="--set", action="append", metavar="KEY=VALUE",
-        help="change a training option, also of an --init model (dynamics: "
+        help="change a training option, also of an --init model (tokenizer, lam: "
+             f"{', '.join(sorted(SETTABLE_FIELDS['tokenizer']))}; dynamics: "
              f"{', '.join(sorted(SETTABLE_FIELDS['dynamics']))}); repeatable",
     )
     decoder_only: bool = option(
@@ -164,40 +165,41 @@ class TaskSettings:
 
 
 def save_model(model: nn.Module, directory: Path) -> None:
-    """Write ``model`` with ``save_pretrained`` (model.safetensors + config.json)."""
+    """Write a checkpoint of the run: the model (``save_pretrained``: the architecture in ``config.json``) and the
+    training options it trains with (``training_options.json``), which ``--init`` and ``--resume`` read."""
     save_pretrained(model, directory)
-
-
-def load_model_weights(model: nn.Module, directory: Path) -> None:
-    """Load a ``save_pretrained`` checkpoint of ``model``'s kind into ``model`` in place."""
-    loaded = load_pretrained(directory, expected_kind=model.model_kind)
-    if loaded.config.to_dict() != model.config.to_dict():
-        raise CheckpointError(
-            f"{directory} was trained with another {model.model_kind} config ({loaded.config}); "
-            "resume with the run's own --config (see config.json in the run directory)"
-        )
-    model.load_state_dict(loaded.state_dict())
-
-
-def save_dynamics(model: Dynamics, directory: Path) -> None:
-    """Write a dynamics checkpoint of the run: the model (``save_pretrained``: the architecture in ``config.json``)
-    and the training options it trains with (``training_options.json``), which ``--init`` and ``--resume`` read."""
-    save_model(model, directory)
     options = json.dumps(model.training_options.to_dict(), indent=2) + "\n"
     atomic_write_text(directory / TRAINING_OPTIONS_FILE, options)
 
 
-def load_dynamics_weights(model: Dynamics, directory: Path) -> None:
-    """Load a dynamics checkpoint of the run into ``model``; the checkpoint must have been trained with the same
-    training options (a changed option needs a new run: ``--init`` the checkpoint)."""
-    saved = get_training_options("dynamics", directory / "config.json").to_dict()
+def load_model_weights(model: nn.Module, directory: Path) -> None:
+    """Load a checkpoint of the run into ``model`` in place; it must hold the same architecture, trained with the
+    same training options (a changed option needs a new run: ``--init`` the checkpoint)."""
+    kind = model.model_kind
+    saved = get_training_options(kind, directory / CONFIG_FILE).to_dict()
     wanted = model.training_options.to_dict()
     changed = ", ".join(f"{key} {value!r} (now {wanted[key]!r})" for key, value in saved.items()
                         if wanted[key] != value)
     if changed:
         raise CheckpointError(f"{directory} was trained with other training options: {changed}; resume with the "
                               "run's own --set options, or start a new run with --init from this checkpoint")
-    load_model_weights(model, directory)
+    loaded = load_pretrained(directory, expected_kind=kind)
+    if loaded.config.to_dict() != model.config.to_dict():
+        raise CheckpointError(
+            f"{directory} was trained with another {kind} config ({loaded.config}); "
+            "resume with the run's own --config (see config.json in the run directory)"
+        )
+    model.load_state_dict(loaded.state_dict())
+
+
+def run_training_options(settings: TaskSettings, kind: str) -> Any:
+    """The training options of the run: ``--init``'s (else ``--config``'s), changed by ``--set``."""
+    source: str | Path = settings.config
+    if settings.init is not None:
+        source = resolve_model_checkpoint(settings.init) / CONFIG_FILE
+    names = TRAINING_OPTION_CLASSES[kind].field_names()
+    changes = {key: value for key, value in settings.config_overrides.items() if key in names}
+    return get_training_options(kind, source).replace(**changes)
 
 
 def _load_init(path: str | os.PathLike, kind: str) -> nn.Module:
@@ -346,17 +348,20 @@ def build_frame_task(settings: TaskSettings) -> TrainingTask:
     kind, init = settings.model, settings.init
     windows = settings.windows()
     model_config = get_config(kind, settings.config)  # checked even when --init brings its own
+    options = run_training_options(settings, kind)
     torch.manual_seed(settings.seed)
     if kind == "tokenizer":
-        model: nn.Module = VideoTokenizer(model_config) if init is None else _load_init(init, kind)
+        model: nn.Module = VideoTokenizer(model_config, options) if init is None else _load_init(init, kind)
         render = _render_reconstruction
         if settings.decoder_only:
             model.freeze_encoder()
             model.decode_held_ids = settings.decoder_held_ids
     else:
-        model = LatentActionModel(model_config) if init is None else _load_init(init, kind)
+        model = LatentActionModel(model_config, options) if init is None else _load_init(init, kind)
         render = _render_lam
-    description = {"model_kind": kind, "config": model.config.to_dict(), "data": _data_info(windows),
+    model.training_options = options
+    description = {"model_kind": kind, "config": model.config.to_dict(),
+                   "training_options": model.training_options.to_dict(), "data": _data_info(windows),
                    "init": str(init) if init is not None else None, "decoder_only": settings.decoder_only,
                    "decoder_held_ids": settings.decoder_held_ids}
     return TrainingTask(kind, model, windows, settings.window, description, save_model, load_model_weights,
@@ -397,7 +402,7 @@ def build_token_task(settings: TaskSettings, ctx: DistributedContext, progress: 
         **provenance,
     }
     return TrainingTask(settings.model, model, TokenWindowDataset(windows, tokens, latent_actions), settings.window,
-                        description, save_dynamics, load_dynamics_weights,
+                        description, save_model, load_model_weights,
                         render_images=_DynamicsRenderer(frozen_tokenizer))
 
 
@@ -407,20 +412,16 @@ def dynamics_model(settings: TaskSettings, codebook: torch.Tensor, inputs: dict[
     and ``--init``'s (else ``--config``'s) training options, both changed by ``--set``."""
     torch.manual_seed(settings.seed)
     model = Dynamics(get_config("dynamics", settings.config).replace(**inputs), codebook=codebook)
-    options_source: str | Path = settings.config
     if settings.init is not None:
         model = _load_init(settings.init, "dynamics")
         if not torch.allclose(model.codebook.cpu(), codebook, atol=1e-3):
             raise CheckpointError(f"--init {settings.init} was trained on another tokenizer's codebook than "
                                   f"{settings.tokenizer}")
-        options_source = resolve_model_checkpoint(settings.init) / "config.json"
-    architecture = set(DynamicsConfig.field_names())
-    changes = settings.config_overrides
-    set_architecture = {key: value for key, value in changes.items() if key in architecture}
+    architecture = set(model.config.field_names())
+    set_architecture = {key: value for key, value in settings.config_overrides.items() if key in architecture}
     if set_architecture:  # hold_unchanged_tokens: no weight depends on it
         model.config = model.config.replace(**set_architecture)
-    model.training_options = get_training_options("dynamics", options_source).replace(
-        **{key: value for key, value in changes.items() if key not in architecture})
+    model.training_options = run_training_options(settings, "dynamics")
     return model
 
 
@@ -428,7 +429,7 @@ def _dynamics_config(settings: TaskSettings) -> Any:
     """The dynamics config the run starts from: ``--init``'s, else ``--config``'s."""
     if settings.init is None:
         return get_config("dynamics", settings.config)
-    return get_config("dynamics", resolve_model_checkpoint(settings.init) / "config.json")
+    return get_config("dynamics", resolve_model_checkpoint(settings.init) / CONFIG_FILE)
 
 
 def _data_info(windows: WindowDataset) -> dict[str, Any]:
