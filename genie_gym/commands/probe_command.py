@@ -8,10 +8,10 @@ from types import ModuleType
 
 import torch
 
-from genie_gym.probes import control, hold_from_start, lam, long_dream
+from genie_gym.probes import control, hold_action, hold_from_start, lam, long_dream
 
 PROBES: dict[str, ModuleType] = {"control": control, "hold-from-start": hold_from_start, "long-dream": long_dream,
-                                 "lam": lam}
+                                 "hold-action": hold_action, "lam": lam}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,9 @@ at ``t``:
   dream that drifts back to the first screen gets closer to it while the real game moves away;
 - ``real camera``: how far the real camera has moved (``xscrollHi * 256 + xscrollLo`` / 4: pixels of the 64-wide
   frame), and ``dream scroll``: the same read off the dream, the sum of the frame-to-frame shifts of its ground band
-  (``genie_gym.metrics.camera_shift``, at most 8 px per step).
+  (``genie_gym.metrics.camera_shift``, at most 8 px per step);
+- ``mario dream`` / ``mario real``: the fraction of the dreamed (real) frames from the dream's start up to ``t``
+  where the Mario detector (:mod:`genie_gym.probes.mario`) finds him; issue 35's bar for the dream is >= 95%.
 
     genie probe long-dream                          # shipped model, 4 seeds, 200 steps, dream.json's sampler
     genie probe long-dream --maskgit-steps 1 --action-guidance 1 --seeds 8
@@ -27,6 +29,7 @@ from genie_gym.agents.random_agent import RightBiasedStickyAgent, RunnerAgent
 from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import camera_shift, psnr_per_frame
+from genie_gym.probes.mario import shared_detector
 from genie_gym.world_model import WorldModel
 
 CONTEXT = 2  # real frames a dream starts from (dream.json's context_frames of the shipped model)
@@ -116,20 +119,21 @@ def run(args: argparse.Namespace) -> int:
           f"action guidance {guidance:g}, context window {world_model.settings['context_window']}, "
           f"dream from real step {args.dream_from}; {allocator}")
     print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
-          f"{'real camera':>12} {'dream scroll':>13}")
+          f"{'real camera':>12} {'dream scroll':>13} {'mario dream':>12} {'mario real':>11}")
     for t, values in rows.items():
         if not values:
             continue
         mean = np.mean(np.asarray(values), axis=0)
         print(f"{t:>5} {len(values):>4} {mean[0]:>11.2f} dB {mean[1]:>12.2f} dB {mean[2]:>11.2f} dB "
-              f"{mean[3]:>9.0f} px {mean[4]:>10.0f} px")
+              f"{mean[3]:>9.0f} px {mean[4]:>10.0f} px {mean[5]:>12.1%} {mean[6]:>11.1%}")
     return 0
 
 
 def dream_next_to_the_game(world_model: WorldModel, env: GenieRetroEnv, args: argparse.Namespace, seed: int,
                            steps: int, guidance: float) -> dict[int, tuple[float, ...]]:
     """One real run of seed ``seed`` and the dream along it; per moment ``t`` of ``args.moments`` the run reaches,
-    ``(dream vs real, dream vs start, real vs start (dB), real camera, dream scroll (px))``. Prints one line."""
+    ``(dream vs real, dream vs start, real vs start (dB), real camera, dream scroll (px), Mario's visible fraction
+    in the dreamed and in the real frames from the dream's start up to t)``. Prints one line."""
     frames, actions, camera = real_run(env, make_agent(args.agent, seed), seed, args.steps)
     if len(actions) <= args.dream_from:
         print(f"seed {seed}: Mario lost a life after {len(actions)} steps, before the dream starts; skipped")
@@ -140,11 +144,17 @@ def dream_next_to_the_game(world_model: WorldModel, env: GenieRetroEnv, args: ar
     shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[args.dream_from : args.dream_from + 1],
                                                                     dreamed[:-1]]), dreamed, strict=True)]
     dream_scroll = camera[args.dream_from] + np.cumsum(shifts)
+    detector = shared_detector()
+    # running fractions: frames 0..i of the dream (and of the real game over the same steps) where Mario is found
+    dream_mario = np.cumsum(detector.visible(dreamed)) / np.arange(1, len(dreamed) + 1)
+    real_mario = np.cumsum(detector.visible(real)) / np.arange(1, len(real) + 1)
     values = {}
     for t in args.moments:
         i = t - args.dream_from - 1  # dreamed frame of real step t
         if 0 <= i < len(dreamed):
-            values[t] = (to_real[i], dream_to_start[i], real_to_start[i], camera[t], dream_scroll[i])
+            values[t] = (to_real[i], dream_to_start[i], real_to_start[i], camera[t], dream_scroll[i],
+                         dream_mario[i], real_mario[i])
     print(f"seed {seed}: {len(actions)} real steps (to a lost life or the end), real camera {camera[-1]:.0f} px, "
-          f"dream scroll {dream_scroll[-1]:.0f} px", flush=True)
+          f"dream scroll {dream_scroll[-1]:.0f} px, Mario in {dream_mario[-1]:.0%} of the dreamed frames "
+          f"({real_mario[-1]:.0%} of the real ones)", flush=True)
     return values
