@@ -25,6 +25,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from genie_gym.summary import write_summary
+
 METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("delta_psnr", "ΔPSNR"), ("fid", "FID"),
            ("psnr_gain_over_copy", "gain over copy"))
 """The eval JSON keys of the tables, and their column names (higher is better, except FID)."""
@@ -182,21 +184,9 @@ def summarize(out: Path, seeds: list[str], sources: list[str], modes: list[str])
                      f"{fmt(row['ssim']['mean'], row['ssim']['se'], 3)} | "
                      f"{fmt(row['delta_psnr']['mean'], row['delta_psnr']['se'])} | {kept} |")
     markdown = "\n".join(lines) + "\n"
-    (out / "summary.md").write_text(markdown)
-    (out / "summary.json").write_text(json.dumps(_finite(result), indent=2, allow_nan=False) + "\n")
-    print(markdown)
+    write_summary(out, markdown, result)
     return result
 
-
-def _finite(value):
-    """``value`` with NaN / infinity replaced by ``None`` (valid JSON)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,9 +69,10 @@ def test_the_shipped_dream_policy_goes_further_in_the_real_game_than_random(tmp_
 
 
 def test_collect_and_train_runs_end_to_end_and_resumes(tmp_path):
+    # one training step per model, and collection in the collecting process (WORKERS 0): each saves seconds of CPU
     env = {**os.environ, "OUT": str(tmp_path / "run"), "EPISODES": "2", "TEST_EPISODES": "1", "MAX_STEPS": "30",
-           "TOKENIZER_STEPS": "2", "DYNAMICS_STEPS": "2", "EVAL_SEQUENCES": "1", "PLAY_STEPS": "6", "THREADS": "1",
-           "WORKERS": "1", "GENIE": f"{sys.executable} -m genie_gym.cli", "SDL_VIDEODRIVER": "dummy"}
+           "TOKENIZER_STEPS": "1", "DYNAMICS_STEPS": "1", "EVAL_SEQUENCES": "1", "PLAY_STEPS": "6", "THREADS": "1",
+           "WORKERS": "0", "GENIE": f"{sys.executable} -m genie_gym.cli", "SDL_VIDEODRIVER": "dummy"}
 
     def run() -> subprocess.CompletedProcess:
         return subprocess.run(["bash", str(EXAMPLES / "collect_and_train.sh")], env=env, capture_output=True, text=True,
@@ -86,7 +87,7 @@ def test_collect_and_train_runs_end_to_end_and_resumes(tmp_path):
     assert (out / "world_model" / "dream.json").is_file()
     assert "played 6 steps" in first.stdout
 
-    weights = [out / run / "checkpoints" / "step_0000002" / "model.safetensors" for run in ("tokenizer", "dynamics")]
+    weights = [out / run / "checkpoints" / "step_0000001" / "model.safetensors" for run in ("tokenizer", "dynamics")]
     written = [path.stat().st_mtime_ns for path in weights]
     again = run()  # everything is on disk: nothing is collected or trained twice
     assert again.returncode == 0, again.stderr[-3000:]
@@ -96,9 +97,10 @@ def test_collect_and_train_runs_end_to_end_and_resumes(tmp_path):
 
 def test_compare_explorers_runs_end_to_end(tmp_path):
     out = tmp_path / "explorers"
-    env = {**os.environ, "OUT": str(out), "TIMESTEPS": "16", "EPISODES": "1", "MAX_STEPS": "24", "EVAL_SEQUENCES": "1",
-           "REAL_RUNS": "1", "WORKERS": "1", "THREADS": "1", "GENIE": f"{sys.executable} -m genie_gym.cli",
-           "EXPLORE_ARGS": "--num-envs 2 --n-steps 8 --episode-steps 8 --eval-steps 8"}
+    # one dream of 8 steps per explorer (one PPO rollout), collection in the collecting process (WORKERS 0)
+    env = {**os.environ, "OUT": str(out), "TIMESTEPS": "8", "EPISODES": "1", "MAX_STEPS": "24", "EVAL_SEQUENCES": "1",
+           "REAL_RUNS": "1", "WORKERS": "0", "THREADS": "1", "GENIE": f"{sys.executable} -m genie_gym.cli",
+           "EXPLORE_ARGS": "--num-envs 1 --n-steps 8 --episode-steps 8 --eval-steps 8"}
     done = subprocess.run(["bash", str(EXAMPLES / "compare_explorers.sh")], env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -116,12 +118,11 @@ def test_ablation_script_trains_three_variants_evaluates_and_resumes(tmp_path, s
     store = tmp_path / "store"
     shutil.copytree(smb_store, store)  # the token cache is written next to the store
     out = tmp_path / "ablation"
+    # the first run without FID weights (its "-" column); FID costs ~17 s of CPU per evaluation, so it is computed
+    # once, on the rerun below, for the one evaluation that is redone
     env = {**os.environ, "OUT": str(out), "DATA": str(store), "TEST": str(store), "STEPS": "2", "BATCH_SIZE": "2",
            "WINDOW": "4", "WARMUP": "1", "EVAL_SEQUENCES": "3", "MASKGIT_STEPS": "1", "THREADS": "1",
-           "GENIE": f"{sys.executable} -m genie_gym.cli"}
-    # FID as in the paper's table where `make fid-weights` fetched the Inception (as `make test` does), else "-"
-    fid_weights = EXAMPLES.parent / ".cache/fid/default_1.pt"
-    env["FID_WEIGHTS"] = str(fid_weights if fid_weights.is_file() else tmp_path / "no_weights.pt")
+           "GENIE": f"{sys.executable} -m genie_gym.cli", "FID_WEIGHTS": str(tmp_path / "no_weights.pt")}
 
     def run() -> subprocess.CompletedProcess:
         return subprocess.run(["bash", str(EXAMPLES / "ablation_genie_redux_g.sh")], env=env, capture_output=True,
@@ -146,18 +147,28 @@ def test_ablation_script_trains_three_variants_evaluates_and_resumes(tmp_path, s
         assert any(line.startswith(label) for line in table), first.stdout[-2000:]
     assert any(line.startswith("+ TDCE loss") and "±" in line for line in table)
     plain_row = next(line for line in table if line.startswith("GenieRedux-G, plain"))
-    plain_fid = json.loads((out / "eval_plain.json").read_text())["fid"]
-    if fid_weights.is_file():
-        assert plain_fid > 0 and f"{plain_fid:.2f}" in plain_row
-    else:
-        assert plain_fid is None and plain_row.split()[2] == "-"
+    plain = json.loads((out / "eval_plain.json").read_text())
+    assert plain["fid"] is None and plain_row.split()[2] == "-"  # no weights file: no FID
 
     weights = [path for name in expected for path in (out / name / "checkpoints").glob("*/model.safetensors")]
-    written = [path.stat().st_mtime_ns for path in weights]
-    again = run()  # everything is on disk: no variant is trained or evaluated twice
+    kept = weights + [out / f"eval_{key}.json" for key in ("skip", "tdce", "tdce_ar")]
+    written = [path.stat().st_mtime_ns for path in kept]
+    # rerun with one evaluation removed: no variant is trained twice, no other evaluation is redone; the redone one
+    # has FID as in the paper's table where `make fid-weights` fetched the Inception (as `make test` does), else "-"
+    (out / "eval_plain.json").unlink()
+    fid_weights = EXAMPLES.parent / ".cache/fid/default_1.pt"
+    env["FID_WEIGHTS"] = str(fid_weights if fid_weights.is_file() else tmp_path / "no_weights.pt")
+    again = run()
     assert again.returncode == 0, again.stderr[-3000:]
-    assert [path.stat().st_mtime_ns for path in weights] == written
-    assert again.stdout.splitlines()[-4:] == table[-4:]
-    env["VARIANTS"] = "plain nothing"
+    assert [path.stat().st_mtime_ns for path in kept] == written
+    assert again.stdout.splitlines()[-3:] == table[-3:]  # the other rows, their paired differences to plain included
+    redone = json.loads((out / "eval_plain.json").read_text())
+    assert redone["psnr_per_sequence"] == plain["psnr_per_sequence"]  # the same sequences and sampling seed
+    plain_row = next(line for line in again.stdout.splitlines() if line.startswith("GenieRedux-G, plain"))
+    if fid_weights.is_file():
+        assert redone["fid"] > 0 and f"{redone['fid']:.2f}" in plain_row
+    else:
+        assert redone["fid"] is None and plain_row.split()[2] == "-"
+    env["VARIANTS"] = "nothing plain"
     bad = run()
     assert bad.returncode == 2 and "unknown variant 'nothing'" in bad.stderr
