@@ -14,6 +14,7 @@ real actions, as the first step of a dream does. Printed per checkpoint (one JSO
   windows): comparable across token conventions and model sizes; ``psnr_next_held`` / ``psnr_gain_held[_se]``:
   the same with the patches whose predicted id repeats the last context frame's copied from that frame's pixels
   (``hold_unchanged_pixels``, the dream's ``hold_pixels`` setting);
+- ``visible_frames``: how many of the window's frames the dynamics was given (``--visible-frames``);
 - ``step`` and, from ``--flops-per-frame``, the training compute so far (``train_flops``: frames seen x FLOPs per
   frame, fwd + bwd, from ``benchmarks/train_throughput.py``).
 
@@ -127,6 +128,9 @@ def main() -> None:
     parser.add_argument("--dynamics", nargs="+", required=True, help="run directories or checkpoint directories")
     parser.add_argument("--context", type=int, default=2)
     parser.add_argument("--stride", type=int, default=5)
+    parser.add_argument("--visible-frames", type=int, nargs="*", default=[],
+                        help="also score each window with only its last K frames given to the dynamics (the same "
+                             "targets, encoded in the same clip: a paired test of how much context helps or hurts)")
     parser.add_argument("--max-windows", type=int, default=400)
     parser.add_argument("--steps", type=int, nargs="*", help="only these checkpoint steps of each run")
     parser.add_argument("--frames-per-step", type=int, default=64, help="training frames per step (batch x window)")
@@ -149,13 +153,16 @@ def main() -> None:
                 continue
             dynamics = load_pretrained(checkpoint, expected_kind="dynamics").float().eval()
             tokens = held if getattr(dynamics.config, "hold_unchanged_tokens", False) else plain
-            row = {"run": run, "step": step, **first_pass_metrics(dynamics, tokenizer, tokens, frames, actions)}
-            if run in flops and step is not None:
-                row["train_flops"] = float(flops[run]) * 1e9 * args.frames_per_step * step
-            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
-            if args.json:
-                with open(args.json, "a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+            for visible in [args.context + 1, *args.visible_frames]:
+                row = {"run": run, "step": step, "visible_frames": visible,
+                       **first_pass_metrics(dynamics, tokenizer, tokens[:, -visible:], frames[:, -visible:],
+                                            actions[:, actions.shape[1] - visible + 1 :])}
+                if run in flops and step is not None:
+                    row["train_flops"] = float(flops[run]) * 1e9 * args.frames_per_step * step
+                print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+                if args.json:
+                    with open(args.json, "a") as handle:
+                        handle.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
