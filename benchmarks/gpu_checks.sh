@@ -84,12 +84,12 @@ for meta in Path("/tmp/genie_data/smb_mix/SMB").glob("ep_*/meta.json"):
     np.lib.format.open_memmap(meta.parent / "frames.npy", mode="w+", dtype=np.uint8, shape=(length, 64, 64, 3))
 EOF2
     local store=/tmp/genie_data/smb_mix tokenizer=checkpoints/genie-redux-g-smb/tokenizer
-    local train=(python3 -m genie_gym.trainers dynamics --data "$store" --tokenizer "$tokenizer" --window 8 --no-progress)
+    local train=(python3 -m genie_gym.trainers dynamics --data "$store" --tokenizer "$tokenizer" --window "${GPU_WINDOW:-8}" --no-progress)  # GPU_WINDOW=16: the campaign's d128_w16 clips
 
     # 1. Size the training runs: the step time of each config at its batch, measured alone.
     echo "== train_throughput (the two configs trained below)" | tee -a "$log"
     timeout 90 python3 benchmarks/train_throughput.py --device "$device" --models dynamics --batch-size 64 \
-        --window 8 --steps 10 --warmup 3 --configs small examples/configs/dynamics_d256.json \
+        --window "${GPU_WINDOW:-8}" --steps 10 --warmup 3 --configs small examples/configs/dynamics_d256.json \
         --json /tmp/calibration.json 2>&1 | tee -a "$log"
 
     # 2. Two trainings side by side until the deadline (SIGINT writes a checkpoint): the shipped dynamics
