@@ -164,3 +164,18 @@ def test_group_selection_and_repacking_as_one_game(runs: Path, tmp_path: Path) -
     settings = json.loads((out / "dream.json").read_text())
     assert settings["game"] == "Kangaroo" and "games" not in settings and not (out / "games").exists()
     assert world_model_games(out) == ["Kangaroo"] and game_checkpoint(out, "Kangaroo") == out
+
+
+def test_explore_trains_in_one_games_dream_and_measures_that_games_progress(packed: Path, tmp_path: Path) -> None:
+    """``genie explore --env DIR/games/Kangaroo``: the explorer trains in the Kangaroo dream of a 2-game world model,
+    is evaluated in the real Kangaroo (no camera in its RAM: progress is distinct screens), not in SMB."""
+    out = tmp_path / "explore"
+    assert genie("explore", "--env", packed / "games" / "Kangaroo", "--num-envs", "2", "--n-steps", "8",
+                 "--episode-steps", "8", "--eval-episodes", "1", "--eval-steps", "8", "--threads", "1",
+                 "--timesteps", "16", "--out", out) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["training"]["timesteps"][-1] == 16
+    real = result["real_game"]
+    # SMB would report its camera; Kangaroo's integration names no position, so its progress is distinct screens
+    assert real["mean_furthest_camera_x"] is None and real["mean_distinct_screens"] >= 1
+    assert sum(real["action_share"].values()) == pytest.approx(1.0)
