@@ -8,6 +8,7 @@ they load torch (and SB3) on first use, so ``import genie_gym`` stays light.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from genie_gym import fork_safety  # noqa: F401  (registers its fork hook before any env can be forked)
@@ -35,8 +36,6 @@ __all__ = ["ACTION_NAMES", "FRAME_SHAPE", "FRAME_SKIP", "NUM_ACTIONS", "GenieDre
 def __getattr__(name: str) -> Any:
     """``genie_gym.GenieDreamEnv`` / ``genie_gym.GenieDreamVecEnv``, imported on first use (they import torch)."""
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value

@@ -45,10 +45,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from tqdm import tqdm
 
+from genie_gym import __version__
 from genie_gym.conventions import FRAME_SHAPE, FRAME_SKIP, validate_action
 from genie_gym.data.store import HIRES_SIZE, EpisodeExistsError, EpisodeStore, check_episode, write_episode
+from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.games import Game, get_game
+from genie_gym.roms import default_start_state, require_rom, resolve_start_states
 
 SETTINGS_KEYS = ("agent", "seed", "max_steps", "frame_skip", "lead_in")
 LEAD_IN_ATTEMPTS = 50
@@ -232,8 +236,6 @@ class _Settings:
     def meta(self, game: str, index: int, terminated: bool, truncated: bool,
              lead_in_steps: int | None = None, env_seed: int | None = None,
              state: str | None = None) -> dict[str, Any]:
-        from genie_gym import __version__
-
         lead = {} if self.lead_in is None else {"lead_in": self.lead_in, "lead_in_agent": self.lead_in_agent,
                                                   "lead_in_steps": lead_in_steps}
         return {
@@ -281,8 +283,6 @@ class _EpisodeRunner:
 
     def run(self, game: str, index: int) -> int:
         """Record and write episode ``index`` of ``game``; return its number of frames."""
-        from genie_gym.envs.retro_env import GenieRetroEnv
-
         s = self.settings
         state = s.state_for(game, index)
         if self.env is None or (self.game, self.state) != (game, state):
@@ -369,8 +369,6 @@ def plan_collection(
     worker makes a new emulator only when the state changes. With ``hires_size`` (``--hires``) every episode on disk
     must hold hires frames of that size, and without it none may: a store is either all hires or none.
     """
-    from genie_gym.roms import default_start_state
-
     shard_i, shard_n = shard
     pending: list[tuple[str, int]] = []
     skipped = 0
@@ -494,8 +492,6 @@ def _start_states(names: list[str], states: str | Sequence[str] | None) -> dict[
 
     Every game's ROM is required first: the states are read from its stable-retro integration.
     """
-    from genie_gym.roms import require_rom, resolve_start_states
-
     for name in names:
         require_rom(get_game(name).retro_game)
     return None if states is None else {
@@ -522,8 +518,6 @@ def _collect_pending(
 
     The bar counts the ``skipped`` episodes as done, so that a resumed run shows the whole collection's progress.
     """
-    from tqdm import tqdm
-
     bar = tqdm(total=len(pending) + skipped, initial=skipped, unit="ep", disable=not progress, dynamic_ncols=True,
                desc=desc)
     frames_done = 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 from genie_gym.fid_weights import fid_state_dict_from_torchscript, is_torchscript_archive
@@ -204,8 +205,6 @@ def load_fid_inception(weights: str | Path) -> FIDInceptionV3:
         if is_torchscript_archive(path):
             state = fid_state_dict_from_torchscript(path)
         elif path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)

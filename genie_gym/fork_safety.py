@@ -37,7 +37,7 @@ def use_one_thread_if_forked() -> bool:
     """
     if not _forked_with_torch:
         return False
-    import torch
+    import torch  # here: `import genie_gym` imports this module and does not load torch
 
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)

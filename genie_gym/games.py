@@ -21,6 +21,7 @@ unverified rows only (a verified row keeps the labels that were checked).
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import os
 import re
@@ -32,6 +33,8 @@ from importlib import resources
 from pathlib import Path
 
 from genie_gym.conventions import ACTION_NAMES
+
+# genie_gym.roms is imported inside the functions that use it: it imports this module (circular).
 
 ANNOTATION_FILE = "annotations.csv"
 USER_LABELS_FILE = "labels.csv"
@@ -262,8 +265,6 @@ def get_game(name: str) -> Game:
     game = table.index.get(str(name).lower())
     if game is not None:
         return game
-    import difflib
-
     close = difflib.get_close_matches(str(name), [g.name for g in table.games], n=5, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     checked = ", ".join(g.name for g in table.games if g.verified)
@@ -417,8 +418,6 @@ def parse_retroact_labels(path: os.PathLike | str, skip_unknown: bool = False
     """
     path = Path(path)
     rows = _retroact_rows(path)
-    import difflib
-
     table = _table()
     names = [short_name(g.retro_game) for g in table.games]
     labels: dict[str, tuple[str, str, str]] = {}

@@ -6,6 +6,7 @@ PSNR is computed per frame and then averaged, as in the paper's protocol.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -103,8 +104,6 @@ def average_hash(frames: np.ndarray, hash_size: int = 8, crop_black_border: bool
     Returns:
         uint64 ``(T,)`` (a 0-d array for one frame).
     """
-    import cv2
-
     frames = np.asarray(frames)
     single = frames.ndim == 3
     batch = frames[None] if single else frames

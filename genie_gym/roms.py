@@ -21,6 +21,8 @@ atomically, so an interrupted install never leaves a half-written ROM behind. In
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import re
 import shutil
@@ -33,6 +35,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from genie_gym.atomic import atomic_write_bytes
+from genie_gym.envs.registration import register_retro_envs
+from genie_gym.games import UnknownGameError
+
+# stable-retro (and ale-py) are imported inside the functions that need them, so that `import genie_gym` (which
+# imports this module through the real env) does not load the emulator.
 
 SMB_WHEEL_SPEC = "gym-super-mario-bros==7.4.0"
 SMB_WHEEL_NAME = "gym_super_mario_bros-7.4.0-py3-none-any.whl"
@@ -318,8 +325,6 @@ def start_states(retro_game: str) -> list[str]:
 def default_start_state(retro_game: str) -> str | None:
     """The state stable-retro starts ``retro_game`` from when none is given (``default_state`` of its
     ``metadata.json``, ``"Level1-1"`` for SMB), or ``None`` (the game starts from power-on)."""
-    import json
-
     import stable_retro.data
 
     register_custom_integrations()
@@ -438,8 +443,6 @@ def _rom_files(paths: Sequence[os.PathLike | str]) -> list[Path]:
 
 def _groom(name: str, data: bytes) -> tuple[bytes, str]:
     """``(ROM bytes as stable-retro stores them, SHA-1 to match)`` of a file's bytes (stable-retro's grooming)."""
-    import io
-
     import stable_retro.data
 
     return stable_retro.data.groom_rom(name, io.BytesIO(data))
@@ -515,9 +518,6 @@ def import_roms(paths: Sequence[os.PathLike | str]) -> list[RomImport]:
 def _register_imported(games: list[str | None]) -> None:
     """Register the ``GenieRetro-<Game>-v0`` ids of the annotated games just imported (``import genie_gym`` does it
     in later processes: their ROM is in the integration directory)."""
-    from genie_gym.envs.registration import register_retro_envs
-    from genie_gym.games import UnknownGameError
-
     for game in games:
         if game is not None:
             try:
@@ -572,8 +572,6 @@ def _unknown_hash_reason(name: str, sha: str) -> str:
 
 def _write_original_rom_name(game: str, rom: bytes) -> None:
     """Some integrations (FBNeo arcade) also need the ROM under its original file name (``metadata.json``)."""
-    import json
-
     metadata = integrations_dir() / game / "metadata.json"
     if not metadata.exists():
         return

@@ -34,6 +34,7 @@ import torch
 
 from genie_gym.atomic import atomic_write_text
 from genie_gym.conventions import NUM_ACTIONS, validate_frames
+from genie_gym.games import select_games
 from genie_gym.models.checkpoint_io import CheckpointError, load_pretrained, save_pretrained
 from genie_gym.models.configs import DreamSettings
 from genie_gym.models.image_ops import float_to_frames
@@ -162,8 +163,6 @@ def game_checkpoint(name_or_path: str | os.PathLike, game: str) -> Path:
     """The checkpoint whose dream resets from ``game``'s real frames: the directory itself when ``game`` is its
     (default) game and it has no game views, else its game view ``games/<Game>/``. ``game`` may be any spelling
     :func:`genie_gym.games.get_game` knows; one it was not trained on raises ``UnknownGameError`` naming its games."""
-    from genie_gym.games import select_games
-
     directory = resolve_checkpoint(name_or_path)
     settings = read_dream_json(directory)
     if VIEW_KEY in settings:
@@ -268,8 +267,6 @@ class WorldModel:
     def for_game(self, game: str) -> WorldModel:
         """The same model (weights shared, not copied) dreaming ``game``: its dreams reset from that game's real
         frames. ``game`` must be one of :attr:`games` (any spelling ``get_game`` knows)."""
-        from genie_gym.games import select_games
-
         chosen = select_games(game, self.games, "this world model", option="game")[0]
         view = copy.copy(self)
         view.settings = {**self.settings, "game": chosen}

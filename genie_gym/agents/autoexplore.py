@@ -38,10 +38,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_model
+from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
+from genie_gym.agents.curiosity import CuriosityRewardVecEnv
+from genie_gym.agents.policy_agent import PolicyAgent
 from genie_gym.atomic import atomic_path
 
 EPSILON_START, EPSILON_END, EPSILON_DECAY_FRACTION = 0.1, 0.01, 0.5
@@ -143,8 +150,6 @@ class LearnFromExecutedActions(BaseCallback):
         self.epsilon_env = epsilon_env
 
     def _on_step(self) -> bool:
-        from stable_baselines3.common.utils import obs_as_tensor
-
         env = self.epsilon_env
         actions, log_probs = self.locals.get("actions"), self.locals.get("log_probs")
         n = env.num_envs
@@ -208,8 +213,6 @@ class BestPolicyCallback(BaseCallback):
 
     def evaluate(self) -> dict[str, Any]:
         """Evaluate now; save the policy if it is the best so far. Returns the evaluation's record."""
-        from stable_baselines3.common.evaluation import evaluate_policy
-
         returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=False,
                                      return_episode_rewards=True, warn=False)
         record = {"timesteps": int(self.model.num_timesteps), "mean_return": float(np.mean(returns)),
@@ -241,16 +244,12 @@ class BestPolicyCallback(BaseCallback):
 
 def save_policy(policy: torch.nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
     """``safetensors.torch.save_model`` through a temporary file, so an interrupted save leaves the old file."""
-    from safetensors.torch import save_model
-
     with atomic_path(path) as tmp:
         save_model(policy, str(tmp), metadata=metadata)
 
 
 def best_policy_return(path: Path) -> float:
     """The evaluation return recorded in a ``best_policy.safetensors`` (``-inf`` if it has none)."""
-    from safetensors import safe_open
-
     with safe_open(str(path), "pt") as handle:
         metadata = handle.metadata() or {}
     return float(metadata.get("eval_return", "-inf"))
@@ -259,8 +258,6 @@ def best_policy_return(path: Path) -> float:
 def scoring_curiosity(venv: VecEnv, training: Any, seed: int) -> VecEnv:
     """A curiosity reward wrapper for evaluation: scores with the model of ``training`` (the training env's
     ``CuriosityRewardVecEnv``), never trains it, keeps no transitions."""
-    from genie_gym.agents.curiosity import CuriosityRewardVecEnv
-
     class ScoringCuriosityVecEnv(CuriosityRewardVecEnv):
         def train_on_buffer(self) -> dict[str, float]:
             self._buffer = []
@@ -276,8 +273,6 @@ def build_eval_env(args: Any, world_model: Any, curiosity: Any, num_envs: int, s
     """A VecEnv of the training env's kind (the same dream or real game, the same reward, scored by the training
     env's curiosity model without training it), with ``num_envs`` envs seeded from ``seed``, for
     :class:`BestPolicyCallback` (no epsilon, no reward normalisation)."""
-    from stable_baselines3.common.vec_env import VecMonitor
-
     from genie_gym.agents.explore_command import make_reward_env
 
     venv, _, _ = make_reward_env(args, num_envs, seed, world_model=world_model, curiosity=curiosity)
@@ -286,8 +281,6 @@ def build_eval_env(args: Any, world_model: Any, curiosity: Any, num_envs: int, s
 
 def build_recurrent_ppo(env: VecEnv, seed: int, n_steps: int, ent_coef: float, n_epochs: int, batch_size: int):
     """sb3-contrib ``RecurrentPPO`` with ``CnnLstmPolicy`` and the settings of the module docstring."""
-    from sb3_contrib import RecurrentPPO
-
     return RecurrentPPO("CnnLstmPolicy", env, n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs,
                         learning_rate=LEARNING_RATE, gamma=GAMMA, gae_lambda=GAE_LAMBDA, clip_range=CLIP_RANGE,
                         ent_coef=ent_coef, policy_kwargs={"lstm_hidden_size": LSTM_HIDDEN_SIZE}, seed=seed, verbose=0)
@@ -360,8 +353,6 @@ def episodic_actor(policy_file: Path, episode_steps: int, seed: int):
     """``act(obs) -> int`` for :func:`genie_gym.agents.real_game_eval.real_game_runs`: a
     :class:`~genie_gym.agents.policy_agent.PolicyAgent` of ``policy_file`` whose LSTM state starts afresh every
     ``episode_steps`` calls (the runs' length; a run the game ends earlier hands its state to the next run)."""
-    from genie_gym.agents.policy_agent import PolicyAgent
-
     agent = PolicyAgent(policy_file, threads=None)  # the training process keeps its torch threads
     calls = 0
 

@@ -21,6 +21,9 @@ import os
 from genie_gym.agents.random_agent import AGENTS, agent_factory
 from genie_gym.atomic import file_sha256
 
+# What the command runs (the collection, the games' table, a policy's torch and SB3) is imported inside the functions:
+# every `genie` invocation imports this module to build its parser.
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie collect`` to the command line."""

@@ -59,6 +59,9 @@ import numpy as np
 
 from genie_gym.atomic import atomic_path
 
+# torch, Stable-Baselines3, the world model and the reward envs are imported inside the functions: every `genie`
+# invocation imports this module to build its parser, and only `genie explore` needs them.
+
 REWARDS = ("uncertainty", "rf", "vae", "rf-burda", "vae-burda", "game")
 WORLD_MODEL_CURIOSITY = ("rf", "vae")
 """Rewards computed on top of the world model's prediction (:mod:`genie_gym.agents.curiosity_wm`)."""

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from genie_gym.conventions import FRAME_SKIP
 
+# Each subcommand imports what it runs inside its function: every `genie` invocation imports this module to build
+# its parser.
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie data`` to the command line."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+# The player (pygame, the envs) is imported inside _play: every `genie` invocation imports this module to build its
+# parser.
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie play`` to the command line."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from genie_gym import roms
-from genie_gym.games import load_games
+from genie_gym.games import group_members, group_names, load_games
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,10 +73,6 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from genie_gym.games import group_members, group_names
-
     games = list(load_games())
     present = roms.games_with_rom()
     platforms = sorted({g.platform for g in games}, key=str.lower)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from genie_gym.data.store import (
     FORMAT_VERSION,
     VAL_FRACTION,
@@ -32,8 +34,6 @@ _LAZY = {
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'genie_gym.data' has no attribute {name!r}")
 

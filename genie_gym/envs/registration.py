@@ -36,6 +36,9 @@ import gymnasium as gym
 
 from genie_gym.games import Game, get_game, load_games, table_ids
 
+# Imported inside the functions: genie_gym.roms (it imports this module: circular) and genie_gym.world_model (torch,
+# which `import genie_gym` does not load).
+
 RETRO_ENTRY_POINT = "genie_gym.envs.retro_env:GenieRetroEnv"
 RETRO_VECTOR_ENTRY_POINT = "genie_gym.envs.registration:make_retro_vector_env"
 DEFAULT_MAX_EPISODE_STEPS = 1000

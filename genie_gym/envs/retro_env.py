@@ -315,7 +315,7 @@ def _warn_shared_emulator() -> None:
 
 
 def _make_emulator(game: Game, state: str | None):
-    import stable_retro
+    import stable_retro  # here: `import genie_gym` imports this module and does not load the emulator
 
     register_custom_integrations()
     kwargs: dict[str, Any] = {}

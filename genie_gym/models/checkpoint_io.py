@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +25,9 @@ from genie_gym.atomic import atomic_path, file_sha256
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+LATEST_POINTER = "latest"
+"""A training run's file naming its newest checkpoint (``checkpoints/step_NNNNNNN``; see genie_gym.trainers.run_dir)."""
+STEP_DIR_PATTERN = re.compile(r"^step_(\d{7,})$")
 
 
 class CheckpointError(RuntimeError):
@@ -213,3 +217,35 @@ class PretrainedMixin:
     def from_pretrained(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
         """Load a checkpoint of this class's kind from ``directory`` (see :func:`load_pretrained`)."""
         return load_pretrained(directory, expected_kind=cls.model_kind, map_location=map_location)
+
+
+def holds_model(directory: str | os.PathLike) -> bool:
+    """True when ``directory`` is a model checkpoint: ``config.json`` next to ``*.safetensors``."""
+    directory = Path(directory)
+    return (directory / "config.json").is_file() and any(directory.glob("*.safetensors"))
+
+
+def resolve_model_checkpoint(path: str | os.PathLike) -> Path:
+    """The model directory that ``path`` names, for every command that loads a trained model.
+
+    ``path`` is a checkpoint directory (``config.json`` + ``*.safetensors``) or a run directory: then the checkpoint
+    its ``latest`` pointer names, or, when that pointer is missing or stale, its newest ``checkpoints/step_*``. A
+    checkpoint without ``training_state.pt`` (weights only, e.g. copied back from another machine) counts: loading a
+    model needs only the weights. Raises ``FileNotFoundError`` with what to pass instead when ``path`` is neither.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; pass a training run directory or a checkpoint directory")
+    if holds_model(path):
+        return path
+    pointer = path / LATEST_POINTER
+    if pointer.is_file() and holds_model(target := path / pointer.read_text(encoding="utf-8").strip()):
+        return target
+    by_step = {int(match.group(1)): child for child in (path / "checkpoints").glob("step_*")
+               if (match := STEP_DIR_PATTERN.match(child.name)) and holds_model(child)}
+    if by_step:
+        return by_step[max(by_step)]
+    raise FileNotFoundError(
+        f"{path} holds no model checkpoint (no config.json + *.safetensors, no checkpoints/step_*); "
+        "pass a run directory written by `genie train` or a checkpoint directory"
+    )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -420,16 +420,25 @@ def _read_values(kind: str, name_or_path: str | Path,
     name = str(name_or_path)
     if name in PRESETS:
         return dict(presets.get(name, {}).get(kind, {})), None
-    path = Path(name)
+    return read_config_file(kind, name, PRESETS)
+
+
+def read_config_file(kind: str, name_or_path: str | Path, preset_names: Iterable[str]) -> tuple[Any, Path | None]:
+    """The values a JSON config file gives a ``kind`` model (its fields, or a checkpoint's ``config.json``
+    ``{"model_kind", "config"}``, whose kind must match) and the checkpoint directory when it is a checkpoint's.
+    ``preset_names`` are named in the error when ``name_or_path`` is no file."""
+    path = Path(name_or_path)
     if not path.is_file():
-        raise ValueError(f"no {kind} config named {name!r}: use one of {sorted(PRESETS)} or the path of a JSON file")
+        raise ValueError(f"no {kind} config named {str(name_or_path)!r}: use one of {sorted(preset_names)} or the "
+                         "path of a JSON file")
     try:
         values = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read {kind} config JSON {path}: {exc}") from exc
     if isinstance(values, dict) and "model_kind" in values and "config" in values:
         if values["model_kind"] != kind:
-            raise ValueError(f"{path} holds a {values['model_kind']} config, expected a {kind} config")
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise ValueError(f"{path} holds a {values['model_kind']} config, expected {article} {kind} config")
         return values["config"], path.parent
     return values, None
 

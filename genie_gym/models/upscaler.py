@@ -34,8 +34,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from genie_gym.conventions import FRAME_SIZE
-from genie_gym.models.checkpoint_io import PretrainedMixin, load_pretrained
-from genie_gym.models.configs import _ConfigBase
+from genie_gym.data.store import EpisodeStore, read_meta
+from genie_gym.models.checkpoint_io import PretrainedMixin, load_pretrained, resolve_model_checkpoint
+from genie_gym.models.configs import _ConfigBase, read_config_file
 
 UPSCALER_KIND = "upscaler"
 SHIPPED_UPSCALERS: dict[str, str] = {"smb": "upscaler-smb"}
@@ -108,23 +109,10 @@ UPSCALER_PRESETS: dict[str, dict[str, Any]] = {
 def get_upscaler_config(name_or_path: str | os.PathLike = "small") -> UpscalerConfig:
     """The preset ``name`` (``small``, ``paper``, ``paper-large``, ``tiny``) or a JSON file: the config's fields or a
     checkpoint's ``config.json`` of an upscaler."""
-    import json
-
     name = str(name_or_path)
     if name in UPSCALER_PRESETS:
         return UpscalerConfig.from_dict(dict(UPSCALER_PRESETS[name]))
-    path = Path(name)
-    if not path.is_file():
-        raise ValueError(f"no upscaler config named {name!r}: use one of {sorted(UPSCALER_PRESETS)} or the path of "
-                         "a JSON file")
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read upscaler config JSON {path}: {exc}") from exc
-    if isinstance(values, dict) and "model_kind" in values and "config" in values:
-        if values["model_kind"] != UPSCALER_KIND:
-            raise ValueError(f"{path} holds a {values['model_kind']} config, expected an {UPSCALER_KIND} config")
-        values = values["config"]
+    values, _ = read_config_file(UPSCALER_KIND, name, UPSCALER_PRESETS)
     return UpscalerConfig.from_dict(values)
 
 
@@ -242,8 +230,6 @@ class HiresPairDataset(Dataset):
 
     def __init__(self, store_dir: str | os.PathLike, split: str = "train", games: list[str] | None = None,
                  size: int = 256) -> None:
-        from genie_gym.data.store import EpisodeStore, read_meta
-
         self.store = EpisodeStore(store_dir)
         self.split = split
         self.size = int(size)
@@ -375,21 +361,13 @@ def render_upscaler(render_size: int | None, upscaler: str | os.PathLike | None,
 
 def _resolve_upscaler_dir(path: Path) -> Path:
     """A checkpoint directory, or a ``genie train upscaler`` run: the checkpoint its ``latest`` pointer names, else
-    its newest ``checkpoints/step_*`` (the layout of ``genie_gym.trainers.run_dir``, read here without importing the
-    trainers, which the library never does)."""
-    def holds_model(directory: Path) -> bool:  # a run directory has a config.json too, but no weights
-        return (directory / "config.json").is_file() and (directory / "model.safetensors").is_file()
-
-    if holds_model(path):
-        return path
-    pointer = path / "latest"
-    if pointer.is_file() and holds_model(path / pointer.read_text(encoding="utf-8").strip()):
-        return path / pointer.read_text(encoding="utf-8").strip()
-    steps = sorted(p for p in (path / "checkpoints").glob("step_*") if holds_model(p))
-    if steps:
-        return steps[-1]
-    raise FileNotFoundError(f"{path} holds no upscaler checkpoint (no config.json, no checkpoints/step_*): pass "
-                            "checkpoints/upscaler-smb, a run directory of `genie train upscaler`, or 'bicubic'")
+    its newest ``checkpoints/step_*`` (:func:`~genie_gym.models.checkpoint_io.resolve_model_checkpoint`)."""
+    try:
+        return resolve_model_checkpoint(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} holds no upscaler checkpoint (no config.json, no checkpoints/step_*): pass "
+                                "checkpoints/upscaler-smb, a run directory of `genie train upscaler`, or 'bicubic'"
+                                ) from None
 
 
 __all__ = [

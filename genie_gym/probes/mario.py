@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from genie_gym.conventions import FRAME_SHAPE
@@ -97,8 +98,6 @@ class MarioDetector:
     def load(cls, path: str | Path | None = None) -> MarioDetector:
         """From a directory with ``model.safetensors`` and ``config.json`` (default: the shipped
         ``checkpoints/mario-detector``). Weights are read with safetensors, never unpickled."""
-        from safetensors.torch import load_file
-
         directory = Path(path) if path is not None else default_path()
         config = json.loads((directory / "config.json").read_text())
         model = MarioNet(width=int(config.get("width", 32)))
@@ -107,8 +106,6 @@ class MarioDetector:
 
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
         """Write ``model.safetensors`` (fp32) and ``config.json`` (width, threshold and ``extra``)."""
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().contiguous() for k, v in self.model.state_dict().items()},

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -34,10 +33,14 @@ import numpy as np
 import torch
 
 from genie_gym.atomic import atomic_write_text
+from genie_gym.models.checkpoint_io import (  # noqa: F401  (holds_model, resolve_model_checkpoint: re-exported)
+    LATEST_POINTER,
+    STEP_DIR_PATTERN,
+    holds_model,
+    resolve_model_checkpoint,
+)
 
 TRAINING_STATE_FILE = "training_state.pt"
-LATEST_POINTER = "latest"
-_STEP_DIR = re.compile(r"^step_(\d{7,})$")
 
 
 def step_dir_name(step: int) -> str:
@@ -162,7 +165,7 @@ class RunDir:
             return []
         steps = []
         for child in self.checkpoints_dir.iterdir():
-            match = _STEP_DIR.match(child.name)
+            match = STEP_DIR_PATTERN.match(child.name)
             if match and (child / TRAINING_STATE_FILE).is_file():
                 steps.append(int(match.group(1)))
         return sorted(steps)
@@ -237,35 +240,3 @@ class RunDir:
         if not path.is_file():
             raise FileNotFoundError(f"{checkpoint} is not a training checkpoint: {TRAINING_STATE_FILE} is missing")
         return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def holds_model(directory: str | os.PathLike) -> bool:
-    """True when ``directory`` is a model checkpoint: ``config.json`` next to ``*.safetensors``."""
-    directory = Path(directory)
-    return (directory / "config.json").is_file() and any(directory.glob("*.safetensors"))
-
-
-def resolve_model_checkpoint(path: str | os.PathLike) -> Path:
-    """The model directory that ``path`` names, for every command that loads a trained model.
-
-    ``path`` is a checkpoint directory (``config.json`` + ``*.safetensors``) or a run directory: then the checkpoint
-    its ``latest`` pointer names, or, when that pointer is missing or stale, its newest ``checkpoints/step_*``. A
-    checkpoint without ``training_state.pt`` (weights only, e.g. copied back from another machine) counts: loading a
-    model needs only the weights. Raises ``FileNotFoundError`` with what to pass instead when ``path`` is neither.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; pass a training run directory or a checkpoint directory")
-    if holds_model(path):
-        return path
-    pointer = path / LATEST_POINTER
-    if pointer.is_file() and holds_model(target := path / pointer.read_text(encoding="utf-8").strip()):
-        return target
-    by_step = {int(match.group(1)): child for child in RunDir(path).checkpoints_dir.glob("step_*")
-               if (match := _STEP_DIR.match(child.name)) and holds_model(child)}
-    if by_step:
-        return by_step[max(by_step)]
-    raise FileNotFoundError(
-        f"{path} holds no model checkpoint (no config.json + *.safetensors, no checkpoints/step_*); "
-        "pass a run directory written by `genie train` or a checkpoint directory"
-    )

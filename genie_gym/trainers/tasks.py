@@ -64,6 +64,7 @@ from genie_gym.trainers.token_cache import (
     model_fingerprint,
 )
 from genie_gym.trainers.training_loop import Batch, TrainingTask
+from genie_gym.trainers.upscaler_task import build_upscaler_task
 
 FRAME_MODELS: tuple[str, ...] = ("tokenizer", "lam")
 TOKEN_MODELS: tuple[str, ...] = ("dynamics", "genie-redux")
@@ -337,8 +338,6 @@ def build_task(settings: TaskSettings, ctx: DistributedContext | None = None, pr
     if settings.model in FRAME_MODELS:
         return build_frame_task(settings)
     if settings.model in PAIR_MODELS:
-        from genie_gym.trainers.upscaler_task import build_upscaler_task
-
         return build_upscaler_task(settings)
     return build_token_task(settings, ctx or DistributedContext(), progress)
 
