@@ -10,47 +10,41 @@ took, and how uncertain the world model is along each run.
     python examples/ppo_in_dream.py --timesteps 30000 --out runs/ppo_dream     # ~12 min on 2 CPU cores
     python examples/ppo_in_dream.py --evaluate checkpoints/ppo-in-dream-smb --out runs/ppo_eval   # a saved policy
 
-Writes ``OUT/policy.safetensors`` (the policy's weights; ``safetensors.torch.load_model(PPO("CnnPolicy",
-env).policy, FILE)`` loads them) and ``OUT/result.json`` (the settings, the training rewards and the real-game
-figures).
+It is a thin caller of ``genie explore --env GenieDream-SMB-v0 --reward uncertainty``
+(``genie_gym.agents.explore_command.train_explorer``): the same settings train the same policy. Writes
+``OUT/policy.safetensors`` (the policy's weights; ``safetensors.torch.load_model(PPO("CnnPolicy", env).policy,
+FILE)`` loads them), ``OUT/checkpoint.pt`` (rerunning the command continues an interrupted run) and
+``OUT/result.json`` (``genie explore``'s: the run's settings, the training rewards, and the real-game figures under
+``ppo_in_dream``, ``random`` and ``right_biased``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from safetensors.torch import load_model, save_model
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import VecMonitor
-
-import genie_gym
+from genie_gym.agents import explore_command
 from genie_gym.agents.policy_agent import SHIPPED_POLICIES, resolve_policy
-from genie_gym.agents.ppo_settings import build_ppo
-from genie_gym.agents.random_agent import RightBiasedStickyAgent
-from genie_gym.agents.real_game_eval import real_game_runs
-from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
-from genie_gym.world_model import WorldModel
+from genie_gym.envs.registration import SHIPPED_DREAMS
+
+FIGURES = {"real_game": "ppo_in_dream", "real_game_random": "random", "real_game_right_biased": "right_biased"}
+"""``genie explore``'s real-game keys and this example's names for them."""
 
 
-class DreamRewardLog(BaseCallback):
-    """Keeps the mean return of the dream episodes finished so far (``VecMonitor``'s buffer) after every rollout."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.returns: list[float] = []
-
-    def _on_step(self) -> bool:
-        return True
-
-    def _on_rollout_end(self) -> None:
-        if self.model.ep_info_buffer:
-            self.returns.append(float(np.mean([info["r"] for info in self.model.ep_info_buffer])))
-            print(f"{self.num_timesteps} dreamed steps: mean dream episode reward {self.returns[-1]:.3f}", flush=True)
+def explore_args(args: argparse.Namespace) -> argparse.Namespace:
+    """This example's options as ``genie explore``'s (its own parser, so that its defaults apply)."""
+    parser = argparse.ArgumentParser()
+    explore_command.register(parser.add_subparsers())
+    env = next((env_id for env_id, name in SHIPPED_DREAMS.items() if name == args.checkpoint), args.checkpoint)
+    options = ["explore", "--env", env, "--reward", "uncertainty", "--out", args.out, "--timesteps",
+               str(args.timesteps), "--num-envs", str(args.num_dreams), "--n-steps", str(args.n_steps),
+               "--episode-steps", str(args.episode_steps), "--maskgit-steps", str(args.maskgit_steps),
+               "--eval-episodes", str(args.eval_episodes), "--eval-steps", str(args.eval_steps), "--seed",
+               str(args.seed)]
+    explore = parser.parse_args(options)
+    explore.random_baseline = True  # a uniformly random policy next to the trained one and the right-biased agent
+    return explore
 
 
 def main() -> None:
@@ -67,17 +61,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--evaluate", metavar="DIR", help="only evaluate the policy saved in DIR (result: --out)")
     args = parser.parse_args()
-    genie_gym.keep_freed_memory()
     out = Path(args.out)
-    source = Path(args.evaluate or args.out)  # where the policy is read from
-    world_model = WorldModel.from_pretrained(args.checkpoint)
-    dreams = VecMonitor(GenieDreamVecEnv(args.num_dreams, world_model=world_model,
-                                         max_episode_steps=args.episode_steps, maskgit_steps=args.maskgit_steps,
-                                         seed=args.seed))
-    model = build_ppo(dreams, args.seed, args.n_steps)
-    policy_file = source / "policy.safetensors"
-    result: dict = {"settings": vars(args)}
+    explore = explore_args(args)
     if args.evaluate:
+        source = Path(args.evaluate)
+        policy_file = source / "policy.safetensors"
         if not policy_file.is_file() and source.name in SHIPPED_POLICIES:  # e.g. a wheel install, outside a clone
             policy_file = resolve_policy(source)  # the installed copy, or one clear error
             source = policy_file.parent
@@ -85,48 +73,27 @@ def main() -> None:
             raise SystemExit(f"{policy_file} not found: train first with --out {source}, or evaluate a shipped "
                              f"policy: --evaluate {', '.join(SHIPPED_POLICIES)}")
         try:
-            load_model(model.policy, str(policy_file))  # strict: every weight, with its shape
-        except Exception as exc:  # a truncated file, another format, another policy's weights
-            raise SystemExit(f"{policy_file} is not a CnnPolicy saved by this script ({exc}); train again with "
-                             f"--out {source}") from None
+            figures = explore_command.evaluate_saved_policy(explore, policy_file)
+        except ValueError as exc:
+            raise SystemExit(f"{exc}; train again with --out {source}") from None
         trained_with = source / "result.json"  # keep the training run's settings and rewards
-        result = json.loads(trained_with.read_text()) if trained_with.is_file() else result
+        result = json.loads(trained_with.read_text()) if trained_with.is_file() else {"settings": vars(args)}
+        result.update(figures)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        log = DreamRewardLog()
-        start = time.perf_counter()
-        model.learn(total_timesteps=args.timesteps, callback=log)
-        result["train_seconds"] = time.perf_counter() - start
-        result["dream_episode_reward"] = log.returns[:: max(1, len(log.returns) // 20)]
-        save_model(model.policy, str(policy_file))  # the shared CNN once
-        print(f"trained {args.timesteps} dreamed steps in {result['train_seconds']:.0f} s; "
-              f"mean dream episode reward (uncertainty) over training: "
-              f"{', '.join(f'{r:.2f}' for r in result['dream_episode_reward'])}")
-    dreams.close()
-
+        try:
+            result = explore_command.train_explorer(explore)
+        except ValueError as exc:  # e.g. OUT holds a run with other settings
+            raise SystemExit(str(exc)) from None
+        rewards = result.get("training", {}).get("mean_episode_reward", [])
+        result["dream_episode_reward"] = rewards[:: max(1, len(rewards) // 20)]
+    for key, name in FIGURES.items():
+        if key in result:
+            result[name] = result.pop(key)
     eval_seed = 10_000 + args.seed  # seeds the dreams' contexts never used
     result["evaluation"] = {"episodes": args.eval_episodes, "steps": args.eval_steps, "seed": eval_seed}
-    rng = np.random.default_rng(eval_seed)
-
-    def trained(obs):
-        return model.predict(obs, deterministic=False)[0]  # sampled, as during training
-
-    right_biased = RightBiasedStickyAgent()  # the data-collection agent that scrolls SMB most: RIGHT 55%, JUMP 25%
-    right_biased.reset(eval_seed)
-    baselines = {"ppo_in_dream": trained, "random": lambda obs: rng.integers(0, 5), "right_biased": right_biased.act}
-    for name, act in baselines.items():
-        torch.manual_seed(eval_seed)  # the policy's samples: the same figures when a saved policy is evaluated again
-        result[name] = real_game_runs(str(world_model.settings["game"]), act, args.eval_episodes, args.eval_steps,
-                                      eval_seed, world_model)
-        figures = result[name]
-        shares = ", ".join(f"{action} {share:.0%}" for action, share in figures["action_share"].items())
-        print(f"real game, {name:>12}: furthest camera x {figures['mean_furthest_camera_x']} px "
-              f"(runs: {figures['furthest_camera_x']}), {figures['mean_distinct_screens']:.1f} distinct screens, "
-              f"world-model uncertainty along the run "
-              f"{figures['mean_uncertainty_along_run']:.3f}; actions {shares}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out / 'result.json'}" if args.evaluate else f"wrote {policy_file} and {out / 'result.json'}")
+    print(f"wrote {out / 'result.json'}")
 
 
 if __name__ == "__main__":

@@ -278,7 +278,17 @@ def _atomic_save(obj: dict[str, Any], path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Train (or resume, or return a finished run), save the policy, evaluate it in the real game."""
+    """``genie explore``: :func:`train_explorer`."""
+    train_explorer(args)
+
+
+def train_explorer(args: argparse.Namespace) -> dict[str, Any]:
+    """Train (or resume, or return a finished run), save the policy, evaluate it in the real game, write
+    ``OUT/result.json``; the one explorer training of ``genie explore`` and ``examples/ppo_in_dream.py``.
+
+    ``args``: the options of ``genie explore`` (its parser's namespace; the unset ones are filled in place). Returns
+    the run's ``result.json`` (that of a finished run as it is on disk).
+    """
     import torch
     from safetensors.torch import save_model
 
@@ -298,7 +308,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"{out} is already trained for {done} steps; pass --timesteps {done} or more")
     if done == args.timesteps and policy_file.is_file():
         print(f"{out} is finished ({policy_file}); nothing to do")
-        return
+        return json.loads(result_file.read_text())
 
     state = torch.load(checkpoint_file, weights_only=True) if checkpoint_file.is_file() else None
     trained = int(state["num_timesteps"]) if state is not None else 0
@@ -340,6 +350,37 @@ def run(args: argparse.Namespace) -> None:
         _evaluate_in_real_game(args, game, learner, world_model, out, policy_file, result)
     result_file.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {result_file}")
+    return result
+
+
+def evaluate_saved_policy(args: argparse.Namespace, policy_file: Path) -> dict[str, Any]:
+    """Play a ``policy.safetensors`` of a PPO run (``--agent ppo``) in the real game as :func:`train_explorer` plays
+    the policy it trained (the same figures for the same settings); returns them as ``result.json``'s real-game keys.
+
+    Raises ``ValueError`` when the file is not a ``CnnPolicy`` of this shape (a truncated file, another format).
+    """
+    from safetensors.torch import load_model
+
+    from genie_gym.agents.ppo_settings import build_ppo
+    from genie_gym.allocator import keep_freed_memory
+
+    resolve_agent_defaults(args)
+    keep_freed_memory()
+    if args.agent != "ppo":
+        raise ValueError("only a PPO run's policy (--agent ppo) is evaluated here")
+    _check_sizes(args, False)
+    venv, _, world_model, game = build_envs(args)
+    try:
+        learner = _Learner(build_ppo(venv, args.seed, args.n_steps))
+    finally:
+        venv.close()
+    try:
+        load_model(learner.model.policy, str(policy_file))  # strict: every weight, with its shape
+    except Exception as exc:  # a truncated file, another format, another policy's weights
+        raise ValueError(f"{policy_file} is not a CnnPolicy of this run's shape ({exc})") from None
+    result: dict[str, Any] = {}
+    _evaluate_in_real_game(args, game, learner, world_model, Path(args.out), policy_file, result)
+    return result
 
 
 def _check_sizes(args: argparse.Namespace, paper: bool) -> None:
@@ -531,11 +572,15 @@ def _evaluate_in_real_game(args: argparse.Namespace, game: str, learner: _Learne
         for name, file in (("real_game", policy_file), ("real_game_best", best_file)):
             act = autoexplore.episodic_actor(file, args.eval_steps, eval_seed)
             result[name] = real_game_runs(game, act, args.eval_episodes, args.eval_steps, eval_seed, world_model)
+    if getattr(args, "random_baseline", False):  # uniformly random actions (examples/ppo_in_dream.py)
+        rng = np.random.default_rng(eval_seed)
+        result["real_game_random"] = real_game_runs(game, lambda obs: rng.integers(0, 5), args.eval_episodes,
+                                                    args.eval_steps, eval_seed, world_model)
     right_biased = RightBiasedStickyAgent()
     right_biased.reset(eval_seed)
     result["real_game_right_biased"] = real_game_runs(game, right_biased.act, args.eval_episodes,
                                                       args.eval_steps, eval_seed, world_model)
-    for name in ("real_game", "real_game_best", "real_game_right_biased"):
+    for name in ("real_game", "real_game_best", "real_game_random", "real_game_right_biased"):
         if name not in result:
             continue
         figures = result[name]
