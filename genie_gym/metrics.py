@@ -10,6 +10,9 @@ import cv2
 import numpy as np
 import torch
 
+# torchmetrics (~0.3 s to import) is imported only by ssim(): `genie --help` and the probes import this module for
+# PSNR and camera_shift alone.
+
 
 def _as_frames(images: torch.Tensor) -> torch.Tensor:
     if images.ndim == 5:

@@ -34,8 +34,14 @@ import numpy as np
 
 from genie_gym.atomic import atomic_path
 from genie_gym.conventions import ACTION_NAMES
+from genie_gym.data.store import EpisodeStore
 from genie_gym.image_grid import image_grid
 from genie_gym.models.configs import DreamSettings
+from genie_gym.models.upscaler import FrameUpscaler, shipped_upscaler_dir
+from genie_gym.render_window import HEADLESS_HINT, require_display
+
+# Imported where used, since `genie --help` imports this module: pygame (only once a window opens), imageio (only to
+# write a --record file) and the policy agent (stable-baselines3, only with --policy).
 
 HEADER_HEIGHT = 22
 DEFAULT_ACTION = ACTION_NAMES.index("UP")
@@ -547,8 +553,6 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
 
 def _check_play_options(policy: str | None, actions_file: str | None, max_steps: int | None) -> None:
     """Refuse, before anything is loaded, a session that cannot show anything or would never stop."""
-    from genie_gym.render_window import HEADLESS_HINT, require_display
-
     require_display("genie play", f"{HEADLESS_HINT} (with --actions FILE, and --record out.gif to see the result)")
     if policy is not None and actions_file:
         raise ValueError("--policy and --actions both choose the actions: pass one of them")
@@ -647,8 +651,6 @@ def _save_and_close(session: PlaySession, summary: dict[str, object], record_sto
 def play_upscaler(game: str, scale: int, upscale: bool | None = None, upscaler: str | None = None):
     """The :class:`~genie_gym.models.upscaler.FrameUpscaler` that draws the play window's panels at ``64 * scale``,
     or ``None`` for pixel-by-pixel panels (see :func:`run_play`'s ``upscale`` / ``upscaler``)."""
-    from genie_gym.models.upscaler import FrameUpscaler, shipped_upscaler_dir
-
     if upscale is False:
         if upscaler is not None:
             raise ValueError("--upscaler DIR and --no-upscale contradict each other: pass one of them")
@@ -670,8 +672,6 @@ def _keyboard_action(pygame) -> int:
 
 
 def _write_played_episodes(session: PlaySession, store_dir: str, seed: int) -> list[str]:
-    from genie_gym.data.store import EpisodeStore
-
     game = session.real.unwrapped.game.name
     store = EpisodeStore(store_dir)
     written = []

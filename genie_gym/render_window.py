@@ -8,6 +8,9 @@ import sys
 
 import numpy as np
 
+# pygame is imported only when a window opens (FrameWindow): `import genie_gym` imports this module (the retro env's
+# human render mode), and most runs never show a window.
+
 HEADLESS_HINT = "set SDL_VIDEODRIVER=dummy to run without a window"
 
 

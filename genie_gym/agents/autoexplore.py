@@ -51,6 +51,9 @@ from genie_gym.agents.curiosity import CuriosityRewardVecEnv
 from genie_gym.agents.policy_agent import PolicyAgent
 from genie_gym.atomic import atomic_path
 
+# build_eval_env imports genie_gym.agents.explore_command where it is used: that module imports this one (the paper
+# agent of `genie explore`), so a module-level import here would close an import cycle.
+
 EPSILON_START, EPSILON_END, EPSILON_DECAY_FRACTION = 0.1, 0.01, 0.5
 """The paper's epsilon-greedy schedule: 0.1 linearly down to 0.01 over the first half of training (150 of 300 epochs),
 then 0.01."""

@@ -36,6 +36,9 @@ from genie_gym.conventions import FRAME_SIZE, NUM_ACTIONS
 
 CURIOSITY_KINDS = ("rf", "vae")
 
+BatchLoss = Callable[[np.ndarray], tuple[torch.Tensor, dict[str, float]]]
+"""``loss(row indices) -> (loss, named parts)``: one minibatch of an online update (:func:`train_epochs`)."""
+
 
 def frames_to_input(frames: torch.Tensor) -> torch.Tensor:
     """uint8 ``(B, 64, 64, 3)`` frames -> float ``(B, 3, 64, 64)`` in ``[0, 1]``."""
@@ -111,7 +114,7 @@ def vae_loss(encoder: FrameEncoder, decoder: FrameDecoder, x: torch.Tensor) -> t
 
 
 def train_epochs(module: nn.Module, optimizer: torch.optim.Optimizer,
-                 loss: Callable[[np.ndarray], tuple[torch.Tensor, dict[str, float]]], rows: int, epochs: int,
+                 loss: BatchLoss, rows: int, epochs: int,
                  minibatch_size: int, rng: np.random.Generator) -> dict[str, float]:
     """Train ``module`` for ``epochs`` passes over ``rows`` buffered rows, each pass in a new random order (drawn from
     ``rng``) cut into minibatches of ``minibatch_size``; ``loss(row indices) -> (loss, named parts)``. The module is in
@@ -133,6 +136,45 @@ def train_epochs(module: nn.Module, optimizer: torch.optim.Optimizer,
             batches += 1
     module.eval()
     return {name: total / batches for name, total in sums.items()}
+
+
+class OnlineTraining:
+    """What the two curiosity wrappers share (:class:`CuriosityRewardVecEnv`,
+    :class:`genie_gym.agents.curiosity_wm.WorldModelCuriosityVecEnv`): they buffer what they see, train their networks
+    on it every ``update_every`` steps with :func:`train_epochs` and keep the last losses and the count of updates.
+
+    A subclass calls :meth:`_init_training`, sets ``device`` and ``optimizer`` and defines :meth:`_buffered_loss`.
+    """
+
+    device: torch.device
+    optimizer: torch.optim.Optimizer | None
+
+    def _init_training(self, seed: int, update_every: int, epochs: int, minibatch_size: int) -> None:
+        self.update_every, self.epochs, self.minibatch_size = int(update_every), int(epochs), int(minibatch_size)
+        self._rng = np.random.default_rng(seed)
+        self._buffer: list[Any] = []
+        self.updates = 0
+        self.last_losses: dict[str, float] = {}
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+    def _buffered_loss(self, buffer: list[Any]) -> tuple[nn.Module, int, BatchLoss]:
+        """The module that trains, the number of rows in ``buffer`` and ``loss(row indices)``
+        (:func:`train_epochs`)."""
+        raise NotImplementedError
+
+    def train_on_buffer(self) -> dict[str, float]:
+        """Train on the buffered steps, empty the buffer; returns the mean losses."""
+        if not self._buffer:
+            return self.last_losses
+        buffer, self._buffer = self._buffer, []
+        module, rows, loss = self._buffered_loss(buffer)
+        assert self.optimizer is not None
+        self.last_losses = train_epochs(module, self.optimizer, loss, rows, self.epochs, self.minibatch_size,
+                                        self._rng)
+        self.updates += 1
+        return self.last_losses
 
 
 class ForwardModel(nn.Module):
@@ -207,7 +249,7 @@ class CuriosityModel(nn.Module):
         return loss, parts
 
 
-class CuriosityRewardVecEnv(VecEnvWrapper):
+class CuriosityRewardVecEnv(OnlineTraining, VecEnvWrapper):
     """Replaces a VecEnv's reward with the curiosity reward of :class:`CuriosityModel` and trains the model online.
 
     Every ``update_every`` steps (of all envs together: ``update_every * num_envs`` transitions) the model trains
@@ -236,13 +278,9 @@ class CuriosityRewardVecEnv(VecEnvWrapper):
         self.device = torch.device(device)
         self.model = CuriosityModel(kind, feature_dim, int(venv.action_space.n), seed).to(self.device)
         self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=lr)
-        self.update_every, self.epochs, self.minibatch_size = int(update_every), int(epochs), int(minibatch_size)
-        self._rng = np.random.default_rng(seed)
-        self._buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._init_training(seed, update_every, epochs, minibatch_size)
         self._last_obs: np.ndarray | None = None
         self._actions: np.ndarray | None = None
-        self.updates = 0
-        self.last_losses: dict[str, float] = {}
 
     def reset(self) -> np.ndarray:
         obs = self.venv.reset()
@@ -270,23 +308,14 @@ class CuriosityRewardVecEnv(VecEnvWrapper):
         self._last_obs = obs.copy()
         return obs, reward, dones, infos
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-
-    def train_on_buffer(self) -> dict[str, float]:
-        """Train the curiosity model on the buffered transitions, empty the buffer; returns the mean losses."""
-        if not self._buffer:
-            return self.last_losses
-        obs, actions, next_obs = (np.concatenate(parts) for parts in zip(*self._buffer, strict=True))
-        self._buffer = []
+    def _buffered_loss(self, buffer: list[Any]) -> tuple[nn.Module, int, BatchLoss]:
+        """The curiosity model trains on the buffered transitions ``(obs, actions, next_obs)``."""
+        obs, actions, next_obs = (np.concatenate(parts) for parts in zip(*buffer, strict=True))
 
         def loss(rows: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
             return self.model.loss(self._tensor(obs[rows]), self._tensor(actions[rows]), self._tensor(next_obs[rows]))
 
-        self.last_losses = train_epochs(self.model, self.optimizer, loss, len(obs), self.epochs, self.minibatch_size,
-                                        self._rng)
-        self.updates += 1
-        return self.last_losses
+        return self.model, len(obs), loss
 
     def state(self) -> dict[str, Any]:
         """Everything needed to resume: the model's and the optimizer's state (tensors and numbers only)."""

@@ -30,7 +30,14 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from torch import nn
 
-from genie_gym.agents.curiosity import encoded_features, feature_networks, frames_to_input, train_epochs, vae_loss
+from genie_gym.agents.curiosity import (
+    BatchLoss,
+    OnlineTraining,
+    encoded_features,
+    feature_networks,
+    frames_to_input,
+    vae_loss,
+)
 from genie_gym.agents.uncertainty_reward import TransitionRewardVecEnv
 from genie_gym.conventions import FRAME_SIZE
 from genie_gym.world_model import WorldModel
@@ -79,7 +86,7 @@ class FeatureMap(nn.Module):
         return vae_loss(self.encoder, self.decoder, frames_to_input(frames))
 
 
-class WorldModelCuriosityVecEnv(TransitionRewardVecEnv):
+class WorldModelCuriosityVecEnv(OnlineTraining, TransitionRewardVecEnv):
     """Replaces a real-game VecEnv's reward with :meth:`FeatureMap.sse` between the world model's predicted next frame
     and the real one (module docstring).
 
@@ -112,11 +119,7 @@ class WorldModelCuriosityVecEnv(TransitionRewardVecEnv):
         self.learn = bool(learn)
         trainable = [p for p in self.features.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=lr) if trainable else None
-        self.update_every, self.epochs, self.minibatch_size = int(update_every), int(epochs), int(minibatch_size)
-        self._rng = np.random.default_rng(seed)
-        self._buffer: list[np.ndarray] = []
-        self.updates = 0
-        self.last_losses: dict[str, float] = {}
+        self._init_training(seed, update_every, epochs, minibatch_size)
 
     @property
     def kind(self) -> str:
@@ -150,20 +153,10 @@ class WorldModelCuriosityVecEnv(TransitionRewardVecEnv):
         self.windows.reset(obs, np.flatnonzero(dones))
         return obs, reward, dones, infos
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-
-    def train_on_buffer(self) -> dict[str, float]:
-        """Train the VAE on the buffered real frames, empty the buffer; returns the mean losses."""
-        if not self._buffer:
-            return self.last_losses
-        frames = np.concatenate(self._buffer)
-        self._buffer = []
-        self.last_losses = train_epochs(self.features, self.optimizer,
-                                        lambda rows: self.features.loss(self._tensor(frames[rows])), len(frames),
-                                        self.epochs, self.minibatch_size, self._rng)
-        self.updates += 1
-        return self.last_losses
+    def _buffered_loss(self, buffer: list[Any]) -> tuple[nn.Module, int, BatchLoss]:
+        """The VAE trains on the buffered real frames."""
+        frames = np.concatenate(buffer)
+        return self.features, len(frames), lambda rows: self.features.loss(self._tensor(frames[rows]))
 
     def state(self) -> dict[str, Any]:
         """Everything needed to resume: the features' and the optimizer's state (tensors and numbers only)."""

@@ -22,9 +22,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_model
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticCnnPolicy
+from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticCnnPolicy
 
 from genie_gym.conventions import FRAME_SIZE, NUM_ACTIONS
+from genie_gym.world_model import checkpoint_search_paths
 
 POLICY_FILE = "policy.safetensors"
 SHIPPED_POLICIES = ("ppo-in-dream-smb",)
@@ -46,8 +54,6 @@ def resolve_policy(path: str | Path) -> Path:
         return local
     name = path.parent.name if path.name == POLICY_FILE else path.name
     if name in SHIPPED_POLICIES:
-        from genie_gym.world_model import checkpoint_search_paths
-
         searched = checkpoint_search_paths()
         for root in searched:
             if (root / name / POLICY_FILE).is_file():
@@ -64,13 +70,9 @@ def weight_shapes(path: Path) -> dict[str, list[int]]:
     """The shape of every tensor of a policy's weights: a safetensors file (read from its header), else a
     ``genie explore`` ``checkpoint.pt`` (its ``"policy"`` state dict, loaded with ``weights_only=True``)."""
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as handle:
             return {name: list(handle.get_slice(name).get_shape()) for name in handle.keys()}
     except Exception:  # not safetensors: a torch checkpoint, or not weights at all (the loader says so)
-        import torch
-
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("policy", state) if isinstance(state, dict) else {}
         return {name: list(value.shape) for name, value in state.items() if isinstance(value, torch.Tensor)}
@@ -121,10 +123,6 @@ class PolicyAgent:
         return resolve_policy(path)
 
     def _load(self):
-        import gymnasium as gym
-        import torch
-        from stable_baselines3.common.policies import ActorCriticCnnPolicy
-
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         # SB3 trains image policies on channel-first observations (VecTransposeImage): (3, 64, 64)
@@ -135,8 +133,6 @@ class PolicyAgent:
                 policy = ActorCriticCnnPolicy(observation_space, gym.spaces.Discrete(NUM_ACTIONS),
                                               lr_schedule=lambda _: 0.0)
             else:
-                from sb3_contrib.common.recurrent.policies import RecurrentActorCriticCnnPolicy
-
                 policy = RecurrentActorCriticCnnPolicy(observation_space, gym.spaces.Discrete(NUM_ACTIONS),
                                                        lr_schedule=lambda _: 0.0, **layout)
             self._load_weights(policy)
@@ -148,8 +144,6 @@ class PolicyAgent:
         self._generator = torch.Generator()
 
     def _load_weights(self, policy) -> None:
-        from safetensors.torch import load_model
-
         load_model(policy, str(self.path))
 
     def reset(self, seed: int) -> None:
@@ -159,16 +153,12 @@ class PolicyAgent:
             self._load()
         self._generator.manual_seed(int(seed))
         if self.recurrent:
-            import torch
-
             shape = self._policy.lstm_hidden_state_shape  # (layers, 1, hidden)
             self._lstm_state = (torch.zeros(shape), torch.zeros(shape))
 
     def act(self, obs: np.ndarray) -> int:
         """An action in ``[0, 5)`` for an RGB uint8 ``(64, 64, 3)`` frame (a uniformly random one with probability
         ``epsilon``; the policy still sees the frame, so a recurrent policy's state moves on)."""
-        import torch
-
         probs = self._probs(obs, advance=True)
         if self.epsilon > 0:
             draw = torch.rand(2, generator=self._generator)
@@ -185,8 +175,6 @@ class PolicyAgent:
     def _probs(self, obs: np.ndarray, advance: bool = False):
         """The action probabilities; a recurrent policy keeps the LSTM state it reaches only with ``advance`` (``act``
         moves the episode on, ``probabilities`` only looks)."""
-        import torch
-
         if self._policy is None:
             self.reset(0)
         with torch.no_grad():
@@ -199,8 +187,6 @@ class PolicyAgent:
             return distribution.distribution.probs[0]
 
     def _observation(self, obs: np.ndarray):
-        import torch
-
         return torch.from_numpy(np.ascontiguousarray(obs.transpose(2, 0, 1)))[None]
 
     def __repr__(self) -> str:
@@ -224,8 +210,6 @@ class ExploreCheckpointAgent(PolicyAgent):
         return path
 
     def _load_weights(self, policy) -> None:
-        import torch
-
         policy.load_state_dict(torch.load(self.path, map_location="cpu", weights_only=True)["policy"])
 
 
@@ -244,9 +228,6 @@ class SB3ZipAgent(PolicyAgent):
         return path
 
     def _load(self) -> None:
-        import torch
-        from stable_baselines3 import PPO
-
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         try:  # the schedules are replaced, as SB3 suggests for zips saved by other versions: play needs none

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from genie_gym.conventions import FRAME_SHAPE
+from genie_gym.world_model import checkpoint_search_paths
 
 GRID = 16  # heatmap cells per side: one per 4x4 patch of the 64x64 frame
 CELL = FRAME_SHAPE[0] // GRID
@@ -137,8 +138,6 @@ class MarioDetector:
 
 def default_path() -> Path:
     """The shipped detector's directory (``checkpoints/mario-detector``, or the installed copy)."""
-    from genie_gym.world_model import checkpoint_search_paths
-
     for root in checkpoint_search_paths():
         if (root / DEFAULT_NAME / "model.safetensors").is_file():
             return root / DEFAULT_NAME

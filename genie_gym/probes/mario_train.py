@@ -33,6 +33,7 @@ from genie_gym.agents.random_agent import RightBiasedStickyAgent, RunnerAgent, S
 from genie_gym.conventions import preprocess_frame
 from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.probes.mario import CELL, GRID, MarioDetector, MarioNet, cell_centroid, to_input
+from genie_gym.world_model import WorldModel
 
 PLAYER_X, PLAYER_Y, PLAYER_SIZE, GAME_TASK = 0x03AD, 0x00CE, 0x0754, 0x0772
 BROWN, RED = (136, 112, 0), (216, 40, 0)
@@ -129,8 +130,6 @@ def collect(seeds: range, steps: int, erase_every: int) -> dict[str, np.ndarray]
 
 def tokenizer_round_trip(frames: np.ndarray, checkpoint: str, batch: int = 256) -> np.ndarray:
     """Each frame through the world model's tokenizer alone (encode + decode), the blur a dream's frames carry."""
-    from genie_gym.world_model import WorldModel
-
     world_model = WorldModel.from_pretrained(checkpoint)
     parts = [world_model.reconstruct(frames[i : i + batch, None])[:, 0] for i in range(0, len(frames), batch)]
     return np.concatenate(parts)
