@@ -130,9 +130,13 @@ def test_wheel_install_carries_the_shipped_checkpoint(tmp_path):
     repo = Path(__file__).resolve().parent.parent
     # build from a clean copy of the sources, so no build/ left over in the checkout leaks into (or from) the wheel
     source = tmp_path / "source"
-    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "data", "runs", "outputs", "build", "*.egg-info", "__pycache__", ".*_cache",
-        "annotation_clips"))
+    everywhere = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache")
+    top_level = {"data", "runs", "outputs", "annotation_clips"}  # the checkout's work folders, not genie_gym/data
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return set(everywhere(directory, names)) | (top_level & set(names) if Path(directory) == repo else set())
+
+    shutil.copytree(repo, source, ignore=ignore)
     wheel_dir = tmp_path / "wheel"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(wheel_dir), str(source)], check=True, cwd=tmp_path)
