@@ -570,30 +570,28 @@ def _open_window(pygame, env_id: str):
     return font
 
 
+def _key_commands(pygame, session: PlaySession) -> dict[int, Callable[[], None]]:
+    """What each command key does to ``session`` (the help line of the window lists them)."""
+
+    def toggle_pause() -> None:
+        session.state.paused = not session.state.paused
+
+    return {pygame.K_TAB: session.toggle_dream, pygame.K_b: session.toggle_side_by_side, pygame.K_p: toggle_pause,
+            pygame.K_r: session.reset, pygame.K_a: session.toggle_policy, pygame.K_u: session.toggle_overlay}
+
+
 def _handle_keys(pygame, session: PlaySession) -> tuple[bool, bool]:
     """Apply the keys pressed since the last frame to ``session`` (all of them, also those after Esc/Q); returns
     ``(running, step_once)``: ``False`` once the window is closed or Esc/Q pressed, ``True`` if ``N`` was pressed."""
     running, step_once = True, False
+    commands = _key_commands(pygame, session)
     for event in pygame.event.get():
-        if event.type == pygame.QUIT:
+        if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key in (pygame.K_ESCAPE, pygame.K_q)):
             running = False
-        elif event.type == pygame.KEYDOWN:
-            if event.key in (pygame.K_ESCAPE, pygame.K_q):
-                running = False
-            elif event.key == pygame.K_TAB:
-                session.toggle_dream()
-            elif event.key == pygame.K_b:
-                session.toggle_side_by_side()
-            elif event.key == pygame.K_p:
-                session.state.paused = not session.state.paused
-            elif event.key == pygame.K_n:
-                step_once = True
-            elif event.key == pygame.K_r:
-                session.reset()
-            elif event.key == pygame.K_a:
-                session.toggle_policy()
-            elif event.key == pygame.K_u:
-                session.toggle_overlay()
+        elif event.type == pygame.KEYDOWN and event.key == pygame.K_n:
+            step_once = True
+        elif event.type == pygame.KEYDOWN and event.key in commands:
+            commands[event.key]()
     return running, step_once
 
 
