@@ -73,7 +73,7 @@ def dream_step(env: gym.Env):
     def step() -> None:
         dreams.world_model.step(dreams.state, action, settings.maskgit_steps, settings.temperature, dreams.generator,
                                 settings.action_guidance, hold_pixels=settings.hold_pixels,
-                                hold_bias=settings.hold_bias)
+                                hold_bias=settings.hold_bias, change_temperature=settings.change_temperature)
 
     return step
 

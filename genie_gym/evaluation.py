@@ -33,11 +33,11 @@ from genie_gym.world_model import WorldModel
 class EvalSettings:
     """Protocol settings (defaults are the paper's).
 
-    The sampling settings (``maskgit_steps``, ``temperature``, ``action_guidance``, ``hold_pixels``, ``hold_bias``)
-    are resolved like a dream's (:meth:`WorldModel.dream_settings`): ``None`` takes the world model's ``dream.json``
-    value, else :class:`~genie_gym.models.configs.DreamSettings`' default. ``maskgit_steps`` is the protocol's 25
-    (the paper's appendix A.2) unless set, whatever ``dream.json`` says, so evaluations of different world models
-    compare.
+    The sampling settings (``maskgit_steps``, ``temperature``, ``action_guidance``, ``hold_pixels``, ``hold_bias``,
+    ``change_temperature``) are resolved like a dream's (:meth:`WorldModel.dream_settings`): ``None`` takes the world
+    model's ``dream.json`` value, else :class:`~genie_gym.models.configs.DreamSettings`' default. ``maskgit_steps``
+    is the protocol's 25 (the paper's appendix A.2) unless set, whatever ``dream.json`` says, so evaluations of
+    different world models compare.
     """
 
     context_frames: int = 2
@@ -51,6 +51,7 @@ class EvalSettings:
     action_guidance: float | None = None
     hold_pixels: bool | None = None
     hold_bias: float | None = None
+    change_temperature: float | None = None
     batch_size: int = 8
     max_sequences: int | None = None
     seed: int = 0
@@ -332,7 +333,8 @@ def predict_sequences(world_model: WorldModel, frames: np.ndarray, actions: np.n
     context, predicted = settings.context_frames, settings.predicted_frames
     sampling = world_model.dream_settings(maskgit_steps=settings.maskgit_steps, temperature=settings.temperature,
                                           action_guidance=settings.action_guidance, hold_pixels=settings.hold_pixels,
-                                          hold_bias=settings.hold_bias)
+                                          hold_bias=settings.hold_bias,
+                                          change_temperature=settings.change_temperature)
     rng = np.random.default_rng(settings.seed)
     measures_gain = getattr(world_model.dynamics.config, "action_source", None) == "ground_truth"
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ("prediction", "random_prediction", "reconstruction",
@@ -353,7 +355,8 @@ def predict_sequences(world_model: WorldModel, frames: np.ndarray, actions: np.n
                 batch_frames[:, :context], acts, predicted, mode=settings.mode,
                 frames_per_step=settings.frames_per_step, maskgit_steps=sampling.maskgit_steps,
                 temperature=sampling.temperature, generator=generator, action_guidance=sampling.action_guidance,
-                hold_pixels=sampling.hold_pixels, hold_bias=sampling.hold_bias)
+                hold_pixels=sampling.hold_pixels, hold_bias=sampling.hold_bias,
+                change_temperature=sampling.change_temperature)
             parts[name].append(predicted_frames)
         parts["actions"].append(np.asarray(batch_actions, dtype=np.int64))
         parts["random_actions"].append(np.asarray(fake_actions, dtype=np.int64))

@@ -54,6 +54,7 @@ DREAM_DEFAULTS: dict[str, Any] = {
     "dreams_per_pass": None,
     "hold_pixels": _SAMPLING["hold_pixels"],
     "hold_bias": _SAMPLING["hold_bias"],
+    "change_temperature": _SAMPLING["change_temperature"],
 }
 """The keys of ``dream.json`` and their defaults: the sampling settings' are :class:`DreamSettings`' (their one
 place, listed here in the order ``dream.json`` is written); ``game`` is the real game a dream resets from (a world
@@ -373,26 +374,29 @@ class WorldModel:
     def step(self, state: DreamState, actions: np.ndarray, maskgit_steps: int | None = None,
              temperature: float | None = None, generator: torch.Generator | None = None,
              action_guidance: float | None = None, hold_pixels: bool | None = None,
-             hold_bias: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
+             hold_bias: float | None = None,
+             change_temperature: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Dream one frame per batch element.
 
         Args:
             actions: int ``(B,)`` in ``[0, 5)``.
-            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias: sampling settings (``None``:
-                ``dream.json``'s; :meth:`dream_settings`).
+            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias, change_temperature: sampling
+                settings (``None``: ``dream.json``'s; :meth:`dream_settings`).
         Returns:
             ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
         """
         actions = self._validate_actions(np.asarray(actions).reshape(-1, 1), state.batch_size, 1)[:, 0]
         action_ids = torch.from_numpy(actions).to(self.device)
         sampling = self.dream_settings(maskgit_steps=maskgit_steps, temperature=temperature,
-                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias)
+                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias,
+                                       change_temperature=change_temperature)
         frames, ids, entropies, first = [], [], [], 0
         for stream, decoder in zip(state.streams, state.decoders, strict=True):  # one pass per group, in order
             tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size],
                                                 maskgit_steps=sampling.maskgit_steps,
                                                 temperature=sampling.temperature, generator=generator,
-                                                action_guidance=sampling.action_guidance, hold_bias=sampling.hold_bias)
+                                                action_guidance=sampling.action_guidance, hold_bias=sampling.hold_bias,
+                                                change_temperature=sampling.change_temperature)
             frames.append(float_to_frames(decoder.next_frame(tokens)).cpu().numpy())
             ids.append(tokens)
             entropies.append(entropy.float().cpu())
@@ -416,7 +420,8 @@ class WorldModel:
     def predict(self, frames: np.ndarray, actions: np.ndarray, num_frames: int, mode: str = "single",
                 frames_per_step: int = 1, maskgit_steps: int | None = None, temperature: float | None = None,
                 generator: torch.Generator | None = None, action_guidance: float | None = None,
-                hold_pixels: bool | None = None, hold_bias: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
+                hold_pixels: bool | None = None, hold_bias: float | None = None,
+                change_temperature: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Predict ``num_frames`` future frames from context frames and all actions (the evaluation protocol).
 
         Args:
@@ -424,8 +429,8 @@ class WorldModel:
             actions: int ``(B, Tc + num_frames - 1)``; ``actions[:, t]`` leads from frame t to frame t + 1.
             mode: ``"single"`` (all future frames in one MaskGIT pass) or ``"autoregressive"``
                 (``frames_per_step`` frames at a time given all previous).
-            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias: sampling settings (``None``:
-                ``dream.json``'s; :meth:`dream_settings`).
+            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias, change_temperature: sampling
+                settings (``None``: ``dream.json``'s; :meth:`dream_settings`).
         Returns:
             ``(frames uint8 (B, num_frames, 64, 64, 3), uncertainty float (B, num_frames, h, w))``.
         """
@@ -435,7 +440,8 @@ class WorldModel:
         tokens = self.encode(frames)
         action_ids = torch.from_numpy(actions).to(self.device)
         sampling = self.dream_settings(maskgit_steps=maskgit_steps, temperature=temperature,
-                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias)
+                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias,
+                                       change_temperature=change_temperature)
         steps, temperature, guidance = sampling.maskgit_steps, sampling.temperature, sampling.action_guidance
         if mode == "autoregressive" and frames_per_step == 1:
             # the cached stream gives the same tokens as a full recompute (tested), at a fraction of the cost
@@ -443,7 +449,8 @@ class WorldModel:
             predicted, uncertainty = [], []
             for index in range(num_frames):
                 ids, entropy = stream.next_frame(action_ids[:, context - 1 + index], steps, temperature, generator,
-                                                 action_guidance=guidance, hold_bias=sampling.hold_bias)
+                                                 action_guidance=guidance, hold_bias=sampling.hold_bias,
+                                                 change_temperature=sampling.change_temperature)
                 predicted.append(ids)
                 uncertainty.append(entropy)
             predicted_tokens, entropies = torch.stack(predicted, dim=1), torch.stack(uncertainty, dim=1)
@@ -451,7 +458,8 @@ class WorldModel:
             result = self.dynamics.generate(tokens, action_ids, num_frames=num_frames, mode=mode,
                                             frames_per_step=frames_per_step, maskgit_steps=steps,
                                             temperature=temperature, generator=generator,
-                                            action_guidance=guidance, hold_bias=sampling.hold_bias)
+                                            action_guidance=guidance, hold_bias=sampling.hold_bias,
+                                            change_temperature=sampling.change_temperature)
             predicted_tokens, entropies = result.tokens, result.entropy
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
         if sampling.hold_pixels:

@@ -113,7 +113,12 @@ def test_hold_settings_are_arguments_like_maskgit_steps_and_leave_the_shared_mod
     with pytest.raises(ValueError, match="hold_bias must be >= 0"):
         plain.hold_bias = -1.0
     vec.close()
+    calibrated = GenieDreamEnv(world_model=world_model, change_temperature=1.0, maskgit_steps=2)
+    assert calibrated.change_temperature == 1.0 and calibrated.reset(seed=0)[0].shape == (64, 64, 3)
+    assert calibrated.step(1)[0].shape == (64, 64, 3)  # the keep-or-change sampler runs in the env's dream
+    calibrated.close()
     for bad, error in (({"hold_bias": -1.0}, "hold_bias must be >= 0"), ({"maskgit_steps": 0}, "maskgit_steps must"),
+                       ({"change_temperature": -0.5}, "change_temperature must be >= 0"),
                        ({"hold_pixel": True}, r"unknown dream setting\(s\) \['hold_pixel'\]")):
         with pytest.raises((ValueError, TypeError), match=error):
             GenieDreamEnv(world_model=world_model, **bad)

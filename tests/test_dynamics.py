@@ -137,7 +137,8 @@ def test_logits_are_causal_in_time(real_tokens):
             assert not torch.allclose(out[:, 3], base[:, 3])
 
 
-def test_cached_stream_equals_full_recompute(trained, real_tokens):
+@pytest.mark.parametrize("change_temperature", [0.0, 1.0])
+def test_cached_stream_equals_full_recompute(trained, real_tokens, change_temperature):
     ids, actions, _ = real_tokens
     context, num_new = ids[:3, :2], 3
     full = trained.generate(
@@ -150,13 +151,15 @@ def test_cached_stream_equals_full_recompute(trained, real_tokens):
         temperature=1.0,
         generator=torch.Generator().manual_seed(7),
         use_cache=False,
+        change_temperature=change_temperature,
     )
     stream = trained.start_stream(context, actions[:3, :1], max_context_frames=None)
     generator = torch.Generator().manual_seed(7)
     tokens, entropies = [], []
     for t in range(num_new):
         frame_tokens, entropy = stream.next_frame(
-            actions[:3, 1 + t], maskgit_steps=10, temperature=1.0, generator=generator
+            actions[:3, 1 + t], maskgit_steps=10, temperature=1.0, generator=generator,
+            change_temperature=change_temperature,
         )
         tokens.append(frame_tokens)
         entropies.append(entropy)
@@ -368,6 +371,40 @@ def test_maskgit_sampling_draws_from_the_tempered_softmax():
     assert torch.equal(again, _sample_categorical(rows[:100].clone(), 1.0, torch.Generator().manual_seed(3)))
     one_hot = torch.full((50, 8), -1e4).index_fill_(1, torch.tensor([7]), 0.0)
     assert (_sample_categorical(one_hot, 1.0, None) == 7).all()  # the last id is reachable
+
+
+def test_change_temperature_draws_keep_or_change_at_the_models_odds_and_the_new_id_apart():
+    from genie_gym.models.maskgit import _sample_hold_or_change, maskgit_decode
+
+    # id 0 held with p 0.7; ids 1 / 2 share the rest 2:1 (0.2 / 0.1); id 3 impossible
+    probs = torch.tensor([0.7, 0.2, 0.1, 0.0])
+    logits = probs.clamp(min=1e-30).log().expand(1, 60000, 4).contiguous()
+    held = torch.zeros(1, 60000, dtype=torch.long)
+    ids, confidence = _sample_hold_or_change(logits, held, 1.0, 1.0, torch.Generator().manual_seed(0))
+    assert torch.allclose(confidence, torch.tensor(0.7).log())  # of the decision, whatever was drawn
+    frequency = torch.bincount(ids.flatten(), minlength=4).float() / ids.numel()
+    assert torch.allclose(frequency, probs, atol=0.01)  # c = 1, T = 1: the model's own distribution
+    ids, _ = _sample_hold_or_change(logits, held, 0.0, 1.0, torch.Generator().manual_seed(0))
+    frequency = torch.bincount(ids.flatten(), minlength=4).float() / ids.numel()
+    # T = 0: the change still happens 30% of the time (plain argmax would hold always), always to the likelier id
+    assert abs(frequency[0] - 0.7) < 0.01 and abs(frequency[1] - 0.3) < 0.01 and frequency[2:].sum() == 0
+    sharp, _ = _sample_hold_or_change(logits, held, 0.0, 0.05, torch.Generator().manual_seed(0))
+    assert (sharp == 0).all()  # a cold decision keeps the likelier outcome
+    certain = torch.tensor([1.0, 0.0, 0.0, 0.0]).clamp(min=1e-30).log().expand(1, 1000, 4).contiguous()
+    assert (_sample_hold_or_change(certain, held[:, :1000], 1.0, 1.0, None)[0] == 0).all()
+
+    # through maskgit_decode: the argmax of every step holds; with c = 1 the change rate is the model's
+    def logits_fn(ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return probs.clamp(min=1e-30).log().expand(*positions.shape, 4)
+
+    previous = torch.zeros(4, 500, dtype=torch.long)
+    plain, _, _ = maskgit_decode(logits_fn, 4, 500, 4, 8, 0.25, torch.Generator().manual_seed(1), torch.device("cpu"))
+    assert (plain == 0).float().mean() > 0.95
+    calibrated, _, _ = maskgit_decode(logits_fn, 4, 500, 4, 8, 0.25, torch.Generator().manual_seed(1),
+                                      torch.device("cpu"), previous=previous, change_temperature=1.0)
+    assert abs((calibrated != 0).float().mean() - 0.3) < 0.03
+    with pytest.raises(ValueError, match="needs the previous ids"):
+        maskgit_decode(logits_fn, 4, 500, 4, 8, 0.25, None, torch.device("cpu"), change_temperature=1.0)
 
 
 def test_changed_token_weight_upweights_the_tokens_that_change(real_tokens):

@@ -46,9 +46,15 @@ def test_hold_from_start_and_long_dream_on_a_tiny_world_model(tiny_checkpoint: P
     assert "GenieDream-Benchmark-v0, 3 MaskGIT step(s)" in out and "RIGHT, DOWN on steps 30-33" in out
     assert out.count("dream 1 ") == 3 and out.count("the dreamed camera moved in") == 3
     assert main(["probe", "long-dream", "--checkpoint", str(tiny_checkpoint), "--seeds", "1", "--steps", "16",
-                 "--moments", "14", "16", "--maskgit-steps", "1"]) == 0
-    table = capsys.readouterr().out.splitlines()[-2:]
+                 "--moments", "14", "16", "--maskgit-steps", "1", "--set", "change_temperature=1",
+                 "--set", "context_window=8"]) == 0
+    out = capsys.readouterr().out
+    assert "change temperature 1, context window 8," in out  # the --set overrides reach the dream
+    table = out.splitlines()[-2:]
     assert [line.split()[:2] for line in table] == [["14", "1"], ["16", "1"]] and table[0].count(" dB") == 3
+    for bad, message in (("temprature=1", "KEY one of"), ("change_temperature=-1", "change_temperature must be")):
+        assert main(["probe", "long-dream", "--checkpoint", str(tiny_checkpoint), "--set", bad]) == 1
+        assert message in capsys.readouterr().err
 
 
 def test_control_on_a_tiny_world_model(tiny_checkpoint: Path, smb_store: Path, capsys) -> None:

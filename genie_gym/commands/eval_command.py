@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--hold-bias", type=float, default=None,
                         help="log-probability bonus of each patch's previous id while sampling (default: the "
                              "checkpoint's dream.json, 0 = none)")
+    parser.add_argument("--change-temperature", type=float, default=None,
+                        help="temperature of each patch's draw between keeping its previous id and changing (default: "
+                             "the checkpoint's dream.json, 0 = off, 1 = the model's own odds)")
     parser.add_argument("--max-sequences", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -66,7 +69,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError("--grid-overlay draws on the comparison grid: pass --grid FILE.png too")
     settings = EvalSettings(mode=args.mode, frames_per_step=args.frames_per_step, maskgit_steps=args.maskgit_steps,
                             temperature=args.temperature, action_guidance=args.action_guidance,
-                            hold_pixels=args.hold_pixels, hold_bias=args.hold_bias, max_sequences=args.max_sequences,
+                            hold_pixels=args.hold_pixels, hold_bias=args.hold_bias,
+                            change_temperature=args.change_temperature, max_sequences=args.max_sequences,
                             batch_size=args.batch_size, seed=args.seed)
     games = _store_games(args.data, args.games)
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)

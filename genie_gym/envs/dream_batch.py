@@ -234,7 +234,8 @@ class DreamBatch:
         settings = self.settings
         frames, _ = self.world_model.step(self.state, actions, settings.maskgit_steps, settings.temperature,
                                           self.generator, settings.action_guidance, hold_pixels=settings.hold_pixels,
-                                          hold_bias=settings.hold_bias)
+                                          hold_bias=settings.hold_bias,
+                                          change_temperature=settings.change_temperature)
         self.frames = frames
         self.steps += 1
         keep = REWARD_CONTEXT_FRAMES - 1  # frames (and actions between them) kept besides the new one
@@ -287,6 +288,7 @@ class DreamView:
     action_guidance = _setting("action_guidance")
     hold_pixels = _setting("hold_pixels")
     hold_bias = _setting("hold_bias")
+    change_temperature = _setting("change_temperature")
 
     @property
     def reward(self) -> str:

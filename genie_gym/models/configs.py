@@ -314,6 +314,8 @@ class DreamSettings(_ConfigBase):
             the compute (``genie_gym.models.maskgit``; 0: none).
         hold_pixels: keep the previous frame's pixels where the predicted id repeats.
         hold_bias: log-probability bonus of each patch's previous id while sampling (0: none).
+        change_temperature: temperature of each patch's draw between keeping its previous id and changing, apart
+            from which id it changes to (``genie_gym.models.maskgit``; 1: the model's own odds; 0: off).
     """
 
     context_frames: int = 2
@@ -322,13 +324,14 @@ class DreamSettings(_ConfigBase):
     action_guidance: float = 0.0
     hold_pixels: bool = False
     hold_bias: float = 0.0
+    change_temperature: float = 0.0
 
     def __post_init__(self) -> None:
         kinds = {"int": int, "float": float, "bool": bool}
         for field in dataclasses.fields(self):
             object.__setattr__(self, field.name, kinds[field.type](getattr(self, field.name)))
         for name, least in (("context_frames", 1), ("maskgit_steps", 1), ("temperature", 0), ("action_guidance", 0),
-                            ("hold_bias", 0)):
+                            ("hold_bias", 0), ("change_temperature", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
 

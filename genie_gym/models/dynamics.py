@@ -368,6 +368,7 @@ class Dynamics(PretrainedMixin, nn.Module):
         action_guidance: float = 0.0,
         use_cache: bool = True,
         hold_bias: float = 0.0,
+        change_temperature: float = 0.0,
     ) -> GenerationResult:
         """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`
         (``maskgit_steps`` / ``temperature`` ``None``: the :class:`~genie_gym.models.configs.DreamSettings`
@@ -385,6 +386,7 @@ class Dynamics(PretrainedMixin, nn.Module):
             action_guidance=action_guidance,
             use_cache=use_cache,
             hold_bias=hold_bias,
+            change_temperature=change_temperature,
         )
 
     def start_stream(

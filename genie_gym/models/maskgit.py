@@ -21,6 +21,14 @@ decoded; in a chunk of several frames, the last frame before the chunk) at every
 (measured: docs/WORLD_MODEL_CAMPAIGN.md), so the decision is shifted towards holding. Entropies are those of the
 biased distribution. ``b = 0`` is the plain model.
 
+Change temperature (both paths, ``change_temperature=c > 0``): whether a patch keeps its id of the latest known frame
+is drawn apart from which id it changes to. At each MaskGIT step a masked patch changes with probability
+``sigmoid((log(1 - p_hold) - log p_hold) / c)`` (``c = 1``: the model's own probability ``1 - p_hold``), and a
+changing patch draws its new id among the other ids at the step's temperature. Without it a low temperature, and
+the argmax of the last steps, turn every patch whose change is likely but not the single most likely outcome into
+a held patch: Mario moves about half a pixel of the 64-wide frame per step, most steps' most likely id is the held
+one, and a dream sampled that way stands still (docs/WORLD_MODEL_CAMPAIGN.md). ``c = 0`` is the plain sampler.
+
 Action guidance (both paths, ``action_guidance=w > 0``, ground-truth actions only): the logits of the predicted
 frame(s) are computed for every action ``b`` in one batched pass, and the tokens are drawn from
 ``log p(x|a) + w * (log p(x|a) - mean_b log p(x|b))`` -- the given action's distribution pushed away from the
@@ -98,6 +106,24 @@ def _sample_categorical(logits: torch.Tensor, temperature: float, generator: tor
     return ids.clamp_max_(logits.shape[-1] - 1)
 
 
+def _sample_hold_or_change(logits: torch.Tensor, held: torch.Tensor, temperature: float, change_temperature: float,
+                           generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids (B, K), confidence (B, K))`` from ``logits (B, K, V)``: each position keeps ``held`` or changes (drawn at
+    ``change_temperature``), a changing one drawing among the other ids at ``temperature`` (0: their argmax).
+
+    The confidence that orders the fixing is that of the decision, ``log max(p_hold, 1 - p_hold)``, not of its
+    outcome: ordered by the drawn id's probability, the positions that drew the rarer outcome would stay masked and
+    draw again, and the changes would mostly vanish by the last step."""
+    log_probs = logits.log_softmax(dim=-1)
+    log_hold = log_probs.gather(-1, held[..., None]).squeeze(-1).clamp(max=-1e-7)
+    log_change = torch.log(-torch.expm1(log_hold))  # log(1 - p_hold), exact near p_hold = 1
+    change_prob = torch.sigmoid((log_change - log_hold) / change_temperature)
+    change = torch.rand(change_prob.shape, generator=generator, device=logits.device) < change_prob
+    others = logits.scatter(-1, held[..., None], float("-inf"))
+    new = _sample_categorical(others, temperature, generator) if temperature > 0 else others.argmax(dim=-1)
+    return torch.where(change, new, held), torch.maximum(log_hold, log_change)
+
+
 @torch.no_grad()
 def maskgit_decode(
     logits_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -108,6 +134,8 @@ def maskgit_decode(
     temperature: float,
     generator: torch.Generator | None,
     device: torch.device,
+    previous: torch.Tensor | None = None,
+    change_temperature: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Decode ``num_tokens`` unknown tokens per sample with MaskGIT (see the module docstring).
 
@@ -124,11 +152,15 @@ def maskgit_decode(
         temperature: initial sampling temperature (0: greedy throughout).
         generator: source of randomness (``None``: the global RNG).
         device: where the ids live.
+        previous: int64 ``(B, M)`` each position's id in the latest known frame (needed by ``change_temperature``).
+        change_temperature: temperature of the hold-or-change decision (module docstring; 0: the plain sampler).
 
     Returns ids int64 ``(B, M)``, normalised entropy float ``(B, M)`` and probability of the chosen id ``(B, M)``.
     """
     if steps < 1:
         raise ValueError(f"maskgit_steps must be >= 1, got {steps}")
+    if change_temperature < 0 or (change_temperature > 0 and previous is None):
+        raise ValueError(f"change_temperature must be >= 0 and needs the previous ids, got {change_temperature}")
     tokens = torch.full((batch, num_tokens), num_codes, dtype=torch.long, device=device)
     entropy = torch.zeros(batch, num_tokens, device=device)
     chosen_prob = torch.zeros(batch, num_tokens, device=device)
@@ -139,13 +171,17 @@ def maskgit_decode(
         num_masked = masked.shape[1]
         logits = logits_fn(tokens, masked).float()  # (B, K, V)
         temp = annealed_temperature(temperature, step, steps)
-        if temp > 0:
+        decision_confidence = None
+        if change_temperature > 0:
+            sampled, decision_confidence = _sample_hold_or_change(logits, previous.gather(1, masked), temp,
+                                                                  change_temperature, generator)
+        elif temp > 0:
             sampled = _sample_categorical(logits, temp, generator)
         else:
             sampled = logits.argmax(dim=-1)
         log_norm = torch.logsumexp(logits, dim=-1)  # (B, K)
         sampled_log_prob = logits.gather(-1, sampled[..., None]).squeeze(-1) - log_norm  # (B, K)
-        confidence = sampled_log_prob
+        confidence = sampled_log_prob if decision_confidence is None else decision_confidence
         if temp > 0:
             confidence = confidence - temp * _log_exponential((batch, num_masked), generator, device)
         keep_masked = 0 if step == steps - 1 else math.floor(num_tokens * cosine_masked_fraction(step + 1, steps))
@@ -246,6 +282,7 @@ def generate(
     action_guidance: float = 0.0,
     use_cache: bool = True,
     hold_bias: float = 0.0,
+    change_temperature: float = 0.0,
 ) -> GenerationResult:
     """Predict ``num_frames`` frames after the context.
 
@@ -267,6 +304,8 @@ def generate(
             every step (the reference the cache is tested against). Same tokens either way, up to float rounding.
         hold_bias: log-probability bonus of each patch's id in the last frame before the frames being decoded
             (module docstring; 0: none).
+        change_temperature: temperature of each patch's decision to keep that id or change (module docstring;
+            0: the plain sampler).
 
     Returns a :class:`GenerationResult` with ``(B, N, h, w)`` tensors.
     """
@@ -292,7 +331,8 @@ def generate(
         logits_fn = _chunk_logits_fn(model, sequence, count, frame_actions, cache, action_guidance)
         ids, entropy, probs = maskgit_decode(
             hold_biased(logits_fn, sequence[:, -1], count, hold_bias), batch, count * h * w, model.config.num_codes,
-            maskgit_steps, temperature, generator, context.device
+            maskgit_steps, temperature, generator, context.device,
+            previous=sequence[:, -1].reshape(batch, -1).repeat(1, count), change_temperature=change_temperature,
         )
         results.append((ids, entropy, probs))
         decoded = ids.view(batch, count, h, w)
@@ -409,9 +449,11 @@ class DynamicsStream:
         generator: torch.Generator | None = None,
         action_guidance: float = 0.0,
         hold_bias: float = 0.0,
+        change_temperature: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predict the next frame given ``action`` (int or int64 ``(B,)``); ``action_guidance`` and ``hold_bias``: see
-        the module docstring (every action's rows attend to the one cache; nothing is copied per action).
+        """Predict the next frame given ``action`` (int or int64 ``(B,)``); ``action_guidance``, ``hold_bias`` and
+        ``change_temperature``: see the module docstring (every action's rows attend to the one cache; nothing is
+        copied per action).
 
         Returns ``(tokens int64 (B, h, w), entropy float (B, h, w))``; ``last_probs_of_chosen`` keeps the chosen
         ids' probabilities.
@@ -441,7 +483,8 @@ class DynamicsStream:
 
         ids, entropy, probs = maskgit_decode(
             hold_biased(logits_fn, self.last_tokens, 1, hold_bias), b, h * w, model.config.num_codes, steps,
-            temperature, generator, model.codebook.device
+            temperature, generator, model.codebook.device, previous=self.last_tokens.reshape(b, -1),
+            change_temperature=change_temperature,
         )
         tokens = ids.view(b, h, w)
         model.hidden(tokens[:, None], frame_action, cache=self.cache, update_cache=True)

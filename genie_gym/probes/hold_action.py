@@ -33,6 +33,7 @@ import torch
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.metrics import camera_shift
+from genie_gym.probes import add_dream_overrides, apply_dream_overrides
 from genie_gym.probes.long_dream import CONTEXT
 from genie_gym.probes.mario import shared_detector
 from genie_gym.world_model import WorldModel
@@ -54,8 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--maskgit-steps", type=int, default=None, help="default: dream.json's")
     parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
     parser.add_argument("--temperature", type=float, default=None, help="default: dream.json's")
-    parser.add_argument("--context-window", type=int, default=None,
-                        help="past frames the dream attends to (default: dream.json's)")
+    add_dream_overrides(parser)
 
 
 def real_contexts(game: str, actions: list[int], seeds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +122,7 @@ def measures(frames: np.ndarray, steps: int) -> tuple[float, bool, float, float]
 def run(args: argparse.Namespace) -> int:
     """Dream every (seed, action) hold, measure Mario and the scroll, print one row per action."""
     world_model = WorldModel.from_pretrained(args.checkpoint)
-    if args.context_window:
-        world_model.settings["context_window"] = args.context_window
+    apply_dream_overrides(world_model, args.dream_overrides)
     sampling = world_model.dream_settings(maskgit_steps=args.maskgit_steps, temperature=args.temperature,
                                           action_guidance=args.action_guidance)
     game = str(world_model.settings["game"])

@@ -29,6 +29,7 @@ from genie_gym.agents.random_agent import RightBiasedStickyAgent, RunnerAgent
 from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import camera_shift, psnr_per_frame
+from genie_gym.probes import add_dream_overrides, apply_dream_overrides
 from genie_gym.probes.mario import shared_detector
 from genie_gym.world_model import WorldModel
 
@@ -94,16 +95,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
     parser.add_argument("--moments", type=int, nargs="+", default=[25, 50, 100, 150, 200])
     parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
-    parser.add_argument("--context-window", type=int, default=None,
-                        help="past frames the dream attends to (default: dream.json's)")
+    add_dream_overrides(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Play the real game, dream along from ``--dream-from``, print the table of moments."""
     allocator = keep_freed_memory_for_benchmark()
     world_model = WorldModel.from_pretrained(args.checkpoint)
-    if args.context_window:
-        world_model.settings["context_window"] = args.context_window
+    apply_dream_overrides(world_model, args.dream_overrides)
     sampling = world_model.dream_settings(maskgit_steps=args.maskgit_steps, temperature=args.temperature,
                                           action_guidance=args.action_guidance)
     steps, guidance = sampling.maskgit_steps, sampling.action_guidance
@@ -116,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         env.close()
     print(f"world model {args.checkpoint}, {steps} MaskGIT steps, temperature {sampling.temperature:g}, "
-          f"action guidance {guidance:g}, context window {world_model.settings['context_window']}, "
+          f"action guidance {guidance:g}, change temperature {sampling.change_temperature:g}, "
+          f"context window {world_model.settings['context_window']}, "
           f"dream from real step {args.dream_from}; {allocator}")
     print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
           f"{'real camera':>12} {'dream scroll':>13} {'mario dream':>12} {'mario real':>11}")
