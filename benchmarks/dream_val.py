@@ -6,7 +6,9 @@ script asks the question a choice needs, at a fraction of the cost: from 2 real 
 frame by frame as the dream env does (the cached stream, ``--maskgit-steps``, the real actions) and score them
 against the real frames next to the repeated last context frame, per motion stratum. Every (checkpoint, setting)
 pair sees the same sequences and the same sampling noise. One JSON line per pair and store (also appended to
-``--json``): ``psnr``, ``copy_psnr``, ``gain`` and ``gain_se`` (paired over sequences), and ``strata`` (still /
+``--json``): ``psnr``, ``copy_psnr``, ``gain`` and ``gain_se`` (paired over sequences), ``gain_median`` and
+``beats_copy`` (the share of sequences where the dream scores higher: the mean of per-sequence dB is dominated by the
+few near-still sequences where the repeated frame scores 60-100 dB), and ``strata`` (still /
 moving / scrolling: ``n``, ``psnr``, ``gain``, ``gain_se``); with ``--per-sequence`` also each sequence's PSNR, so
 that candidates can be compared paired (``python campaign/compare_val.py RESULTS.jsonl``).
 
@@ -66,7 +68,8 @@ def summary(model: np.ndarray, copy: np.ndarray, strata: list[str]) -> dict:
             table[name] = {"n": int(pick.sum()), "psnr": round(float(model[pick].mean()), 2), "gain": round(g, 2),
                            "gain_se": round(se, 2)}
     return {"psnr": round(float(model.mean()), 2), "copy_psnr": round(float(copy.mean()), 2), "gain": round(gain, 2),
-            "gain_se": round(gain_se, 2), "strata": table}
+            "gain_se": round(gain_se, 2), "gain_median": round(float(np.median(model - copy)), 2),
+            "beats_copy": round(float(np.mean(model > copy)), 3), "strata": table}
 
 
 def main() -> None:
