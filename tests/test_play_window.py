@@ -38,7 +38,8 @@ def test_the_canvas_is_the_image_grid_of_the_panels_under_a_black_header():
 
 
 @pytest.mark.parametrize(("setting", "message"), [({"action_guidance": -1.0}, "action_guidance must be >= 0"),
-                                                  ({"maskgit_steps": 0}, "maskgit_steps must be >= 1")])
+                                                  ({"maskgit_steps": 0}, "maskgit_steps must be >= 1"),
+                                                  ({"change_temperature": -1.0}, "change_temperature must be >= 0")])
 def test_a_bad_dream_setting_is_refused_when_the_session_starts_not_at_the_first_tab(setting, message):
     # a real game's id: the dream env would be made only at the first Tab; the check comes before any env is made
     with pytest.raises(ValueError, match=message):
@@ -72,6 +73,16 @@ def test_the_uncertainty_heat_map_follows_the_map_token_by_token():
     assert certain[2] > certain[0] and (heat[elsewhere] == certain).all()  # blue everywhere else
     assert np.abs(certain.astype(int) - 90).max() < np.abs(patch[0, 0].astype(int) - 90).max()  # a light tint only
     assert np.array_equal(frame, np.full((64, 64, 3), 90, np.uint8))  # the frame itself is not drawn on
+
+
+def test_dream_settings_given_to_play_reach_the_dream_env(tiny_checkpoint):
+    from genie_gym.play import PlaySession
+
+    session = PlaySession("GenieDream-TinySMB-v0", maskgit_steps=2, change_temperature=0.1)
+    try:
+        assert (session.dream.unwrapped.maskgit_steps, session.dream.unwrapped.change_temperature) == (2, 0.1)
+    finally:
+        session.close()
 
 
 def test_the_overlay_changes_the_dream_panel_only_and_only_while_on(tiny_checkpoint, font):

@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--action-guidance", type=float, default=None, metavar="W",
                         help="action-guidance weight of the dream (default: the checkpoint's, off for the shipped "
                              "SMB model); 1 makes the dreamed Mario answer RIGHT more reliably, 2.3x slower")
+    parser.add_argument("--change-temperature", type=float, default=None, metavar="C",
+                        help="the dream's keep-or-change draw per patch (default: the checkpoint's, off for the "
+                             "shipped SMB model); 0.1 keeps a long dream scrolling, less exact over a few frames")
     parser.add_argument("--dream-from", type=int, default=0, metavar="N",
                         help="run only the real game for the first N steps, then start the dream from its latest "
                              "frames (default 0: the dream starts at the reset)")
@@ -73,7 +76,7 @@ def _play(args: argparse.Namespace) -> int:
                        max_steps=args.max_steps, maskgit_steps=args.maskgit_steps, dream_from=args.dream_from,
                        action_guidance=args.action_guidance, policy=args.policy, policy_sees=args.policy_sees,
                        deterministic=args.deterministic, overlay=args.overlay, upscale=args.upscale,
-                       upscaler=args.upscaler)
+                       upscaler=args.upscaler, change_temperature=args.change_temperature)
     players = summary.get("players")
     by = f" ({', '.join(f'{name} {count}' for name, count in players.items())})" if players else ""
     print(f"played {summary['steps']} steps{by}" + (f", drawn by {summary['upscaler']}" if summary["upscaler"] else ""))
