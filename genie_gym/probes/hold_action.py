@@ -122,7 +122,7 @@ def measures(frames: np.ndarray, steps: int) -> tuple[float, bool, float, float]
 def run(args: argparse.Namespace) -> int:
     """Dream every (seed, action) hold, measure Mario and the scroll, print one row per action."""
     world_model = WorldModel.from_pretrained(args.checkpoint)
-    apply_dream_overrides(world_model, args.dream_overrides)
+    overrides = apply_dream_overrides(world_model, args.dream_overrides)
     sampling = world_model.dream_settings(maskgit_steps=args.maskgit_steps, temperature=args.temperature,
                                           action_guidance=args.action_guidance)
     game = str(world_model.settings["game"])
@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     context = real_contexts(game, actions, args.seeds)
     dreams = dream_holds(world_model, context, args.steps, args.right_steps, sampling, seed=0)
     print(f"world model {args.checkpoint}, {sampling.maskgit_steps} MaskGIT steps, temperature "
-          f"{sampling.temperature:g}, action guidance {sampling.action_guidance:g}; {args.seeds} seed(s), "
+          f"{sampling.temperature:g}, action guidance {sampling.action_guidance:g}"
+          f"{''.join(f', {key} {value}' for key, value in overrides.items())}; {args.seeds} seed(s), "
           f"{args.steps} steps held, then {args.right_steps} of RIGHT; bar: Mario in >= {BAR:.0%} of the held "
           "frames and a scroll after")
     print(f"{'action':<6} {'':<6} {'mario held':>10} {'worst seed':>10} {'lost':>5} {'mario right':>11} "
