@@ -67,13 +67,10 @@ def measure_env(maskgit_steps: int, reward: str, steps: int, repeats: int) -> di
 def dream_step(env: gym.Env):
     """``WorldModel.step`` of the env's dream alone, with its sampling settings."""
     dreams = env.unwrapped.dreams
-    settings = dreams.settings
     action = np.zeros(1, dtype=np.int64)
 
     def step() -> None:
-        dreams.world_model.step(dreams.state, action, settings.maskgit_steps, settings.temperature, dreams.generator,
-                                settings.action_guidance, hold_pixels=settings.hold_pixels,
-                                hold_bias=settings.hold_bias, change_temperature=settings.change_temperature)
+        dreams.world_model.step(dreams.state, action, dreams.settings, dreams.generator)
 
     return step
 

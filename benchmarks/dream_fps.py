@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as a file: Python put benchmarks/ on the pa
 from benchmarks.train_throughput import matmul_peak_flops  # noqa: E402
 from genie_gym.allocator import keep_freed_memory_for_benchmark  # noqa: E402
 from genie_gym.envs.retro_env import GenieRetroEnv  # noqa: E402
+from genie_gym.models.configs import DreamSettings  # noqa: E402
 from genie_gym.world_model import WorldModel  # noqa: E402
 
 
@@ -70,10 +71,11 @@ def cached_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray,
     state = world_model.start(frames, actions)
     generator = torch.Generator(world_model.device).manual_seed(seed)
     rng = np.random.default_rng(seed)
-    world_model.step(state, rng.integers(0, 5, len(frames)), maskgit_steps, None, generator, action_guidance)  # warm-up
+    sampling = world_model.dream_settings(maskgit_steps=maskgit_steps, action_guidance=action_guidance)
+    world_model.step(state, rng.integers(0, 5, len(frames)), sampling, generator)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
-        world_model.step(state, rng.integers(0, 5, len(frames)), maskgit_steps, None, generator, action_guidance)
+        world_model.step(state, rng.integers(0, 5, len(frames)), sampling, generator)
     return steps * len(frames) / (time.perf_counter() - start)
 
 
@@ -96,7 +98,8 @@ def recompute_fps(world_model: WorldModel, frames: np.ndarray, actions: np.ndarr
         context = tokens[:, -(window - 1):]
         context_actions = history[:, -context.shape[1]:]
         result = world_model.dynamics.generate(context, context_actions, num_frames=1, mode="autoregressive",
-                                               maskgit_steps=maskgit_steps, generator=generator, use_cache=False)
+                                               sampling=DreamSettings(maskgit_steps=maskgit_steps),
+                                               generator=generator, use_cache=False)
         tokens = torch.cat([tokens, result.tokens], dim=1)[:, -window:]
         world_model.decode(tokens[:, -decode_window:])
     return steps * len(frames) / (time.perf_counter() - start)
@@ -109,10 +112,11 @@ def flops_per_frame(world_model: WorldModel, frames: np.ndarray, actions: np.nda
     state = world_model.start(frames, actions)
     generator = torch.Generator(world_model.device).manual_seed(seed)
     step_actions = np.zeros(len(frames), dtype=np.int64)
-    world_model.step(state, step_actions, maskgit_steps, None, generator)  # the steady state: the cache is filled
+    sampling = world_model.dream_settings(maskgit_steps=maskgit_steps)
+    world_model.step(state, step_actions, sampling, generator)  # the steady state: the cache is filled
     counter = FlopCounterMode(display=False)
     with counter:
-        world_model.step(state, step_actions, maskgit_steps, None, generator)
+        world_model.step(state, step_actions, sampling, generator)
     return counter.get_total_flops() / len(frames)
 
 

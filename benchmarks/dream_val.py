@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_gym.evaluation import MOTION_STRATA, EvalSettings, load_evaluation_data, mean_and_se, motion_strata
+from genie_gym.evaluation import MOTION_STRATA, EvalSettings, load_evaluation_data, motion_strata
 from genie_gym.metrics import psnr_per_frame
 from genie_gym.models.checkpoint_io import load_pretrained
 from genie_gym.models.image_ops import frames_to_float
+from genie_gym.summary import mean_and_se
 from genie_gym.world_model import WorldModel
 
 
@@ -52,7 +53,7 @@ def dream_scores(world_model: WorldModel, frames: np.ndarray, actions: np.ndarra
         generator = torch.Generator().manual_seed(seed + start)
         out, _ = world_model.predict(frames[start : start + batch, :context], actions[start : start + batch],
                                      frames.shape[1] - context, mode="autoregressive", frames_per_step=1,
-                                     maskgit_steps=steps, generator=generator)
+                                     sampling=world_model.dream_settings(maskgit_steps=steps), generator=generator)
         predicted.append(out)
     return sequence_psnr(np.concatenate(predicted), frames[:, context:])
 

@@ -39,6 +39,7 @@ from genie_gym.metrics import psnr_per_frame
 from genie_gym.models.checkpoint_io import load_pretrained
 from genie_gym.models.image_ops import float_to_frames, frames_to_float
 from genie_gym.models.tokenizer import hold_unchanged_pixels, hold_unchanged_tokens
+from genie_gym.summary import mean_and_se
 from genie_gym.trainers.run_dir import RunDir, resolve_model_checkpoint
 
 
@@ -101,14 +102,14 @@ def first_pass_metrics(dynamics, tokenizer, tokens: torch.Tensor, frames: np.nda
             held = hold_unchanged_pixels(previous, window[:, -2], float_to_frames(decoded), predicted, patch)
             held_psnr.append(psnr_per_frame(frames_to_float(held), target_f[start : start + batch]))
     model_psnr, held_psnr = torch.cat(model_psnr).numpy(), torch.cat(held_psnr).numpy()
-    gain, held_gain = model_psnr - copy_psnr.numpy(), held_psnr - copy_psnr.numpy()
+    (gain, gain_se), (held_gain, held_gain_se) = (mean_and_se(model_psnr - copy_psnr.numpy()),
+                                                  mean_and_se(held_psnr - copy_psnr.numpy()))
     total = counts["static"] + counts["changed"]
     result = {key: value / max(counts[key.split("_")[1]], 1) for key, value in sums.items()}
     result.update(ce=(sums["ce_static"] + sums["ce_changed"]) / total, changed_fraction=counts["changed"] / total,
-                  psnr_next=float(model_psnr.mean()), copy_psnr=float(copy_psnr.mean()), psnr_gain=float(gain.mean()),
-                  psnr_gain_se=float(gain.std(ddof=1) / np.sqrt(len(gain))), psnr_next_held=float(held_psnr.mean()),
-                  psnr_gain_held=float(held_gain.mean()),
-                  psnr_gain_held_se=float(held_gain.std(ddof=1) / np.sqrt(len(held_gain))))
+                  psnr_next=float(model_psnr.mean()), copy_psnr=float(copy_psnr.mean()), psnr_gain=gain,
+                  psnr_gain_se=float("nan") if gain_se is None else gain_se, psnr_next_held=float(held_psnr.mean()),
+                  psnr_gain_held=held_gain, psnr_gain_held_se=float("nan") if held_gain_se is None else held_gain_se)
     return result
 
 

@@ -35,6 +35,7 @@ import torch
 
 from genie_gym.data.store import EpisodeStore, load_hires
 from genie_gym.models.upscaler import FrameUpscaler, bicubic, float_to_uint8, frames_to_input
+from genie_gym.summary import mean_and_se
 
 MOVE_THRESHOLD = 8 / 255  # a 256x256 pixel "moved" by more than this in some channel
 STILL_THRESHOLD = 1 / 255  # ... while bicubic kept it within this
@@ -114,7 +115,7 @@ def evaluate_real(upscaler: FrameUpscaler, store_dir: str, max_frames_per_episod
         for key, value in change_where_still(ours, base, truth).items():
             still[key] = still.get(key, 0.0) + value
     all_ours, all_base = torch.cat(mse_ours), torch.cat(mse_base)
-    gains = np.array(per_episode_gain)
+    gain, gain_se = mean_and_se(per_episode_gain)
     return {
         "episodes": len(refs),
         "frames": int(len(all_ours)),
@@ -124,8 +125,8 @@ def evaluate_real(upscaler: FrameUpscaler, store_dir: str, max_frames_per_episod
         "bicubic_psnr": float(torch.cat(psnr_base).mean()),
         "psnr_of_mean_mse": float(psnr_db(all_ours.mean())),
         "bicubic_psnr_of_mean_mse": float(psnr_db(all_base.mean())),
-        "psnr_gain_db": float(gains.mean()),
-        "psnr_gain_se_db": float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else float("nan"),
+        "psnr_gain_db": gain,
+        "psnr_gain_se_db": float("nan") if gain_se is None else gain_se,
         "frames_better_than_bicubic": float((all_ours < all_base).float().mean()),
         "frame_change": {"upscaler": float(np.mean(change_ours)), "bicubic": float(np.mean(change_base)),
                          "real_256": float(np.mean(change_true))},

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from genie_gym.evaluation import mean_and_se
+from genie_gym.summary import mean_and_se
 
 
 def compare(rows: list[dict], reference: str | None = None) -> dict[str, list[tuple[dict, float, float]]]:

@@ -25,44 +25,48 @@ import json
 from pathlib import Path
 
 from genie_gym.agents import explore_command
+from genie_gym.agents.explore_settings import ExploreSettings
 from genie_gym.agents.policy_agent import SHIPPED_POLICIES, resolve_policy
 from genie_gym.envs.registration import SHIPPED_DREAMS
 
 FIGURES = {"real_game": "ppo_in_dream", "real_game_random": "random", "real_game_right_biased": "right_biased"}
 """``genie explore``'s real-game keys and this example's names for them."""
+DEFAULTS = ExploreSettings(env="GenieDream-SMB-v0", out="runs/ppo_dream")
+"""``genie explore``'s settings for PPO (``--agent ppo``) in the shipped dream: this example's defaults."""
 
 
-def explore_args(args: argparse.Namespace) -> argparse.Namespace:
-    """This example's options as ``genie explore``'s (its own parser, so that its defaults apply)."""
-    parser = argparse.ArgumentParser()
-    explore_command.register(parser.add_subparsers())
+def explore_settings(args: argparse.Namespace) -> ExploreSettings:
+    """This example's options as ``genie explore``'s settings (PPO in the dream, paid its uncertainty), with a
+    uniformly random policy played next to the trained one and the right-biased agent."""
     env = next((env_id for env_id, name in SHIPPED_DREAMS.items() if name == args.checkpoint), args.checkpoint)
-    options = ["explore", "--env", env, "--reward", "uncertainty", "--out", args.out, "--timesteps",
-               str(args.timesteps), "--num-envs", str(args.num_dreams), "--n-steps", str(args.n_steps),
-               "--episode-steps", str(args.episode_steps), "--maskgit-steps", str(args.maskgit_steps),
-               "--eval-episodes", str(args.eval_episodes), "--eval-steps", str(args.eval_steps), "--seed",
-               str(args.seed)]
-    explore = parser.parse_args(options)
-    explore.random_baseline = True  # a uniformly random policy next to the trained one and the right-biased agent
-    return explore
+    return ExploreSettings(env=env, reward="uncertainty", out=args.out, timesteps=args.timesteps,
+                           num_envs=args.num_dreams, n_steps=args.n_steps, episode_steps=args.episode_steps,
+                           maskgit_steps=args.maskgit_steps, eval_episodes=args.eval_episodes,
+                           eval_steps=args.eval_steps, seed=args.seed, random_baseline=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="smb", help="world model (shipped name or directory)")
-    parser.add_argument("--out", default="runs/ppo_dream", help="where the policy and result.json go")
-    parser.add_argument("--timesteps", type=int, default=30000, help="dreamed steps of PPO training (all dreams)")
-    parser.add_argument("--num-dreams", type=int, default=16, help="dreams stepped together")
-    parser.add_argument("--n-steps", type=int, default=64, help="PPO rollout length per dream")
-    parser.add_argument("--episode-steps", type=int, default=64, help="a dream restarts from the real game after this")
-    parser.add_argument("--maskgit-steps", type=int, default=1, help="1: the real-time setting")
+    parser.add_argument("--out", default=DEFAULTS.out, help="where the policy and result.json go")
+    parser.add_argument("--timesteps", type=int, default=DEFAULTS.timesteps,
+                        help="dreamed steps of PPO training (all dreams)")
+    parser.add_argument("--num-dreams", type=int, default=DEFAULTS.num_envs, help="dreams stepped together")
+    parser.add_argument("--n-steps", type=int, default=DEFAULTS.n_steps, help="PPO rollout length per dream")
+    parser.add_argument("--episode-steps", type=int, default=DEFAULTS.episode_steps,
+                        help="a dream restarts from the real game after this")
+    parser.add_argument("--maskgit-steps", type=int, default=DEFAULTS.maskgit_steps, help="1: the real-time setting")
     parser.add_argument("--eval-episodes", type=int, default=8)
-    parser.add_argument("--eval-steps", type=int, default=300, help="real-game steps per evaluation run")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-steps", type=int, default=DEFAULTS.eval_steps,
+                        help="real-game steps per evaluation run")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--evaluate", metavar="DIR", help="only evaluate the policy saved in DIR (result: --out)")
     args = parser.parse_args()
     out = Path(args.out)
-    explore = explore_args(args)
+    try:
+        explore = explore_settings(args)  # checked here, before anything is built
+    except ValueError as exc:  # e.g. --num-dreams 0
+        raise SystemExit(str(exc)) from None
     if args.evaluate:
         source = Path(args.evaluate)
         policy_file = source / "policy.safetensors"

@@ -25,25 +25,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from genie_gym.summary import write_summary
+from genie_gym.summary import mean_and_se, run_script, write_summary
 
 METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"), ("delta_psnr", "ΔPSNR"), ("fid", "FID"),
            ("psnr_gain_over_copy", "gain over copy"))
 """The eval JSON keys of the tables, and their column names (higher is better, except FID)."""
 NAMES = {"random": "random", "autoexplore": "AutoExplore", "rf": "RF (on the world model)",
          "vae": "VAE (on the world model)"}
-
-
-def mean_se(values: list[float]) -> tuple[float, float | None]:
-    """``(mean, standard error of the mean)`` of finite values; the error is ``None`` for fewer than two."""
-    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not values:
-        return math.nan, None
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(variance / len(values))
 
 
 def source_name(store: Path) -> str:
@@ -142,7 +130,7 @@ def summarize(out: Path, seeds: list[str], sources: list[str], modes: list[str])
         for source in sources:
             row = {}
             for key, _ in METRICS:
-                mean, se = mean_se([e.get(key) for e in evals[source]])
+                mean, se = mean_and_se([e.get(key) for e in evals[source]])
                 row[key] = {"mean": mean, "se": se, "n": len(seeds)}
             table["sources"][source] = row
             lines.append(f"| fine-tuned on {NAMES[source]} | " + " | ".join(
@@ -157,11 +145,11 @@ def summarize(out: Path, seeds: list[str], sources: list[str], modes: list[str])
             row = {}
             for key, _ in METRICS:
                 pairs = [(a.get(key), b.get(key)) for a, b in zip(evals[source], evals["random"], strict=True)]
-                mean, se = mean_se([a - b for a, b in pairs if a is not None and b is not None])
+                mean, se = mean_and_se([a - b for a, b in pairs if a is not None and b is not None])
                 row[key] = {"mean": mean, "se": se, "n": len(pairs)}
             per_sequence = [x - y for a, b in zip(evals[source], evals["random"], strict=True)
                             for x, y in zip(a["psnr_per_sequence"], b["psnr_per_sequence"], strict=True)]
-            mean, se = mean_se(per_sequence)
+            mean, se = mean_and_se(per_sequence)
             row["psnr_per_sequence"] = {"mean": mean, "se": se, "n": len(per_sequence)}
             table["vs_random"][source] = row
             lines.append(f"| {NAMES[source]} | " + " | ".join(
@@ -174,7 +162,7 @@ def summarize(out: Path, seeds: list[str], sources: list[str], modes: list[str])
               "|---|---|---|---|---|"]
     for source in sources:
         evals = [read_json(out / f"seed_{seed}" / f"base_on_{source}.json") for seed in seeds]
-        row = {key: dict(zip(("mean", "se"), mean_se([e.get(key) for e in evals]), strict=True))
+        row = {key: dict(zip(("mean", "se"), mean_and_se([e.get(key) for e in evals]), strict=True))
                for key in ("psnr", "ssim", "delta_psnr")}
         frames = [read_json(out / f"seed_{seed}" / "frames.json")["sources"][source] for seed in seeds]
         result["base_on_own_episodes"][source] = row
@@ -203,15 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--modes", nargs="+", default=["single", "autoregressive"],
                          choices=["single", "autoregressive"])
     args = parser.parse_args(argv)
-    try:
-        if args.command == "equal-frames":
-            equal_frames(args.out, args.stores, args.frames)
-        else:
-            summarize(args.out, args.seeds, args.sources, args.modes)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"summarize_finetune.py: {error}", file=sys.stderr)
-        return 2
-    return 0
+    if args.command == "equal-frames":
+        return run_script("summarize_finetune.py", lambda: equal_frames(args.out, args.stores, args.frames))
+    return run_script("summarize_finetune.py", lambda: summarize(args.out, args.seeds, args.sources, args.modes))
 
 
 if __name__ == "__main__":

@@ -18,21 +18,9 @@ import math
 import sys
 from pathlib import Path
 
-from genie_gym.summary import write_summary
+from genie_gym.summary import mean_and_se, run_script, write_summary
 
 MODELS = (("finetuned", "pretrained → fine-tuned"), ("scratch", "from scratch"))
-
-
-def mean_se(values: list[float]) -> tuple[float, float | None]:
-    """``(mean, standard error of the mean)``; the error is ``None`` for fewer than two values."""
-    values = [float(v) for v in values]
-    if not values:
-        return math.nan, None
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(variance / len(values))
 
 
 def fmt(mean: float | None, se: float | None = None, sign: bool = False) -> str:
@@ -54,7 +42,7 @@ def paired(a: dict, b: dict, where: str) -> dict:
     if len(first) != len(second):
         raise ValueError(f"{where}: the two models were evaluated on {len(first)} and {len(second)} sequences; "
                          "a paired difference needs the same sequences (same test store, --max-sequences, --seed)")
-    mean, se = mean_se([x - y for x, y in zip(first, second, strict=True)])
+    mean, se = mean_and_se([x - y for x, y in zip(first, second, strict=True)])
     return {"mean": mean if first else None, "se": se, "n": len(first)}
 
 
@@ -100,12 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a test set: its name in the evaluation files and its row label (repeatable, in order)")
     parser.add_argument("--modes", nargs="+", default=["single"], choices=["single", "autoregressive"])
     args = parser.parse_args(argv)
-    try:
-        summarize(args.out, [tuple(s) for s in args.sets], args.modes)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"summarize_pretrain_finetune.py: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_script("summarize_pretrain_finetune.py",
+                      lambda: summarize(args.out, [tuple(s) for s in args.sets], args.modes))
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ from genie_gym.data.store import EpisodeStore
 from genie_gym.fid import frechet_distance, inception_features, load_fid_inception
 from genie_gym.image_grid import image_grid, write_png
 from genie_gym.metrics import camera_shift, psnr, psnr_per_frame, ssim
+from genie_gym.models.configs import DreamSettings
 from genie_gym.models.image_ops import frames_to_float
+from genie_gym.options import option
 from genie_gym.play import overlay_uncertainty
+from genie_gym.summary import mean_and_se
 from genie_gym.uncertainty import sequence_uncertainty
 from genie_gym.world_model import WorldModel
 
@@ -38,23 +41,31 @@ class EvalSettings:
     model's ``dream.json`` value, else :class:`~genie_gym.models.configs.DreamSettings`' default. ``maskgit_steps``
     is the protocol's 25 (the paper's appendix A.2) unless set, whatever ``dream.json`` says, so evaluations of
     different world models compare.
+
+    The fields declared with ``option()`` are ``genie eval``'s options (see :mod:`genie_gym.options`).
     """
 
     context_frames: int = 2
     predicted_frames: int = 10
     stride: int = 20
     delta_t: int = 4
-    mode: str = "single"
-    frames_per_step: int = 2
-    maskgit_steps: int | None = 25
-    temperature: float | None = None
-    action_guidance: float | None = None
-    hold_pixels: bool | None = None
-    hold_bias: float | None = None
-    change_temperature: float | None = None
-    batch_size: int = 8
-    max_sequences: int | None = None
-    seed: int = 0
+    mode: str = option("single", choices=["single", "autoregressive"])
+    frames_per_step: int = option(2, "frames generated at a time (autoregressive)")
+    maskgit_steps: int | None = option(25, "MaskGIT steps per decode (default %(default)s, the protocol's, whatever "
+                                           "the checkpoint's dream.json says)")
+    temperature: float | None = option(None, "sampling temperature (default: the checkpoint's dream.json, else 1)")
+    action_guidance: float | None = option(None, "action-guidance weight w (default: the checkpoint's dream.json, 0 = "
+                                                 "none)")
+    hold_pixels: bool | None = option(None, "copy the pixels of patches whose predicted id repeats the previous "
+                                            "frame's (default: the checkpoint's dream.json)")
+    hold_bias: float | None = option(None, "log-probability bonus of each patch's previous id while sampling (default: "
+                                           "the checkpoint's dream.json, 0 = none)")
+    change_temperature: float | None = option(None, "temperature of each patch's draw between keeping its previous "
+                                                    "id and changing (default: the checkpoint's dream.json, 0 = off, "
+                                                    "1 = the model's own odds)")
+    max_sequences: int | None = option(None)
+    batch_size: int = option(8)
+    seed: int = option(0)
 
     @property
     def sequence_length(self) -> int:
@@ -235,13 +246,6 @@ def camera_strata(context_frame: np.ndarray, targets: np.ndarray) -> list[str]:
     return assign_strata(shifts, CAMERA_STRATA)
 
 
-def mean_and_se(values: np.ndarray) -> tuple[float, float | None]:
-    """Mean and its standard error (sample std / sqrt(n); None for fewer than 2 values)."""
-    values = np.asarray(values, dtype=np.float64)
-    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
-    return float(values.mean()), se
-
-
 def stratum_table(names: list[str], order: tuple[tuple[str, float], ...], model: np.ndarray, copy: np.ndarray,
                   copy_tokenized: np.ndarray) -> dict:
     """``{stratum: {n, psnr, copy_psnr, copy_tokenized_psnr, gain, gain_se}}`` from per-sequence PSNRs (dB)."""
@@ -331,10 +335,9 @@ def predict_sequences(world_model: WorldModel, frames: np.ndarray, actions: np.n
     with each action from the last context frame on replaced by a different random one (ΔPSNR; the same sampling
     noise for both), and the tokenizer's round trip and, for a GenieRedux-G model, the action gain of each batch."""
     context, predicted = settings.context_frames, settings.predicted_frames
-    sampling = world_model.dream_settings(maskgit_steps=settings.maskgit_steps, temperature=settings.temperature,
-                                          action_guidance=settings.action_guidance, hold_pixels=settings.hold_pixels,
-                                          hold_bias=settings.hold_bias,
-                                          change_temperature=settings.change_temperature)
+    # the sampling settings EvalSettings names (context_frames is the protocol's, not the dream's)
+    sampling = world_model.dream_settings(**{name: getattr(settings, name) for name in DreamSettings.names()
+                                             if name != "context_frames"})
     rng = np.random.default_rng(settings.seed)
     measures_gain = getattr(world_model.dynamics.config, "action_source", None) == "ground_truth"
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ("prediction", "random_prediction", "reconstruction",
@@ -353,10 +356,7 @@ def predict_sequences(world_model: WorldModel, frames: np.ndarray, actions: np.n
             generator = torch.Generator().manual_seed(batch_seed)  # same sampling noise for both
             predicted_frames, _ = world_model.predict(
                 batch_frames[:, :context], acts, predicted, mode=settings.mode,
-                frames_per_step=settings.frames_per_step, maskgit_steps=sampling.maskgit_steps,
-                temperature=sampling.temperature, generator=generator, action_guidance=sampling.action_guidance,
-                hold_pixels=sampling.hold_pixels, hold_bias=sampling.hold_bias,
-                change_temperature=sampling.change_temperature)
+                frames_per_step=settings.frames_per_step, sampling=sampling, generator=generator)
             parts[name].append(predicted_frames)
         parts["actions"].append(np.asarray(batch_actions, dtype=np.int64))
         parts["random_actions"].append(np.asarray(fake_actions, dtype=np.int64))

@@ -371,32 +371,23 @@ class WorldModel:
         return CPU_DREAMS_PER_PASS if self.device.type == "cpu" else 1 << 30
 
     @torch.no_grad()
-    def step(self, state: DreamState, actions: np.ndarray, maskgit_steps: int | None = None,
-             temperature: float | None = None, generator: torch.Generator | None = None,
-             action_guidance: float | None = None, hold_pixels: bool | None = None,
-             hold_bias: float | None = None,
-             change_temperature: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
+    def step(self, state: DreamState, actions: np.ndarray, sampling: DreamSettings | None = None,
+             generator: torch.Generator | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Dream one frame per batch element.
 
         Args:
             actions: int ``(B,)`` in ``[0, 5)``.
-            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias, change_temperature: sampling
-                settings (``None``: ``dream.json``'s; :meth:`dream_settings`).
+            sampling: how to draw it (``None``: ``dream.json``'s; ``world_model.dream_settings(temperature=0)``
+                overrides some of them).
         Returns:
             ``(frames uint8 (B, 64, 64, 3), uncertainty float (B, h, w) in [0, 1])``.
         """
         actions = self._validate_actions(np.asarray(actions).reshape(-1, 1), state.batch_size, 1)[:, 0]
         action_ids = torch.from_numpy(actions).to(self.device)
-        sampling = self.dream_settings(maskgit_steps=maskgit_steps, temperature=temperature,
-                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias,
-                                       change_temperature=change_temperature)
+        sampling = sampling or self.dream_settings()
         frames, ids, entropies, first = [], [], [], 0
         for stream, decoder in zip(state.streams, state.decoders, strict=True):  # one pass per group, in order
-            tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size],
-                                                maskgit_steps=sampling.maskgit_steps,
-                                                temperature=sampling.temperature, generator=generator,
-                                                action_guidance=sampling.action_guidance, hold_bias=sampling.hold_bias,
-                                                change_temperature=sampling.change_temperature)
+            tokens, entropy = stream.next_frame(action_ids[first : first + stream.batch_size], sampling, generator)
             frames.append(float_to_frames(decoder.next_frame(tokens)).cpu().numpy())
             ids.append(tokens)
             entropies.append(entropy.float().cpu())
@@ -418,10 +409,8 @@ class WorldModel:
 
     @torch.no_grad()
     def predict(self, frames: np.ndarray, actions: np.ndarray, num_frames: int, mode: str = "single",
-                frames_per_step: int = 1, maskgit_steps: int | None = None, temperature: float | None = None,
-                generator: torch.Generator | None = None, action_guidance: float | None = None,
-                hold_pixels: bool | None = None, hold_bias: float | None = None,
-                change_temperature: float | None = None) -> tuple[np.ndarray, torch.Tensor]:
+                frames_per_step: int = 1, sampling: DreamSettings | None = None,
+                generator: torch.Generator | None = None) -> tuple[np.ndarray, torch.Tensor]:
         """Predict ``num_frames`` future frames from context frames and all actions (the evaluation protocol).
 
         Args:
@@ -429,8 +418,7 @@ class WorldModel:
             actions: int ``(B, Tc + num_frames - 1)``; ``actions[:, t]`` leads from frame t to frame t + 1.
             mode: ``"single"`` (all future frames in one MaskGIT pass) or ``"autoregressive"``
                 (``frames_per_step`` frames at a time given all previous).
-            maskgit_steps, temperature, action_guidance, hold_pixels, hold_bias, change_temperature: sampling
-                settings (``None``: ``dream.json``'s; :meth:`dream_settings`).
+            sampling: how to draw them (``None``: ``dream.json``'s; :meth:`dream_settings`).
         Returns:
             ``(frames uint8 (B, num_frames, 64, 64, 3), uncertainty float (B, num_frames, h, w))``.
         """
@@ -439,27 +427,19 @@ class WorldModel:
         actions = self._validate_actions(actions, batch, context + num_frames - 1)
         tokens = self.encode(frames)
         action_ids = torch.from_numpy(actions).to(self.device)
-        sampling = self.dream_settings(maskgit_steps=maskgit_steps, temperature=temperature,
-                                       action_guidance=action_guidance, hold_pixels=hold_pixels, hold_bias=hold_bias,
-                                       change_temperature=change_temperature)
-        steps, temperature, guidance = sampling.maskgit_steps, sampling.temperature, sampling.action_guidance
+        sampling = sampling or self.dream_settings()
         if mode == "autoregressive" and frames_per_step == 1:
             # the cached stream gives the same tokens as a full recompute (tested), at a fraction of the cost
             stream = self.dynamics.start_stream(tokens, action_ids[:, : context - 1], max_context_frames=None)
             predicted, uncertainty = [], []
             for index in range(num_frames):
-                ids, entropy = stream.next_frame(action_ids[:, context - 1 + index], steps, temperature, generator,
-                                                 action_guidance=guidance, hold_bias=sampling.hold_bias,
-                                                 change_temperature=sampling.change_temperature)
+                ids, entropy = stream.next_frame(action_ids[:, context - 1 + index], sampling, generator)
                 predicted.append(ids)
                 uncertainty.append(entropy)
             predicted_tokens, entropies = torch.stack(predicted, dim=1), torch.stack(uncertainty, dim=1)
         else:
             result = self.dynamics.generate(tokens, action_ids, num_frames=num_frames, mode=mode,
-                                            frames_per_step=frames_per_step, maskgit_steps=steps,
-                                            temperature=temperature, generator=generator,
-                                            action_guidance=guidance, hold_bias=sampling.hold_bias,
-                                            change_temperature=sampling.change_temperature)
+                                            frames_per_step=frames_per_step, sampling=sampling, generator=generator)
             predicted_tokens, entropies = result.tokens, result.entropy
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
         if sampling.hold_pixels:
@@ -477,16 +457,6 @@ class WorldModel:
         """The sampling settings: each argument of :class:`DreamSettings` given (not ``None``), else ``dream.json``'s,
         else the default (:meth:`DreamSettings.resolve`)."""
         return DreamSettings.resolve(self.settings, **arguments)
-
-    def guidance_weight(self, action_guidance: float | None) -> float:
-        """The action-guidance weight to sample with: ``action_guidance``, else ``dream.json``'s (0: none)."""
-        return self.dream_settings(action_guidance=action_guidance).action_guidance
-
-    @property
-    def hold_bias(self) -> float:
-        """``dream.json``'s ``hold_bias``: log-probability bonus of each patch's previous id while sampling
-        (``genie_gym.models.maskgit``, hold bias; 0: none)."""
-        return self.dream_settings().hold_bias
 
     def require_ground_truth_actions(self) -> None:
         """Raise one clear error unless the dynamics takes the game's real actions (what a dream env feeds it)."""

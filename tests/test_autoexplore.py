@@ -4,8 +4,10 @@ schedule and wrapper, learning from the executed actions, training in a tiny dre
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,17 +16,21 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
+from genie_gym.agents import explore_command
 from genie_gym.agents.autoexplore import (
     BEST_POLICY_FILE,
+    DEFAULTS,
     EpsilonGreedyVecEnv,
     LearnFromExecutedActions,
     best_policy_return,
     build_recurrent_ppo,
     epsilon_schedule,
 )
+from genie_gym.agents.explore_settings import ExploreSettings
 from genie_gym.agents.policy_agent import PolicyAgent
 from genie_gym.cli import main
 from genie_gym.data.store import EpisodeStore
+from genie_gym.options import from_args
 
 
 class NoiseEnv(gym.Env):
@@ -138,6 +144,30 @@ def explore(out: Path, checkpoint: Path, *extra: str) -> int:
                  "--n-steps", "16", "--episode-steps", "8", "--n-epochs", "2", "--eval-every", "1",
                  "--eval-return-episodes", "2", "--eval-episodes", "0", "--threads", "1", "--checkpoint-every", "1",
                  "--out", str(out), *extra])
+
+
+def explore_settings(*argv: str) -> ExploreSettings:
+    """``genie explore``'s settings from its own parser, as ``genie explore ARGV --env SMB --out x`` builds them."""
+    parser = argparse.ArgumentParser()
+    explore_command.register(parser.add_subparsers())
+    return from_args(ExploreSettings, parser.parse_args(["explore", "--env", "SMB", "--out", "x", *argv]))
+
+
+def test_explore_settings_resolve_the_agents_defaults_once_and_refuse_what_does_not_go_together():
+    paper = explore_settings("--agent", "paper", "--n-epochs", "4")
+    assert {name: getattr(paper, name) for name in DEFAULTS} == {**DEFAULTS, "n_epochs": 4}
+    assert paper.timesteps == 480_000 and paper.epsilon is None and paper.paper
+    ppo = explore_settings("--num-envs", "4")
+    assert (ppo.timesteps, ppo.num_envs, ppo.n_steps, ppo.epsilon, ppo.ent_coef) == (30000, 4, 64, 0.0, None)
+    assert explore_command._run_settings(paper)["batch_size"] == 128  # the keys a saved run is resumed with
+    for argv, error in ((["--ent-coef", "0.1"], "--ent-coef goes only with --agent paper"),
+                        (["--ent-coef", "0.1", "--eval-every", "2"], "--ent-coef, --eval-every go only with"),
+                        (["--agent", "paper", "--epsilon", "0.1"], "--epsilon goes only with --agent ppo"),
+                        (["--epsilon", "2"], "--epsilon must lie in [0, 1]"),
+                        (["--agent", "paper", "--batch-size", "0"], "--eval-return-episodes must be >= 1"),
+                        (["--n-steps", "0"], "--episode-steps must be >= 1")):
+        with pytest.raises(ValueError, match=re.escape(error)):
+            explore_settings(*argv)
 
 
 def test_paper_agent_trains_resumes_keeps_the_best_policy_and_is_collected(tiny_checkpoint, tmp_path, capsys):

@@ -408,6 +408,24 @@ def test_lead_in_starts_recording_deeper_and_replays(tmp_path: Path) -> None:
             parse_lead_in(bad)
 
 
+def test_collect_settings_check_their_options_as_they_are_built() -> None:
+    """``CollectSettings`` (``genie collect``'s options) refuse options that go with another agent and a bad
+    ``--lead-in`` from Python too, with the command line's messages, and parse the lead-in once."""
+    from genie_gym.agents.collect_command import CollectSettings
+
+    required = dict(env="SMB", episodes=1, out="unused")
+    assert CollectSettings(**required, lead_in="60:300").lead_in_steps == (60, 300)
+    assert CollectSettings(**required).lead_in_steps is None and CollectSettings(**required).progress
+    for options, message in ((dict(agent="policy"), "--agent policy takes --policy FILE"),
+                             (dict(policy="p.safetensors"), "--policy goes only with --agent policy"),
+                             (dict(epsilon=0.1), "--epsilon goes only with --agent policy, got --agent sticky-random"),
+                             (dict(agent="runner", jump_p=0.5), "--jump-p goes only with --agent run-stop"),
+                             (dict(agent="run-stop", noise=0.1), "--noise goes only with --agent runner"),
+                             (dict(lead_in="60-300"), "--lead-in takes MIN:MAX")):
+        with pytest.raises(ValueError, match=message):
+            CollectSettings(**required, **options)
+
+
 def test_lead_in_that_costs_a_life_is_replayed_with_new_seeds() -> None:
     """play_lead_in replays a lead-in in which ``lives`` drops (the real SMB env does not terminate on a lost life)
     and gives up with a clear error when every attempt dies. A scripted env stands in for the emulator here so

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from genie_gym.models.configs import DreamSettings
+
 # GENIE_GYM_TEST_DEVICE=cpu runs these tests on the CPU (to check the tests themselves where no GPU is lent)
 CUDA = torch.device(os.environ.get("GENIE_GYM_TEST_DEVICE", "cuda"))
 pytestmark = pytest.mark.skipif(CUDA.type == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -66,12 +68,13 @@ def test_cached_stream_matches_the_full_recompute_on_cuda(shipped_cuda, real_con
     tokens = shipped_cuda.encode(frames[:4, :2])
     action_ids = torch.from_numpy(actions[:4, :5]).to(CUDA)
     full = dynamics.generate(tokens, action_ids, num_frames=4, mode="autoregressive", frames_per_step=1,
-                             maskgit_steps=8, temperature=1.0, generator=torch.Generator().manual_seed(3),
-                             use_cache=False)
+                             sampling=DreamSettings(maskgit_steps=8, temperature=1.0),
+                             generator=torch.Generator().manual_seed(3), use_cache=False)
     stream = dynamics.start_stream(tokens, action_ids[:, :1], max_context_frames=None)
     generator = torch.Generator().manual_seed(3)
     cached = torch.stack(
-        [stream.next_frame(action_ids[:, 1 + t], 8, 1.0, generator)[0] for t in range(4)], dim=1
+        [stream.next_frame(action_ids[:, 1 + t], DreamSettings(maskgit_steps=8, temperature=1.0), generator)[0]
+         for t in range(4)], dim=1
     )
     same = float((cached == full.tokens).float().mean())
     print(f"cached vs full recompute on CUDA: {same:.4%} of the tokens equal")

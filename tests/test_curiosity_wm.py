@@ -78,7 +78,8 @@ def test_wrapper_compares_the_world_models_prediction_with_the_real_next_frame(w
     actions = [0, 0, 0, 4]
     # the world model's most likely next frame of the first two real frames under RIGHT
     state = world_model.start(real_frames[None, :2], np.array([[actions[0]]]))
-    prediction = world_model.step(state, np.array([actions[1]]), 1, temperature=0.0)[0][0]
+    prediction = world_model.step(state, np.array([actions[1]]),
+                                  world_model.dream_settings(maskgit_steps=1, temperature=0.0))[0][0]
     assert not np.array_equal(prediction, real_frames[2])  # the model is not perfect on this frame
     for third, zero in ((prediction, True), (real_frames[2], False)):
         venv = DummyVecEnv([lambda third=third: ReplayEnv(np.stack([real_frames[0], real_frames[1], third,

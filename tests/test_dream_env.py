@@ -176,7 +176,8 @@ def test_dreams_stepped_in_groups_match_one_pass(tiny_checkpoint):
         world_model.settings["dreams_per_pass"] = per_pass
         state = world_model.start(frames, context_actions)
         assert state.group_sizes == ([2, 2, 1] if per_pass == 2 else [5])
-        outputs[per_pass] = [world_model.step(state, step_actions, maskgit_steps=2, temperature=0.0)
+        sampling = world_model.dream_settings(maskgit_steps=2, temperature=0.0)
+        outputs[per_pass] = [world_model.step(state, step_actions, sampling)
                              for step_actions in actions]
     for (grouped, grouped_entropy), (whole, whole_entropy) in zip(outputs[2], outputs[64], strict=True):
         assert grouped.shape == (5, 64, 64, 3) and grouped_entropy.shape == whole_entropy.shape
@@ -401,8 +402,8 @@ def test_autoregressive_prediction_uses_the_cache_and_matches_a_full_recompute(t
                                              generator=torch.Generator().manual_seed(5))
     tokens = world_model.encode(frames)
     reference = world_model.dynamics.generate(tokens, torch.from_numpy(actions), 4, mode="autoregressive",
-                                              maskgit_steps=3, generator=torch.Generator().manual_seed(5),
-                                              use_cache=False)
+                                              sampling=world_model.dream_settings(),
+                                              generator=torch.Generator().manual_seed(5), use_cache=False)
     expected = world_model.decode(torch.cat([tokens, reference.tokens], dim=1))[:, 3:]
     assert predicted.shape == (2, 4, 64, 64, 3) and np.array_equal(predicted, expected)
     assert torch.allclose(entropy, reference.entropy, atol=1e-6)

@@ -10,7 +10,7 @@ import torch
 
 import genie_gym
 from genie_gym.models import Dynamics, DynamicsConfig, TokenizerConfig, VideoTokenizer
-from genie_gym.models.configs import DynamicsTrainingOptions
+from genie_gym.models.configs import DreamSettings, DynamicsTrainingOptions
 from genie_gym.models.maskgit import guided_logits
 
 NUM_CODES = 128
@@ -112,7 +112,7 @@ def test_ground_truth_actions_control_the_prediction(trained, real_tokens):
     ce_true, _ = _masked_eval(trained, ids, actions)
     ce_swapped, _ = _masked_eval(trained, ids, swapped)
     assert ce_true < 0.7 * ce_swapped, (ce_true, ce_swapped)
-    kwargs = dict(num_frames=3, mode="autoregressive", temperature=0.0, maskgit_steps=8)
+    kwargs = dict(num_frames=3, mode="autoregressive", sampling=DreamSettings(temperature=0.0, maskgit_steps=8))
     true_prediction = trained.generate(ids[:, :2], actions, **kwargs).tokens
     swapped_prediction = trained.generate(ids[:, :2], swapped, **kwargs).tokens
     assert (true_prediction != swapped_prediction).flatten(1).any(dim=1).float().mean() > 0.5
@@ -141,26 +141,22 @@ def test_logits_are_causal_in_time(real_tokens):
 def test_cached_stream_equals_full_recompute(trained, real_tokens, change_temperature):
     ids, actions, _ = real_tokens
     context, num_new = ids[:3, :2], 3
+    sampling = DreamSettings(maskgit_steps=10, temperature=1.0, change_temperature=change_temperature)
     full = trained.generate(
         context,
         actions[:3, :4],
         num_frames=num_new,
         mode="autoregressive",
         frames_per_step=1,
-        maskgit_steps=10,
-        temperature=1.0,
+        sampling=sampling,
         generator=torch.Generator().manual_seed(7),
         use_cache=False,
-        change_temperature=change_temperature,
     )
     stream = trained.start_stream(context, actions[:3, :1], max_context_frames=None)
     generator = torch.Generator().manual_seed(7)
     tokens, entropies = [], []
     for t in range(num_new):
-        frame_tokens, entropy = stream.next_frame(
-            actions[:3, 1 + t], maskgit_steps=10, temperature=1.0, generator=generator,
-            change_temperature=change_temperature,
-        )
+        frame_tokens, entropy = stream.next_frame(actions[:3, 1 + t], sampling, generator)
         tokens.append(frame_tokens)
         entropies.append(entropy)
     assert torch.equal(torch.stack(tokens, dim=1), full.tokens)
@@ -173,8 +169,8 @@ def test_cached_stream_equals_full_recompute(trained, real_tokens, change_temper
 def test_generate_with_the_context_cache_equals_the_full_recompute(trained, real_tokens, mode, frames_per_step,
                                                                    guidance):
     ids, actions, _ = real_tokens
-    kwargs = dict(num_frames=3, mode=mode, frames_per_step=frames_per_step, maskgit_steps=6, temperature=1.0,
-                  action_guidance=guidance)
+    kwargs = dict(num_frames=3, mode=mode, frames_per_step=frames_per_step,
+                  sampling=DreamSettings(maskgit_steps=6, temperature=1.0, action_guidance=guidance))
     full = trained.generate(ids[:3, :2], actions[:3, :4], generator=torch.Generator().manual_seed(11),
                             use_cache=False, **kwargs)
     cached = trained.generate(ids[:3, :2], actions[:3, :4], generator=torch.Generator().manual_seed(11), **kwargs)
@@ -188,7 +184,8 @@ def test_stream_sliding_window_keeps_memory_flat(trained, real_tokens):
     stream = trained.start_stream(ids[:1, :3], actions[:1, :2], max_context_frames=3)
     sizes = []
     for step in range(6):
-        tokens, entropy = stream.next_frame(step % 5, maskgit_steps=3, generator=torch.Generator().manual_seed(step))
+        tokens, entropy = stream.next_frame(step % 5, DreamSettings(maskgit_steps=3),
+                                            torch.Generator().manual_seed(step))
         assert tokens.shape == (1, 8, 8) and tokens.dtype == torch.int64 and entropy.shape == (1, 8, 8)
         sizes.append(sum(layer.keys.numel() for layer in stream.cache.layers))
     assert stream.num_cached_frames == 3 and len(set(sizes)) == 1
@@ -201,7 +198,7 @@ def test_generate_is_deterministic_with_a_seed_and_reports_uncertainty(real_toke
     torch.manual_seed(0)
     model = Dynamics(DynamicsConfig(**TINY), codebook).eval()
     for mode, per_step in (("single", 1), ("autoregressive", 2)):
-        kwargs = dict(num_frames=3, mode=mode, frames_per_step=per_step, maskgit_steps=6)
+        kwargs = dict(num_frames=3, mode=mode, frames_per_step=per_step, sampling=DreamSettings(maskgit_steps=6))
         first = model.generate(ids[:2, :2], actions[:2, :4], generator=torch.Generator().manual_seed(3), **kwargs)
         again = model.generate(ids[:2, :2], actions[:2, :4], generator=torch.Generator().manual_seed(3), **kwargs)
         other = model.generate(ids[:2, :2], actions[:2, :4], generator=torch.Generator().manual_seed(4), **kwargs)
@@ -241,7 +238,8 @@ def test_action_embedding_is_trained_and_saved_and_latent_actions_work(real_toke
         other[:, 0] = (other[:, 0] + 1) % 7
         assert not torch.allclose(latent(ids[:2], latent_actions)[:, 1], latent(ids[:2], other)[:, 1])
     with pytest.raises(ValueError, match="needs a GenieRedux-G model"):
-        latent.generate(ids[:1, :2], latent_actions[:1, :2], num_frames=1, maskgit_steps=1, action_guidance=1.0)
+        latent.generate(ids[:1, :2], latent_actions[:1, :2], num_frames=1,
+                        sampling=DreamSettings(maskgit_steps=1, action_guidance=1.0))
 
 
 def test_token_input_skip_uses_the_codebook(real_tokens):
@@ -263,12 +261,12 @@ def test_a_single_context_frame_is_enough(trained, real_tokens):
         actions[:2, :2],
         num_frames=2,
         mode="autoregressive",
-        maskgit_steps=4,
+        sampling=DreamSettings(maskgit_steps=4),
         generator=torch.Generator().manual_seed(0),
     )
     stream = trained.start_stream(ids[:2, :1], actions[:2, :0])
     generator = torch.Generator().manual_seed(0)
-    streamed = [stream.next_frame(actions[:2, t], maskgit_steps=4, generator=generator)[0] for t in range(2)]
+    streamed = [stream.next_frame(actions[:2, t], DreamSettings(maskgit_steps=4), generator)[0] for t in range(2)]
     assert full.tokens.shape == (2, 2, 8, 8)
     assert torch.equal(torch.stack(streamed, dim=1), full.tokens)
 
@@ -335,25 +333,25 @@ def test_guided_logits_push_towards_what_the_action_changes():
 def test_action_guidance_cached_equals_full_and_strengthens_the_actions(trained, real_tokens):
     ids, actions, _ = real_tokens
     swapped = actions.view(len(PREFIXES), len(BRANCH_ACTIONS), CLIP_STEPS).roll(1, dims=1).reshape(-1, CLIP_STEPS)
-    kwargs = dict(num_frames=3, mode="autoregressive", temperature=0.0, maskgit_steps=8)
     differ = {}
     for weight in (0.0, 2.0):
-        true = trained.generate(ids[:, :2], actions, action_guidance=weight, **kwargs).tokens
-        other = trained.generate(ids[:, :2], swapped, action_guidance=weight, **kwargs).tokens
+        kwargs = dict(num_frames=3, mode="autoregressive",
+                      sampling=DreamSettings(temperature=0.0, maskgit_steps=8, action_guidance=weight))
+        true = trained.generate(ids[:, :2], actions, **kwargs).tokens
+        other = trained.generate(ids[:, :2], swapped, **kwargs).tokens
         differ[weight] = float((true != other).float().mean())
     assert differ[2.0] > differ[0.0], differ
     # the cached stream scores every action's rows on one shared cache; rows of different actions must not mix
     context = ids[:3, :2]
-    full = trained.generate(context, actions[:3, :4], num_frames=3, mode="autoregressive", maskgit_steps=6,
-                            temperature=1.0, generator=torch.Generator().manual_seed(5), action_guidance=1.5,
-                            use_cache=False)
+    guided = DreamSettings(maskgit_steps=6, temperature=1.0, action_guidance=1.5)
+    full = trained.generate(context, actions[:3, :4], num_frames=3, mode="autoregressive", sampling=guided,
+                            generator=torch.Generator().manual_seed(5), use_cache=False)
     stream = trained.start_stream(context, actions[:3, :1], max_context_frames=None)
     generator = torch.Generator().manual_seed(5)
-    streamed = [stream.next_frame(actions[:3, 1 + t], maskgit_steps=6, temperature=1.0, generator=generator,
-                                  action_guidance=1.5)[0] for t in range(3)]
+    streamed = [stream.next_frame(actions[:3, 1 + t], guided, generator)[0] for t in range(3)]
     assert float((torch.stack(streamed, dim=1) == full.tokens).float().mean()) > 0.99
     with pytest.raises(ValueError, match="action_guidance must be >= 0"):
-        stream.next_frame(0, action_guidance=-1.0)
+        DreamSettings(action_guidance=-1.0)
 
 
 def test_maskgit_sampling_draws_from_the_tempered_softmax():

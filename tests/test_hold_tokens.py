@@ -12,7 +12,7 @@ import torch
 
 from genie_gym.data.window_dataset import WindowDataset
 from genie_gym.models.checkpoint_io import save_pretrained
-from genie_gym.models.configs import DynamicsConfig, TokenizerConfig
+from genie_gym.models.configs import DreamSettings, DynamicsConfig, TokenizerConfig
 from genie_gym.models.dynamics import Dynamics
 from genie_gym.models.tokenizer import VideoTokenizer, hold_unchanged_pixels, hold_unchanged_tokens
 from genie_gym.trainers.tasks import cache_tokens
@@ -180,7 +180,7 @@ def test_a_large_hold_bias_repeats_every_id_and_none_samples_freely(tiny_checkpo
         assert torch.equal(state.last_ids, last) == repeats
         tokens = world_model.encode(frames)
         result = world_model.dynamics.generate(tokens, torch.zeros(2, 4, dtype=torch.long), 3, mode="single",
-                                               maskgit_steps=3, hold_bias=bias)
+                                               sampling=DreamSettings(maskgit_steps=3, hold_bias=bias))
         assert torch.equal(result.tokens, last[:, None].expand(-1, 3, -1, -1)) == repeats
     with pytest.raises(ValueError, match="hold_bias must be >= 0"):
-        world_model.dynamics.generate(tokens, torch.zeros(2, 2, dtype=torch.long), 1, hold_bias=-1.0)
+        DreamSettings(hold_bias=-1.0)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from genie_gym.options import from_args
 from genie_gym.trainers.cli import RunOptions, add_train_arguments, restore_run_arguments
-from genie_gym.trainers.options import from_args
 from genie_gym.trainers.tasks import TaskSettings
 from genie_gym.trainers.training_loop import LoopSettings
 
@@ -135,3 +135,23 @@ def test_each_input_is_checked_as_the_settings_are_built(tmp_path: Path, argv: l
     with pytest.raises(ValueError, match=message):
         for settings_class in (RunOptions, TaskSettings, LoopSettings):
             from_args(settings_class, args)
+
+
+def test_an_optional_bool_defaulting_to_none_is_a_recorded_yes_no_switch() -> None:
+    """``bool | None = option(None, ...)``: ``--name`` True, ``--no-name`` False, neither None (``genie eval
+    --hold-pixels``: None takes the checkpoint's dream.json)."""
+    from dataclasses import dataclass
+
+    from genie_gym.options import add_options, given_options, option
+
+    @dataclass
+    class Settings:
+        hold_pixels: bool | None = option(None, "copy unchanged patches' pixels")
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, Settings)
+    assert "[--hold-pixels | --no-hold-pixels]" in parser.format_usage()
+    for argv, value in (([], None), (["--hold-pixels"], True), (["--no-hold-pixels"], False)):
+        args = parser.parse_args(argv)
+        assert from_args(Settings, args).hold_pixels is value
+        assert given_options(args) == (frozenset({"hold_pixels"}) if argv else frozenset())

@@ -73,7 +73,9 @@ def test_reward_is_the_first_pass_entropies_of_the_frames_before_the_step(world_
         np.testing.assert_allclose(maps[t], entropy, atol=2e-5)
         # the same as the first MaskGIT pass of the dreaming code (a one-step dream from that context)
         state = world_model.start(frames[None, first : t + 1], np.array([ACTIONS[first:t]], dtype=np.int64))
-        _, stream_entropy = world_model.step(state, np.array([action]), 1, 1.0, torch.Generator().manual_seed(0))
+        _, stream_entropy = world_model.step(state, np.array([action]),
+                                             world_model.dream_settings(maskgit_steps=1, temperature=1.0),
+                                             torch.Generator().manual_seed(0))
         np.testing.assert_allclose(maps[t], stream_entropy[0].numpy(), atol=2e-5)
     assert rewards.min() > 0 and rewards.std() > 0  # real, varying numbers, not a constant
     # more frames given: only the last two count

@@ -48,6 +48,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from genie_gym.agents.curiosity import CuriosityRewardVecEnv
+from genie_gym.agents.explore_settings import ExploreSettings
 from genie_gym.agents.policy_agent import PolicyAgent
 from genie_gym.atomic import atomic_path
 
@@ -272,13 +273,13 @@ def scoring_curiosity(venv: VecEnv, training: Any, seed: int) -> VecEnv:
     return wrapper
 
 
-def build_eval_env(args: Any, world_model: Any, curiosity: Any, num_envs: int, seed: int) -> VecEnv:
+def build_eval_env(settings: ExploreSettings, world_model: Any, curiosity: Any, num_envs: int, seed: int) -> VecEnv:
     """A VecEnv of the training env's kind (the same dream or real game, the same reward, scored by the training
     env's curiosity model without training it), with ``num_envs`` envs seeded from ``seed``, for
     :class:`BestPolicyCallback` (no epsilon, no reward normalisation)."""
     from genie_gym.agents.explore_command import make_reward_env
 
-    venv, _, _ = make_reward_env(args, num_envs, seed, world_model=world_model, curiosity=curiosity)
+    venv, _, _ = make_reward_env(settings, num_envs, seed, world_model=world_model, curiosity=curiosity)
     return VecMonitor(venv)
 
 
@@ -294,7 +295,7 @@ class PaperExplorer:
     ``RecurrentPPO`` model, the callbacks (executed actions, best policy), their checkpoint state and figures.
 
     Args:
-        args: ``genie explore``'s arguments (defaults resolved).
+        settings: ``genie explore``'s settings (resolved).
         venv: the training env from ``build_envs``.
         world_model, curiosity: from ``build_envs`` (for the evaluation env).
         rollout_steps: steps per env of each rollout (``rollout_plan``).
@@ -302,14 +303,15 @@ class PaperExplorer:
         out: the run directory (``best_policy.safetensors`` goes there).
     """
 
-    def __init__(self, args: Any, venv: VecEnv, world_model: Any, curiosity: Any, rollout_steps: int, trained: int,
-                 out: Path) -> None:
-        self.epsilon_env = EpsilonGreedyVecEnv(venv, args.timesteps, seed=(args.seed, trained), timesteps=trained)
-        self.model = build_recurrent_ppo(self.epsilon_env, args.seed, rollout_steps, args.ent_coef, args.n_epochs,
-                                         args.batch_size)
-        eval_envs = min(args.num_envs, args.eval_return_episodes)
-        self.eval_env = build_eval_env(args, world_model, curiosity, eval_envs, 10_000 + args.seed)
-        self.best = BestPolicyCallback(self.eval_env, args.eval_every, args.eval_return_episodes,
+    def __init__(self, settings: ExploreSettings, venv: VecEnv, world_model: Any, curiosity: Any, rollout_steps: int,
+                 trained: int, out: Path) -> None:
+        self.epsilon_env = EpsilonGreedyVecEnv(venv, settings.timesteps, seed=(settings.seed, trained),
+                                               timesteps=trained)
+        self.model = build_recurrent_ppo(self.epsilon_env, settings.seed, rollout_steps, settings.ent_coef,
+                                         settings.n_epochs, settings.batch_size)
+        eval_envs = min(settings.num_envs, settings.eval_return_episodes)
+        self.eval_env = build_eval_env(settings, world_model, curiosity, eval_envs, 10_000 + settings.seed)
+        self.best = BestPolicyCallback(self.eval_env, settings.eval_every, settings.eval_return_episodes,
                                        out / BEST_POLICY_FILE)
         self.callbacks = [LearnFromExecutedActions(self.epsilon_env), self.best]
         self._replaced_at_rollout_start = (0, 0)

@@ -17,12 +17,69 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+from dataclasses import dataclass, field
 
 from genie_gym.agents.random_agent import AGENTS, agent_factory
 from genie_gym.atomic import file_sha256
+from genie_gym.options import add_options, from_args, option
 
 # What the command runs (the collection, the games' table, a policy's torch and SB3) is imported inside the functions:
 # every `genie` invocation imports this module to build its parser.
+
+
+@dataclass(kw_only=True)
+class CollectSettings:
+    """What ``genie collect`` records, and how: its command-line options (checked as the settings are built)."""
+
+    env: str = option(help="game (SMB), group (platformers, all) or comma-separated mix (SMB,Hero)")
+    agent: str = option("sticky-random", "collection policy; policy: a trained SB3 CnnPolicy (--policy FILE)",
+                        choices=sorted([*AGENTS, "policy"]))
+    policy: str | None = option(None, "--agent policy: its policy.safetensors (or the directory holding it), or the "
+                                      "shipped ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py",
+                                metavar="FILE")
+    epsilon: float | None = option(None, "--agent policy: probability of replacing each action by a uniformly random "
+                                         "one, so that every action appears (the paper's test sets: a game-reward "
+                                         "agent with epsilon 0.1)")
+    sticky_p: float = option(0.75, "sticky-random, right-biased: probability of repeating the previous action "
+                                   "(default 0.75)")
+    jump_p: float | None = option(None, "run-stop: probability that a RIGHT run ends in JUMP (A alone) instead of a "
+                                        "stop (default 0.2; 0: stops only)")
+    noise: float | None = option(None, "runner: probability of a uniformly random action instead of RIGHT / JUMP "
+                                       "(default 0.1)")
+    lead_in: str | None = option(None, "before recording, play MIN..MAX (uniform) unrecorded steps with the "
+                                       "right-biased agent, so episodes start deeper in the level (e.g. 60:300); the "
+                                       "lead-in is replayed with new seeds if Mario dies in it", metavar="MIN:MAX")
+    states: str | None = option(None, "start states to spread each game's episodes over, in turn (episode i starts "
+                                      "from state i %% K): all (SMB: its 12 level states), or names such as "
+                                      "Level1-1,Level2-1; default: the game's default state (SMB: Level1-1); "
+                                      "meta.json records each episode's state", metavar="all|STATE,STATE")
+    hires: bool = option(False, "also store every frame at 256x256 (hires.npy, made from the same emulator frame by "
+                                "the same pad-and-resize convention): the training data of `genie train upscaler`. "
+                                "16x the bytes of the 64x64 frames, so only where asked")
+    episodes: int = option(help="episodes per game (indices 0..N-1)")
+    max_steps: int = option(500, "agent steps before an episode is truncated")
+    workers: int = option(os.cpu_count() or 1, "parallel emulator subprocesses (0: in this process); default: CPU "
+                                               "count")
+    out: str = option(help="episode store directory (created; resumed if it exists)")
+    seed: int = option(0, "collection seed (same seed, same episodes)")
+    shard: str | None = option(None, "i/n: collect only episodes with index %% n == i")
+    progress: bool = option(True, "no progress bar")
+    debug: bool = option(False, "show full tracebacks")
+    lead_in_steps: tuple[int, int] | None = field(init=False, default=None)
+    """``lead_in`` parsed: ``(MIN, MAX)`` steps, or None."""
+
+    def __post_init__(self) -> None:
+        if (self.agent == "policy") != (self.policy is not None):
+            raise ValueError("--agent policy takes --policy FILE (a trained policy.safetensors), and --policy goes "
+                             "only with --agent policy")
+        if self.epsilon is not None and self.agent != "policy":
+            raise ValueError(f"--epsilon goes only with --agent policy, got --agent {self.agent}")
+        if self.jump_p is not None and self.agent != "run-stop":
+            raise ValueError(f"--jump-p goes only with --agent run-stop, got --agent {self.agent}")
+        if self.noise is not None and self.agent != "runner":
+            raise ValueError(f"--noise goes only with --agent runner, got --agent {self.agent}")
+        if self.lead_in is not None:
+            self.lead_in_steps = parse_lead_in(self.lead_in)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,44 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--env", required=True,
-                        help="game (SMB), group (platformers, all) or comma-separated mix (SMB,Hero)")
-    parser.add_argument("--agent", choices=sorted([*AGENTS, "policy"]), default="sticky-random",
-                        help="collection policy; policy: a trained SB3 CnnPolicy (--policy FILE)")
-    parser.add_argument("--policy", default=None, metavar="FILE",
-                        help="--agent policy: its policy.safetensors (or the directory holding it), or the shipped "
-                             "ppo-in-dream-smb, trained in the dream by examples/ppo_in_dream.py")
-    parser.add_argument("--epsilon", type=float, default=None,
-                        help="--agent policy: probability of replacing each action by a uniformly random one, so that "
-                             "every action appears (the paper's test sets: a game-reward agent with epsilon 0.1)")
-    parser.add_argument("--sticky-p", type=float, default=0.75,
-                        help="sticky-random, right-biased: probability of repeating the previous action (default 0.75)")
-    parser.add_argument("--jump-p", type=float, default=None,
-                        help="run-stop: probability that a RIGHT run ends in JUMP (A alone) instead of a stop "
-                             "(default 0.2; 0: stops only)")
-    parser.add_argument("--noise", type=float, default=None,
-                        help="runner: probability of a uniformly random action instead of RIGHT / JUMP (default 0.1)")
-    parser.add_argument("--lead-in", default=None, metavar="MIN:MAX",
-                        help="before recording, play MIN..MAX (uniform) unrecorded steps with the right-biased agent, "
-                             "so episodes start deeper in the level (e.g. 60:300); the lead-in is replayed with new "
-                             "seeds if Mario dies in it")
-    parser.add_argument("--states", default=None, metavar="all|STATE,STATE",
-                        help="start states to spread each game's episodes over, in turn (episode i starts from state "
-                             "i %% K): all (SMB: its 12 level states), or names such as Level1-1,Level2-1; default: "
-                             "the game's default state (SMB: Level1-1); meta.json records each episode's state")
-    parser.add_argument("--hires", action="store_true",
-                        help="also store every frame at 256x256 (hires.npy, made from the same emulator frame by the "
-                             "same pad-and-resize convention): the training data of `genie train upscaler`. 16x the "
-                             "bytes of the 64x64 frames, so only where asked")
-    parser.add_argument("--episodes", type=int, required=True, help="episodes per game (indices 0..N-1)")
-    parser.add_argument("--max-steps", type=int, default=500, help="agent steps before an episode is truncated")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="parallel emulator subprocesses (0: in this process); default: CPU count")
-    parser.add_argument("--out", required=True, help="episode store directory (created; resumed if it exists)")
-    parser.add_argument("--seed", type=int, default=0, help="collection seed (same seed, same episodes)")
-    parser.add_argument("--shard", default=None, help="i/n: collect only episodes with index %% n == i")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    add_options(parser, CollectSettings)
     parser.set_defaults(func=run)
 
 
@@ -80,60 +100,49 @@ def run(args: argparse.Namespace) -> int:
     from genie_gym.games import resolve_games
 
     games = resolve_games(args.env)
-    if (args.agent == "policy") != (args.policy is not None):
-        raise ValueError("--agent policy takes --policy FILE (a trained policy.safetensors), and --policy goes only "
-                         "with --agent policy")
-    if args.epsilon is not None and args.agent != "policy":
-        raise ValueError(f"--epsilon goes only with --agent policy, got --agent {args.agent}")
-    if args.jump_p is not None and args.agent != "run-stop":
-        raise ValueError(f"--jump-p goes only with --agent run-stop, got --agent {args.agent}")
-    if args.noise is not None and args.agent != "runner":
-        raise ValueError(f"--noise goes only with --agent runner, got --agent {args.agent}")
-    if args.agent == "policy":
+    settings = from_args(CollectSettings, args)
+    if settings.agent == "policy":
         from genie_gym.agents.policy_agent import PolicyAgent
 
-        epsilon = float(args.epsilon or 0.0)
-        agent = PolicyAgent(args.policy, epsilon=epsilon)  # a bad epsilon fails here
+        epsilon = float(settings.epsilon or 0.0)
+        agent = PolicyAgent(settings.policy, epsilon=epsilon)  # a bad epsilon fails here
         agent.reset(0)  # one clear error here, before any worker starts, if the file is bad
-        factory = functools.partial(PolicyAgent, args.policy, epsilon=epsilon)
+        factory = functools.partial(PolicyAgent, settings.policy, epsilon=epsilon)
         # the weights' checksum, so that resuming a store with another policy under the same path is refused
         digest = file_sha256(agent.path)[:12]
         agent_name = f"policy({agent.path.name}, sha256 {digest}" + (f", epsilon {epsilon})" if epsilon else ")")
     else:
-        kwargs = {"p": args.sticky_p} if args.agent in ("sticky-random", "right-biased") else {}
-        factory = agent_factory(args.agent, **kwargs)
-        agent_name = args.agent + (f"(p={args.sticky_p})" if kwargs else "")
-        if args.jump_p is not None:
-            factory = agent_factory(args.agent, jump_p=args.jump_p)
+        kwargs = {"p": settings.sticky_p} if settings.agent in ("sticky-random", "right-biased") else {}
+        factory = agent_factory(settings.agent, **kwargs)
+        agent_name = settings.agent + (f"(p={settings.sticky_p})" if kwargs else "")
+        if settings.jump_p is not None:
+            factory = agent_factory(settings.agent, jump_p=settings.jump_p)
             factory()  # one clear error for a jump_p outside [0, 1], before any worker starts
-            agent_name = f"{args.agent}(jump_p={args.jump_p})"
-        if args.noise is not None:
-            factory = agent_factory(args.agent, noise=args.noise)
+            agent_name = f"{settings.agent}(jump_p={settings.jump_p})"
+        if settings.noise is not None:
+            factory = agent_factory(settings.agent, noise=settings.noise)
             factory()  # one clear error for a noise outside [0, 1], before any worker starts
-            agent_name = f"{args.agent}(noise={args.noise})"
-    lead_in, lead_in_factory = None, None
-    if args.lead_in is not None:
-        lead_in = parse_lead_in(args.lead_in)
-        lead_in_factory = agent_factory("right-biased", p=0.75)
+            agent_name = f"{settings.agent}(noise={settings.noise})"
+    lead_in_factory = None if settings.lead_in_steps is None else agent_factory("right-biased", p=0.75)
     try:
         result = collect(
             games,
             factory,
-            episodes=args.episodes,
-            max_steps=args.max_steps,
-            workers=args.workers,
-            out_dir=args.out,
-            seed=args.seed,
-            shard=parse_shard(args.shard),
-            progress=not args.no_progress,
+            episodes=settings.episodes,
+            max_steps=settings.max_steps,
+            workers=settings.workers,
+            out_dir=settings.out,
+            seed=settings.seed,
+            shard=parse_shard(settings.shard),
+            progress=settings.progress,
             agent=agent_name,
-            lead_in=lead_in,
+            lead_in=settings.lead_in_steps,
             lead_in_factory=lead_in_factory,
-            states=args.states,
-            hires=args.hires,
+            states=settings.states,
+            hires=settings.hires,
         )
     except CollectionError as exc:
-        if args.debug and exc.worker_traceback:
+        if settings.debug and exc.worker_traceback:
             print(exc.worker_traceback)
         raise
     print(

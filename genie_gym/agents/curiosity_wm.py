@@ -115,7 +115,8 @@ class WorldModelCuriosityVecEnv(OnlineTraining, TransitionRewardVecEnv):
             raise ValueError("maskgit_steps, update_every, epochs and minibatch_size must be >= 1")
         self.device = world_model.device
         self.features = FeatureMap(kind, feature_dim, seed).to(self.device).eval()
-        self.maskgit_steps = int(maskgit_steps)
+        # the most likely frame (temperature 0), the rest of the sampling as the world model's dream.json says
+        self.sampling = world_model.dream_settings(maskgit_steps=maskgit_steps, temperature=0.0)
         self.learn = bool(learn)
         trainable = [p for p in self.features.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=lr) if trainable else None
@@ -131,7 +132,7 @@ class WorldModelCuriosityVecEnv(OnlineTraining, TransitionRewardVecEnv):
         predicted = np.zeros((self.num_envs, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
         for envs, frames, context_actions in self.windows.groups():
             state = self.world_model.start(frames, context_actions)
-            predicted[envs], _ = self.world_model.step(state, actions[envs], self.maskgit_steps, temperature=0.0)
+            predicted[envs], _ = self.world_model.step(state, actions[envs], self.sampling)
         return predicted
 
     def step_wait(self) -> VecEnvStepReturn:

@@ -8,6 +8,7 @@ from pathlib import Path
 from genie_gym.data.store import EpisodeStore
 from genie_gym.evaluation import EvalSettings, evaluate, evaluation_games, load_evaluation_data
 from genie_gym.games import select_games
+from genie_gym.options import add_options, from_args
 from genie_gym.world_model import WorldModel
 
 
@@ -20,27 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="val", choices=["train", "val", "all"])
     parser.add_argument("--games", default=None,
                         help="only these games' episodes of the store (comma-separated or a group; default: all)")
-    parser.add_argument("--mode", default="single", choices=["single", "autoregressive"])
-    parser.add_argument("--frames-per-step", type=int, default=2, help="frames generated at a time (autoregressive)")
-    parser.add_argument("--maskgit-steps", type=int, default=EvalSettings.maskgit_steps,
-                        help="MaskGIT steps per decode (default %(default)s, the protocol's, whatever the checkpoint's "
-                             "dream.json says)")
-    parser.add_argument("--temperature", type=float, default=None,
-                        help="sampling temperature (default: the checkpoint's dream.json, else 1)")
-    parser.add_argument("--action-guidance", type=float, default=None,
-                        help="action-guidance weight w (default: the checkpoint's dream.json, 0 = none)")
-    parser.add_argument("--hold-pixels", action=argparse.BooleanOptionalAction, default=None,
-                        help="copy the pixels of patches whose predicted id repeats the previous frame's (default: the "
-                             "checkpoint's dream.json)")
-    parser.add_argument("--hold-bias", type=float, default=None,
-                        help="log-probability bonus of each patch's previous id while sampling (default: the "
-                             "checkpoint's dream.json, 0 = none)")
-    parser.add_argument("--change-temperature", type=float, default=None,
-                        help="temperature of each patch's draw between keeping its previous id and changing (default: "
-                             "the checkpoint's dream.json, 0 = off, 1 = the model's own odds)")
-    parser.add_argument("--max-sequences", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    add_options(parser, EvalSettings)
     parser.add_argument("--json", default=None, help="write the numbers here (keys psnr, psnr_se, ssim, delta_psnr, "
                                                      "tokenizer_psnr, fid, copy_psnr, copy_ssim, copy_tokenized_psnr, "
                                                      "psnr_gain_over_copy[_se], strata, camera_strata, ...)")
@@ -67,11 +48,7 @@ def _store_games(data: str, specs: str | None) -> list[str] | None:
 def _eval(args: argparse.Namespace) -> int:
     if args.grid_overlay and not args.grid:
         raise ValueError("--grid-overlay draws on the comparison grid: pass --grid FILE.png too")
-    settings = EvalSettings(mode=args.mode, frames_per_step=args.frames_per_step, maskgit_steps=args.maskgit_steps,
-                            temperature=args.temperature, action_guidance=args.action_guidance,
-                            hold_pixels=args.hold_pixels, hold_bias=args.hold_bias,
-                            change_temperature=args.change_temperature, max_sequences=args.max_sequences,
-                            batch_size=args.batch_size, seed=args.seed)
+    settings = from_args(EvalSettings, args)
     games = _store_games(args.data, args.games)
     world_model = WorldModel.from_pretrained(args.checkpoint, device=args.device)
     frames, actions = load_evaluation_data(args.data, settings, split=args.split, games=games)

@@ -231,11 +231,7 @@ class DreamBatch:
         self._last_uncertainty = None
         rewards, maps = (self.last_step_uncertainty() if self.reward == "uncertainty"
                          else (np.zeros(self.num_envs, np.float32), None))
-        settings = self.settings
-        frames, _ = self.world_model.step(self.state, actions, settings.maskgit_steps, settings.temperature,
-                                          self.generator, settings.action_guidance, hold_pixels=settings.hold_pixels,
-                                          hold_bias=settings.hold_bias,
-                                          change_temperature=settings.change_temperature)
+        frames, _ = self.world_model.step(self.state, actions, self.settings, self.generator)
         self.frames = frames
         self.steps += 1
         keep = REWARD_CONTEXT_FRAMES - 1  # frames (and actions between them) kept besides the new one

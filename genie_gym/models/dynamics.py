@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genie_gym.models.checkpoint_io import PretrainedMixin
-from genie_gym.models.configs import SAMPLING_DEFAULTS, DynamicsConfig, DynamicsTrainingOptions
-from genie_gym.models.maskgit import DynamicsStream, GenerationResult, generate
+from genie_gym.models.configs import DynamicsConfig, DynamicsTrainingOptions
+from genie_gym.models.maskgit import DynamicsStream, generate
 from genie_gym.models.st_transformer import STCache, STTransformer, init_weights
 from genie_gym.models.tdce import tdce_loss, token_distance_table
 
@@ -355,39 +355,9 @@ class Dynamics(PretrainedMixin, nn.Module):
         return {}
 
     # ----------------------------------------------------------------------------------------------- sampling
-    def generate(
-        self,
-        context_tokens: torch.Tensor,
-        actions: torch.Tensor,
-        num_frames: int,
-        mode: str = "single",
-        frames_per_step: int = 1,
-        maskgit_steps: int | None = None,
-        temperature: float | None = None,
-        generator: torch.Generator | None = None,
-        action_guidance: float = 0.0,
-        use_cache: bool = True,
-        hold_bias: float = 0.0,
-        change_temperature: float = 0.0,
-    ) -> GenerationResult:
-        """Predict ``num_frames`` frames after ``context_tokens``; see :func:`genie_gym.models.maskgit.generate`
-        (``maskgit_steps`` / ``temperature`` ``None``: the :class:`~genie_gym.models.configs.DreamSettings`
-        defaults)."""
-        return generate(
-            self,
-            context_tokens,
-            actions,
-            num_frames,
-            mode=mode,
-            frames_per_step=frames_per_step,
-            maskgit_steps=SAMPLING_DEFAULTS.maskgit_steps if maskgit_steps is None else maskgit_steps,
-            temperature=SAMPLING_DEFAULTS.temperature if temperature is None else temperature,
-            generator=generator,
-            action_guidance=action_guidance,
-            use_cache=use_cache,
-            hold_bias=hold_bias,
-            change_temperature=change_temperature,
-        )
+    generate = generate
+    """``model.generate(context_tokens, actions, num_frames, ...)``: :func:`genie_gym.models.maskgit.generate` with
+    this model as its first argument."""
 
     def start_stream(
         self, context_tokens: torch.Tensor, actions: torch.Tensor, max_context_frames: int | None = 16

@@ -5,7 +5,9 @@ for every still-masked token at temperature ``T_i = temperature * (S-1-i)/(S-1)`
 most confident candidates (log-probability plus Gumbel noise scaled by ``T_i``) are fixed so that
 ``floor(M cos(pi/2 (i+1)/S))`` tokens stay masked (cosine schedule); fixed tokens never change again. For every token
 we report the normalised entropy ``H / log(num_codes)`` of the (untempered) distribution it was drawn from and the
-probability of the chosen id, both at the step where it was fixed.
+probability of the chosen id, both at the step where it was fixed. How a frame is drawn is one
+:class:`~genie_gym.models.configs.DreamSettings` (``sampling``): the MaskGIT steps, the temperature and the three
+options below.
 
 - :func:`generate`: ``mode="single"`` decodes all future frames together; ``"autoregressive"`` decodes
   ``frames_per_step`` frames at a time given everything before. The known frames are run once into a cache and
@@ -46,7 +48,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from genie_gym.models.configs import SAMPLING_DEFAULTS
+from genie_gym.models.configs import SAMPLING_DEFAULTS, DreamSettings
 from genie_gym.models.st_transformer import STCache
 
 if TYPE_CHECKING:
@@ -245,9 +247,7 @@ def guided_logits(given: torch.Tensor, alternatives: torch.Tensor, weight: float
 
 
 def _check_guidance(model: Dynamics, action_guidance: float) -> float:
-    action_guidance = float(action_guidance)
-    if action_guidance < 0:
-        raise ValueError(f"action_guidance must be >= 0, got {action_guidance}")
+    """``action_guidance`` (>= 0, as :class:`DreamSettings` checks it) if this model can take it."""
     if action_guidance > 0 and model.config.action_source != "ground_truth":
         raise ValueError("action_guidance needs a GenieRedux-G model (ground-truth actions); this model's actions "
                          f"are {model.config.action_source!r}")
@@ -276,13 +276,9 @@ def generate(
     num_frames: int,
     mode: str = "single",
     frames_per_step: int = 1,
-    maskgit_steps: int = SAMPLING_DEFAULTS.maskgit_steps,
-    temperature: float = SAMPLING_DEFAULTS.temperature,
+    sampling: DreamSettings = SAMPLING_DEFAULTS,
     generator: torch.Generator | None = None,
-    action_guidance: float = 0.0,
     use_cache: bool = True,
-    hold_bias: float = 0.0,
-    change_temperature: float = 0.0,
 ) -> GenerationResult:
     """Predict ``num_frames`` frames after the context.
 
@@ -294,18 +290,15 @@ def generate(
         num_frames: ``N`` frames to predict.
         mode: ``"single"`` (all ``N`` frames in one MaskGIT decode) or ``"autoregressive"``.
         frames_per_step: frames decoded together in ``"autoregressive"`` mode (the paper's A.2 uses 2).
-        maskgit_steps: MaskGIT steps per decode (25 in the paper).
-        temperature: initial sampling temperature (annealed to argmax at the last step).
+        sampling: how each decode draws (:class:`~genie_gym.models.configs.DreamSettings`; this function reads
+            ``maskgit_steps``, ``temperature`` (annealed to argmax at the last step), ``action_guidance`` (module
+            docstring; the alternatives hold one action ``b`` over all frames being decoded, and the guided action of
+            every frame is its given one), ``hold_bias`` (a bonus for each patch's id in the last frame before the
+            frames being decoded) and ``change_temperature``; the pixel settings are the world model's).
         generator: seeded ``torch.Generator`` for reproducible samples.
-        action_guidance: guidance weight ``w`` (module docstring); the alternatives hold one action ``b`` over all
-            frames being decoded, and the guided action of every frame is its given one.
         use_cache: run the known frames once into an :class:`STCache` (frames decoded so far are appended to it) so
             each MaskGIT step computes only the frames being decoded; ``False`` recomputes the whole sequence at
             every step (the reference the cache is tested against). Same tokens either way, up to float rounding.
-        hold_bias: log-probability bonus of each patch's id in the last frame before the frames being decoded
-            (module docstring; 0: none).
-        change_temperature: temperature of each patch's decision to keep that id or change (module docstring;
-            0: the plain sampler).
 
     Returns a :class:`GenerationResult` with ``(B, N, h, w)`` tensors.
     """
@@ -317,7 +310,7 @@ def generate(
     batch, num_context, h, w = context.shape
     _check_actions(actions, batch, num_context, num_frames)
     frame_actions = model.frame_actions(actions.to(context.device), num_context + num_frames)
-    action_guidance = _check_guidance(model, action_guidance)
+    action_guidance = _check_guidance(model, sampling.action_guidance)
     chunk = num_frames if mode == "single" else frames_per_step
     cache: STCache | None = None
     if use_cache:
@@ -330,9 +323,10 @@ def generate(
         first = sequence.shape[1]
         logits_fn = _chunk_logits_fn(model, sequence, count, frame_actions, cache, action_guidance)
         ids, entropy, probs = maskgit_decode(
-            hold_biased(logits_fn, sequence[:, -1], count, hold_bias), batch, count * h * w, model.config.num_codes,
-            maskgit_steps, temperature, generator, context.device,
-            previous=sequence[:, -1].reshape(batch, -1).repeat(1, count), change_temperature=change_temperature,
+            hold_biased(logits_fn, sequence[:, -1], count, sampling.hold_bias), batch, count * h * w,
+            model.config.num_codes, sampling.maskgit_steps, sampling.temperature, generator, context.device,
+            previous=sequence[:, -1].reshape(batch, -1).repeat(1, count),
+            change_temperature=sampling.change_temperature,
         )
         results.append((ids, entropy, probs))
         decoded = ids.view(batch, count, h, w)
@@ -444,25 +438,18 @@ class DynamicsStream:
     def next_frame(
         self,
         action: torch.Tensor | int,
-        maskgit_steps: int | None = None,
-        temperature: float | None = None,
+        sampling: DreamSettings = SAMPLING_DEFAULTS,
         generator: torch.Generator | None = None,
-        action_guidance: float = 0.0,
-        hold_bias: float = 0.0,
-        change_temperature: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predict the next frame given ``action`` (int or int64 ``(B,)``); ``action_guidance``, ``hold_bias`` and
-        ``change_temperature``: see the module docstring (every action's rows attend to the one cache; nothing is
-        copied per action).
+        """Predict the next frame given ``action`` (int or int64 ``(B,)``), drawn as :func:`generate` draws with
+        ``sampling`` (with action guidance, every action's rows attend to the one cache; nothing is copied per action).
 
         Returns ``(tokens int64 (B, h, w), entropy float (B, h, w))``; ``last_probs_of_chosen`` keeps the chosen
         ids' probabilities.
         """
         model = self.model
-        steps = SAMPLING_DEFAULTS.maskgit_steps if maskgit_steps is None else maskgit_steps
-        temperature = SAMPLING_DEFAULTS.temperature if temperature is None else temperature
         frame_action = self._action_ids(action)
-        action_guidance = _check_guidance(model, action_guidance)
+        action_guidance = _check_guidance(model, sampling.action_guidance)
         b, h, w = self.batch_size, self.grid_h, self.grid_w
 
         num_actions = model.config.num_actions
@@ -482,9 +469,9 @@ class DynamicsStream:
             return guided_logits(logits[frame_action[:, 0], rows], logits, action_guidance)
 
         ids, entropy, probs = maskgit_decode(
-            hold_biased(logits_fn, self.last_tokens, 1, hold_bias), b, h * w, model.config.num_codes, steps,
-            temperature, generator, model.codebook.device, previous=self.last_tokens.reshape(b, -1),
-            change_temperature=change_temperature,
+            hold_biased(logits_fn, self.last_tokens, 1, sampling.hold_bias), b, h * w, model.config.num_codes,
+            sampling.maskgit_steps, sampling.temperature, generator, model.codebook.device,
+            previous=self.last_tokens.reshape(b, -1), change_temperature=sampling.change_temperature,
         )
         tokens = ids.view(b, h, w)
         model.hidden(tokens[:, None], frame_action, cache=self.cache, update_cache=True)

@@ -39,6 +39,7 @@ import torch
 import genie_gym
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.metrics import camera_shift
+from genie_gym.summary import mean_and_se
 
 HELD = ("RIGHT", "LEFT", "DOWN", "JUMP")
 PLAY_AREA = slice(8, 56)  # rows below the score line and above the ground
@@ -420,10 +421,10 @@ def _print_mario(env: gym.Env, real_start: np.ndarray, args: argparse.Namespace)
     if args.walk_seeds > 0:
         walk_seeds = tuple(range(args.walk_seed_start, args.walk_seed_start + args.walk_seeds))
         moved = walk_per_seed(env, real_start, walk_seeds)
-        found = moved[~np.isnan(moved)]
-        se = found.std() / np.sqrt(len(found)) if len(found) else float("nan")
-        print(f"  one dream per seed {walk_seeds[0]}..{walk_seeds[-1]}: Mario moved {found.mean():+.2f} ± {se:.2f} px "
-              f"(s.e.), > 3 px in {int((found > 3).sum())} of {len(moved)}: " + " ".join(f"{v:+.1f}" for v in moved))
+        mean, se = mean_and_se(moved)
+        print(f"  one dream per seed {walk_seeds[0]}..{walk_seeds[-1]}: Mario moved {mean:+.2f} ± "
+              f"{'n/a' if se is None else f'{se:.2f}'} px (s.e.), > 3 px in {int((moved > 3).sum())} of {len(moved)}: "
+              + " ".join(f"{v:+.1f}" for v in moved))
     for k, real_moved, dream_moved in walking_starts(env, real_start, (2, 4), seeds):
         print(f"  started after {k} real steps of RIGHT (Mario already walking), RIGHT held to step "
               f"{STILL_CAMERA_STEPS}: Mario moved {real_moved:+.1f} px (real), {dream_moved:+.1f} px (dream)")

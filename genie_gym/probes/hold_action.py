@@ -33,6 +33,7 @@ import torch
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.metrics import camera_shift
+from genie_gym.models.configs import DreamSettings
 from genie_gym.probes import add_dream_overrides, apply_dream_overrides
 from genie_gym.probes.long_dream import CONTEXT
 from genie_gym.probes.mario import shared_detector
@@ -94,7 +95,7 @@ def real_hold(game: str, action: int, steps: int, right_steps: int) -> np.ndarra
 
 
 def dream_holds(world_model: WorldModel, context: tuple[np.ndarray, np.ndarray], steps: int, right_steps: int,
-                sampling, seed: int) -> np.ndarray:
+                sampling: DreamSettings, seed: int) -> np.ndarray:
     """Every dream of the batch holds its context's action for ``steps`` steps, then RIGHT for ``right_steps``:
     frames uint8 ``(B, 1 + steps + right_steps, 64, 64, 3)``, the last real context frame first."""
     frames, taken = context
@@ -103,8 +104,7 @@ def dream_holds(world_model: WorldModel, context: tuple[np.ndarray, np.ndarray],
     dreamed = [frames[:, -1]]
     for t in range(steps + right_steps):
         actions = taken[:, -1] if t < steps else np.full(len(taken), RIGHT)
-        frame, _ = world_model.step(state, actions, sampling.maskgit_steps, sampling.temperature, generator,
-                                    sampling.action_guidance)
+        frame, _ = world_model.step(state, actions, sampling, generator)
         dreamed.append(frame)
     return np.stack(dreamed, axis=1)
 

@@ -29,6 +29,7 @@ from genie_gym.agents.random_agent import RightBiasedStickyAgent, RunnerAgent
 from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import camera_shift, psnr_per_frame
+from genie_gym.models.configs import DreamSettings
 from genie_gym.probes import add_dream_overrides, apply_dream_overrides
 from genie_gym.probes.mario import shared_detector
 from genie_gym.world_model import WorldModel
@@ -63,15 +64,15 @@ def real_run(env: GenieRetroEnv, agent, seed: int, steps: int) -> tuple[np.ndarr
     return np.stack(frames), np.asarray(actions, dtype=np.int64), np.asarray(camera)
 
 
-def dream_along(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, start: int, maskgit_steps: int,
-                guidance: float, seed: int, temperature: float | None = None) -> np.ndarray:
+def dream_along(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, start: int,
+                sampling: DreamSettings, seed: int) -> np.ndarray:
     """Dreamed frames uint8 ``(T - start, 64, 64, 3)`` for real steps ``start + 1 .. T``, from the real frames
     ``start - CONTEXT + 1 .. start`` and the real actions."""
     state = world_model.start(frames[None, start - CONTEXT + 1 : start + 1], actions[None, start - CONTEXT + 1 : start])
     generator = torch.Generator(world_model.device).manual_seed(seed)
     dreamed = []
     for t in range(start, len(actions)):
-        frame, _ = world_model.step(state, actions[t : t + 1], maskgit_steps, temperature, generator, guidance)
+        frame, _ = world_model.step(state, actions[t : t + 1], sampling, generator)
         dreamed.append(frame[0])
     return np.stack(dreamed)
 
@@ -105,17 +106,17 @@ def run(args: argparse.Namespace) -> int:
     apply_dream_overrides(world_model, args.dream_overrides)
     sampling = world_model.dream_settings(maskgit_steps=args.maskgit_steps, temperature=args.temperature,
                                           action_guidance=args.action_guidance)
-    steps, guidance = sampling.maskgit_steps, sampling.action_guidance
     env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=args.steps)
     try:
         rows: dict[int, list[tuple[float, ...]]] = {t: [] for t in args.moments}
         for index in range(args.seeds):
-            for t, values in dream_next_to_the_game(world_model, env, args, 300 + index, steps, guidance).items():
+            for t, values in dream_next_to_the_game(world_model, env, args, 300 + index, sampling).items():
                 rows[t].append(values)
     finally:
         env.close()
-    print(f"world model {args.checkpoint}, {steps} MaskGIT steps, temperature {sampling.temperature:g}, "
-          f"action guidance {guidance:g}, change temperature {sampling.change_temperature:g}, "
+    print(f"world model {args.checkpoint}, {sampling.maskgit_steps} MaskGIT steps, temperature "
+          f"{sampling.temperature:g}, action guidance {sampling.action_guidance:g}, change temperature "
+          f"{sampling.change_temperature:g}, "
           f"context window {world_model.settings['context_window']}, "
           f"dream from real step {args.dream_from}; {allocator}")
     print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def dream_next_to_the_game(world_model: WorldModel, env: GenieRetroEnv, args: argparse.Namespace, seed: int,
-                           steps: int, guidance: float) -> dict[int, tuple[float, ...]]:
+                           sampling: DreamSettings) -> dict[int, tuple[float, ...]]:
     """One real run of seed ``seed`` and the dream along it; per moment ``t`` of ``args.moments`` the run reaches,
     ``(dream vs real, dream vs start, real vs start (dB), real camera, dream scroll (px), Mario's visible fraction
     in the dreamed and in the real frames from the dream's start up to t)``. Prints one line."""
@@ -138,7 +139,7 @@ def dream_next_to_the_game(world_model: WorldModel, env: GenieRetroEnv, args: ar
     if len(actions) <= args.dream_from:
         print(f"seed {seed}: Mario lost a life after {len(actions)} steps, before the dream starts; skipped")
         return {}
-    dreamed = dream_along(world_model, frames, actions, args.dream_from, steps, guidance, seed, args.temperature)
+    dreamed = dream_along(world_model, frames, actions, args.dream_from, sampling, seed)
     real = frames[args.dream_from + 1 :]
     to_real, dream_to_start, real_to_start = psnr(dreamed, real), psnr(dreamed, frames[:1]), psnr(real, frames[:1])
     shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[args.dream_from : args.dream_from + 1],

@@ -30,8 +30,7 @@ from typing import Any
 
 import torch
 
-from genie_gym.trainers.distributed import init_distributed, shutdown_distributed
-from genie_gym.trainers.options import (
+from genie_gym.options import (
     GIVEN_ATTRIBUTE,
     add_options,
     from_args,
@@ -40,6 +39,7 @@ from genie_gym.trainers.options import (
     option_defaults,
     per_invocation_options,
 )
+from genie_gym.trainers.distributed import init_distributed, shutdown_distributed
 from genie_gym.trainers.run_dir import RunDir
 from genie_gym.trainers.tasks import TaskSettings, build_task
 from genie_gym.trainers.training_loop import LoopSettings, train

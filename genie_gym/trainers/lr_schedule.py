@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from genie_gym.trainers.options import option
+from genie_gym.options import option
 
 REFERENCE_WARMUP_STEPS = 5000
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from genie_gym.trainers.options import option
+from genie_gym.options import option
 
 
 @dataclass

@@ -52,8 +52,8 @@ from genie_gym.models.dynamics import Dynamics
 from genie_gym.models.image_ops import float_to_frames
 from genie_gym.models.lam import LatentActionModel
 from genie_gym.models.tokenizer import VideoTokenizer, hold_unchanged_tokens
+from genie_gym.options import option
 from genie_gym.trainers.distributed import DistributedContext
-from genie_gym.trainers.options import option
 from genie_gym.trainers.run_dir import resolve_model_checkpoint
 from genie_gym.trainers.token_cache import (
     DEFAULT_CHUNK,

@@ -37,10 +37,10 @@ from tqdm import tqdm
 
 from genie_gym.allocator import release_freed_memory
 from genie_gym.image_grid import write_png
+from genie_gym.options import option
 from genie_gym.trainers.distributed import DistributedContext, all_reduce_mean, any_rank, barrier
 from genie_gym.trainers.lr_schedule import ScheduleSettings, build_scheduler, default_warmup_steps
 from genie_gym.trainers.optim import OptimizerSettings, build_optimizer, clip_gradients
-from genie_gym.trainers.options import option
 from genie_gym.trainers.run_dir import RunDir, capture_rng_state, restore_rng_state, step_dir_name
 
 Batch = dict[str, torch.Tensor]
@@ -91,7 +91,7 @@ class TrainingTask:
 @dataclass
 class LoopSettings(OptimizerSettings, ScheduleSettings):
     """Settings of :func:`train`: the optimiser's and the schedule's (inherited), and the loop's. Each setting that
-    ``genie train`` exposes declares its command-line option here (:func:`genie_gym.trainers.options.option`).
+    ``genie train`` exposes declares its command-line option here (:func:`genie_gym.options.option`).
 
     ``batch_size`` is the global batch and the determinism contract is in the module docstring.
     ``precision``: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPU), ``"bf16"`` (autocast on any device; weights,

@@ -9,7 +9,8 @@ option, from which the ``argparse`` options are built and the parsed arguments a
 Rules: the parsed value is stored under the field's name unless ``dest=`` names another (kept as saved run
 arguments use it), and the flag is that name with dashes unless ``flag=`` names another; a field without a default is
 a required option (``positional=True``: a positional argument); a ``bool`` is a switch: ``--name`` for a ``False``
-default, ``--no-name`` (stored as ``no_name``; the field gets its negation) for a ``True`` one; ``X | None`` takes an
+default, ``--no-name`` (stored as ``no_name``; the field gets its negation) for a ``True`` one; a ``bool | None``
+defaulting to ``None`` is both, ``--name`` / ``--no-name`` (``None`` when neither is given); ``X | None`` takes an
 ``X``; ``list[X]`` takes ``nargs="+"`` unless ``action="append"`` is given (the option is then repeatable). Other
 keywords go to ``add_argument``.
 
@@ -59,6 +60,7 @@ class _Option:
     dest: str
     names: tuple[str, ...]
     negated: bool
+    tri_state: bool
     per_invocation: bool
 
     @property
@@ -93,12 +95,13 @@ def _options(settings_class: type) -> Iterator[_Option]:
             continue
         hint = _strip_optional(hints[field.name])
         negated = hint is bool and field.default is True
+        tri_state = hint is bool and field.default is None
         dest = metadata["dest"] or ("no_" + field.name if negated else field.name)
         flag = metadata["flag"] or "--" + dest.replace("_", "-")
         if negated and not flag.startswith("--no-"):
             raise TypeError(f"{settings_class.__name__}.{field.name} defaults to True: its switch must be --no-...")
         names = (dest,) if metadata["positional"] else (flag,)
-        yield _Option(field, hint, dest, names, negated, metadata["per_invocation"])
+        yield _Option(field, hint, dest, names, negated, tri_state, metadata["per_invocation"])
 
 
 class _RecordedAction(argparse.Action):
@@ -117,7 +120,22 @@ class _RecordedAction(argparse.Action):
         elif self.mode == "append":
             values = [*(getattr(namespace, self.dest, None) or []), values]
         setattr(namespace, self.dest, values)
-        setattr(namespace, GIVEN_ATTRIBUTE, getattr(namespace, GIVEN_ATTRIBUTE, frozenset()) | {self.dest})
+        _record(namespace, self.dest)
+
+
+class _RecordedBooleanOptionalAction(argparse.BooleanOptionalAction):
+    """``--name`` / ``--no-name`` (``True`` / ``False``, ``None`` when neither is given), which also records that the
+    option was typed."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _record(namespace, self.dest)
+
+
+def _record(namespace: argparse.Namespace, dest: str) -> None:
+    """Note in ``namespace`` that the option stored under ``dest`` was typed."""
+    setattr(namespace, GIVEN_ATTRIBUTE, getattr(namespace, GIVEN_ATTRIBUTE, frozenset()) | {dest})
 
 
 def add_options(parser: argparse.ArgumentParser, settings_class: type, title: str | None = None) -> None:
@@ -126,7 +144,10 @@ def add_options(parser: argparse.ArgumentParser, settings_class: type, title: st
     parser.set_defaults(**{GIVEN_ATTRIBUTE: frozenset()})
     for opt in _options(settings_class):
         kwargs: dict[str, Any] = {"help": opt.metadata["help"], **opt.metadata["argparse"]}
-        if opt.hint is bool:
+        action: type[argparse.Action] = _RecordedAction
+        if opt.tri_state:
+            action = _RecordedBooleanOptionalAction
+        elif opt.hint is bool:
             kwargs["mode"] = "switch"
         elif typing.get_origin(opt.hint) is list:
             if kwargs.pop("action", None) == "append":
@@ -146,7 +167,7 @@ def add_options(parser: argparse.ArgumentParser, settings_class: type, title: st
             kwargs["default"] = default
         if not opt.metadata["positional"]:
             kwargs["dest"] = opt.dest
-        target.add_argument(*opt.names, action=_RecordedAction, **kwargs)
+        target.add_argument(*opt.names, action=action, **kwargs)
 
 
 def from_args(settings_class: type, args: argparse.Namespace, **values: Any) -> Any:
