@@ -48,12 +48,12 @@ def sequence_psnr(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
 def dream_scores(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, context: int, steps: int,
                  batch: int, seed: int) -> np.ndarray:
     """Per-sequence PSNR of the dreamed frames after ``context`` real ones."""
-    predicted = []
+    predicted, sampling = [], world_model.dream_settings(maskgit_steps=steps)
     for start in range(0, len(frames), batch):
         generator = torch.Generator().manual_seed(seed + start)
         out, _ = world_model.predict(frames[start : start + batch, :context], actions[start : start + batch],
                                      frames.shape[1] - context, mode="autoregressive", frames_per_step=1,
-                                     sampling=world_model.dream_settings(maskgit_steps=steps), generator=generator)
+                                     sampling=sampling, generator=generator)
         predicted.append(out)
     return sequence_psnr(np.concatenate(predicted), frames[:, context:])
 

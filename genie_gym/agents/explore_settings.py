@@ -9,7 +9,7 @@ Stable-Baselines3 at module level (only resolving ``--agent paper``'s defaults i
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from genie_gym.options import add_options, option
@@ -19,7 +19,6 @@ AGENTS = ("ppo", "paper")
 PPO_DEFAULTS = {"timesteps": 30000, "num_envs": 16, "n_steps": 64}
 """``--agent ppo``'s defaults of the options whose default depends on the agent (the paper agent's:
 ``autoexplore.DEFAULTS``)."""
-PAPER_ONLY = ("ent_coef", "n_epochs", "batch_size", "eval_every", "eval_return_episodes")
 PAPER_OPTIONS_TITLE = "--agent paper only"
 
 
@@ -68,6 +67,10 @@ class PaperOptions:
                                     "policy is evaluated too)")
     eval_return_episodes: int | None = option(None, "episodes per evaluation, in an env of the training env's kind "
                                               "with its reward (default: 16)")
+
+
+PAPER_ONLY = tuple(field.name for field in fields(PaperOptions))
+"""The options of the paper agent only."""
 
 
 @dataclass(kw_only=True)
