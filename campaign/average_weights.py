@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
+from genie_gym.atomic import atomic_write_text
 from genie_gym.models.checkpoint_io import load_pretrained, save_pretrained
+from genie_gym.models.configs import TRAINING_OPTIONS_FILE
 
 
 def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -42,6 +44,11 @@ def main() -> None:
     model = models[0]
     model.load_state_dict(average_state_dicts([m.state_dict() for m in models]))
     save_pretrained(model, args.out, dtype=torch.float16 if args.fp16 else None)
+    # the mean was trained with its checkpoints' options: --init from it then trains on with them
+    options = {(path / TRAINING_OPTIONS_FILE).read_text() for path in args.checkpoints
+               if (path / TRAINING_OPTIONS_FILE).is_file()}
+    if len(options) == 1:
+        atomic_write_text(args.out / TRAINING_OPTIONS_FILE, options.pop())
     print(f"mean of {len(models)} checkpoints -> {args.out}")
 
 

@@ -39,6 +39,7 @@ from genie_gym.conventions import ACTION_NAMES
 from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.games import Game, get_game
 from genie_gym.image_grid import image_grid, write_png
+from genie_gym.options import option
 
 NO_PRESS = "NOPRESS"
 WARMUP_TOKENS: tuple[str, ...] = ("noop", *ACTION_NAMES)
@@ -71,14 +72,20 @@ class ClipSettings:
         seed: seed of ``reset`` (which also picks the number of no-op frames at reset).
         probes: extra button combinations to hold from the same state (``"B"``, ``"A+C"``), to find out what a
             button does before annotating it; written as ``<game>/probe_<buttons>.png`` and in the summary.
+
+    Each field is also an option of ``genie annotate clips`` (see :mod:`genie_gym.options`).
     """
 
-    steps: int = 24
-    warmup_steps: int = 60
-    warmup_action: str = "start"
-    every: int = 4
-    seed: int = 0
-    probes: tuple[str, ...] = ()
+    steps: int = option(24, "agent steps each action is held")
+    warmup_steps: int = option(60, "agent steps run before the state is saved", flag="--warmup", metavar="WARMUP")
+    warmup_action: str = option("start", "what the warm-up presses, one entry per step, cycled: comma list of noop, "
+                                "RIGHT, LEFT, UP, DOWN, JUMP, or an alias: 'start' (default; = JUMP,noop,RIGHT,noop,"
+                                "LEFT,noop, starts every annotated game), 'alternate' (= RIGHT,LEFT); 'noop' shows "
+                                "which games wait on a start screen", metavar="SEQ")
+    every: int = option(4, "put a frame in the strip every N steps")
+    seed: int = option(0, "reset seed")
+    probes: tuple[str, ...] = option((), "also hold this emulator button combination (e.g. B or A+C) to see what it "
+                                     "does; repeatable", flag="--probe", metavar="BUTTONS", action="append")
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.warmup_steps < 0 or self.every < 1:

@@ -30,7 +30,7 @@ LIBRARY_COMMANDS: list[str] = [
 # The plug-ins of this repository, used when they are importable but not installed as entry points (a source
 # checkout on PYTHONPATH, e.g. `python -m genie_gym.trainers` on a machine where the package is not pip-installed).
 BUNDLED_PLUGINS: dict[str, str] = {"collect": "genie_gym.agents.collect_command",
-                                   "explore": "genie_gym.agents.explore_command", "train": "genie_gym.trainers.cli"}
+                                   "explore": "genie_gym.agents.explore_settings", "train": "genie_gym.trainers.cli"}
 
 
 def _missing(module_name: str, exc: ModuleNotFoundError) -> bool:

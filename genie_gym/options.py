@@ -11,8 +11,8 @@ arguments use it), and the flag is that name with dashes unless ``flag=`` names 
 a required option (``positional=True``: a positional argument); a ``bool`` is a switch: ``--name`` for a ``False``
 default, ``--no-name`` (stored as ``no_name``; the field gets its negation) for a ``True`` one; a ``bool | None``
 defaulting to ``None`` is both, ``--name`` / ``--no-name`` (``None`` when neither is given); ``X | None`` takes an
-``X``; ``list[X]`` takes ``nargs="+"`` unless ``action="append"`` is given (the option is then repeatable). Other
-keywords go to ``add_argument``.
+``X``; ``list[X]`` takes ``nargs="+"`` unless ``action="append"`` is given (the option is then repeatable), and so
+does ``tuple[X, ...]`` (the field gets a tuple). Other keywords go to ``add_argument``.
 
 The options the user typed are recorded (:func:`given_options`), so ``--resume`` can tell ``--lr 1e-4`` typed
 explicitly from an omitted ``--lr`` that defaults to the same value.
@@ -87,6 +87,14 @@ def _strip_optional(hint: Any) -> Any:
     return hint
 
 
+def _sequence_item(hint: Any) -> Any:
+    """``X`` of ``list[X]`` or ``tuple[X, ...]``; None for any other type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis):
+        return args[0]
+    return None
+
+
 def _options(settings_class: type) -> Iterator[_Option]:
     hints = typing.get_type_hints(settings_class)
     for field in dataclasses.fields(settings_class):
@@ -149,12 +157,11 @@ def add_options(parser: argparse.ArgumentParser, settings_class: type, title: st
             action = _RecordedBooleanOptionalAction
         elif opt.hint is bool:
             kwargs["mode"] = "switch"
-        elif typing.get_origin(opt.hint) is list:
+        elif (item := _sequence_item(opt.hint)) is not None:
             if kwargs.pop("action", None) == "append":
                 kwargs["mode"] = "append"
             else:
                 kwargs.setdefault("nargs", "+")
-            item = typing.get_args(opt.hint)[0]
             if item is not str:
                 kwargs.setdefault("type", item)
         elif opt.hint is not str:
@@ -179,7 +186,11 @@ def from_args(settings_class: type, args: argparse.Namespace, **values: Any) -> 
         dest = opt.dest if opt is not None else field.name
         if field.init and field.name not in values and hasattr(args, dest):
             value = getattr(args, dest)
-            values[field.name] = not value if opt is not None and opt.negated else value
+            if opt is not None and opt.negated:
+                value = not value
+            elif opt is not None and typing.get_origin(opt.hint) is tuple and value is not None:
+                value = tuple(value)
+            values[field.name] = value
     return settings_class(**values)
 
 

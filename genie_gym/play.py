@@ -25,9 +25,10 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -123,11 +124,10 @@ class PlaySession:
         seed: reset seed of both envs.
         side_by_side: start showing real | dream.
         context_frames: how many recent real frames seed the dream when toggling to it.
-        maskgit_steps: MaskGIT steps per dreamed frame (``None``: the checkpoint's default); 1-2 for real time on a CPU.
-        action_guidance: action-guidance weight of the dream (``None``: the checkpoint's default, off for the
-            shipped SMB model); 1 makes the dreamed Mario answer RIGHT more reliably at 2.3x the time per frame.
-        change_temperature: the dream's keep-or-change draw per patch (``None``: the checkpoint's, off for the
-            shipped SMB model); 0.1 keeps a long dream scrolling (``genie_gym.models.maskgit``).
+        sampling: the dream's sampling settings to override, by :class:`DreamSettings` name (the others, and those
+            ``None``: the checkpoint's ``dream.json``'s), e.g. ``{"maskgit_steps": 1}``: 1-2 steps dream in real
+            time on a CPU; ``action_guidance`` 1 makes the dreamed Mario answer RIGHT more reliably at 2.3x the time
+            per frame; ``change_temperature`` 0.1 keeps a long dream scrolling (``genie_gym.models.maskgit``).
         policy: an agent with ``reset(seed)`` and ``act(obs uint8 (64, 64, 3)) -> int``
             (:func:`genie_gym.agents.policy_agent.load_policy`); it plays from the start, re-seeded at every reset.
         policy_sees: the frame the policy chooses on: ``"real"``, ``"dream"`` or ``None`` (the shown one: the dream
@@ -137,9 +137,8 @@ class PlaySession:
     """
 
     def __init__(self, env_id: str, seed: int = 0, side_by_side: bool = False, context_frames: int = 4,
-                 max_episode_steps: int = 100_000, maskgit_steps: int | None = None, dream_from: int = 0,
-                 action_guidance: float | None = None, policy=None, policy_sees: str | None = None,
-                 overlay: bool = False, change_temperature: float | None = None) -> None:
+                 max_episode_steps: int = 100_000, dream_from: int = 0, sampling: Mapping[str, Any] | None = None,
+                 policy=None, policy_sees: str | None = None, overlay: bool = False) -> None:
         if dream_from < 0:
             raise ValueError(f"dream_from must be >= 0 steps, got {dream_from}")
         if policy_sees not in (None, "real", "dream"):
@@ -147,10 +146,9 @@ class PlaySession:
         self.seed = seed
         self.dream_from = int(dream_from)
         # checked now, as the dream env will check them: starting from the real game, it is made at the first Tab
-        given = {name: value for name, value in (("maskgit_steps", maskgit_steps), ("action_guidance", action_guidance),
-                                                 ("change_temperature", change_temperature)) if value is not None}
-        DreamSettings.resolve(**given)
-        self._dream_kwargs = {"max_episode_steps": max_episode_steps, **given}
+        sampling = {name: value for name, value in (sampling or {}).items() if value is not None}
+        DreamSettings.resolve(**sampling)
+        self._dream_kwargs = {"max_episode_steps": max_episode_steps, **sampling}
         self.context_frames = context_frames
         wants_dream = env_id.startswith(DREAM_PREFIX)
         self.real = self.dream = None
@@ -472,15 +470,14 @@ def render_window(panels: list[tuple[str, np.ndarray]], header: str, scale: int,
 
 def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
              actions_file: str | None = None, record: str | None = None, record_store: str | None = None,
-             max_steps: int | None = None, maskgit_steps: int | None = None,
-             dream_from: int = 0, action_guidance: float | None = None, policy: str | None = None,
-             policy_sees: str | None = None, deterministic: bool = False,
-             overlay: bool = False, upscale: bool | None = None, upscaler: str | None = None,
-             change_temperature: float | None = None) -> dict[str, object]:
+             max_steps: int | None = None, dream_from: int = 0, sampling: Mapping[str, Any] | None = None,
+             policy: str | None = None, policy_sees: str | None = None, deterministic: bool = False,
+             overlay: bool = False, upscale: bool | None = None, upscaler: str | None = None) -> dict[str, object]:
     """Run the interactive (or scripted, headless) play loop; returns a summary dict.
 
     ``dream_from``: the first N steps run only the real game (the dream panel shows it darkened); then the dream
-    starts from the real game's latest frames, e.g. once Mario is running and the camera scrolls.
+    starts from the real game's latest frames, e.g. once Mario is running and the camera scrolls. ``sampling``: the
+    dream's sampling settings to override (:class:`PlaySession`).
 
     ``policy``: a trained policy plays (:func:`genie_gym.agents.policy_agent.load_policy`: a ``genie explore`` run,
     a ``policy.safetensors``, a shipped policy's name or an SB3 ``.zip``), sampling its actions (the most likely
@@ -506,9 +503,8 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
         from genie_gym.agents.policy_agent import load_policy
 
         agent = load_policy(policy, deterministic=deterministic, threads=None)  # the dream keeps its torch threads
-    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, maskgit_steps=maskgit_steps,
-                          dream_from=dream_from, action_guidance=action_guidance, policy=agent,
-                          policy_sees=policy_sees, overlay=overlay, change_temperature=change_temperature)
+    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, dream_from=dream_from, sampling=sampling,
+                          policy=agent, policy_sees=policy_sees, overlay=overlay)
     game = (session.dream or session.real).unwrapped.game
     frame_upscaler = play_upscaler(getattr(game, "name", game), scale, upscale, upscaler)
     font = _open_window(pygame, env_id)

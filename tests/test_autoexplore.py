@@ -8,6 +8,8 @@ import argparse
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,7 +28,7 @@ from genie_gym.agents.autoexplore import (
     build_recurrent_ppo,
     epsilon_schedule,
 )
-from genie_gym.agents.explore_settings import ExploreSettings
+from genie_gym.agents.explore_settings import ExploreSettings, register
 from genie_gym.agents.policy_agent import PolicyAgent
 from genie_gym.cli import main
 from genie_gym.data.store import EpisodeStore
@@ -149,7 +151,7 @@ def explore(out: Path, checkpoint: Path, *extra: str) -> int:
 def explore_settings(*argv: str) -> ExploreSettings:
     """``genie explore``'s settings from its own parser, as ``genie explore ARGV --env SMB --out x`` builds them."""
     parser = argparse.ArgumentParser()
-    explore_command.register(parser.add_subparsers())
+    register(parser.add_subparsers())
     return from_args(ExploreSettings, parser.parse_args(["explore", "--env", "SMB", "--out", "x", *argv]))
 
 
@@ -168,6 +170,16 @@ def test_explore_settings_resolve_the_agents_defaults_once_and_refuse_what_does_
                         (["--n-steps", "0"], "--episode-steps must be >= 1")):
         with pytest.raises(ValueError, match=re.escape(error)):
             explore_settings(*argv)
+
+
+def test_the_genie_parser_is_built_without_importing_the_explorer_training():
+    """Every `genie` call builds `genie explore`'s parser (genie_gym.agents.explore_settings); the training module,
+    with torch and Stable-Baselines3, is imported only when the command runs."""
+    script = ("import sys; from genie_gym.cli import build_parser; build_parser(); "
+              "assert 'genie_gym.agents.explore_command' not in sys.modules; "
+              "assert 'stable_baselines3' not in sys.modules, 'a module the parser imports imports SB3'")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
 
 
 def test_paper_agent_trains_resumes_keeps_the_best_policy_and_is_collected(tiny_checkpoint, tmp_path, capsys):

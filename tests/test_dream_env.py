@@ -412,7 +412,7 @@ def test_autoregressive_prediction_uses_the_cache_and_matches_a_full_recompute(t
 def test_play_session_passes_maskgit_steps_and_guidance_to_every_dream(tiny_checkpoint):
     from genie_gym.play import PlaySession
 
-    session = PlaySession(TINY_DREAM_ID, side_by_side=True, maskgit_steps=1, action_guidance=1.5)
+    session = PlaySession(TINY_DREAM_ID, side_by_side=True, sampling={"maskgit_steps": 1, "action_guidance": 1.5})
     try:
         session.reset()
         assert session.dream.unwrapped.maskgit_steps == 1 and session.dream.unwrapped.action_guidance == 1.5
@@ -426,7 +426,7 @@ def test_play_session_passes_maskgit_steps_and_guidance_to_every_dream(tiny_chec
     assert default.dream.unwrapped.action_guidance == 0.0
     default.close()
     with pytest.raises(ValueError, match="action_guidance must be >= 0"):
-        PlaySession(TINY_DREAM_ID, action_guidance=-1.0)
+        PlaySession(TINY_DREAM_ID, sampling={"action_guidance": -1.0})
 
 
 def test_genie_redux_world_model_is_evaluated_with_the_actions_its_lam_infers(tiny_checkpoint, smb_store, tmp_path):

@@ -69,7 +69,7 @@ def test_it_refuses_frames_of_the_wrong_shape(detector: MarioDetector) -> None:
 
 def test_hold_action_probe_end_to_end(capsys) -> None:
     assert main(["probe", "hold-action", "--actions", "UP", "RIGHT", "--seeds", "1", "--steps", "6",
-                 "--right-steps", "3", "--maskgit-steps", "1", "--threads", "1",
+                 "--right-steps", "3", "--set", "maskgit_steps=1", "--threads", "1",
                  "--set", "change_temperature=0.1"]) == 0
     out = capsys.readouterr().out
     assert "6 steps held, then 3 of RIGHT" in out and "mario held" in out and "change_temperature 0.1;" in out

@@ -60,7 +60,7 @@ def test_the_wheel_installs_the_shipped_checkpoints_and_one_import_package(wheel
         top_level_txt = archive.read("genie_gym-0.1.0.dist-info/top_level.txt").decode().split()
         entry_points = archive.read("genie_gym-0.1.0.dist-info/entry_points.txt").decode()
     assert top_level_txt == ["genie_gym"]
-    for plugin in ("genie_gym.agents.collect_command:register", "genie_gym.agents.explore_command:register",
+    for plugin in ("genie_gym.agents.collect_command:register", "genie_gym.agents.explore_settings:register",
                    "genie_gym.trainers.cli:register"):
         assert plugin in entry_points
 

@@ -43,7 +43,7 @@ def test_the_canvas_is_the_image_grid_of_the_panels_under_a_black_header():
 def test_a_bad_dream_setting_is_refused_when_the_session_starts_not_at_the_first_tab(setting, message):
     # a real game's id: the dream env would be made only at the first Tab; the check comes before any env is made
     with pytest.raises(ValueError, match=message):
-        PlaySession("GenieRetro-SMB-v0", **setting)
+        PlaySession("GenieRetro-SMB-v0", sampling=setting)
 
 
 def test_side_by_side_panels_carry_their_labels_and_a_single_panel_does_not(font):
@@ -78,11 +78,27 @@ def test_the_uncertainty_heat_map_follows_the_map_token_by_token():
 def test_dream_settings_given_to_play_reach_the_dream_env(tiny_checkpoint):
     from genie_gym.play import PlaySession
 
-    session = PlaySession("GenieDream-TinySMB-v0", maskgit_steps=2, change_temperature=0.1)
+    session = PlaySession("GenieDream-TinySMB-v0", sampling={"maskgit_steps": 2, "change_temperature": 0.1})
     try:
         assert (session.dream.unwrapped.maskgit_steps, session.dream.unwrapped.change_temperature) == (2, 0.1)
     finally:
         session.close()
+
+
+def test_genie_play_hands_on_only_the_sampling_options_given():
+    import argparse
+
+    from genie_gym.commands.play_command import PlaySettings, register
+    from genie_gym.options import from_args
+
+    parser = argparse.ArgumentParser(prog="genie")
+    register(parser.add_subparsers())
+    parse = parser.parse_args
+    assert from_args(PlaySettings, parse(["play", "GenieRetro-SMB-v0"])).sampling == {}
+    settings = from_args(PlaySettings, parse(["play", "GenieRetro-SMB-v0", "--maskgit-steps", "2",
+                                              "--change-temperature", "0.1", "--actions", "a.txt"]))
+    assert settings.sampling == {"maskgit_steps": 2, "change_temperature": 0.1}
+    assert (settings.env_id, settings.actions_file, settings.upscale) == ("GenieRetro-SMB-v0", "a.txt", None)
 
 
 def test_the_overlay_changes_the_dream_panel_only_and_only_while_on(tiny_checkpoint, font):

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from genie_gym.cli import main
+from genie_gym.cli import build_parser, main
+from genie_gym.commands.probe_command import PROBES
 from genie_gym.models import LAMConfig, LatentActionModel
-from genie_gym.probes import control, lam
+from genie_gym.options import from_args
+from genie_gym.probes import control, hold_action, lam, parse_dream_overrides
 
 
 def test_genie_probe_lists_every_probe(capsys) -> None:
@@ -19,6 +21,33 @@ def test_genie_probe_lists_every_probe(capsys) -> None:
         main(["probe", "--help"])
     listed = capsys.readouterr().out
     assert all(name in listed for name in ("control", "hold-from-start", "long-dream", "lam"))
+
+
+def test_each_probe_parses_into_its_settings() -> None:
+    parser = build_parser()
+    for name, (_, settings_class) in PROBES.items():
+        required = {"lam": "runs/lam"} if name == "lam" else {}
+        args = parser.parse_args(["probe", name, *(f"--{key}={value}" for key, value in required.items())])
+        assert from_args(settings_class, args) == settings_class(**required), name
+        assert args.threads is None
+
+
+def test_dream_sampling_changes_only_through_set() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["probe", "hold-action", "--set", "maskgit_steps=4", "--set", "temperature=0.5",
+                              "--set", "hold_pixels=true", "--set", "dreams_per_pass=null"])
+    assert from_args(hold_action.HoldActionSettings, args).overrides == {
+        "maskgit_steps": 4, "temperature": 0.5, "hold_pixels": True, "dreams_per_pass": None}
+    for flag in ("--maskgit-steps", "--temperature", "--action-guidance"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["probe", "long-dream", flag, "1"])
+    for bad, message in (("maskgit_steps", "KEY one of game, context_frames"),
+                         ("maskgit_steps=abc", "maskgit_steps takes a whole number, got 'abc'"),
+                         ("hold_pixels=yes", "hold_pixels takes true or false"),
+                         ("temperature=-1", "temperature must be >= 0"),
+                         ("context_window=0", "context_window must be >= 1")):
+        with pytest.raises(ValueError, match=message):
+            parse_dream_overrides([bad])
 
 
 def test_sprite_measures_and_stop_step() -> None:
@@ -46,13 +75,14 @@ def test_hold_from_start_and_long_dream_on_a_tiny_world_model(tiny_checkpoint: P
     assert "GenieDream-Benchmark-v0, 3 MaskGIT step(s)" in out and "RIGHT, DOWN on steps 30-33" in out
     assert out.count("dream 1 ") == 3 and out.count("the dreamed camera moved in") == 3
     assert main(["probe", "long-dream", "--checkpoint", str(tiny_checkpoint), "--seeds", "1", "--steps", "16",
-                 "--moments", "14", "16", "--maskgit-steps", "1", "--set", "change_temperature=1",
+                 "--moments", "14", "16", "--set", "maskgit_steps=1", "--set", "change_temperature=1",
                  "--set", "context_window=8"]) == 0
     out = capsys.readouterr().out
     assert "change temperature 1, context window 8," in out  # the --set overrides reach the dream
     table = out.splitlines()[-2:]
     assert [line.split()[:2] for line in table] == [["14", "1"], ["16", "1"]] and table[0].count(" dB") == 3
-    for bad, message in (("temprature=1", "KEY one of"), ("change_temperature=-1", "change_temperature must be")):
+    for bad, message in (("temprature=1", "KEY one of"), ("change_temperature=-1", "change_temperature must be"),
+                         ("maskgit_steps=1.5", "maskgit_steps takes a whole number")):
         assert main(["probe", "long-dream", "--checkpoint", str(tiny_checkpoint), "--set", bad]) == 1
         assert message in capsys.readouterr().err
 

@@ -301,9 +301,10 @@ def test_a_frame_run_keeps_its_quantizer_options_with_the_run_and_resumes_from_b
 
 
 def test_the_bundled_commands_register_without_an_installed_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A source checkout on PYTHONPATH (no entry points: e.g. a GPU machine) still has `train` and `collect`."""
+    """A source checkout on PYTHONPATH (no entry points: e.g. a GPU machine) still has `train`, `collect` and
+    `explore`."""
     import genie_gym.cli
 
     monkeypatch.setattr(genie_gym.cli, "entry_points", lambda **_: [])
     commands = genie_gym.cli.build_parser()._subparsers._group_actions[0].choices
-    assert {"train", "collect", "eval", "play"} <= set(commands)
+    assert {"train", "collect", "explore", "eval", "play"} <= set(commands)

@@ -155,3 +155,22 @@ def test_an_optional_bool_defaulting_to_none_is_a_recorded_yes_no_switch() -> No
         args = parser.parse_args(argv)
         assert from_args(Settings, args).hold_pixels is value
         assert given_options(args) == (frozenset({"hold_pixels"}) if argv else frozenset())
+
+
+def test_a_tuple_of_any_length_is_a_repeatable_option_whose_field_gets_a_tuple() -> None:
+    """``tuple[X, ...] = option((), ..., action="append")``: each ``--flag X`` adds one item (``genie annotate clips
+    --probe``), and the field gets a tuple, as a frozen settings dataclass keeps it."""
+    from dataclasses import dataclass
+
+    from genie_gym.options import add_options, option
+
+    @dataclass(frozen=True)
+    class Settings:
+        probes: tuple[str, ...] = option((), "a button combination", flag="--probe", action="append")
+        sizes: tuple[int, ...] = option((1,), "sizes")
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, Settings)
+    assert from_args(Settings, parser.parse_args([])) == Settings()
+    settings = from_args(Settings, parser.parse_args(["--probe", "B", "--probe", "A+C", "--sizes", "2", "3"]))
+    assert settings == Settings(probes=("B", "A+C"), sizes=(2, 3))

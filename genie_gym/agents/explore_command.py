@@ -1,48 +1,8 @@
-"""``genie explore``: train an exploring agent in a dream or in the real game.
+"""The training behind ``genie explore`` (:func:`train_explorer`, also run by ``examples/ppo_in_dream.py``): the
+reward envs, the PPO or paper-agent learner, checkpoints that resume, and the real-game evaluation of the policy.
 
-Agents (``--agent``):
-
-- ``ppo`` (default): SB3 PPO with the Atari ``CnnPolicy``, 16 envs, 64-step rollouts.
-- ``paper``: the paper's AutoExplore agent (appendix A.3, :mod:`genie_gym.agents.autoexplore`): sb3-contrib
-  ``RecurrentPPO`` with ``CnnLstmPolicy``, 8 envs, 200-step rollouts, epsilon-greedy actions (0.1 -> 0.01 over the
-  first half of training), entropy regularisation, and the policy with the best evaluation return kept as
-  ``OUT/best_policy.safetensors``.
-
-Rewards (``--reward``):
-
-- ``uncertainty``: the world model's token-entropy uncertainty, AutoExplore's reward (paper §4), one definition in
-  both kinds of env (``genie_gym.uncertainty.transition_uncertainty``, docs/DESIGN.md §7). In a dream it is the
-  dream's own reward; in the real game the world model (``--world-model``) scores each real transition.
-- ``rf`` / ``vae``: the exploration baselines of the paper's Table 6 "on top of GenieRedux": the SSE between random
-  CNN / VAE features of the world model's predicted next frame and of the real one
-  (:mod:`genie_gym.agents.curiosity_wm`). Real game only: a dream has no real next frame.
-- ``rf-burda`` / ``vae-burda``: the original curiosity of Burda et al., with its own forward model trained online
-  (:mod:`genie_gym.agents.curiosity`); a dream or the real game.
-- ``game``: the game's own reward (SMB: its scenario reward for progress; real game only), for the agent whose
-  episodes make the paper's test sets; with ``--epsilon`` its actions are mixed with random ones.
-
-The curiosity and game rewards are normalised by a running std of the return (SB3's ``VecNormalize``), as Burda et
-al. do. ``--epsilon E`` (``--agent ppo``) replaces each action by a uniformly random one with probability ``E``
-throughout training, and PPO learns from the executed actions (``autoexplore.EpsilonGreedyVecEnv``,
-``LearnFromExecutedActions``); ``genie collect --agent policy --epsilon E`` mixes them in the same way when it records.
-
-Examples::
-
-    genie explore --env GenieDream-SMB-v0 --reward uncertainty --timesteps 30000 --out runs/explore_ae
-    genie explore --env SMB --reward rf --num-envs 4 --timesteps 30000 --out runs/explore_rf
-    genie explore --env GenieDream-SMB-v0 --reward vae-burda --timesteps 30000 --out runs/explore_vae_burda
-    genie collect --env SMB --agent policy --policy runs/explore_rf --episodes 50 --max-steps 300 --out data/rf
-    genie explore --env SMB --reward game --epsilon 0.1 --num-envs 8 --timesteps 200000 --out runs/game_agent
-    genie collect --env SMB --agent policy --policy runs/game_agent --epsilon 0.1 --episodes 300 --out data/test_game
-    genie explore --agent paper --env SMB --reward uncertainty --out runs/autoexplore   # 480,000 steps
-    genie collect --env SMB --agent policy --policy runs/autoexplore/best_policy.safetensors --episodes 50 --out data/ae
-
-Writes ``OUT/policy.safetensors`` (what ``genie collect --agent policy`` plays), ``OUT/result.json`` (settings,
-training rewards, wall time and how far the policy gets in the real game) and, every ``--checkpoint-every``
-rollouts, ``OUT/checkpoint.pt`` (tensors only): rerunning the same command after an interruption continues from it,
-a finished run returns at once, and the same command with a larger ``--timesteps`` trains it further. A paper-agent
-run also keeps ``OUT/best_policy.safetensors`` (the policy with the best evaluation return, evaluated every
-``--eval-every`` rollouts and at the end; its return is in the file's metadata and in ``result.json``).
+The command's options, checks and documentation are in :mod:`genie_gym.agents.explore_settings`, which registers the
+command and imports this module only when ``genie explore`` runs.
 """
 
 from __future__ import annotations
@@ -55,14 +15,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
 
-from genie_gym.agents.explore_settings import ExploreSettings, add_explore_options
+from genie_gym.agents import autoexplore
+from genie_gym.agents.curiosity import CuriosityRewardVecEnv
+from genie_gym.agents.curiosity_wm import WorldModelCuriosityVecEnv
+from genie_gym.agents.explore_settings import ExploreSettings
+from genie_gym.agents.ppo_settings import build_ppo
+from genie_gym.agents.random_agent import RightBiasedStickyAgent
+from genie_gym.agents.real_game_eval import real_game_runs
+from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
+from genie_gym.allocator import keep_freed_memory
 from genie_gym.atomic import atomic_path
+from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
+from genie_gym.envs.registration import register_retro_envs, register_shipped_dreams, resolve_env_id
+from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.games import get_game
 from genie_gym.options import from_args
-
-# torch, Stable-Baselines3, the world model and the reward envs are imported inside the functions: every `genie`
-# invocation imports this module to build its parser, and only `genie explore` needs them.
+from genie_gym.world_model import WorldModel
 
 WORLD_MODEL_CURIOSITY = ("rf", "vae")
 """Rewards computed on top of the world model's prediction (:mod:`genie_gym.agents.curiosity_wm`)."""
@@ -81,22 +56,8 @@ RUN_SETTINGS = ("env", "reward", "world_model", "timesteps", "num_envs", "n_step
                 "maskgit_steps", "seed", "epsilon")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``genie explore`` to the command line."""
-    parser = subparsers.add_parser("explore", help="train an exploring agent (PPO or the paper's recurrent "
-                                   "AutoExplore; uncertainty, RF or VAE reward) in a dream or in the real game",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_explore_options(parser)  # declared on ExploreSettings (genie_gym/agents/explore_settings.py)
-    parser.set_defaults(func=run)
-
-
 def _resolve_env(target: str) -> tuple[str, str]:
     """``("dream", checkpoint)`` or ``("real", game name)`` for an env id, world-model directory or game name."""
-    import gymnasium as gym
-
-    from genie_gym.envs.registration import register_retro_envs, register_shipped_dreams, resolve_env_id
-    from genie_gym.games import get_game
-
     register_shipped_dreams()
     register_retro_envs()
     if target in gym.registry or Path(target).is_dir():
@@ -137,15 +98,6 @@ def make_reward_env(settings: ExploreSettings, num_envs: int, seed: int, world_m
     env of a PPO rollout, when a curiosity model trains. Returns ``(venv, curiosity wrapper or None, world_model or
     None)``.
     """
-    from stable_baselines3.common.vec_env import SubprocVecEnv
-
-    from genie_gym.agents.curiosity import CuriosityRewardVecEnv
-    from genie_gym.agents.curiosity_wm import WorldModelCuriosityVecEnv
-    from genie_gym.agents.uncertainty_reward import UncertaintyRewardVecEnv
-    from genie_gym.envs.dream_vec_env import GenieDreamVecEnv
-    from genie_gym.envs.retro_env import GenieRetroEnv
-    from genie_gym.world_model import WorldModel
-
     kind, source = _resolve_env(settings.env)
     if kind == "dream" and settings.reward in REAL_GAME_ONLY:
         what = ("the game's reward" if settings.reward == "game" else
@@ -169,9 +121,7 @@ def make_reward_env(settings: ExploreSettings, num_envs: int, seed: int, world_m
                                         update_every=rollout_steps or settings.n_steps)
         return wrapper, wrapper, world_model
     if settings.reward in BURDA_CURIOSITY:
-        from genie_gym.agents.autoexplore import scoring_curiosity
-
-        return scoring_curiosity(venv, curiosity, seed), None, world_model
+        return autoexplore.scoring_curiosity(venv, curiosity, seed), None, world_model
     if kind == "real" and settings.reward in ("uncertainty", *WORLD_MODEL_CURIOSITY):
         world_model = world_model or WorldModel.from_pretrained(settings.world_model)
     if kind == "real" and settings.reward == "uncertainty":
@@ -192,8 +142,6 @@ def build_envs(settings: ExploreSettings, rollout_steps: int | None = None) -> t
     ``rollout_steps``: steps per env of a PPO rollout (default ``settings.n_steps``), when the curiosity model trains.
     Returns ``(venv, curiosity wrapper or None, world_model or None, the real game's name)``.
     """
-    from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
-
     kind, source = _resolve_env(settings.env)
     venv, wrapper, world_model = make_reward_env(settings, settings.num_envs, settings.seed,
                                                  rollout_steps=rollout_steps)
@@ -205,8 +153,6 @@ def build_envs(settings: ExploreSettings, rollout_steps: int | None = None) -> t
 
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
-    import torch
-
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -223,11 +169,6 @@ def train_explorer(settings: ExploreSettings) -> dict[str, Any]:
     ``settings``: the run's settings (``genie explore``'s options, resolved and checked). Returns the run's
     ``result.json`` (that of a finished run as it is on disk).
     """
-    import torch
-    from safetensors.torch import save_model
-
-    from genie_gym.allocator import keep_freed_memory
-
     if settings.threads:
         torch.set_num_threads(settings.threads)
     keep_freed_memory()
@@ -291,11 +232,6 @@ def evaluate_saved_policy(settings: ExploreSettings, policy_file: Path) -> dict[
 
     Raises ``ValueError`` when the file is not a ``CnnPolicy`` of this shape (a truncated file, another format).
     """
-    from safetensors.torch import load_model
-
-    from genie_gym.agents.ppo_settings import build_ppo
-    from genie_gym.allocator import keep_freed_memory
-
     keep_freed_memory()
     if settings.agent != "ppo":
         raise ValueError("only a PPO run's policy (--agent ppo) is evaluated here")
@@ -318,8 +254,6 @@ def _run_settings(settings: ExploreSettings) -> dict[str, Any]:
     saved = {name: getattr(settings, name) for name in RUN_SETTINGS}
     saved["reward_version"] = REWARD_VERSION
     if settings.paper:
-        from genie_gym.agents import autoexplore
-
         saved.update({name: getattr(settings, name) for name in PAPER_SETTINGS}, **autoexplore.FIXED_SETTINGS)
     return saved
 
@@ -330,8 +264,6 @@ def _steps_done(out: Path, settings: dict[str, Any], agent: str, files: tuple[Pa
     Raises if OUT holds a run with other settings (``result.json`` or ``checkpoint.pt``): continuing it would mix
     two runs in one policy.
     """
-    import torch
-
     done = 0
     for existing in files:
         if existing.is_file():
@@ -412,22 +344,15 @@ class _Learner:
 def _build_learner(settings: ExploreSettings, venv: Any, world_model: Any, curiosity: Any, rollout_steps: int,
                    trained: int, out: Path) -> _Learner:
     """The paper agent (its own RecurrentPPO), or PPO on ``venv`` (behind epsilon-random actions with ``--epsilon``)."""
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    from genie_gym.agents.ppo_settings import build_ppo
-
     explorer, epsilon_env = None, None
     if settings.paper:
-        from genie_gym.agents import autoexplore
-
         explorer = autoexplore.PaperExplorer(settings, venv, world_model, curiosity, rollout_steps, trained, out)
         model = explorer.model
     else:
         if settings.epsilon > 0:  # constant epsilon-random actions, learnt from as executed (as the paper agent does)
-            from genie_gym.agents.autoexplore import EpsilonGreedyVecEnv
-
-            epsilon_env = EpsilonGreedyVecEnv(venv, settings.timesteps, seed=(settings.seed, trained),
-                                              timesteps=trained, start=settings.epsilon, end=settings.epsilon)
+            epsilon_env = autoexplore.EpsilonGreedyVecEnv(venv, settings.timesteps, seed=(settings.seed, trained),
+                                                          timesteps=trained, start=settings.epsilon,
+                                                          end=settings.epsilon)
         model = build_ppo(venv if epsilon_env is None else epsilon_env, settings.seed, rollout_steps)
     normalizer = venv if isinstance(venv, VecNormalize) else None
     return _Learner(model, curiosity, normalizer, explorer, epsilon_env)
@@ -437,8 +362,6 @@ def _callbacks(settings: ExploreSettings, learner: _Learner, log: dict[str, Any]
                checkpoint: Callable[[], None]) -> list[Any]:
     """The SB3 callbacks of ``model.learn``: after each rollout, log the mean episode reward and checkpoint every
     ``--checkpoint-every`` rollouts (and after each paper-agent evaluation)."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
     curiosity, explorer = learner.curiosity, learner.explorer
 
     class Progress(BaseCallback):
@@ -466,9 +389,7 @@ def _callbacks(settings: ExploreSettings, learner: _Learner, log: dict[str, Any]
     # the paper agent's callbacks run before Progress, so that a rollout's evaluation is in its checkpoint
     callback = [*explorer.callbacks, Progress()] if explorer is not None else [Progress()]
     if learner.epsilon_env is not None:
-        from genie_gym.agents.autoexplore import LearnFromExecutedActions
-
-        callback.insert(0, LearnFromExecutedActions(learner.epsilon_env))
+        callback.insert(0, autoexplore.LearnFromExecutedActions(learner.epsilon_env))
     return callback
 
 
@@ -476,11 +397,6 @@ def _evaluate_in_real_game(settings: ExploreSettings, game: str, learner: _Learn
                            policy_file: Path, result: dict[str, Any]) -> None:
     """Play the policy (and the paper agent's best one), and the right-biased baseline, in the real game; add the
     figures to ``result`` and print them. The seeds are ones the training never used."""
-    import torch
-
-    from genie_gym.agents.random_agent import RightBiasedStickyAgent
-    from genie_gym.agents.real_game_eval import real_game_runs
-
     eval_seed = 10_000 + settings.seed
     torch.manual_seed(eval_seed)
     if learner.explorer is None:
@@ -488,8 +404,6 @@ def _evaluate_in_real_game(settings: ExploreSettings, game: str, learner: _Learn
         result["real_game"] = real_game_runs(game, lambda obs: model.predict(obs, deterministic=False)[0],
                                              settings.eval_episodes, settings.eval_steps, eval_seed, world_model)
     else:  # the LSTM policy plays as `genie collect` plays it: state carried, reset at each run's start
-        from genie_gym.agents import autoexplore
-
         best_file = out / autoexplore.BEST_POLICY_FILE
         for name, file in (("real_game", policy_file), ("real_game_best", best_file)):
             act = autoexplore.episodic_actor(file, settings.eval_steps, eval_seed)

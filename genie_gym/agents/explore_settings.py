@@ -1,9 +1,48 @@
-"""The settings of ``genie explore`` (:class:`ExploreSettings`): each option declared once, with its help, on the
-field it sets (:mod:`genie_gym.options`), and checked once, when the settings are built.
+"""``genie explore``: train an exploring agent in a dream or in the real game.
 
-Light on purpose: every ``genie`` invocation imports ``genie explore``'s parser, so nothing here imports torch or
-Stable-Baselines3 at module level (only resolving ``--agent paper``'s defaults imports
-:mod:`genie_gym.agents.autoexplore`, where they are documented).
+Agents (``--agent``):
+
+- ``ppo`` (default): SB3 PPO with the Atari ``CnnPolicy``, 16 envs, 64-step rollouts.
+- ``paper``: the paper's AutoExplore agent (appendix A.3, :mod:`genie_gym.agents.autoexplore`): sb3-contrib
+  ``RecurrentPPO`` with ``CnnLstmPolicy``, 8 envs, 200-step rollouts, epsilon-greedy actions (0.1 -> 0.01 over the
+  first half of training), entropy regularisation, and the policy with the best evaluation return kept as
+  ``OUT/best_policy.safetensors``.
+
+Rewards (``--reward``):
+
+- ``uncertainty``: the world model's token-entropy uncertainty, AutoExplore's reward (paper §4), one definition in
+  both kinds of env (``genie_gym.uncertainty.transition_uncertainty``, docs/DESIGN.md §7). In a dream it is the
+  dream's own reward; in the real game the world model (``--world-model``) scores each real transition.
+- ``rf`` / ``vae``: the exploration baselines of the paper's Table 6 "on top of GenieRedux": the SSE between random
+  CNN / VAE features of the world model's predicted next frame and of the real one
+  (:mod:`genie_gym.agents.curiosity_wm`). Real game only: a dream has no real next frame.
+- ``rf-burda`` / ``vae-burda``: the original curiosity of Burda et al., with its own forward model trained online
+  (:mod:`genie_gym.agents.curiosity`); a dream or the real game.
+- ``game``: the game's own reward (SMB: its scenario reward for progress; real game only), for the agent whose
+  episodes make the paper's test sets; with ``--epsilon`` its actions are mixed with random ones.
+
+The curiosity and game rewards are normalised by a running std of the return (SB3's ``VecNormalize``), as Burda et
+al. do. ``--epsilon E`` (``--agent ppo``) replaces each action by a uniformly random one with probability ``E``
+throughout training, and PPO learns from the executed actions (``autoexplore.EpsilonGreedyVecEnv``,
+``LearnFromExecutedActions``); ``genie collect --agent policy --epsilon E`` mixes them in the same way when it records.
+
+Examples::
+
+    genie explore --env GenieDream-SMB-v0 --reward uncertainty --timesteps 30000 --out runs/explore_ae
+    genie explore --env SMB --reward rf --num-envs 4 --timesteps 30000 --out runs/explore_rf
+    genie explore --env GenieDream-SMB-v0 --reward vae-burda --timesteps 30000 --out runs/explore_vae_burda
+    genie collect --env SMB --agent policy --policy runs/explore_rf --episodes 50 --max-steps 300 --out data/rf
+    genie explore --env SMB --reward game --epsilon 0.1 --num-envs 8 --timesteps 200000 --out runs/game_agent
+    genie collect --env SMB --agent policy --policy runs/game_agent --epsilon 0.1 --episodes 300 --out data/test_game
+    genie explore --agent paper --env SMB --reward uncertainty --out runs/autoexplore   # 480,000 steps
+    genie collect --env SMB --agent policy --policy runs/autoexplore/best_policy.safetensors --episodes 50 --out data/ae
+
+Writes ``OUT/policy.safetensors`` (what ``genie collect --agent policy`` plays), ``OUT/result.json`` (settings,
+training rewards, wall time and how far the policy gets in the real game) and, every ``--checkpoint-every``
+rollouts, ``OUT/checkpoint.pt`` (tensors only): rerunning the same command after an interruption continues from it,
+a finished run returns at once, and the same command with a larger ``--timesteps`` trains it further. A paper-agent
+run also keeps ``OUT/best_policy.safetensors`` (the policy with the best evaluation return, evaluated every
+``--eval-every`` rollouts and at the end; its return is in the file's metadata and in ``result.json``).
 """
 
 from __future__ import annotations
@@ -13,6 +52,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from genie_gym.options import add_options, option
+
+# Every `genie` invocation imports this module to build `genie explore`'s parser, so it stays light: the training
+# (genie_gym.agents.explore_command: torch, Stable-Baselines3, the reward envs) is imported only when the command
+# runs, and genie_gym.agents.autoexplore only to resolve `--agent paper`'s defaults, where they are documented.
 
 REWARDS = ("uncertainty", "rf", "vae", "rf-burda", "vae-burda", "game")
 AGENTS = ("ppo", "paper")
@@ -134,7 +177,17 @@ class ExploreSettings(ExploreOptions, PaperOptions):
             raise ValueError("--timesteps, --num-envs, --n-steps and --episode-steps must be >= 1")
 
 
-def add_explore_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``genie explore``'s options to ``parser`` (the paper agent's in their own help section)."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``genie explore`` to the command line (the paper agent's options in their own help section)."""
+    parser = subparsers.add_parser("explore", help="train an exploring agent (PPO or the paper's recurrent "
+                                   "AutoExplore; uncertainty, RF or VAE reward) in a dream or in the real game",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser, ExploreOptions)
     add_options(parser, PaperOptions, PAPER_OPTIONS_TITLE)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from genie_gym.agents.explore_command import run
+
+    run(args)

@@ -4,59 +4,85 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from genie_gym.conventions import FRAME_SKIP
+from genie_gym.options import add_options, from_args, option
 
 # Each subcommand imports what it runs inside its function: every `genie` invocation imports this module to build
 # its parser.
+
+SPLITS = ("train", "val", "all")
+
+
+@dataclass(kw_only=True)
+class InfoSettings:
+    """``genie data info``'s options."""
+
+    store: Path = option(help="episode store directory", positional=True)
+    verify: bool = option(False, "also check every array's sha256 (reads all data)")
+
+
+@dataclass(kw_only=True)
+class PreviewSettings:
+    """``genie data preview``'s options."""
+
+    store: Path = option(help="episode store directory", positional=True)
+    out: Path = option(help="output .gif file")
+    episodes: int = option(4, "episodes in the grid (default 4)")
+    frames: int = option(64, "time steps in the animation (default 64)")
+    scale: int = option(2, "upscaling factor (default 2)")
+    fps: float = option(15.0, "GIF frames per second (default 15)")
+    split: str = option("all", choices=SPLITS)
+    game: list[str] | None = option(None, "only this game (repeatable)", action="append")
+
+
+@dataclass(kw_only=True)
+class ImportSettings:
+    """``genie data import``'s options."""
+
+    file: Path = option(help="interchange .npz: frames uint8 (E,T,64,64,3), actions int64 (E,T-1)", positional=True)
+    game: str = option(help="annotated game the episodes belong to, e.g. SMB (the store sub-directory)")
+    out: Path = option(help="episode store directory")
+    agent: str = option("import", "agent name recorded in meta.json")
+    frame_skip: int = option(FRAME_SKIP, "frame skip recorded in meta.json")
+
+
+@dataclass(kw_only=True)
+class ExportSettings:
+    """``genie data export``'s options."""
+
+    store: Path = option(help="episode store directory", positional=True)
+    out: Path = option(help="output .npz file")
+    split: str = option("all", choices=SPLITS)
+    game: list[str] | None = option(None, "only this game (repeatable)", action="append")
+    length: int | None = option(None, "cut every episode to T frames, leaving out shorter ones (default: the shortest)")
+    compress: bool = option(False, "np.savez_compressed (smaller, slower)")
+
+
+@dataclass(kw_only=True)
+class MixSettings:
+    """``genie data mix``'s options."""
+
+    sources: list[str] = option(help="source stores, DIR or DIR:K to include DIR's episodes K times", positional=True)
+    out: Path = option(help="new episode store directory (must not exist)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie data`` to the command line."""
     parser = subparsers.add_parser("data", help="inspect, preview, import, export and mix episode stores")
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
-
-    info = actions.add_parser("info", help="episodes and frames per game, split and start state, bad episodes, "
-                                           "disk size")
-    info.add_argument("store", type=Path, help="episode store directory")
-    info.add_argument("--verify", action="store_true", help="also check every array's sha256 (reads all data)")
-    info.set_defaults(func=_info)
-
-    preview = actions.add_parser("preview", help="animated GIF of a few episodes side by side")
-    preview.add_argument("store", type=Path, help="episode store directory")
-    preview.add_argument("--out", type=Path, required=True, help="output .gif file")
-    preview.add_argument("--episodes", type=int, default=4, help="episodes in the grid (default 4)")
-    preview.add_argument("--frames", type=int, default=64, help="time steps in the animation (default 64)")
-    preview.add_argument("--scale", type=int, default=2, help="upscaling factor (default 2)")
-    preview.add_argument("--fps", type=float, default=15.0, help="GIF frames per second (default 15)")
-    preview.add_argument("--split", choices=("train", "val", "all"), default="all")
-    preview.add_argument("--game", action="append", default=None, help="only this game (repeatable)")
-    preview.set_defaults(func=_preview)
-
-    importer = actions.add_parser("import", help="add the episodes of an interchange .npz to a store")
-    importer.add_argument("file", type=Path, help="interchange .npz: frames uint8 (E,T,64,64,3), actions int64 (E,T-1)")
-    importer.add_argument("--game", required=True,
-                          help="annotated game the episodes belong to, e.g. SMB (the store sub-directory)")
-    importer.add_argument("--out", type=Path, required=True, help="episode store directory")
-    importer.add_argument("--agent", default="import", help="agent name recorded in meta.json")
-    importer.add_argument("--frame-skip", type=int, default=FRAME_SKIP, help="frame skip recorded in meta.json")
-    importer.set_defaults(func=_import)
-
-    exporter = actions.add_parser("export", help="write a store's episodes to an interchange .npz")
-    exporter.add_argument("store", type=Path, help="episode store directory")
-    exporter.add_argument("--out", type=Path, required=True, help="output .npz file")
-    exporter.add_argument("--split", choices=("train", "val", "all"), default="all")
-    exporter.add_argument("--game", action="append", default=None, help="only this game (repeatable)")
-    exporter.add_argument("--length", type=int, default=None,
-                          help="cut every episode to T frames, leaving out shorter ones (default: the shortest)")
-    exporter.add_argument("--compress", action="store_true", help="np.savez_compressed (smaller, slower)")
-    exporter.set_defaults(func=_export)
-
-    mixer = actions.add_parser("mix", help="a new store linking the episodes of several stores (repeat counts)")
-    mixer.add_argument("sources", nargs="+", help="source stores, DIR or DIR:K to include DIR's episodes K times")
-    mixer.add_argument("--out", type=Path, required=True, help="new episode store directory (must not exist)")
-    mixer.set_defaults(func=_mix)
+    for name, help_text, settings_class, func in (
+        ("info", "episodes and frames per game, split and start state, bad episodes, disk size", InfoSettings, _info),
+        ("preview", "animated GIF of a few episodes side by side", PreviewSettings, _preview),
+        ("import", "add the episodes of an interchange .npz to a store", ImportSettings, _import),
+        ("export", "write a store's episodes to an interchange .npz", ExportSettings, _export),
+        ("mix", "a new store linking the episodes of several stores (repeat counts)", MixSettings, _mix),
+    ):
+        action = actions.add_parser(name, help=help_text)
+        add_options(action, settings_class)
+        action.set_defaults(func=func)
 
 
 def _human_bytes(n: float) -> str:
@@ -70,7 +96,8 @@ def _human_bytes(n: float) -> str:
 def _info(args: argparse.Namespace) -> int:
     from genie_gym.data.store import CorruptEpisodeError, EpisodeStore, check_episode, validation_indices
 
-    store = EpisodeStore(args.store)
+    settings = from_args(InfoSettings, args)
+    store = EpisodeStore(settings.store)
     if not store.root.is_dir():
         raise FileNotFoundError(f"no episode store at {store.root}")
     rows = []
@@ -84,7 +111,7 @@ def _info(args: argparse.Namespace) -> int:
         states: dict[str, list[int]] = {}
         for index in indices:
             try:
-                meta = check_episode(store.ref(game, index), verify=args.verify)
+                meta = check_episode(store.ref(game, index), verify=settings.verify)
             except CorruptEpisodeError as exc:
                 bad.append(exc)
                 continue
@@ -163,8 +190,9 @@ def _default_state_label(game: str) -> str:
 def _preview(args: argparse.Namespace) -> int:
     from genie_gym.data.preview import write_preview
 
-    path = write_preview(args.store, args.out, episodes=args.episodes, frames=args.frames, scale=args.scale,
-                         fps=args.fps, split=args.split, games=args.game)
+    settings = from_args(PreviewSettings, args)
+    path = write_preview(settings.store, settings.out, episodes=settings.episodes, frames=settings.frames,
+                         scale=settings.scale, fps=settings.fps, split=settings.split, games=settings.game)
     print(f"wrote {path}")
     return 0
 
@@ -172,10 +200,12 @@ def _preview(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from genie_gym.data.interchange import import_npz
 
-    summary = import_npz(args.file, args.out, args.game, agent=args.agent, frame_skip=args.frame_skip)
+    settings = from_args(ImportSettings, args)
+    summary = import_npz(settings.file, settings.out, settings.game, agent=settings.agent,
+                         frame_skip=settings.frame_skip)
     refs = summary.refs
     already = f"; {summary.skipped} were already imported" if summary.skipped else ""
-    print(f"imported {summary.imported} episodes into {Path(args.out) / refs[0].game} "
+    print(f"imported {summary.imported} episodes into {settings.out / refs[0].game} "
           f"({min(r.path.name for r in refs)} .. {max(r.path.name for r in refs)}){already}")
     return 0
 
@@ -183,8 +213,9 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from genie_gym.data.interchange import export_npz
 
-    summary = export_npz(args.store, args.out, split=args.split, games=args.game, length=args.length,
-                         compress=args.compress)
+    settings = from_args(ExportSettings, args)
+    summary = export_npz(settings.store, settings.out, split=settings.split, games=settings.game,
+                         length=settings.length, compress=settings.compress)
     skipped = f"; {summary.skipped} shorter episodes left out" if summary.skipped else ""
     print(f"wrote {summary.episodes} episodes of {summary.length} frames to {summary.path}{skipped}")
     return 0
@@ -193,8 +224,9 @@ def _export(args: argparse.Namespace) -> int:
 def _mix(args: argparse.Namespace) -> int:
     from genie_gym.data.mix import MixSource, mix_stores
 
-    summary = mix_stores([MixSource.parse(text) for text in args.sources], args.out)
+    settings = from_args(MixSettings, args)
+    summary = mix_stores([MixSource.parse(text) for text in settings.sources], settings.out)
     games = ", ".join(f"{game} {count}" for game, count in summary.episodes.items())
-    print(f"mixed {sum(summary.episodes.values())} episodes ({games}) into {args.out} as links; "
+    print(f"mixed {sum(summary.episodes.values())} episodes ({games}) into {settings.out} as links; "
           f"{summary.cached_files} cached arrays (token ids, LAM codes) linked")
     return 0

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 
 import torch
 
+from genie_gym.options import add_options, from_args, option
 from genie_gym.probes import control, hold_action, hold_from_start, lam, long_dream
 
-PROBES: dict[str, ModuleType] = {"control": control, "hold-from-start": hold_from_start, "long-dream": long_dream,
-                                 "hold-action": hold_action, "lam": lam}
+PROBES: dict[str, tuple[ModuleType, type]] = {
+    "control": (control, control.ControlSettings),
+    "hold-from-start": (hold_from_start, hold_from_start.HoldFromStartSettings),
+    "long-dream": (long_dream, long_dream.LongDreamSettings),
+    "hold-action": (hold_action, hold_action.HoldActionSettings),
+    "lam": (lam, lam.LamSettings),
+}
+"""Each probe's name, module (its ``run(args)``) and settings (its options)."""
+
+
+@dataclass(kw_only=True)
+class ProbeInvocation:
+    """The options every probe takes, about this invocation rather than the probe."""
+
+    threads: int | None = option(None, "torch CPU threads (default: torch's)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,11 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="What a world model does against the real game (speed and scale: benchmarks/); "
                     "`genie probe NAME --help` says what each probe measures and prints.")
     probes = parser.add_subparsers(dest="probe", metavar="NAME", required=True)
-    for name, module in PROBES.items():
+    for name, (module, settings) in PROBES.items():
         probe = probes.add_parser(name, help=module.__doc__.split("\n", 1)[0], description=module.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(probe)
-        probe.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+        add_options(probe, settings)
+        add_options(probe, ProbeInvocation)
         probe.set_defaults(func=_with_threads(module.run))
 
 
@@ -33,8 +48,9 @@ def _with_threads(run: Callable[[argparse.Namespace], int]) -> Callable[[argpars
     """``run`` after setting torch's thread count to ``--threads`` (when given)."""
 
     def run_probe(args: argparse.Namespace) -> int:
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        threads = from_args(ProbeInvocation, args).threads
+        if threads:
+            torch.set_num_threads(threads)
         return run(args)
 
     return run_probe

@@ -1,7 +1,7 @@
 """Behaviour probes of a world model against the real game: what the dream does, not how fast it runs.
 
-Each probe is a module with its options (``add_arguments``) and its report (``run``), run as ``genie probe NAME``
-(``genie probe --help`` lists them):
+Each probe is a module with its settings (a dataclass whose fields are its command-line options,
+:mod:`genie_gym.options`) and its report (``run``), run as ``genie probe NAME`` (``genie probe --help`` lists them):
 
 - ``control`` (:mod:`genie_gym.probes.control`): does the dream answer held actions, does Mario walk, jump, stop;
 - ``hold-from-start`` (:mod:`genie_gym.probes.hold_from_start`): how far the camera goes from the reset;
@@ -9,37 +9,81 @@ Each probe is a module with its options (``add_arguments``) and its report (``ru
 - ``lam`` (:mod:`genie_gym.probes.lam`): does a latent action model carry the change to the next frame;
 - ``hold-action`` (:mod:`genie_gym.probes.hold_action`): does Mario stay through 300 steps of one key.
 
-The probes of a packed world model take ``--set KEY=VALUE`` to try another dream setting (:func:`add_dream_overrides`).
+The probes of a packed world model take ``--set KEY=VALUE`` to try another dream setting, the sampling ones
+included (:func:`dream_overrides_option`).
 
 Speed and scale measurements stay in ``benchmarks/``.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
+from collections.abc import Callable
+from typing import Any
 
+from genie_gym.models.configs import DreamSettings
+from genie_gym.options import option
 from genie_gym.world_model import DREAM_DEFAULTS, WorldModel
 
+_KINDS: dict[str, str] = {"game": "str", "context_window": "int", "decode_window": "int", "dreams_per_pass": "int",
+                          **{field.name: field.type for field in dataclasses.fields(DreamSettings)}}
+"""The kind of value each ``dream.json`` key takes (its ints are >= 1, or as :class:`DreamSettings` checks them)."""
+_NULLABLE = ("dreams_per_pass",)
+# JSON reads true / 1 / 1.0 as bool / int / float; Python's bool is an int, so it is told apart first
+_KIND_CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "int": ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "float": ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "str": ("text", lambda v: isinstance(v, str)),
+}
 
-def add_dream_overrides(parser: argparse.ArgumentParser) -> None:
-    """``--set KEY=VALUE`` (repeatable): a ``dream.json`` key of the probed world model, overridden for this run."""
-    parser.add_argument("--set", dest="dream_overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a dream.json setting for this run, e.g. --set change_temperature=1 "
-                             "--set context_window=8 (repeatable; VALUE is read as JSON, else as text)")
+
+def dream_overrides_option() -> Any:
+    """The ``--set KEY=VALUE`` field (repeatable) of a probe's settings: a ``dream.json`` key of the probed world
+    model, overridden for this run; :func:`parse_dream_overrides` reads and checks it."""
+    return option(default_factory=list, flag="--set", action="append", metavar="KEY=VALUE",
+                  help="override a dream.json setting for this run, e.g. --set maskgit_steps=1 --set "
+                       "change_temperature=1 --set context_window=8 (repeatable; VALUE is read as JSON, else as "
+                       "text)")
 
 
-def apply_dream_overrides(world_model: WorldModel, overrides: list[str]) -> dict[str, object]:
-    """Apply ``--set`` overrides to ``world_model.settings`` (checked as the dream checks them); returns them."""
-    applied: dict[str, object] = {}
-    for item in overrides:
+def parse_dream_overrides(items: list[str]) -> dict[str, object]:
+    """``--set`` items as ``{key: value}`` (VALUE read as JSON, else as text), each checked before any model loads:
+    ``ValueError`` for a key that is not a ``dream.json`` key (naming those that are) or a value its setting refuses."""
+    overrides: dict[str, object] = {}
+    for item in items:
         key, sep, text = item.partition("=")
         if not sep or key not in DREAM_DEFAULTS:
             raise ValueError(f"--set takes KEY=VALUE with KEY one of {', '.join(DREAM_DEFAULTS)}; got {item!r}")
         try:
-            applied[key] = json.loads(text)
+            overrides[key] = json.loads(text)
         except json.JSONDecodeError:
-            applied[key] = text
-    world_model.settings.update(applied)
-    world_model.dream_settings()  # a bad value fails here, before any game runs
-    return applied
+            overrides[key] = text
+        _check_value(item, key, overrides[key])
+    return overrides
+
+
+def _check_value(item: str, key: str, value: object) -> None:
+    """``ValueError`` naming the ``--set`` ``item`` when ``value`` is not of the kind the ``dream.json`` key ``key``
+    takes, or out of its range."""
+    kind = _KINDS.get(key)
+    if kind is None or (key in _NULLABLE and value is None):
+        return
+    description, fits = _KIND_CHECKS[kind]
+    if not fits(value):
+        raise ValueError(f"--set {item}: {key} takes {description}, got {value!r}")
+    try:
+        if key in DreamSettings.names():
+            DreamSettings(**{key: value})
+        elif kind == "int" and value < 1:
+            raise ValueError(f"{key} must be >= 1, got {value}")
+    except ValueError as error:
+        raise ValueError(f"--set {item}: {error}") from None
+
+
+def apply_dream_overrides(world_model: WorldModel, overrides: dict[str, object]) -> None:
+    """Apply ``--set`` overrides (:func:`parse_dream_overrides`) to ``world_model.settings``, checked again as the
+    dream checks them, now with the world model's own settings."""
+    world_model.settings.update(overrides)
+    world_model.dream_settings()

@@ -30,6 +30,7 @@ import argparse
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -39,6 +40,7 @@ import torch
 import genie_gym
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.metrics import camera_shift
+from genie_gym.options import from_args, option
 from genie_gym.summary import mean_and_se
 
 HELD = ("RIGHT", "LEFT", "DOWN", "JUMP")
@@ -364,51 +366,52 @@ def make_dream(checkpoint: str | None, **kwargs):
     return gym.make(env_id, **kwargs)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+@dataclass(kw_only=True)
+class ControlSettings:
     """The options of ``genie probe control``."""
-    parser.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped SMB model)")
-    parser.add_argument("--data", default="data/smb_right_test", help="held-out episode store with SMB episodes")
-    parser.add_argument("--episodes", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=12, help="dreamed steps per held action (default 12)")
-    parser.add_argument("--maskgit-steps", type=int, default=1)
-    parser.add_argument("--action-guidance", type=float, default=None,
-                        help="action-guidance weight (default: the checkpoint's dream.json)")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--walk-seeds", type=int, default=0,
-                        help="also dream the walk from the level start once per seed for this many more seeds "
-                             "(from --walk-seed-start) and print each distance, their mean and s.e.")
-    parser.add_argument("--walk-seed-start", type=int, default=100)
-    parser.add_argument("--brake-probe", action="store_true",
-                        help="also hold DOWN from the scrolling moments: when does the camera stop (real game, model "
-                             "on the real past, free dream)")
+
+    checkpoint: str | None = option(None, "world-model directory (default: the shipped SMB model)")
+    data: str = option("data/smb_right_test", "held-out episode store with SMB episodes")
+    episodes: int = option(4)
+    steps: int = option(12, "dreamed steps per held action (default 12)")
+    maskgit_steps: int = option(1)
+    action_guidance: float | None = option(None, "action-guidance weight (default: the checkpoint's dream.json)")
+    temperature: float | None = option(None, "sampling temperature (default: dream.json's)")
+    seed: int = option(0)
+    walk_seeds: int = option(0, "also dream the walk from the level start once per seed for this many more seeds "
+                                "(from --walk-seed-start) and print each distance, their mean and s.e.")
+    walk_seed_start: int = option(100)
+    brake_probe: bool = option(False, "also hold DOWN from the scrolling moments: when does the camera stop (real "
+                                      "game, model on the real past, free dream)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Dream, print one row per start and the Mario probes."""
-    env = make_dream(args.checkpoint, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance,
-                     temperature=args.temperature)
+    settings = from_args(ControlSettings, args)
+    env = make_dream(settings.checkpoint, maskgit_steps=settings.maskgit_steps,
+                     action_guidance=settings.action_guidance, temperature=settings.temperature)
+    steps, seed = settings.steps, settings.seed
     try:
-        print(f"{env.spec.id}, {args.maskgit_steps} MaskGIT step(s), temperature {env.unwrapped.temperature:g}, "
-              f"action guidance {env.unwrapped.action_guidance:g}, {args.steps} dreamed steps; camera shift in pixels")
+        print(f"{env.spec.id}, {settings.maskgit_steps} MaskGIT step(s), temperature {env.unwrapped.temperature:g}, "
+              f"action guidance {env.unwrapped.action_guidance:g}, {steps} dreamed steps; camera shift in pixels")
         print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD)
               + "   real game holding " + "/".join(HELD))
-        from_start = {name: dream_shift(env, None, ACTION_NAMES.index(name), args.steps, args.seed) for name in HELD}
+        from_start = {name: dream_shift(env, None, ACTION_NAMES.index(name), steps, seed) for name in HELD}
         print(f"{'level start (real reset)':<28} {'-':>5} " + " ".join(f"{from_start[n]:>6}" for n in HELD))
         real_start = real_right_from_start()
-        _print_mario(env, real_start, args)
+        _print_mario(env, real_start, settings)
         _print_model_probes(env.unwrapped.world_model, real_start)
-        moments = _print_scrolling_moments(env, args)
-        if args.brake_probe:
-            _print_brake_probes(env, moments, args)
+        moments = _print_scrolling_moments(env, settings)
+        if settings.brake_probe:
+            _print_brake_probes(env, moments, settings)
     finally:
         env.close()
     return 0
 
 
-def _print_mario(env: gym.Env, real_start: np.ndarray, args: argparse.Namespace) -> None:
+def _print_mario(env: gym.Env, real_start: np.ndarray, settings: ControlSettings) -> None:
     """Mario from the level start: present, walking (from the start and from walking starts), jumping."""
-    seeds = tuple(range(args.seed, args.seed + 4))
+    seeds = tuple(range(settings.seed, settings.seed + 4))
     real_sprite, dream_sprite, real_x, dream_x = mario_persistence(env, real_start, seeds)
     print(f"Mario from the level start, RIGHT held, steps 0..{STILL_CAMERA_STEPS} (dream: mean of 4 seeds)")
     print("  sprite pixels, real  " + " ".join(f"{v:>5.1f}" for v in real_sprite))
@@ -418,8 +421,8 @@ def _print_mario(env: gym.Env, real_start: np.ndarray, args: argparse.Namespace)
     print(f"  steps 1..{STILL_CAMERA_STEPS}: real {real_sprite[1:].mean():.1f}, dream {dream_sprite[1:].mean():.1f} "
           f"sprite pixels per frame; Mario moved {real_x[-1] - real_x[0]:+.1f} px (real), "
           f"{dream_x[-1] - dream_x[0]:+.1f} px (dream)")
-    if args.walk_seeds > 0:
-        walk_seeds = tuple(range(args.walk_seed_start, args.walk_seed_start + args.walk_seeds))
+    if settings.walk_seeds > 0:
+        walk_seeds = tuple(range(settings.walk_seed_start, settings.walk_seed_start + settings.walk_seeds))
         moved = walk_per_seed(env, real_start, walk_seeds)
         mean, se = mean_and_se(moved)
         print(f"  one dream per seed {walk_seeds[0]}..{walk_seeds[-1]}: Mario moved {mean:+.2f} ± "
@@ -461,25 +464,26 @@ def _print_model_probes(world_model, real_start: np.ndarray) -> None:
             print(f"    {name:<6}" + " ".join(f"{p:>6.3f}" for p in line).lstrip())
 
 
-def _print_scrolling_moments(env: gym.Env, args: argparse.Namespace) -> list[tuple[Path, np.ndarray, np.ndarray, int]]:
+def _print_scrolling_moments(env: gym.Env, settings: ControlSettings) -> list[tuple[Path, np.ndarray, np.ndarray, int]]:
     """One row per held-out episode: the dream and the real game holding each action from its first scrolling
     moment. Returns ``(episode, frames, actions, t)`` of each moment."""
-    episodes = sorted((Path(args.data) / "SMB").glob("ep_*"))[: args.episodes]
-    if not episodes and args.episodes > 0:
-        raise FileNotFoundError(f"no SMB episodes under {args.data}; collect some with `genie collect --env SMB` or "
-                                "pass --data STORE (--episodes 0: skip these rows)")
+    episodes = sorted((Path(settings.data) / "SMB").glob("ep_*"))[: settings.episodes]
+    if not episodes and settings.episodes > 0:
+        raise FileNotFoundError(f"no SMB episodes under {settings.data}; collect some with `genie collect --env SMB` "
+                                "or pass --data STORE (--episodes 0: skip these rows)")
+    steps, seed = settings.steps, settings.seed
     moments = []
     for episode in episodes:
         frames = np.load(episode / "frames.npy")
         taken = np.load(episode / "actions.npy")
         t = scrolling_moment(frames)
-        if t is None or t + args.steps >= len(frames):
+        if t is None or t + steps >= len(frames):
             continue
         moments.append((episode, frames, taken, t))
         options = {"frames": frames[t - 1 : t + 1], "actions": taken[t - 1 : t]}
-        row = {name: dream_shift(env, options, ACTION_NAMES.index(name), args.steps, args.seed) for name in HELD}
-        real = camera_shift(frames[t], frames[t + args.steps])
-        held = real_held_shifts(episode, frames, taken, t, args.steps)
+        row = {name: dream_shift(env, options, ACTION_NAMES.index(name), steps, seed) for name in HELD}
+        real = camera_shift(frames[t], frames[t + steps])
+        held = real_held_shifts(episode, frames, taken, t, steps)
         reference = "/".join(str(held[n]) for n in HELD) if held else "(replay differs)"
         print(f"{episode.name + f' t={t}':<28} {real:>5} " + " ".join(f"{row[n]:>6}" for n in HELD)
               + f"   {reference}")
@@ -487,12 +491,13 @@ def _print_scrolling_moments(env: gym.Env, args: argparse.Namespace) -> list[tup
 
 
 def _print_brake_probes(env: gym.Env, moments: list[tuple[Path, np.ndarray, np.ndarray, int]],
-                        args: argparse.Namespace) -> None:
+                        settings: ControlSettings) -> None:
     """DOWN held from each scrolling moment: when the camera stops in the real game, the model, the free dream."""
     print("Brake probe (DOWN held from the same moments; per-step camera shift in pixels, real game / the model "
           "on the real past, mean of 3 seeds / free dream; 'stops': the first step without a shift)")
+    seeds = (settings.seed, settings.seed + 1, settings.seed + 2)
     for episode, frames, taken, t in moments:
-        probe = brake_probe(env, episode, frames, taken, t, args.steps, (args.seed, args.seed + 1, args.seed + 2))
+        probe = brake_probe(env, episode, frames, taken, t, settings.steps, seeds)
         if probe is None:
             print(f"  {episode.name} t={t}: replay differs")
             continue

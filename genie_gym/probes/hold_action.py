@@ -16,16 +16,17 @@ the action for ``--steps`` dreamed steps, then holds RIGHT for ``--right-steps``
   RIGHT), and then the intro screens count as frames without him.
 
 All dreams (actions x seeds) step together as one batch. The defaults (5 actions x 2 seeds x 350 steps at
-dream.json's 8 MaskGIT steps) took 29 min on the 2-core VM next to other training; ``--maskgit-steps``, ``--actions``
-and ``--steps`` make it shorter.
+dream.json's 8 MaskGIT steps) took 29 min on the 2-core VM next to other training; ``--set maskgit_steps=N``,
+``--actions`` and ``--steps`` make it shorter.
 
     genie probe hold-action                                   # shipped model, 2 seeds, 300 + 50 steps
-    genie probe hold-action --actions UP RIGHT --seeds 4 --maskgit-steps 4
+    genie probe hold-action --actions UP RIGHT --seeds 4 --set maskgit_steps=4
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -34,7 +35,8 @@ from genie_gym.conventions import ACTION_NAMES
 from genie_gym.envs.retro_env import GenieRetroEnv
 from genie_gym.metrics import camera_shift
 from genie_gym.models.configs import DreamSettings
-from genie_gym.probes import add_dream_overrides, apply_dream_overrides
+from genie_gym.options import from_args, option
+from genie_gym.probes import apply_dream_overrides, dream_overrides_option, parse_dream_overrides
 from genie_gym.probes.long_dream import CONTEXT
 from genie_gym.probes.mario import shared_detector
 from genie_gym.world_model import WorldModel
@@ -44,19 +46,22 @@ LOST_TAIL = 10  # frames at the end of the hold that decide "lost for good"
 BAR = 0.95
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``genie probe hold-action``."""
-    parser.add_argument("--checkpoint", default="smb")
-    parser.add_argument("--actions", nargs="+", choices=ACTION_NAMES, default=list(ACTION_NAMES),
-                        help="actions to hold (default: all five)")
-    parser.add_argument("--seeds", type=int, default=2,
-                        help="runs per action, from the real resets of seeds 0, 1, ... (the batch samples with seed 0)")
-    parser.add_argument("--steps", type=int, default=300, help="dreamed steps holding the action")
-    parser.add_argument("--right-steps", type=int, default=50, help="dreamed steps of RIGHT afterwards")
-    parser.add_argument("--maskgit-steps", type=int, default=None, help="default: dream.json's")
-    parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
-    parser.add_argument("--temperature", type=float, default=None, help="default: dream.json's")
-    add_dream_overrides(parser)
+@dataclass(kw_only=True)
+class HoldActionSettings:
+    """The options of ``genie probe hold-action`` (the ``--set`` overrides checked as the settings are built)."""
+
+    checkpoint: str = option("smb")
+    actions: list[str] = option(default_factory=lambda: list(ACTION_NAMES), help="actions to hold (default: all five)",
+                                choices=ACTION_NAMES)
+    seeds: int = option(2, "runs per action, from the real resets of seeds 0, 1, ... (the batch samples with seed 0)")
+    steps: int = option(300, "dreamed steps holding the action")
+    right_steps: int = option(50, "dreamed steps of RIGHT afterwards")
+    dream_overrides: list[str] = dream_overrides_option()
+    overrides: dict[str, object] = field(init=False)
+    """``dream_overrides`` read and checked (:func:`genie_gym.probes.parse_dream_overrides`)."""
+
+    def __post_init__(self) -> None:
+        self.overrides = parse_dream_overrides(self.dream_overrides)
 
 
 def real_contexts(game: str, actions: list[int], seeds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,24 +126,24 @@ def measures(frames: np.ndarray, steps: int) -> tuple[float, bool, float, float]
 
 def run(args: argparse.Namespace) -> int:
     """Dream every (seed, action) hold, measure Mario and the scroll, print one row per action."""
-    world_model = WorldModel.from_pretrained(args.checkpoint)
-    overrides = apply_dream_overrides(world_model, args.dream_overrides)
-    sampling = world_model.dream_settings(maskgit_steps=args.maskgit_steps, temperature=args.temperature,
-                                          action_guidance=args.action_guidance)
+    settings = from_args(HoldActionSettings, args)
+    world_model = WorldModel.from_pretrained(settings.checkpoint)
+    apply_dream_overrides(world_model, settings.overrides)
+    sampling = world_model.dream_settings()
     game = str(world_model.settings["game"])
-    actions = [ACTION_NAMES.index(name) for name in args.actions]
-    context = real_contexts(game, actions, args.seeds)
-    dreams = dream_holds(world_model, context, args.steps, args.right_steps, sampling, seed=0)
-    print(f"world model {args.checkpoint}, {sampling.maskgit_steps} MaskGIT steps, temperature "
+    actions = [ACTION_NAMES.index(name) for name in settings.actions]
+    context = real_contexts(game, actions, settings.seeds)
+    dreams = dream_holds(world_model, context, settings.steps, settings.right_steps, sampling, seed=0)
+    print(f"world model {settings.checkpoint}, {sampling.maskgit_steps} MaskGIT steps, temperature "
           f"{sampling.temperature:g}, action guidance {sampling.action_guidance:g}"
-          f"{''.join(f', {key} {value}' for key, value in overrides.items())}; {args.seeds} seed(s), "
-          f"{args.steps} steps held, then {args.right_steps} of RIGHT; bar: Mario in >= {BAR:.0%} of the held "
+          f"{''.join(f', {key} {value}' for key, value in settings.overrides.items())}; {settings.seeds} seed(s), "
+          f"{settings.steps} steps held, then {settings.right_steps} of RIGHT; bar: Mario in >= {BAR:.0%} of the held "
           "frames and a scroll after")
     print(f"{'action':<6} {'':<6} {'mario held':>10} {'worst seed':>10} {'lost':>5} {'mario right':>11} "
           f"{'right scroll':>12} {'bar':>4}")
     for a, action in enumerate(actions):
-        rows = np.asarray([measures(dreams[seed * len(actions) + a], args.steps) for seed in range(args.seeds)])
-        real = measures(real_hold(game, action, args.steps, args.right_steps), args.steps)
+        rows = np.asarray([measures(dreams[seed * len(actions) + a], settings.steps) for seed in range(settings.seeds)])
+        real = measures(real_hold(game, action, settings.steps, settings.right_steps), settings.steps)
         meets = rows[:, 0].min() >= BAR and rows[:, 3].min() > 0
         print(f"{ACTION_NAMES[action]:<6} {'dream':<6} {rows[:, 0].mean():>10.1%} {rows[:, 0].min():>10.1%} "
               f"{int(rows[:, 1].sum()):>5} {np.nanmean(rows[:, 2]):>11.1%} {rows[:, 3].mean():>9.0f} px "

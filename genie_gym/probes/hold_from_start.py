@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.metrics import camera_shift
+from genie_gym.options import from_args, option
 from genie_gym.probes.control import make_dream, real_smb
 
 RIGHT, DOWN, JUMP = (ACTION_NAMES.index(name) for name in ("RIGHT", "DOWN", "JUMP"))
@@ -47,32 +49,37 @@ def camera_trace(env: gym.Env, script: Callable[[int], int], steps: int, seed: i
     return trace
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+@dataclass(kw_only=True)
+class HoldFromStartSettings:
     """The options of ``genie probe hold-from-start``."""
-    parser.add_argument("--checkpoint", default=None, help="world-model directory (default: the shipped SMB model)")
-    parser.add_argument("--seeds", type=int, default=4, help="dream seeds 0, 1, ...")
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--maskgit-steps", type=int, default=None, help="default: dream.json's")
-    parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
+
+    checkpoint: str | None = option(None, "world-model directory (default: the shipped SMB model)")
+    seeds: int = option(4, "dream seeds 0, 1, ...")
+    steps: int = option(60)
+    maskgit_steps: int | None = option(None, "default: dream.json's")
+    action_guidance: float | None = option(None, "default: dream.json's")
 
 
 def run(args: argparse.Namespace) -> int:
     """Play each script in the real game and in the dream, print the camera traces."""
-    dream = make_dream(args.checkpoint, maskgit_steps=args.maskgit_steps, action_guidance=args.action_guidance)
+    settings = from_args(HoldFromStartSettings, args)
+    dream = make_dream(settings.checkpoint, maskgit_steps=settings.maskgit_steps,
+                       action_guidance=settings.action_guidance)
+    steps, seeds = settings.steps, settings.seeds
     print(f"{dream.spec.id}, {dream.unwrapped.maskgit_steps} MaskGIT step(s), action guidance "
-          f"{dream.unwrapped.action_guidance:g}; camera distance (px) after steps 10, 20, ..., {args.steps}")
+          f"{dream.unwrapped.action_guidance:g}; camera distance (px) after steps 10, 20, ..., {steps}")
     try:
         with real_smb() as real:
             for name, script in SCRIPTS.items():
                 print(name)
-                print(f"  {'real game':<12}" + " ".join(f"{v:>4}" for v in camera_trace(real, script, args.steps, 0)))
+                print(f"  {'real game':<12}" + " ".join(f"{v:>4}" for v in camera_trace(real, script, steps, 0)))
                 finals = []
-                for seed in range(args.seeds):
-                    trace = camera_trace(dream, script, args.steps, seed)
+                for seed in range(seeds):
+                    trace = camera_trace(dream, script, steps, seed)
                     finals.append(trace[-1] if trace else 0)
                     print(f"  {f'dream {seed}':<12}" + " ".join(f"{v:>4}" for v in trace))
                 moving = int((np.array(finals) > 0).sum())
-                print(f"  the dreamed camera moved in {moving} of {args.seeds} dreams, mean {np.mean(finals):.0f} px")
+                print(f"  the dreamed camera moved in {moving} of {seeds} dreams, mean {np.mean(finals):.0f} px")
     finally:
         dream.close()
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ import torch
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.data.store import EpisodeStore
 from genie_gym.models import frames_to_float
+from genie_gym.options import from_args, option
 from genie_gym.trainers.tasks import load_frozen
 
 
@@ -72,23 +74,26 @@ def probe(lam: torch.nn.Module, frames: np.ndarray, batch: int) -> tuple[np.ndar
     return np.concatenate(codes), np.concatenate(mse_inferred), np.concatenate(mse_other)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+@dataclass(kw_only=True)
+class LamSettings:
     """The options of ``genie probe lam``."""
-    parser.add_argument("--lam", required=True, help="LAM training run or checkpoint directory")
-    parser.add_argument("--data", default="data/smb_test", help="held-out episode store")
-    parser.add_argument("--window", type=int, default=8)
-    parser.add_argument("--windows", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=16)
+
+    lam: str = option(help="LAM training run or checkpoint directory")
+    data: str = option("data/smb_test", "held-out episode store")
+    window: int = option(8)
+    windows: int = option(200)
+    batch: int = option(16)
 
 
 def run(args: argparse.Namespace) -> int:
     """Probe the LAM on held-out clips, print the table."""
-    lam, path = load_frozen(args.lam, "lam", torch.device("cpu"))
-    frames, actions = held_out_clips(EpisodeStore(args.data), args.window, args.windows)
+    settings = from_args(LamSettings, args)
+    lam, path = load_frozen(settings.lam, "lam", torch.device("cpu"))
+    frames, actions = held_out_clips(EpisodeStore(settings.data), settings.window, settings.windows)
     started = time.perf_counter()
-    codes, mse_inferred, mse_other = probe(lam, frames, args.batch)
+    codes, mse_inferred, mse_other = probe(lam, frames, settings.batch)
     moving = np.abs(frames[:, 1:].astype(np.int16) - frames[:, :-1].astype(np.int16)).mean(axis=(2, 3, 4)) > 1.0
-    print(f"LAM {path}: {len(frames)} held-out clips of {args.window} frames from {args.data} "
+    print(f"LAM {path}: {len(frames)} held-out clips of {settings.window} frames from {settings.data} "
           f"({time.perf_counter() - started:.0f} s)")
     print(f"  MSE ratio (inferred / best other code): all {mse_inferred.mean() / mse_other.mean():.3f}, "
           f"transitions with motion ({moving.mean():.0%}) {mse_inferred[moving].mean() / mse_other[moving].mean():.3f}")

@@ -15,12 +15,13 @@ at ``t``:
   where the Mario detector (:mod:`genie_gym.probes.mario`) finds him; issue 35's bar for the dream is >= 95%.
 
     genie probe long-dream                          # shipped model, 4 seeds, 200 steps, dream.json's sampler
-    genie probe long-dream --maskgit-steps 1 --action-guidance 1 --seeds 8
+    genie probe long-dream --set maskgit_steps=1 --set action_guidance=1 --seeds 8
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,11 +31,31 @@ from genie_gym.allocator import keep_freed_memory_for_benchmark
 from genie_gym.envs.retro_env import GenieRetroEnv, level_camera_x
 from genie_gym.metrics import camera_shift, psnr_per_frame
 from genie_gym.models.configs import DreamSettings
-from genie_gym.probes import add_dream_overrides, apply_dream_overrides
+from genie_gym.options import from_args, option
+from genie_gym.probes import apply_dream_overrides, dream_overrides_option, parse_dream_overrides
 from genie_gym.probes.mario import shared_detector
 from genie_gym.world_model import WorldModel
 
 CONTEXT = 2  # real frames a dream starts from (dream.json's context_frames of the shipped model)
+
+
+@dataclass(kw_only=True)
+class LongDreamSettings:
+    """The options of ``genie probe long-dream`` (the ``--set`` overrides checked as the settings are built)."""
+
+    checkpoint: str = option("smb")
+    seeds: int = option(4, "real runs (seeds 300, 301, ...)")
+    steps: int = option(200)
+    agent: str = option("runner", "who plays the real game (default: runner, RIGHT + JUMP 4 of every 8 steps, 10%% "
+                                  "noise)", choices=("runner", "right-biased"))
+    dream_from: int = option(12, "real steps before the dream takes over")
+    moments: list[int] = option(default_factory=lambda: [25, 50, 100, 150, 200])
+    dream_overrides: list[str] = dream_overrides_option()
+    overrides: dict[str, object] = field(init=False)
+    """``dream_overrides`` read and checked (:func:`genie_gym.probes.parse_dream_overrides`)."""
+
+    def __post_init__(self) -> None:
+        self.overrides = parse_dream_overrides(self.dream_overrides)
 
 
 def make_agent(name: str, seed: int):
@@ -84,41 +105,26 @@ def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return psnr_per_frame(to_float(a), to_float(b)).numpy()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``genie probe long-dream``."""
-    parser.add_argument("--checkpoint", default="smb")
-    parser.add_argument("--seeds", type=int, default=4, help="real runs (seeds 300, 301, ...)")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--agent", choices=("runner", "right-biased"), default="runner",
-                        help="who plays the real game (default: runner, RIGHT + JUMP 4 of every 8 steps, 10%% noise)")
-    parser.add_argument("--dream-from", type=int, default=12, help="real steps before the dream takes over")
-    parser.add_argument("--maskgit-steps", type=int, default=None, help="default: dream.json's")
-    parser.add_argument("--action-guidance", type=float, default=None, help="default: dream.json's")
-    parser.add_argument("--moments", type=int, nargs="+", default=[25, 50, 100, 150, 200])
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: dream.json's)")
-    add_dream_overrides(parser)
-
-
 def run(args: argparse.Namespace) -> int:
     """Play the real game, dream along from ``--dream-from``, print the table of moments."""
+    settings = from_args(LongDreamSettings, args)
     allocator = keep_freed_memory_for_benchmark()
-    world_model = WorldModel.from_pretrained(args.checkpoint)
-    apply_dream_overrides(world_model, args.dream_overrides)
-    sampling = world_model.dream_settings(maskgit_steps=args.maskgit_steps, temperature=args.temperature,
-                                          action_guidance=args.action_guidance)
-    env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=args.steps)
+    world_model = WorldModel.from_pretrained(settings.checkpoint)
+    apply_dream_overrides(world_model, settings.overrides)
+    sampling = world_model.dream_settings()
+    env = GenieRetroEnv(str(world_model.settings["game"]), max_episode_steps=settings.steps)
     try:
-        rows: dict[int, list[tuple[float, ...]]] = {t: [] for t in args.moments}
-        for index in range(args.seeds):
-            for t, values in dream_next_to_the_game(world_model, env, args, 300 + index, sampling).items():
+        rows: dict[int, list[tuple[float, ...]]] = {t: [] for t in settings.moments}
+        for index in range(settings.seeds):
+            for t, values in dream_next_to_the_game(world_model, env, settings, 300 + index, sampling).items():
                 rows[t].append(values)
     finally:
         env.close()
-    print(f"world model {args.checkpoint}, {sampling.maskgit_steps} MaskGIT steps, temperature "
+    print(f"world model {settings.checkpoint}, {sampling.maskgit_steps} MaskGIT steps, temperature "
           f"{sampling.temperature:g}, action guidance {sampling.action_guidance:g}, change temperature "
           f"{sampling.change_temperature:g}, "
           f"context window {world_model.settings['context_window']}, "
-          f"dream from real step {args.dream_from}; {allocator}")
+          f"dream from real step {settings.dream_from}; {allocator}")
     print(f"{'step':>5} {'runs':>4} {'dream vs real':>14} {'dream vs start':>15} {'real vs start':>14} "
           f"{'real camera':>12} {'dream scroll':>13} {'mario dream':>12} {'mario real':>11}")
     for t, values in rows.items():
@@ -130,28 +136,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def dream_next_to_the_game(world_model: WorldModel, env: GenieRetroEnv, args: argparse.Namespace, seed: int,
+def dream_next_to_the_game(world_model: WorldModel, env: GenieRetroEnv, settings: LongDreamSettings, seed: int,
                            sampling: DreamSettings) -> dict[int, tuple[float, ...]]:
-    """One real run of seed ``seed`` and the dream along it; per moment ``t`` of ``args.moments`` the run reaches,
+    """One real run of seed ``seed`` and the dream along it; per moment ``t`` of ``settings.moments`` the run reaches,
     ``(dream vs real, dream vs start, real vs start (dB), real camera, dream scroll (px), Mario's visible fraction
     in the dreamed and in the real frames from the dream's start up to t)``. Prints one line."""
-    frames, actions, camera = real_run(env, make_agent(args.agent, seed), seed, args.steps)
-    if len(actions) <= args.dream_from:
+    frames, actions, camera = real_run(env, make_agent(settings.agent, seed), seed, settings.steps)
+    start = settings.dream_from
+    if len(actions) <= start:
         print(f"seed {seed}: Mario lost a life after {len(actions)} steps, before the dream starts; skipped")
         return {}
-    dreamed = dream_along(world_model, frames, actions, args.dream_from, sampling, seed)
-    real = frames[args.dream_from + 1 :]
+    dreamed = dream_along(world_model, frames, actions, start, sampling, seed)
+    real = frames[start + 1 :]
     to_real, dream_to_start, real_to_start = psnr(dreamed, real), psnr(dreamed, frames[:1]), psnr(real, frames[:1])
-    shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[args.dream_from : args.dream_from + 1],
-                                                                    dreamed[:-1]]), dreamed, strict=True)]
-    dream_scroll = camera[args.dream_from] + np.cumsum(shifts)
+    shifts = [camera_shift(a, b, 8) for a, b in zip(np.concatenate([frames[start : start + 1], dreamed[:-1]]), dreamed,
+                                                    strict=True)]
+    dream_scroll = camera[start] + np.cumsum(shifts)
     detector = shared_detector()
     # running fractions: frames 0..i of the dream (and of the real game over the same steps) where Mario is found
     dream_mario = np.cumsum(detector.visible(dreamed)) / np.arange(1, len(dreamed) + 1)
     real_mario = np.cumsum(detector.visible(real)) / np.arange(1, len(real) + 1)
     values = {}
-    for t in args.moments:
-        i = t - args.dream_from - 1  # dreamed frame of real step t
+    for t in settings.moments:
+        i = t - start - 1  # dreamed frame of real step t
         if 0 <= i < len(dreamed):
             values[t] = (to_real[i], dream_to_start[i], real_to_start[i], camera[t], dream_scroll[i],
                          dream_mario[i], real_mario[i])
