@@ -13,7 +13,7 @@ from genie_gym.cli import build_parser, main
 from genie_gym.commands.probe_command import PROBES
 from genie_gym.models import LAMConfig, LatentActionModel
 from genie_gym.options import from_args
-from genie_gym.probes import control, hold_action, lam, parse_dream_overrides
+from genie_gym.probes import control, hold_action, hold_from_start, lam, parse_dream_overrides
 
 
 def test_genie_probe_lists_every_probe(capsys) -> None:
@@ -38,9 +38,10 @@ def test_dream_sampling_changes_only_through_set() -> None:
                               "--set", "hold_pixels=true", "--set", "dreams_per_pass=null"])
     assert from_args(hold_action.HoldActionSettings, args).overrides == {
         "maskgit_steps": 4, "temperature": 0.5, "hold_pixels": True, "dreams_per_pass": None}
-    for flag in ("--maskgit-steps", "--temperature", "--action-guidance"):
-        with pytest.raises(SystemExit):
-            parser.parse_args(["probe", "long-dream", flag, "1"])
+    for probe in ("control", "hold-from-start", "long-dream", "hold-action"):
+        for flag in ("--maskgit-steps", "--temperature", "--action-guidance"):
+            with pytest.raises(SystemExit):
+                parser.parse_args(["probe", probe, flag, "1"])
     for bad, message in (("maskgit_steps", "KEY one of game, context_frames"),
                          ("maskgit_steps=abc", "maskgit_steps takes a whole number, got 'abc'"),
                          ("hold_pixels=yes", "hold_pixels takes true or false"),
@@ -48,6 +49,34 @@ def test_dream_sampling_changes_only_through_set() -> None:
                          ("context_window=0", "context_window must be >= 1")):
         with pytest.raises(ValueError, match=message):
             parse_dream_overrides([bad])
+
+
+def test_control_keeps_one_maskgit_step_unless_set_and_the_env_probes_fix_the_game() -> None:
+    parser = build_parser()
+    settings = from_args(control.ControlSettings, parser.parse_args(["probe", "control"]))
+    assert settings.overrides == {"maskgit_steps": 1}  # control's own default, not dream.json's
+    args = parser.parse_args(["probe", "control", "--set", "maskgit_steps=8", "--set", "action_guidance=2"])
+    assert from_args(control.ControlSettings, args).overrides == {"maskgit_steps": 8, "action_guidance": 2}
+    args = parser.parse_args(["probe", "hold-from-start"])
+    assert from_args(hold_from_start.HoldFromStartSettings, args).overrides == {}
+    for settings_class in (control.ControlSettings, hold_from_start.HoldFromStartSettings):
+        with pytest.raises(ValueError, match="game is fixed in this probe"):
+            settings_class(dream_overrides=["game=Pong"])
+        with pytest.raises(ValueError, match="temperature must be >= 0"):
+            settings_class(dream_overrides=["temperature=-1"])
+
+
+def test_make_dream_passes_the_sampling_overrides_to_the_env_and_the_others_to_its_world_model(
+        tiny_checkpoint: Path) -> None:
+    env = control.make_dream(str(tiny_checkpoint), {"maskgit_steps": 2, "temperature": 0, "context_window": 4,
+                                                    "dreams_per_pass": 1})
+    try:
+        dream = env.unwrapped
+        assert (dream.maskgit_steps, dream.temperature, dream.action_guidance) == (2, 0.0, 0.0)
+        assert dream.world_model.settings["context_window"] == 4 and dream.world_model.dreams_per_pass == 1
+        assert env.spec.kwargs.get("maskgit_steps") == 2 and "context_window" not in env.spec.kwargs
+    finally:
+        env.close()
 
 
 def test_sprite_measures_and_stop_step() -> None:
@@ -74,6 +103,9 @@ def test_hold_from_start_and_long_dream_on_a_tiny_world_model(tiny_checkpoint: P
     out = capsys.readouterr().out
     assert "GenieDream-Benchmark-v0, 3 MaskGIT step(s)" in out and "RIGHT, DOWN on steps 30-33" in out
     assert out.count("dream 1 ") == 3 and out.count("the dreamed camera moved in") == 3
+    assert main(["probe", "hold-from-start", "--checkpoint", str(tiny_checkpoint), "--seeds", "1", "--steps", "10",
+                 "--set", "maskgit_steps=1", "--set", "action_guidance=0.5", "--set", "context_window=4"]) == 0
+    assert "GenieDream-Benchmark-v0, 1 MaskGIT step(s), action guidance 0.5;" in capsys.readouterr().out
     assert main(["probe", "long-dream", "--checkpoint", str(tiny_checkpoint), "--seeds", "1", "--steps", "16",
                  "--moments", "14", "16", "--set", "maskgit_steps=1", "--set", "change_temperature=1",
                  "--set", "context_window=8"]) == 0
@@ -91,6 +123,7 @@ def test_control_on_a_tiny_world_model(tiny_checkpoint: Path, smb_store: Path, c
     assert main(["probe", "control", "--checkpoint", str(tiny_checkpoint), "--data", str(smb_store), "--episodes",
                  "2", "--steps", "3", "--walk-seeds", "2", "--brake-probe", "--threads", "1"]) == 0
     out = capsys.readouterr().out
+    assert "GenieDream-Benchmark-v0, 1 MaskGIT step(s), temperature 1," in out  # control's default, not dream.json's 3
     for section in ("level start (real reset)", "sprite pixels, real", "one dream per seed 100..101",
                     "JUMP held from step 4", "Walk probes", "after 6 steps", "Brake probe"):
         assert section in out, section

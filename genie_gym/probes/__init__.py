@@ -9,8 +9,9 @@ Each probe is a module with its settings (a dataclass whose fields are its comma
 - ``lam`` (:mod:`genie_gym.probes.lam`): does a latent action model carry the change to the next frame;
 - ``hold-action`` (:mod:`genie_gym.probes.hold_action`): does Mario stay through 300 steps of one key.
 
-The probes of a packed world model take ``--set KEY=VALUE`` to try another dream setting, the sampling ones
-included (:func:`dream_overrides_option`).
+The probes that dream (all but ``lam``) set the dream only through ``--set KEY=VALUE``, any ``dream.json`` key the
+probe can change, the sampling ones included (:func:`dream_overrides_option`); a probe may keep its own default for
+a key (``control``: 1 MaskGIT step) unless ``--set`` names it.
 
 Speed and scale measurements stay in ``benchmarks/``.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from genie_gym.models.configs import DreamSettings
@@ -39,23 +40,29 @@ _KIND_CHECKS: dict[str, tuple[str, Callable[[object], bool]]] = {
 }
 
 
-def dream_overrides_option() -> Any:
+def dream_overrides_option(defaults: Mapping[str, object] | None = None) -> Any:
     """The ``--set KEY=VALUE`` field (repeatable) of a probe's settings: a ``dream.json`` key of the probed world
-    model, overridden for this run; :func:`parse_dream_overrides` reads and checks it."""
+    model, overridden for this run; :func:`parse_dream_overrides` reads and checks it. ``defaults``: the probe's own
+    overrides where the user sets none of that key (only named in the help here; the settings apply them)."""
+    own = " ".join(f"--set {key}={json.dumps(value)}" for key, value in (defaults or {}).items())
+    own = f"; this probe's default: {own}" if own else ""
     return option(default_factory=list, flag="--set", action="append", metavar="KEY=VALUE",
                   help="override a dream.json setting for this run, e.g. --set maskgit_steps=1 --set "
                        "change_temperature=1 --set context_window=8 (repeatable; VALUE is read as JSON, else as "
-                       "text)")
+                       f"text{own})")
 
 
-def parse_dream_overrides(items: list[str]) -> dict[str, object]:
+def parse_dream_overrides(items: list[str], fixed: Collection[str] = ()) -> dict[str, object]:
     """``--set`` items as ``{key: value}`` (VALUE read as JSON, else as text), each checked before any model loads:
-    ``ValueError`` for a key that is not a ``dream.json`` key (naming those that are) or a value its setting refuses."""
+    ``ValueError`` for a key that is not a ``dream.json`` key or is one of the probe's ``fixed`` keys (naming those it
+    takes), or a value its setting refuses."""
+    keys = [key for key in DREAM_DEFAULTS if key not in fixed]
     overrides: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
-        if not sep or key not in DREAM_DEFAULTS:
-            raise ValueError(f"--set takes KEY=VALUE with KEY one of {', '.join(DREAM_DEFAULTS)}; got {item!r}")
+        if not sep or key not in keys:
+            fixed_here = f" ({key} is fixed in this probe)" if sep and key in fixed else ""
+            raise ValueError(f"--set takes KEY=VALUE with KEY one of {', '.join(keys)}; got {item!r}{fixed_here}")
         try:
             overrides[key] = json.loads(text)
         except json.JSONDecodeError:

@@ -18,19 +18,22 @@ probability the model gives each of these real next frames under each action (on
 its action for Mario's own motion gives each real outcome the most probability under the action that caused it.
 (Only Mario's tokens count: the blinking question blocks change many tokens whatever the action.)
 
+The dream takes dream.json's settings but 1 MaskGIT step (the real-time setting of ``genie play``);
+``--set KEY=VALUE`` changes any of them but the game, ``--set maskgit_steps=8`` the number of steps.
+
     genie probe control --data data/smb_right_test --episodes 4
-    genie probe control --checkpoint runs/my_world_model --maskgit-steps 8 --action-guidance 2
-    genie probe control --maskgit-steps 8 --walk-seeds 12   # + the walk, one dream per seed 100..111
-    genie probe control --maskgit-steps 8 --brake-probe     # + when a DOWN-held dream stops
+    genie probe control --checkpoint runs/my_world_model --set maskgit_steps=8 --set action_guidance=2
+    genie probe control --set maskgit_steps=8 --walk-seeds 12   # + the walk, one dream per seed 100..111
+    genie probe control --set maskgit_steps=8 --brake-probe     # + when a DOWN-held dream stops
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
@@ -40,12 +43,20 @@ import torch
 import genie_gym
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.metrics import camera_shift
+from genie_gym.models.configs import DreamSettings
 from genie_gym.options import from_args, option
+from genie_gym.probes import apply_dream_overrides, dream_overrides_option, parse_dream_overrides
 from genie_gym.summary import mean_and_se
 
 HELD = ("RIGHT", "LEFT", "DOWN", "JUMP")
 PLAY_AREA = slice(8, 56)  # rows below the score line and above the ground
 STILL_CAMERA_STEPS = 8  # holding RIGHT from the level start, the real camera stays still this long
+DEFAULT_OVERRIDES: dict[str, object] = {"maskgit_steps": 1}
+"""``--set`` overrides of ``genie probe control`` where the user sets none of that key: 1 MaskGIT step, the real-time
+setting of ``genie play`` and the cheapest on a CPU, rather than dream.json's."""
+FIXED_KEYS = ("game",)
+"""``dream.json`` keys that ``control`` and ``hold-from-start`` cannot ``--set``: they play the real SMB next to the
+dream, and a dream env reads its game once, when made."""
 
 
 def scrolling_moment(frames: np.ndarray, start: int = 20) -> int | None:
@@ -356,44 +367,54 @@ def dream_shift(env, reset_options: dict | None, action: int, steps: int, seed: 
     return camera_shift(frames[0], frames[-1])
 
 
-def make_dream(checkpoint: str | None, **kwargs):
+def make_dream(checkpoint: str | None, overrides: Mapping[str, object] | None = None) -> gym.Env:
     """``gym.make`` of the shipped SMB dream (``checkpoint`` None) or of the world model at ``checkpoint``, registered
-    as ``GenieDream-Benchmark-v0``; ``kwargs`` go to the env (maskgit_steps, action_guidance, temperature)."""
+    as ``GenieDream-Benchmark-v0``, with ``overrides`` of ``dream.json`` (``--set``, :func:`parse_dream_overrides`):
+    the sampling ones (:class:`DreamSettings` names) are the env's keyword arguments, the engine ones
+    (``context_window``, ``decode_window``, ``dreams_per_pass``) go into its world model's settings, which the world
+    model reads at every reset (none has happened yet)."""
     env_id = "GenieDream-SMB-v0"
     if checkpoint:
         env_id = "GenieDream-Benchmark-v0"
         genie_gym.register_dream(env_id, checkpoint)
-    return gym.make(env_id, **kwargs)
+    overrides = dict(overrides or {})
+    sampling = {key: overrides.pop(key) for key in DreamSettings.names() if key in overrides}
+    env = gym.make(env_id, **sampling)
+    apply_dream_overrides(env.unwrapped.world_model, overrides)
+    return env
 
 
 @dataclass(kw_only=True)
 class ControlSettings:
-    """The options of ``genie probe control``."""
+    """The options of ``genie probe control`` (the ``--set`` overrides checked as the settings are built)."""
 
     checkpoint: str | None = option(None, "world-model directory (default: the shipped SMB model)")
     data: str = option("data/smb_right_test", "held-out episode store with SMB episodes")
     episodes: int = option(4)
     steps: int = option(12, "dreamed steps per held action (default 12)")
-    maskgit_steps: int = option(1)
-    action_guidance: float | None = option(None, "action-guidance weight (default: the checkpoint's dream.json)")
-    temperature: float | None = option(None, "sampling temperature (default: dream.json's)")
     seed: int = option(0)
     walk_seeds: int = option(0, "also dream the walk from the level start once per seed for this many more seeds "
                                 "(from --walk-seed-start) and print each distance, their mean and s.e.")
     walk_seed_start: int = option(100)
     brake_probe: bool = option(False, "also hold DOWN from the scrolling moments: when does the camera stop (real "
                                       "game, model on the real past, free dream)")
+    dream_overrides: list[str] = dream_overrides_option(DEFAULT_OVERRIDES)
+    overrides: dict[str, object] = field(init=False)
+    """:data:`DEFAULT_OVERRIDES` and ``dream_overrides`` read and checked (:func:`parse_dream_overrides`) over them."""
+
+    def __post_init__(self) -> None:
+        self.overrides = {**DEFAULT_OVERRIDES, **parse_dream_overrides(self.dream_overrides, FIXED_KEYS)}
 
 
 def run(args: argparse.Namespace) -> int:
     """Dream, print one row per start and the Mario probes."""
     settings = from_args(ControlSettings, args)
-    env = make_dream(settings.checkpoint, maskgit_steps=settings.maskgit_steps,
-                     action_guidance=settings.action_guidance, temperature=settings.temperature)
+    env = make_dream(settings.checkpoint, settings.overrides)
     steps, seed = settings.steps, settings.seed
+    dream = env.unwrapped
     try:
-        print(f"{env.spec.id}, {settings.maskgit_steps} MaskGIT step(s), temperature {env.unwrapped.temperature:g}, "
-              f"action guidance {env.unwrapped.action_guidance:g}, {steps} dreamed steps; camera shift in pixels")
+        print(f"{env.spec.id}, {dream.maskgit_steps} MaskGIT step(s), temperature {dream.temperature:g}, "
+              f"action guidance {dream.action_guidance:g}, {steps} dreamed steps; camera shift in pixels")
         print(f"{'start':<28} {'real':>5} " + " ".join(f"{name:>6}" for name in HELD)
               + "   real game holding " + "/".join(HELD))
         from_start = {name: dream_shift(env, None, ACTION_NAMES.index(name), steps, seed) for name in HELD}

@@ -5,17 +5,18 @@ The scripts hold RIGHT (or RIGHT with jumps, or RIGHT with a short DOWN). Each s
 pixels of the 64-wide frame, the sum of the frame-to-frame shifts of the ground band
 (``genie_gym.metrics.camera_shift``, at most 8 px per step), once for the real game and once per dream seed. A dream
 that cannot start the scroll from a standstill stays at 0. (The real game's camera stops at 1-1's first pipe, ~50 px,
-where these scripts leave Mario blocked within 60 steps.)
+where these scripts leave Mario blocked within 60 steps.) The dream takes dream.json's settings; ``--set KEY=VALUE``
+changes any of them but the game.
 
-    genie probe hold-from-start                               # shipped model, seeds 0-3
-    genie probe hold-from-start --checkpoint runs/my_world_model --seeds 8
+    genie probe hold-from-start                               # shipped model, seeds 0-3, dream.json's sampler
+    genie probe hold-from-start --checkpoint runs/my_world_model --seeds 8 --set maskgit_steps=1
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
@@ -23,7 +24,8 @@ import numpy as np
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.metrics import camera_shift
 from genie_gym.options import from_args, option
-from genie_gym.probes.control import make_dream, real_smb
+from genie_gym.probes import dream_overrides_option, parse_dream_overrides
+from genie_gym.probes.control import FIXED_KEYS, make_dream, real_smb
 
 RIGHT, DOWN, JUMP = (ACTION_NAMES.index(name) for name in ("RIGHT", "DOWN", "JUMP"))
 
@@ -51,20 +53,23 @@ def camera_trace(env: gym.Env, script: Callable[[int], int], steps: int, seed: i
 
 @dataclass(kw_only=True)
 class HoldFromStartSettings:
-    """The options of ``genie probe hold-from-start``."""
+    """The options of ``genie probe hold-from-start`` (the ``--set`` overrides checked as the settings are built)."""
 
     checkpoint: str | None = option(None, "world-model directory (default: the shipped SMB model)")
     seeds: int = option(4, "dream seeds 0, 1, ...")
     steps: int = option(60)
-    maskgit_steps: int | None = option(None, "default: dream.json's")
-    action_guidance: float | None = option(None, "default: dream.json's")
+    dream_overrides: list[str] = dream_overrides_option()
+    overrides: dict[str, object] = field(init=False)
+    """``dream_overrides`` read and checked (:func:`genie_gym.probes.parse_dream_overrides`)."""
+
+    def __post_init__(self) -> None:
+        self.overrides = parse_dream_overrides(self.dream_overrides, FIXED_KEYS)
 
 
 def run(args: argparse.Namespace) -> int:
     """Play each script in the real game and in the dream, print the camera traces."""
     settings = from_args(HoldFromStartSettings, args)
-    dream = make_dream(settings.checkpoint, maskgit_steps=settings.maskgit_steps,
-                       action_guidance=settings.action_guidance)
+    dream = make_dream(settings.checkpoint, settings.overrides)
     steps, seeds = settings.steps, settings.seeds
     print(f"{dream.spec.id}, {dream.unwrapped.maskgit_steps} MaskGIT step(s), action guidance "
           f"{dream.unwrapped.action_guidance:g}; camera distance (px) after steps 10, 20, ..., {steps}")
