@@ -9,7 +9,8 @@ For a world model (default: the shipped SMB checkpoint) it prints, on this machi
   achieved at batch 1 and at batch ``--batch``, and the machine's fp32 matmul peak measured in the same run: the peak
   over the FLOPs per frame bounds the frames/s any batch can reach here, and so the batch-``--batch`` : batch-1 ratio.
 
-Usage: ``python benchmarks/dream_fps.py [--checkpoint smb] [--steps 20] [--fast-steps 4] [--batch 64] [--device cuda]``
+Usage, from the repository root:
+``python -m benchmarks.dream_fps [--checkpoint smb] [--steps 20] [--fast-steps 4] [--batch 64] [--device cuda]``
 
 Where the emulator is not installed (a GPU machine), ``--save-context FILE`` writes the real context frames here
 first and ``--context-npz FILE`` reads them there.
@@ -18,21 +19,19 @@ first and ``--context-npz FILE`` reads them there.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-if __package__ in (None, ""):  # run as a file: Python put benchmarks/ on the path, the package `benchmarks` is above it
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.train_throughput import matmul_peak_flops  # noqa: E402
-from genie_gym.allocator import keep_freed_memory_for_benchmark  # noqa: E402
-from genie_gym.envs.retro_env import GenieRetroEnv  # noqa: E402
-from genie_gym.models.configs import DreamSettings  # noqa: E402
-from genie_gym.world_model import WorldModel  # noqa: E402
+if __package__ in (None, ""):  # run as a file: the package `benchmarks` it imports is not on the path
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.dream_fps ...")
+from benchmarks.train_throughput import matmul_peak_flops
+from genie_gym.allocator import keep_freed_memory_for_benchmark
+from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.models.configs import DreamSettings
+from genie_gym.world_model import WorldModel
 
 
 def load_context(path: str, batch: int, frames: int) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ prepare() {
     # the tokens of the shipped tokenizer, cached next to the store (a 1-step CPU run builds what is missing)
     "$py" -m genie_gym.trainers dynamics --data "$store" --tokenizer checkpoints/genie-redux-g-smb/tokenizer \
         --out "$(mktemp -d)/cache_build" --steps 1 --batch-size 1 --window 8 --image-every 0 --no-progress
-    "$py" benchmarks/dream_fps.py --save-context .devdata/context.npz --batch 64
+    "$py" -m benchmarks.dream_fps --save-context .devdata/context.npz --batch 64
     GPU_STORE="$store" "$py" - <<'EOF2'
 import os
 import tarfile
@@ -159,11 +159,11 @@ EOF2
     # why the MFU is low on the GPU (3.7-3.8% at `paper` in session 5): the step's time by kind of kernel, how long
     # the GPU sat idle, the most expensive kernels' operators
     echo "== train_step_profile" | tee -a "$log"
-    timeout 120 python3 benchmarks/train_step_profile.py --device "$device" --configs paper small --batch-size 16 \
+    timeout 120 python3 -m benchmarks.train_step_profile --device "$device" --configs paper small --batch-size 16 \
         --window 16 --steps 3 --warmup 2 --top 15 --json "$out/step_profile.json" 2>&1 | grep -v "^USDT" \
         | tee -a "$log"
     echo "== dream_fps" | tee -a "$log"
-    timeout 70 python3 benchmarks/dream_fps.py --device "$device" --context-npz .devdata/context.npz --batch 64 \
+    timeout 70 python3 -m benchmarks.dream_fps --device "$device" --context-npz .devdata/context.npz --batch 64 \
         --steps 40 --repeats 2 2>&1 | tee -a "$log"
     date -u | tee -a "$log"
     ls -la "$out"

@@ -13,9 +13,9 @@
   layout, and the rest (element-wise and reductions);
 - the most expensive operators (``--top``).
 
-    python benchmarks/train_step_profile.py --configs small --batch-size 4 --window 16
-    python benchmarks/train_step_profile.py --device cuda --configs paper --batch-size 16 --window 16
-    python benchmarks/train_step_profile.py --json OUT.json --trace DIR     # also a Chrome trace per model
+    python -m benchmarks.train_step_profile --configs small --batch-size 4 --window 16
+    python -m benchmarks.train_step_profile --device cuda --configs paper --batch-size 16 --window 16
+    python -m benchmarks.train_step_profile --json OUT.json --trace DIR     # also a Chrome trace per model
 
 It needs no data: the batches are random frames / token ids of the right shapes (as in ``train_throughput.py``).
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -33,11 +32,11 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-if __package__ in (None, ""):  # run as a file: Python put benchmarks/ on the path, the package `benchmarks` is above it
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.train_throughput import _sync, add_step_options, build, seconds_per_step, train_step  # noqa: E402
-from genie_gym.allocator import keep_freed_memory_for_benchmark  # noqa: E402
-from genie_gym.trainers.optim import build_optimizer  # noqa: E402
+if __package__ in (None, ""):  # run as a file: the package `benchmarks` it imports is not on the path
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.train_step_profile ...")
+from benchmarks.train_throughput import _sync, add_step_options, build, seconds_per_step, train_step
+from genie_gym.allocator import keep_freed_memory_for_benchmark
+from genie_gym.trainers.optim import build_optimizer
 
 # kinds of operator, matched in this order against the operator's name (``aten::...``)
 OPERATOR_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -1,4 +1,4 @@
-"""Paired comparison of dream candidates on the validation stores, from ``benchmarks/dream_val.py --per-sequence``.
+"""Paired comparison of dream candidates on the validation stores, from ``evals/dream_val.py --per-sequence``.
 
 Every candidate in one ``dream_val.py`` run sees the same sequences with the same sampling noise, so the difference
 of two candidates is best judged per sequence: its mean and standard error are far tighter than the gap between two
@@ -24,7 +24,7 @@ def compare(rows: list[dict], reference: str | None = None) -> dict[str, list[tu
     (``reference``: a dynamics path; default the store's first row): ``{store: [(row, mean, se), ...]}``."""
     rows = [row for row in rows if "sequence_psnr" in row]
     if not rows:
-        raise SystemExit("no per-sequence rows: run benchmarks/dream_val.py with --per-sequence")
+        raise SystemExit("no per-sequence rows: run evals/dream_val.py with --per-sequence")
     by_store: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_store[row["data"]].append(row)

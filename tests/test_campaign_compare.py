@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("compare_val", ROOT / "campaign" / "compare_val.py")
-compare_val = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(compare_val)
+from campaign import compare_val
 
 
 def row(dynamics: str, data: str, psnr: list[float]) -> dict:

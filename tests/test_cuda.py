@@ -2,7 +2,7 @@
 
 Skipped on machines without CUDA (CI); run on a GPU machine by ``benchmarks/gpu_checks.sh``. Real frames come from
 the emulator, or, where it is not installed, from the file named by ``GENIE_GYM_REAL_CONTEXTS`` (written by
-``python benchmarks/dream_fps.py --save-context FILE``, i.e. real SMB frames recorded on a machine with the emulator).
+``python -m benchmarks.dream_fps --save-context FILE``, i.e. real SMB frames recorded on a machine with the emulator).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DESIGN = ROOT / "docs" / "DESIGN.md"
 LINKED_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
                 *sorted(ROOT.glob("checkpoints/*/MODEL_CARD.md"))]
-CITING_DIRS = ("genie_gym", "tests", "benchmarks", "campaign", "examples", "docs", "checkpoints")
+CITING_DIRS = ("genie_gym", "tests", "benchmarks", "evals", "campaign", "examples", "docs", "checkpoints")
 CITING_SUFFIXES = {".py", ".md", ".sh", ".cfg", ".toml", ".txt"}
 
 FENCE = re.compile(r"^\s*(```|~~~)")

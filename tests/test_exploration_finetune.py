@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from examples import summarize_finetune
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "examples" / "exploration_finetune.sh"
 BASE = (ROOT / "checkpoints" / "genie-redux-g-smb").resolve()
-sys.path.insert(0, str(ROOT / "examples"))
-import summarize_finetune  # noqa: E402
 
 # random and AutoExplore only: each explorer costs ~10 genie processes; the RF and VAE rewards on top of the world
 # model have their own tests (tests/test_curiosity_wm.py) and run through the same script steps as AutoExplore.

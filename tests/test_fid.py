@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import fid_real_vs_real
+from evals import fid_real_vs_real
 from genie_gym.fid import (
     FIDInceptionV3,
     FIDWeightsError,

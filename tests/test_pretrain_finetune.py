@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from examples import summarize_pretrain_finetune
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "examples" / "pretrain_finetune.sh"
-sys.path.insert(0, str(ROOT / "examples"))
-import summarize_pretrain_finetune  # noqa: E402
 
 SETS = {"smb_1-1": "SMB 1-1 (held-out play)", "smb_levels": "SMB, 2 other start states (held-out play)",
         "held_out": "Kangaroo (left out of pretraining)"}

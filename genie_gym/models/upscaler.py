@@ -11,7 +11,7 @@ a dream would flicker from frame to frame).
 
 Sizes (``UPSCALER_PRESETS``): ``paper`` (widths [64, 128, 256, 512] + a 1024 bottleneck, the paper's small U-Net
 at ~31M parameters), ``paper-large`` ([128, 256, 512, 1024], ~124M) and ``small``, which runs at play speed on one
-CPU thread (docs of the numbers: ``checkpoints/upscaler-smb/MODEL_CARD.md``, ``benchmarks/upscaler_eval.py``).
+CPU thread (docs of the numbers: ``checkpoints/upscaler-smb/MODEL_CARD.md``, ``evals/upscaler_eval.py``).
 
 Training data: the 64x64 frames of an episode store and the 256x256 frames ``genie collect --hires`` keeps next to
 them (:class:`HiresPairDataset`), both made from the same emulator frame by the project's pad-and-resize convention.

@@ -6,7 +6,7 @@ a given number means is hard to read. This prints the FID of the evaluation's 40
 evenly spaced windows ``genie eval`` picks) against ``--repeats`` disjoint sets of as many *other* real windows of
 the same episodes: what a model would score whose frames are real-looking but of the wrong moments.
 
-    python benchmarks/fid_real_vs_real.py --data data/smb_test --weights .cache/fid/default_1.pt   # make fid-weights
+    python evals/fid_real_vs_real.py --data data/smb_test --weights .cache/fid/default_1.pt   # make fid-weights
 """
 
 from __future__ import annotations

@@ -3,16 +3,17 @@
 ``genie eval`` is the paper's protocol (one MaskGIT pass over the 10 frames, 25 steps, plus the random-action
 predictions for ΔPSNR): the figures for a report, and ~20 min per 100 sequences on one core of the 2-core VM. This
 script asks the question a choice needs, at a fraction of the cost: from 2 real context frames, dream the next 10
-frame by frame as the dream env does (the cached stream, ``--maskgit-steps``, the real actions) and score them
-against the real frames next to the repeated last context frame, per motion stratum. Every (checkpoint, setting)
-pair sees the same sequences and the same sampling noise. One JSON line per pair and store (also appended to
-``--json``): ``psnr``, ``copy_psnr``, ``gain`` and ``gain_se`` (paired over sequences), ``gain_median`` and
+frame by frame as the dream env does (the cached stream, the real actions, the world model's ``dream.json``'s
+MaskGIT steps unless ``--maskgit-steps`` or a setting says otherwise) and score them against the real frames next
+to the repeated last context frame, per motion stratum. Every (checkpoint, setting) pair sees the same sequences and
+the same sampling noise. One JSON line per pair and store (also appended to ``--json``): ``maskgit_steps`` (those
+used), ``psnr``, ``copy_psnr``, ``gain`` and ``gain_se`` (paired over sequences), ``gain_median`` and
 ``beats_copy`` (the share of sequences where the dream scores higher: the mean of per-sequence dB is dominated by the
 few near-still sequences where the repeated frame scores 60-100 dB), and ``strata`` (still /
 moving / scrolling: ``n``, ``psnr``, ``gain``, ``gain_se``); with ``--per-sequence`` also each sequence's PSNR, so
 that candidates can be compared paired (``python campaign/compare_val.py RESULTS.jsonl``).
 
-    python benchmarks/dream_val.py --dynamics runs/campaign_d128_shipped/checkpoints/step_0001300 \\
+    python evals/dream_val.py --dynamics runs/campaign_d128_shipped/checkpoints/step_0001300 \\
         checkpoints/genie-redux-g-smb/dynamics --settings '{}' '{"hold_pixels": true, "hold_bias": 2}' \\
         --data data/val_runner data/val_sticky data/val_runstop --max-sequences 64
 
@@ -32,9 +33,10 @@ import torch
 from genie_gym.evaluation import MOTION_STRATA, EvalSettings, load_evaluation_data, motion_strata
 from genie_gym.metrics import psnr_per_frame
 from genie_gym.models.checkpoint_io import load_pretrained
+from genie_gym.models.configs import DreamSettings
 from genie_gym.models.image_ops import frames_to_float
 from genie_gym.summary import mean_and_se
-from genie_gym.world_model import WorldModel
+from genie_gym.world_model import WorldModel, read_dream_json
 
 
 def sequence_psnr(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -45,10 +47,21 @@ def sequence_psnr(prediction: np.ndarray, target: np.ndarray) -> np.ndarray:
     return scores.reshape(n, t).mean(dim=1).numpy()
 
 
-def dream_scores(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, context: int, steps: int,
-                 batch: int, seed: int) -> np.ndarray:
+def world_model_steps(dynamics: str, tokenizer: str) -> int | None:
+    """``maskgit_steps`` of the world model's ``dream.json``: the one beside the dynamics (a world-model directory's
+    ``dynamics/``), else the one beside the tokenizer (by default the shipped model's: 8); ``None`` if neither has
+    it (then :class:`DreamSettings`' default)."""
+    for checkpoint in (dynamics, tokenizer):
+        steps = read_dream_json(Path(checkpoint).parent).get("maskgit_steps")
+        if steps is not None:
+            return int(steps)
+    return None
+
+
+def dream_scores(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, context: int,
+                 sampling: DreamSettings, batch: int, seed: int) -> np.ndarray:
     """Per-sequence PSNR of the dreamed frames after ``context`` real ones."""
-    predicted, sampling = [], world_model.dream_settings(maskgit_steps=steps)
+    predicted = []
     for start in range(0, len(frames), batch):
         generator = torch.Generator().manual_seed(seed + start)
         out, _ = world_model.predict(frames[start : start + batch, :context], actions[start : start + batch],
@@ -81,7 +94,9 @@ def main() -> None:
                         help="dream settings to try, each a JSON object over dream.json's keys")
     parser.add_argument("--data", nargs="+", required=True, help="validation episode stores (all episodes)")
     parser.add_argument("--max-sequences", type=int, default=64, help="per store, evenly spaced")
-    parser.add_argument("--maskgit-steps", type=int, default=8)
+    parser.add_argument("--maskgit-steps", type=int, default=None,
+                        help="MaskGIT steps per dreamed frame (default: a --settings object's maskgit_steps, else the "
+                             "world model's dream.json's: beside the dynamics, else beside the tokenizer)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
@@ -102,17 +117,19 @@ def main() -> None:
     tokenizer = load_pretrained(args.tokenizer, expected_kind="tokenizer").float().eval()
     for dynamics_path in args.dynamics:
         dynamics = load_pretrained(dynamics_path, expected_kind="dynamics").float().eval()
+        file_steps = world_model_steps(dynamics_path, args.tokenizer)
         for text in args.settings:
             settings = json.loads(text)
             world_model = WorldModel(tokenizer, dynamics, settings)
+            steps = args.maskgit_steps if args.maskgit_steps is not None else settings.get("maskgit_steps", file_steps)
+            sampling = world_model.dream_settings(maskgit_steps=steps)
             for store, (frames, actions) in stores.items():
                 context = protocol.context_frames
-                model = dream_scores(world_model, frames, actions, context, args.maskgit_steps, args.batch_size,
-                                     args.seed)
+                model = dream_scores(world_model, frames, actions, context, sampling, args.batch_size, args.seed)
                 copy = sequence_psnr(np.repeat(frames[:, context - 1 : context], frames.shape[1] - context, axis=1),
                                      frames[:, context:])
                 row = {"dynamics": str(Path(dynamics_path)), "settings": settings, "data": store,
-                       "maskgit_steps": args.maskgit_steps,
+                       "maskgit_steps": sampling.maskgit_steps,
                        **summary(model, copy, motion_strata(frames[:, context - 1], frames[:, context:]))}
                 if args.per_sequence:
                     row["sequence_psnr"] = [round(float(value), 3) for value in model]

@@ -20,7 +20,7 @@ real actions, as the first step of a dream does. Printed per checkpoint (one JSO
 
 Run directories are expanded to all their checkpoints (``checkpoints/step_*``), so one call gives a run's curve.
 
-    python benchmarks/dynamics_val_loss.py --data data/val_sticky data/val_runner data/val_runstop \\
+    python evals/dynamics_val_loss.py --data data/val_sticky data/val_runner data/val_runstop \\
         --dynamics runs/campaign_d128 runs/campaign_d192 --json runs/val_curves.jsonl
 """
 

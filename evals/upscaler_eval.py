@@ -1,7 +1,7 @@
 """The super-resolution U-Net against bicubic: test MSE / PSNR at 256x256 on held-out real frames, the frame-to-frame
 change it adds on dreamed frames, and its cost per frame.
 
-    python benchmarks/upscaler_eval.py --upscaler checkpoints/upscaler-smb --data HELD_OUT_HIRES_STORE \
+    python evals/upscaler_eval.py --upscaler checkpoints/upscaler-smb --data HELD_OUT_HIRES_STORE \
         [--dreams 4 --dream-steps 60] [--json out.json]
 
 - **Real frames**: every frame of every episode of ``--data`` (a ``genie collect --hires`` store whose episodes the

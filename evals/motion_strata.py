@@ -5,7 +5,7 @@ changed-pixel fraction of :func:`genie_gym.evaluation.motion_fraction` against t
 (:func:`genie_gym.metrics.camera_shift`) and the confusion table of the two strata definitions; the bounds of
 ``MOTION_STRATA`` were chosen from it.
 
-    python benchmarks/motion_strata.py data/val_sticky data/val_runner data/val_runstop
+    python evals/motion_strata.py data/val_sticky data/val_runner data/val_runstop
 """
 
 from __future__ import annotations
