@@ -23,10 +23,10 @@ from genie_gym.data.store import EpisodeStore
 from genie_gym.fid import frechet_distance, inception_features, load_fid_inception
 from genie_gym.image_grid import image_grid, write_png
 from genie_gym.metrics import camera_shift, psnr, psnr_per_frame, ssim
-from genie_gym.models.configs import DreamSettings
 from genie_gym.models.image_ops import frames_to_float
 from genie_gym.options import option
 from genie_gym.play import overlay_uncertainty
+from genie_gym.sampling_options import given_sampling, sampling_option
 from genie_gym.summary import mean_and_se
 from genie_gym.uncertainty import sequence_uncertainty
 from genie_gym.world_model import WorldModel
@@ -37,10 +37,10 @@ class EvalSettings:
     """Protocol settings (defaults are the paper's).
 
     The sampling settings (``maskgit_steps``, ``temperature``, ``action_guidance``, ``hold_pixels``, ``hold_bias``,
-    ``change_temperature``) are resolved like a dream's (:meth:`WorldModel.dream_settings`): ``None`` takes the world
-    model's ``dream.json`` value, else :class:`~genie_gym.models.configs.DreamSettings`' default. ``maskgit_steps``
-    is the protocol's 25 (the paper's appendix A.2) unless set, whatever ``dream.json`` says, so evaluations of
-    different world models compare.
+    ``change_temperature``: :mod:`genie_gym.sampling_options`) are resolved like a dream's
+    (:meth:`WorldModel.dream_settings`): ``None`` takes the world model's ``dream.json`` value, else
+    :class:`~genie_gym.models.configs.DreamSettings`' default. ``maskgit_steps`` is the protocol's 25 (the paper's
+    appendix A.2) unless set, whatever ``dream.json`` says, so evaluations of different world models compare.
 
     The fields declared with ``option()`` are ``genie eval``'s options (see :mod:`genie_gym.options`).
     """
@@ -51,18 +51,13 @@ class EvalSettings:
     delta_t: int = 4
     mode: str = option("single", choices=["single", "autoregressive"])
     frames_per_step: int = option(2, "frames generated at a time (autoregressive)")
-    maskgit_steps: int | None = option(25, "MaskGIT steps per decode (default %(default)s, the protocol's, whatever "
-                                           "the checkpoint's dream.json says)")
-    temperature: float | None = option(None, "sampling temperature (default: the checkpoint's dream.json, else 1)")
-    action_guidance: float | None = option(None, "action-guidance weight w (default: the checkpoint's dream.json, 0 = "
-                                                 "none)")
-    hold_pixels: bool | None = option(None, "copy the pixels of patches whose predicted id repeats the previous "
-                                            "frame's (default: the checkpoint's dream.json)")
-    hold_bias: float | None = option(None, "log-probability bonus of each patch's previous id while sampling (default: "
-                                           "the checkpoint's dream.json, 0 = none)")
-    change_temperature: float | None = option(None, "temperature of each patch's draw between keeping its previous "
-                                                    "id and changing (default: the checkpoint's dream.json, 0 = off, "
-                                                    "1 = the model's own odds)")
+    maskgit_steps: int | None = sampling_option("maskgit_steps", 25, "%(default)s, the protocol's, whatever the "
+                                                                     "checkpoint's dream.json says")
+    temperature: float | None = sampling_option("temperature")
+    action_guidance: float | None = sampling_option("action_guidance")
+    hold_pixels: bool | None = sampling_option("hold_pixels")
+    hold_bias: float | None = sampling_option("hold_bias")
+    change_temperature: float | None = sampling_option("change_temperature")
     max_sequences: int | None = option(None)
     batch_size: int = option(8)
     seed: int = option(0)
@@ -335,9 +330,7 @@ def predict_sequences(world_model: WorldModel, frames: np.ndarray, actions: np.n
     with each action from the last context frame on replaced by a different random one (ΔPSNR; the same sampling
     noise for both), and the tokenizer's round trip and, for a GenieRedux-G model, the action gain of each batch."""
     context, predicted = settings.context_frames, settings.predicted_frames
-    # the sampling settings EvalSettings names (context_frames is the protocol's, not the dream's)
-    sampling = world_model.dream_settings(**{name: getattr(settings, name) for name in DreamSettings.names()
-                                             if name != "context_frames"})
+    sampling = world_model.dream_settings(**given_sampling(settings))  # context_frames is the protocol's
     rng = np.random.default_rng(settings.seed)
     measures_gain = getattr(world_model.dynamics.config, "action_source", None) == "ground_truth"
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ("prediction", "random_prediction", "reconstruction",

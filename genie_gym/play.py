@@ -34,8 +34,10 @@ import gymnasium as gym
 import numpy as np
 
 from genie_gym.atomic import atomic_path
+from genie_gym.commands.play_command import PlaySettings
 from genie_gym.conventions import ACTION_NAMES
 from genie_gym.data.store import EpisodeStore
+from genie_gym.envs.registration import resolve_env_id
 from genie_gym.image_grid import image_grid
 from genie_gym.models.configs import DreamSettings
 from genie_gym.models.upscaler import FrameUpscaler, shipped_upscaler_dir
@@ -468,45 +470,37 @@ def render_window(panels: list[tuple[str, np.ndarray]], header: str, scale: int,
     return pygame.surfarray.array3d(surface).transpose(1, 0, 2).copy()
 
 
-def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, side_by_side: bool = False,
-             actions_file: str | None = None, record: str | None = None, record_store: str | None = None,
-             max_steps: int | None = None, dream_from: int = 0, sampling: Mapping[str, Any] | None = None,
-             policy: str | None = None, policy_sees: str | None = None, deterministic: bool = False,
-             overlay: bool = False, upscale: bool | None = None, upscaler: str | None = None) -> dict[str, object]:
-    """Run the interactive (or scripted, headless) play loop; returns a summary dict.
+def run_play(settings: PlaySettings) -> dict[str, object]:
+    """Run the interactive (or scripted, headless) play loop of ``genie play``'s settings (each described there, the
+    option's help); returns a summary dict.
 
-    ``dream_from``: the first N steps run only the real game (the dream panel shows it darkened); then the dream
-    starts from the real game's latest frames, e.g. once Mario is running and the camera scrolls. ``sampling``: the
-    dream's sampling settings to override (:class:`PlaySession`).
-
-    ``policy``: a trained policy plays (:func:`genie_gym.agents.policy_agent.load_policy`: a ``genie explore`` run,
-    a ``policy.safetensors``, a shipped policy's name or an SB3 ``.zip``), sampling its actions (the most likely
-    with ``deterministic``) on the frame ``policy_sees`` names (:class:`PlaySession`); ``A`` hands the game to the
-    keyboard and back. ``overlay``: start with the uncertainty heat map on (``U`` toggles it; the dream computes its
-    uncertainty only while the map is shown).
-
-    ``upscale``: draw the panels through the super-resolution network (:func:`play_upscaler`): ``None`` (default) when
-    the game's shipped upscaler is installed, ``True`` always (bicubic without a network), ``False`` never;
-    ``upscaler``: an upscaler checkpoint or run directory to use instead of the shipped one. The summary's
-    ``"upscaler"`` says what drew the panels (``None``: pixel by pixel).
+    ``env_id`` is resolved as the command line's is (a registered id or a world-model directory). A policy
+    (:func:`genie_gym.agents.policy_agent.load_policy`) samples its actions, the most likely with ``deterministic``,
+    on the frame ``policy_sees`` names (:class:`PlaySession`); ``A`` hands the game to the keyboard and back.
+    ``upscale`` / ``upscaler``: see :func:`play_upscaler`; the summary's ``"upscaler"`` says what drew the panels
+    (``None``: pixel by pixel).
 
     The loop ends on Esc/Q/window close, when a script runs out, or after ``max_steps`` steps. The summary counts
     the steps each player chose (``"players"``) when a policy was loaded.
     """
     import pygame
 
-    _check_play_options(policy, actions_file, max_steps)
-    script = iter(read_action_script(actions_file)) if actions_file else None
-    recorder = MediaRecorder(record, fps) if record else None
+    env_id = resolve_env_id(settings.env_id)
+    _check_play_options(settings.policy, settings.actions_file, settings.max_steps)
+    script = iter(read_action_script(settings.actions_file)) if settings.actions_file else None
+    recorder = MediaRecorder(settings.record, settings.fps) if settings.record else None
     agent = None
-    if policy is not None:
+    if settings.policy is not None:
         from genie_gym.agents.policy_agent import load_policy
 
-        agent = load_policy(policy, deterministic=deterministic, threads=None)  # the dream keeps its torch threads
-    session = PlaySession(env_id, seed=seed, side_by_side=side_by_side, dream_from=dream_from, sampling=sampling,
-                          policy=agent, policy_sees=policy_sees, overlay=overlay)
+        # the dream keeps its torch threads
+        agent = load_policy(settings.policy, deterministic=settings.deterministic, threads=None)
+    session = PlaySession(env_id, seed=settings.seed, side_by_side=settings.side_by_side,
+                          dream_from=settings.dream_from, sampling=settings.sampling, policy=agent,
+                          policy_sees=settings.policy_sees, overlay=settings.overlay)
     game = (session.dream or session.real).unwrapped.game
-    frame_upscaler = play_upscaler(getattr(game, "name", game), scale, upscale, upscaler)
+    scale = settings.scale
+    frame_upscaler = play_upscaler(getattr(game, "name", game), scale, settings.upscale, settings.upscaler)
     font = _open_window(pygame, env_id)
     session.reset()
     screen = None
@@ -522,7 +516,7 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
             screen = _show(pygame, screen, render_window(panels, header, scale, font, frame_upscaler))
             if recorder is not None:
                 recorder.add(panels, header)
-            if max_steps is not None and session.state.step >= max_steps:
+            if settings.max_steps is not None and session.state.step >= settings.max_steps:
                 break
             if not session.state.paused or step_once:
                 chosen = _next_action(pygame, session, script)
@@ -536,14 +530,14 @@ def run_play(env_id: str, *, fps: float = 15.0, scale: int = 6, seed: int = 0, s
             else:
                 last_time = time.perf_counter()  # a pause does not count as one slow step
             if script is None:
-                clock.tick(fps)
+                clock.tick(settings.fps)
     finally:
         pygame.display.quit()
         summary: dict[str, object] = {"steps": session.state.step,
                                       "upscaler": None if frame_upscaler is None else frame_upscaler.source}
         if agent is not None:
             summary["players"] = players
-        _save_and_close(session, summary, record_store, seed, recorder,
+        _save_and_close(session, summary, settings.record_store, settings.seed, recorder,
                         lambda panels, header: render_window(panels, header, scale, font, frame_upscaler))
     return summary
 
@@ -645,7 +639,11 @@ def _save_and_close(session: PlaySession, summary: dict[str, object], record_sto
 
 def play_upscaler(game: str, scale: int, upscale: bool | None = None, upscaler: str | None = None):
     """The :class:`~genie_gym.models.upscaler.FrameUpscaler` that draws the play window's panels at ``64 * scale``,
-    or ``None`` for pixel-by-pixel panels (see :func:`run_play`'s ``upscale`` / ``upscaler``)."""
+    or ``None`` for pixel-by-pixel panels.
+
+    ``upscale``: draw through the super-resolution network ``None`` (default) when the game's shipped one is
+    installed, ``True`` always (bicubic without a network), ``False`` never; ``upscaler``: an upscaler checkpoint or
+    run directory to use instead of the shipped one."""
     if upscale is False:
         if upscaler is not None:
             raise ValueError("--upscaler DIR and --no-upscale contradict each other: pass one of them")

@@ -215,14 +215,15 @@ def test_ppo_learns_unchanged_on_the_dream_and_the_vec_dream(tiny_checkpoint):
 def test_play_headless_side_by_side_records_gif_and_episode(tiny_checkpoint, tmp_path):
     import imageio.v3 as iio
 
+    from genie_gym.commands.play_command import PlaySettings
     from genie_gym.data.store import EpisodeStore
     from genie_gym.play import run_play
 
     script = tmp_path / "actions.txt"
     script.write_text("RIGHT\nRIGHT\nJUMP  # a comment\n0\n4\n1\n")
     gif = tmp_path / "play.gif"
-    summary = run_play(TINY_DREAM_ID, side_by_side=True, actions_file=str(script), record=str(gif),
-                       record_store=str(tmp_path / "store"), scale=2)
+    summary = run_play(PlaySettings(env_id=TINY_DREAM_ID, side_by_side=True, actions_file=str(script), record=str(gif),
+                                    record_store=str(tmp_path / "store"), scale=2))
     assert summary["steps"] == 6
     images = iio.imread(gif)
     assert images.shape[0] == 7  # the first frame and one per step
@@ -235,12 +236,14 @@ def test_play_headless_side_by_side_records_gif_and_episode(tiny_checkpoint, tmp
 def test_play_records_an_mp4(tmp_path):
     import imageio.v3 as iio
 
+    from genie_gym.commands.play_command import PlaySettings
     from genie_gym.play import HEADER_HEIGHT, run_play
 
     script = tmp_path / "actions.txt"
     script.write_text("RIGHT\nRIGHT\nJUMP\n")
     video_path = tmp_path / "play.mp4"
-    summary = run_play("GenieRetro-SMB-v0", actions_file=str(script), record=str(video_path), scale=3)
+    summary = run_play(PlaySettings(env_id="GenieRetro-SMB-v0", actions_file=str(script), record=str(video_path),
+                                    scale=3))
     assert summary["record"] == str(video_path)
     video = iio.imread(video_path)
     assert video.shape == (4, HEADER_HEIGHT + 3 * 64, 3 * 64, 3)  # the first frame and one per step

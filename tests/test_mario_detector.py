@@ -77,3 +77,19 @@ def test_hold_action_probe_end_to_end(capsys) -> None:
     assert [row[:2] for row in rows] == [["UP", "dream"], ["RIGHT", "dream"]]
     assert all(row[2].endswith("%") and row[-1] in ("yes", "no") for row in rows)
     assert out.count(" real ") == 2
+
+
+def test_the_training_options_are_recorded_as_the_shipped_detector_records_them() -> None:
+    """``mario_train``'s options (MarioTrainSettings) parse to the ``args`` the shipped detector's config.json keeps,
+    names and order."""
+    import argparse
+    import dataclasses
+
+    from genie_gym.options import add_options, from_args
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, mario_train.MarioTrainSettings)
+    argv = ["--weights", "checkpoints/mario-detector"]
+    recorded = dataclasses.asdict(from_args(mario_train.MarioTrainSettings, parser.parse_args(argv)))
+    shipped = MarioDetector.load().card["args"]
+    assert list(recorded.items()) == list(shipped.items())

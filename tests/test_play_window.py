@@ -101,6 +101,26 @@ def test_genie_play_hands_on_only_the_sampling_options_given():
     assert (settings.env_id, settings.actions_file, settings.upscale) == ("GenieRetro-SMB-v0", "a.txt", None)
 
 
+
+def test_the_sampling_options_are_the_dream_settings_declared_once_without_torch():
+    """Every sampling option is a ``DreamSettings`` name (``context_frames`` aside, in its order), each command that
+    offers one takes its declaration (help, metavar) from genie_gym.sampling_options, and the command modules that
+    every `genie` call imports for its parser stay free of torch."""
+    import subprocess
+    import sys
+
+    from genie_gym.commands.play_command import PlaySettings
+    from genie_gym.evaluation import EvalSettings
+    from genie_gym.models.configs import DreamSettings
+    from genie_gym.sampling_options import SAMPLING_NAMES, given_sampling
+
+    assert list(SAMPLING_NAMES) == [name for name in DreamSettings.names() if name != "context_frames"]
+    assert given_sampling(EvalSettings(change_temperature=0.1)) == {"maskgit_steps": 25, "change_temperature": 0.1}
+    assert given_sampling(PlaySettings(env_id="x", action_guidance=1.0)) == {"action_guidance": 1.0}
+    code = ("import sys, genie_gym.commands.play_command, genie_gym.agents.explore_settings, "
+            "genie_gym.agents.collect_command; assert 'torch' not in sys.modules, 'a parser module imports torch'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
 def test_the_overlay_changes_the_dream_panel_only_and_only_while_on(tiny_checkpoint, font):
     from genie_gym.play import PlaySession, header_text
 

@@ -273,14 +273,15 @@ def test_play_draws_and_records_through_the_upscaler(tiny_checkpoint: Path, tmp_
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     from conftest import TINY_DREAM_ID
 
+    from genie_gym.commands.play_command import PlaySettings
     from genie_gym.play import HEADER_HEIGHT, compose_canvas, run_play
 
     actions = tmp_path / "actions.txt"
     actions.write_text("RIGHT\nRIGHT\nJUMP\n")
     model = Upscaler(UpscalerConfig(**TINY))
     model.save_pretrained(tmp_path / "up")
-    summary = run_play(TINY_DREAM_ID, scale=4, actions_file=str(actions), record=str(tmp_path / "out.gif"),
-                       upscaler=str(tmp_path / "up"))
+    summary = run_play(PlaySettings(env_id=TINY_DREAM_ID, scale=4, actions_file=str(actions),
+                                    record=str(tmp_path / "out.gif"), upscaler=str(tmp_path / "up")))
     assert summary["upscaler"] == str(tmp_path / "up") and summary["steps"] == 3
     import imageio.v3 as iio
 
@@ -291,8 +292,10 @@ def test_play_draws_and_records_through_the_upscaler(tiny_checkpoint: Path, tmp_
     blocky = compose_canvas([("dream", frame)], 4)[HEADER_HEIGHT:]
     smooth = compose_canvas([("dream", frame)], 4, FrameUpscaler(256))[HEADER_HEIGHT:]
     assert np.array_equal(blocky[::4, ::4], frame) and not np.array_equal(smooth, blocky)
-    assert run_play(TINY_DREAM_ID, scale=4, actions_file=str(actions), upscale=False)["upscaler"] is None
-    assert run_play(TINY_DREAM_ID, scale=4, actions_file=str(actions), upscale=True)["upscaler"] in (
+    played = {upscale: run_play(PlaySettings(env_id=TINY_DREAM_ID, scale=4, actions_file=str(actions),
+                                             upscale=upscale)) for upscale in (False, True)}
+    assert played[False]["upscaler"] is None
+    assert played[True]["upscaler"] in (
         "bicubic", *[str(p) for p in _shipped()])
 
 

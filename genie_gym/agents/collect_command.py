@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from genie_gym.agents.random_agent import AGENTS, agent_factory
 from genie_gym.atomic import file_sha256
@@ -96,51 +99,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``genie collect`` with parsed arguments; returns the exit status."""
-    from genie_gym.collection import CollectionError, collect, parse_shard
+    from genie_gym.collection import CollectionError, collect
     from genie_gym.games import resolve_games
 
     games = resolve_games(args.env)
     settings = from_args(CollectSettings, args)
-    if settings.agent == "policy":
-        from genie_gym.agents.policy_agent import PolicyAgent
-
-        epsilon = float(settings.epsilon or 0.0)
-        agent = PolicyAgent(settings.policy, epsilon=epsilon)  # a bad epsilon fails here
-        agent.reset(0)  # one clear error here, before any worker starts, if the file is bad
-        factory = functools.partial(PolicyAgent, settings.policy, epsilon=epsilon)
-        # the weights' checksum, so that resuming a store with another policy under the same path is refused
-        digest = file_sha256(agent.path)[:12]
-        agent_name = f"policy({agent.path.name}, sha256 {digest}" + (f", epsilon {epsilon})" if epsilon else ")")
-    else:
-        kwargs = {"p": settings.sticky_p} if settings.agent in ("sticky-random", "right-biased") else {}
-        factory = agent_factory(settings.agent, **kwargs)
-        agent_name = settings.agent + (f"(p={settings.sticky_p})" if kwargs else "")
-        if settings.jump_p is not None:
-            factory = agent_factory(settings.agent, jump_p=settings.jump_p)
-            factory()  # one clear error for a jump_p outside [0, 1], before any worker starts
-            agent_name = f"{settings.agent}(jump_p={settings.jump_p})"
-        if settings.noise is not None:
-            factory = agent_factory(settings.agent, noise=settings.noise)
-            factory()  # one clear error for a noise outside [0, 1], before any worker starts
-            agent_name = f"{settings.agent}(noise={settings.noise})"
+    factory, agent_name = _agent(settings)
     lead_in_factory = None if settings.lead_in_steps is None else agent_factory("right-biased", p=0.75)
+    derived = {"out_dir": settings.out, "agent": agent_name, "lead_in": settings.lead_in_steps,
+               "lead_in_factory": lead_in_factory}
+    # collect() keeps its keyword API (the library's, which tests and scripts call): the other settings named as its
+    # parameters (episodes, max_steps, workers, seed, shard, progress, states, hires) go to it as they are, so a new
+    # one needs no line here
+    same_names = {name: getattr(settings, name) for name in inspect.signature(collect).parameters
+                  if hasattr(settings, name) and name not in derived}
     try:
-        result = collect(
-            games,
-            factory,
-            episodes=settings.episodes,
-            max_steps=settings.max_steps,
-            workers=settings.workers,
-            out_dir=settings.out,
-            seed=settings.seed,
-            shard=parse_shard(settings.shard),
-            progress=settings.progress,
-            agent=agent_name,
-            lead_in=settings.lead_in_steps,
-            lead_in_factory=lead_in_factory,
-            states=settings.states,
-            hires=settings.hires,
-        )
+        result = collect(games, factory, **same_names, **derived)
     except CollectionError as exc:
         if settings.debug and exc.worker_traceback:
             print(exc.worker_traceback)
@@ -150,6 +124,32 @@ def run(args: argparse.Namespace) -> int:
         f"{result.skipped} already on disk, into {result.out_dir}"
     )
     return 0
+
+
+def _agent(settings: CollectSettings) -> tuple[Callable[[], Any], str]:
+    """The factory of the agent that records (checked here, before any worker starts) and its name for meta.json."""
+    if settings.agent == "policy":
+        from genie_gym.agents.policy_agent import PolicyAgent
+
+        epsilon = float(settings.epsilon or 0.0)
+        agent = PolicyAgent(settings.policy, epsilon=epsilon)  # a bad epsilon fails here
+        agent.reset(0)  # one clear error here, before any worker starts, if the file is bad
+        # the weights' checksum, so that resuming a store with another policy under the same path is refused
+        digest = file_sha256(agent.path)[:12]
+        agent_name = f"policy({agent.path.name}, sha256 {digest}" + (f", epsilon {epsilon})" if epsilon else ")")
+        return functools.partial(PolicyAgent, settings.policy, epsilon=epsilon), agent_name
+    kwargs = {"p": settings.sticky_p} if settings.agent in ("sticky-random", "right-biased") else {}
+    factory = agent_factory(settings.agent, **kwargs)
+    agent_name = settings.agent + (f"(p={settings.sticky_p})" if kwargs else "")
+    if settings.jump_p is not None:
+        factory = agent_factory(settings.agent, jump_p=settings.jump_p)
+        factory()  # one clear error for a jump_p outside [0, 1], before any worker starts
+        agent_name = f"{settings.agent}(jump_p={settings.jump_p})"
+    if settings.noise is not None:
+        factory = agent_factory(settings.agent, noise=settings.noise)
+        factory()  # one clear error for a noise outside [0, 1], before any worker starts
+        agent_name = f"{settings.agent}(noise={settings.noise})"
+    return factory, agent_name
 
 
 def parse_lead_in(spec: str) -> tuple[int, int]:

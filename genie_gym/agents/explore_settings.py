@@ -52,6 +52,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from genie_gym.options import add_options, option
+from genie_gym.sampling_options import sampling_option
 
 # Every `genie` invocation imports this module to build `genie explore`'s parser, so it stays light: the training
 # (genie_gym.agents.explore_command: torch, Stable-Baselines3, the reward envs) is imported only when the command
@@ -89,8 +90,8 @@ class ExploreOptions:
     n_steps: int | None = option(None, "PPO rollout length per env (shortened when --timesteps is less than one "
                                  "rollout of all envs; default: 64, paper: 200)")
     episode_steps: int = option(64, "an episode is truncated after this many steps")
-    maskgit_steps: int = option(1, "MaskGIT steps of a dreamed frame, and of the world model's prediction for rf / "
-                                "vae (1: real time); the uncertainty reward always takes the first pass")
+    maskgit_steps: int = sampling_option("maskgit_steps", 1, "%(default)s; the world model's prediction for rf / vae "
+                                         "takes as many, the uncertainty reward always the first pass")
     seed: int = option(0)
     checkpoint_every: int = option(5, "rollouts between checkpoints")
     eval_episodes: int = option(4, "real-game runs of the trained policy (0: none)")

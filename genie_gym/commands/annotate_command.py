@@ -5,12 +5,40 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from genie_gym.annotation_clips import ClipSettings, format_summary, make_clips
 from genie_gym.games import group_members, import_labels, load_games, resolve_games
-from genie_gym.options import add_options, from_args
+from genie_gym.options import add_options, from_args, option
 from genie_gym.roms import games_with_rom
+
+
+@dataclass(kw_only=True)
+class ClipsTarget:
+    """``genie annotate clips``' options that say which games are recorded, and where (before how: ClipSettings)."""
+
+    games: str = option("all", "a game (SMB, or any annotated game once its ROM is here), a group (platformers; "
+                               "unverified: the rows not checked yet), all, or a comma list; a group or all selects "
+                               "its games playable here (default: all)")
+    out: Path = option(Path("annotation_clips"), "output directory (outside git)")
+
+
+@dataclass(kw_only=True)
+class ClipsOutput:
+    """``genie annotate clips``' options that say whether games already written are redone and how the summaries are
+    printed."""
+
+    force: bool = option(False, "re-record games already written")
+    json: bool = option(False, "print the summaries as JSON instead of a table")
+
+
+@dataclass(kw_only=True)
+class LabelImportSettings:
+    """``genie annotate import``'s options."""
+
+    file: Path = option(help="RetroAct label file", positional=True, metavar="FILE.csv")
+    skip_unknown: bool = option(False, "import the other rows when some games are not in the annotation table")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,14 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "DIR/<game>/<ACTION>.png strips and DIR/<game>/summary.json; prints the motion numbers. "
         "Games already written with the same settings are skipped (use --force to redo).",
     )
-    clips.add_argument("--games", default="all",
-                       help="a game (SMB, or any annotated game once its ROM is here), a group (platformers; "
-                            "unverified: the rows not checked yet), all, or a comma list; a group or all selects its "
-                            "games playable here (default: all)")
-    clips.add_argument("--out", type=Path, default=Path("annotation_clips"), help="output directory (outside git)")
-    add_options(clips, ClipSettings)
-    clips.add_argument("--force", action="store_true", help="re-record games already written")
-    clips.add_argument("--json", action="store_true", help="print the summaries as JSON instead of a table")
+    for settings_class in (ClipsTarget, ClipSettings, ClipsOutput):
+        add_options(clips, settings_class)
     clips.set_defaults(func=_clips)
 
     importing = actions.add_parser(
@@ -46,28 +68,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "unverified games (a game checked on clips keeps its labels) and put them in groups (pl -> platformers, "
         "...), which `genie collect --env GROUP` and `genie annotate clips --games GROUP` use.",
     )
-    importing.add_argument("file", type=Path, metavar="FILE.csv", help="RetroAct label file")
-    importing.add_argument("--skip-unknown", action="store_true",
-                           help="import the other rows when some games are not in the annotation table")
+    add_options(importing, LabelImportSettings)
     importing.set_defaults(func=_import)
 
 
 def _clips(args: argparse.Namespace) -> int:
     settings = from_args(ClipSettings, args)
-    games = resolve_games(args.games)
-    summaries = make_clips(games, args.out, settings, force=args.force)
-    if args.json:
+    target, output = from_args(ClipsTarget, args), from_args(ClipsOutput, args)
+    games = resolve_games(target.games)
+    summaries = make_clips(games, target.out, settings, force=output.force)
+    if output.json:
         print(json.dumps(summaries, indent=1))
     else:
         print(format_summary(summaries))
-        print(f"PNGs in {args.out}/: <game>.png (one row per action) and <game>/<ACTION>.png")
+        print(f"PNGs in {target.out}/: <game>.png (one row per action) and <game>/<ACTION>.png")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
-    result = import_labels(args.file, skip_unknown=args.skip_unknown)
+    settings = from_args(LabelImportSettings, args)
+    result = import_labels(settings.file, skip_unknown=settings.skip_unknown)
     labelled = len(result.added) + len(result.changed) + len(result.unchanged)
-    print(f"{args.file}: labels of {labelled} games: {len(result.added)} new, {len(result.changed)} changed, "
+    print(f"{settings.file}: labels of {labelled} games: {len(result.added)} new, {len(result.changed)} changed, "
           f"{len(result.unchanged)} unchanged; kept in {result.path}")
     if result.kept_verified:
         shown = ", ".join(f"{name} ({' / '.join(labels)})" for name, labels in result.kept_verified[:8])

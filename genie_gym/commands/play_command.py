@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genie_gym.options import add_options, from_args, option
+from genie_gym.sampling_options import given_sampling, sampling_option
 
 # The player (pygame, the envs) is imported inside _play: every `genie` invocation imports this module to build its
 # parser.
@@ -14,8 +15,9 @@ from genie_gym.options import add_options, from_args, option
 
 @dataclass(kw_only=True)
 class PlaySettings:
-    """``genie play``'s command-line options (see :mod:`genie_gym.options`). The fields named as
-    :class:`~genie_gym.models.configs.DreamSettings` names set the dream's sampling (:attr:`sampling`)."""
+    """``genie play``'s command-line options (see :mod:`genie_gym.options`), what :func:`genie_gym.play.run_play`
+    plays with. The sampling options (:mod:`genie_gym.sampling_options`) set the dream's sampling (:attr:`sampling`).
+    """
 
     env_id: str = option(help="e.g. GenieDream-SMB-v0 or GenieRetro-SMB-v0, or a world-model directory "
                               "(`genie world-model pack`): its dream, next to the real game it was made of",
@@ -34,14 +36,9 @@ class PlaySettings:
     record: str | None = option(None, "write what the window shows to FILE.gif or FILE.mp4")
     record_store: str | None = option(None, "also write the real game's episode into this store")
     max_steps: int | None = option(None)
-    maskgit_steps: int | None = option(None, "MaskGIT steps per dreamed frame (default: the checkpoint's); 1 or 2 "
-                                             "dream in about real time on a 2-core CPU")
-    action_guidance: float | None = option(None, "action-guidance weight of the dream (default: the checkpoint's, "
-                                                 "off for the shipped SMB model); 1 makes the dreamed Mario answer "
-                                                 "RIGHT more reliably, 2.3x slower", metavar="W")
-    change_temperature: float | None = option(None, "the dream's keep-or-change draw per patch (default: the "
-                                                    "checkpoint's, off for the shipped SMB model); 0.1 keeps a long "
-                                                    "dream scrolling, less exact over a few frames", metavar="C")
+    maskgit_steps: int | None = sampling_option("maskgit_steps")
+    action_guidance: float | None = sampling_option("action_guidance")
+    change_temperature: float | None = sampling_option("change_temperature")
     dream_from: int = option(0, "run only the real game for the first N steps, then start the dream from its latest "
                                 "frames (default 0: the dream starts at the reset)", metavar="N")
     policy: str | None = option(None, "a trained policy plays (A hands the game to the keyboard and back): a `genie "
@@ -61,12 +58,9 @@ class PlaySettings:
 
     @property
     def sampling(self) -> dict[str, Any]:
-        """The dream's sampling settings given on the command line; the others stay the checkpoint's ``dream.json``'s
-        (as the dream env resolves them, :meth:`~genie_gym.models.configs.DreamSettings.resolve`)."""
-        from genie_gym.models.configs import DreamSettings  # here: genie_gym.models imports torch
-
-        given = {name: getattr(self, name, None) for name in DreamSettings.names()}
-        return {name: value for name, value in given.items() if value is not None}
+        """The dream's sampling settings given; the others stay the checkpoint's ``dream.json``'s (as the dream env
+        resolves them, :meth:`~genie_gym.models.configs.DreamSettings.resolve`)."""
+        return given_sampling(self)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,17 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _play(args: argparse.Namespace) -> int:
-    import genie_gym  # noqa: F401  (registers the env ids)
-    from genie_gym.envs.registration import resolve_env_id
     from genie_gym.play import run_play
 
-    settings = from_args(PlaySettings, args)
-    summary = run_play(resolve_env_id(settings.env_id), fps=settings.fps, scale=settings.scale, seed=settings.seed,
-                       side_by_side=settings.side_by_side, actions_file=settings.actions_file,
-                       record=settings.record, record_store=settings.record_store, max_steps=settings.max_steps,
-                       dream_from=settings.dream_from, sampling=settings.sampling, policy=settings.policy,
-                       policy_sees=settings.policy_sees, deterministic=settings.deterministic,
-                       overlay=settings.overlay, upscale=settings.upscale, upscaler=settings.upscaler)
+    summary = run_play(from_args(PlaySettings, args))
     players = summary.get("players")
     by = f" ({', '.join(f'{name} {count}' for name, count in players.items())})" if players else ""
     print(f"played {summary['steps']} steps{by}" + (f", drawn by {summary['upscaler']}" if summary["upscaler"] else ""))

@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from genie_gym import roms
 from genie_gym.games import group_members, group_names, load_games
+from genie_gym.options import add_options, from_args, option
+
+
+@dataclass(kw_only=True)
+class RomInstallSettings:
+    """``genie roms install``'s options."""
+
+    smb_wheel: Path | None = option(None, f"use a local {roms.SMB_WHEEL_NAME} instead of downloading it")
+
+
+@dataclass(kw_only=True)
+class RomImportSettings:
+    """``genie roms import``'s options."""
+
+    paths: list[Path] = option(help="folders (walked recursively) or files holding ROMs (.nes, .sfc, .md, .a26, .zip, "
+                                    "...)", positional=True, metavar="DIR")
+
+    def __post_init__(self) -> None:
+        for path in self.paths:
+            if not path.exists():
+                raise FileNotFoundError(f"{path} does not exist: give folders or files that hold your ROMs")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,14 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("roms", help="install ROMs / import your own / list playable games")
     actions = parser.add_subparsers(dest="roms_action", metavar="ACTION", required=True)
     install = actions.add_parser("install", help="provision SMB (PyPI wheel) and the Atari ROMs of ale-py; idempotent")
-    install.add_argument("--smb-wheel", type=Path, default=None,
-                         help=f"use a local {roms.SMB_WHEEL_NAME} instead of downloading it")
+    add_options(install, RomInstallSettings)
     install.set_defaults(func=_install)
     importing = actions.add_parser(
         "import", help="import your own ROM files: matched against stable-retro's known hashes, placed in "
                        "genie-gym's integration directory (site-packages untouched); idempotent")
-    importing.add_argument("paths", nargs="+", type=Path, metavar="DIR",
-                           help="folders (walked recursively) or files holding ROMs (.nes, .sfc, .md, .a26, .zip, ...)")
+    add_options(importing, RomImportSettings)
     importing.set_defaults(func=_import)
     listing = actions.add_parser(
         "list", help="which annotated games are playable here, and what to do for the others",
@@ -30,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "whether it is playable here, its number of start states, whether its row was checked on clips, "
                     "and what to do if it is not playable; then a summary per platform. Without options it lists the "
                     "checked games and the playable ones; the options select other rows.")
+    # plain add_argument: --playable and --missing are a mutually exclusive group, which add_options does not build
     listing.add_argument("--all", action="store_true", help="list every annotated game")
     which = listing.add_mutually_exclusive_group()
     which.add_argument("--playable", action="store_true", help="only the games playable here")
@@ -43,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _install(args: argparse.Namespace) -> int:
-    installed = roms.install_all(args.smb_wheel)
+    installed = roms.install_all(from_args(RomInstallSettings, args).smb_wheel)
     total = len(installed["smb"]) + len(installed["atari"])
     print(f"ROMs ready in {roms.integrations_dir()}: Super Mario Bros + {len(installed['atari'])} Atari games "
           f"({total} provisioned; Airstriker-Genesis ships with stable-retro)")
@@ -51,10 +72,7 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    for path in args.paths:
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: give folders or files that hold your ROMs")
-    results = roms.import_roms(args.paths)
+    results = roms.import_roms(from_args(RomImportSettings, args).paths)
     env_ids = {game.retro_game: game.env_id for game in load_games()}
     for result in results:
         if result.matched:

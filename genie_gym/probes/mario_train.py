@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from torch import nn
 from genie_gym.agents.random_agent import RightBiasedStickyAgent, RunnerAgent, StickyRandomAgent
 from genie_gym.conventions import preprocess_frame
 from genie_gym.envs.retro_env import GenieRetroEnv
+from genie_gym.options import add_options, from_args, option
 from genie_gym.probes.mario import CELL, GRID, MarioDetector, MarioNet, cell_centroid, to_input
 from genie_gym.world_model import WorldModel
 
@@ -222,41 +224,48 @@ def both(data: dict[str, dict[str, np.ndarray]], name: str) -> dict[str, np.ndar
     return {key: np.concatenate([data[name][key], data[f"{name}_tokenized"][key]]) for key in data[name]}
 
 
+@dataclass(kw_only=True)
+class MarioTrainSettings:
+    """The options of ``python -m genie_gym.probes.mario_train`` (saved as ``args`` in the detector's config)."""
+
+    out: str = option("checkpoints/mario-detector")
+    steps: int = option(300, "real steps per episode")
+    seeds: int | None = option(None, "only the first N seeds of each split (a smoke run)")
+    erase_every: int = option(2, "an erased copy of every n-th visible frame")
+    epochs: int = option(8)
+    world_model: str = option("smb", "whose tokenizer blurs the training frames")
+    seed: int = option(0, "torch seed of the training")
+    weights: str | None = option(None, "a trained detector's directory: keep its weights, only choose the threshold "
+                                       "and evaluate")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="checkpoints/mario-detector")
-    parser.add_argument("--steps", type=int, default=300, help="real steps per episode")
-    parser.add_argument("--seeds", type=int, default=None, help="only the first N seeds of each split (a smoke run)")
-    parser.add_argument("--erase-every", type=int, default=2, help="an erased copy of every n-th visible frame")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--world-model", default="smb", help="whose tokenizer blurs the training frames")
-    parser.add_argument("--seed", type=int, default=0, help="torch seed of the training")
-    parser.add_argument("--weights", default=None,
-                        help="a trained detector's directory: keep its weights, only choose the threshold and evaluate")
-    args = parser.parse_args(argv)
+    add_options(parser, MarioTrainSettings)
+    settings = from_args(MarioTrainSettings, parser.parse_args(argv))
     torch.set_num_threads(1)
     began = time.time()
-    splits = [name for name in SPLITS if not (args.weights and name == "train")]
-    data = {name: collect(SPLITS[name][: args.seeds], args.steps, args.erase_every) for name in splits}
+    splits = [name for name in SPLITS if not (settings.weights and name == "train")]
+    data = {name: collect(SPLITS[name][: settings.seeds], settings.steps, settings.erase_every) for name in splits}
     print({name: {"frames": len(d["status"]), "visible": int((d["status"] == 1).sum())} for name, d in data.items()},
           f"collected in {time.time() - began:.0f} s", flush=True)
     for name in splits:  # each split also through the tokenizer: the domain the dream's frames live in
         data[f"{name}_tokenized"] = {**data[name], "frames": tokenizer_round_trip(data[name]["frames"],
-                                                                                 args.world_model)}
-    if args.weights:
-        model = MarioDetector.load(args.weights).model
+                                                                                 settings.world_model)}
+    if settings.weights:
+        model = MarioDetector.load(settings.weights).model
     else:
         train = both(data, "train")
         val = data["val"]  # early stopping on real frames
         model = train_model(train["frames"], targets(train["status"], train["pos"]),
-                            (val["frames"], targets(val["status"], val["pos"])), args.epochs, args.seed)
+                            (val["frames"], targets(val["status"], val["pos"])), settings.epochs, settings.seed)
     detector = MarioDetector(model)
     val = both(data, "val")  # the threshold on real and tokenized frames: the probes score dreamed ones
     detector.threshold = choose_threshold(detector.probabilities(val["frames"])[0], val["status"] == 1)
     report = {name: evaluate(detector, d["frames"], d["status"], d["pos"]) for name, d in data.items()}
     extra = {"parameters": sum(p.numel() for p in model.parameters()), "splits": {k: [v.start, v.stop - 1]
-             for k, v in SPLITS.items()}, "agents": list(AGENTS), "args": vars(args), "eval": report}
-    detector.save(args.out, extra)
+             for k, v in SPLITS.items()}, "agents": list(AGENTS), "args": asdict(settings), "eval": report}
+    detector.save(settings.out, extra)
     print(json.dumps(report, indent=2), f"\nthreshold {detector.threshold:.2f}; {time.time() - began:.0f} s in all")
     return 0
 
