@@ -4,9 +4,9 @@ glibc's ``malloc`` serves every block over its mmap threshold (at most 32 MB) wi
 to the OS on ``free``. A training step of the ``small`` models at batch 4 x 16 frames makes tensors just over that
 (16,384 tokens x 512 MLP units x 4 bytes = 33.5 MB), so every step paid for ~200k page faults: 5-8 s of system time
 per 8 steps on the 2-core development VM. :func:`keep_freed_memory` asks glibc to serve large blocks from the heap and
-to keep what is freed (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, 2 GiB)``); measured there (2 threads,
-2026-12-01, alternated runs): dynamics training 29.2 / 29.8 against 22.8 / 21.7 frames/s, tokenizer 21.6 / 21.5
-against 19.9 / 16.4. The price: the process keeps its peak heap instead of handing freed memory back.
+to keep what is freed (``mallopt(M_MMAP_MAX, 0)``, ``mallopt(M_TRIM_THRESHOLD, 2 GiB)``); what it buys in training
+frames/s: docs/BENCHMARKS.md#the-2-core-zen-5-vm-from-2026-12-01. The price: the process keeps its peak heap
+instead of handing freed memory back.
 
 The ``genie`` command and ``python -m genie_gym.trainers`` call it at start; library users can call it once themselves.
 Set

@@ -202,7 +202,7 @@ MOTION_STRATA: tuple[tuple[str, float], ...] = (("still", 0.03), ("moving", 0.12
 """``(name, upper bound of the changed-pixel fraction)``, in order. "still": at most 3% of the pixels change (a
 sprite moves on a still screen: Mario standing, blocked at a pipe, walking or dying where the camera stays);
 "scrolling": more than 12% (the whole screen moves). Chosen on 620 validation windows of SMB 1-1 to agree best with
-the camera's shift (``benchmarks/motion_strata.py``: 83% of the windows fall in the same stratum by both)."""
+the camera's shift (``evals/motion_strata.py``: 83% of the windows fall in the same stratum by both)."""
 CAMERA_STRATA: tuple[tuple[str, int], ...] = (("still", 0), ("moving", 7), ("scrolling", 10**9))
 """SMB only: ``(name, upper bound of the camera shift in px of the 64-wide frame)`` over the predicted frames."""
 

@@ -6,8 +6,8 @@ latest frames), ``B`` toggles side-by-side real | dream driven by the same keys,
 while paused, ``R`` resets, ``Esc``/``Q`` quits. With ``--policy`` a trained policy plays and ``A`` toggles between
 it and the keyboard at any moment; ``U`` toggles the heat map of the dream's per-token uncertainty over the dream
 panel. The dream computes its uncertainty (one more tokenizer and dynamics pass per step, docs/DESIGN.md §7) only
-while the map is shown, and the header shows the number then: without it the fast dream setting plays 1.7-2x as many
-frames per second (the dream env's ``reward="none"``; docs/BENCHMARKS.md).
+while the map is shown, and the header shows the number then: without it the fast dream setting plays more frames per
+second (the dream env's ``reward="none"``; docs/BENCHMARKS.md).
 
 Upscaling (``--upscale``, on by default when the game's super-resolution network is installed,
 ``checkpoints/upscaler-smb``): every 64x64 panel is drawn through the U-Net (``genie_gym.models.upscaler``) instead of

@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie probe`` and its probes to the command line."""
     parser = subparsers.add_parser(
         "probe", help="behaviour probes of a world model against the real game",
-        description="What a world model does against the real game (speed and scale: benchmarks/); "
-                    "`genie probe NAME --help` says what each probe measures and prints.")
+        description="What a world model does against the real game (speed and scale: benchmarks/; quality "
+                    "scores: genie eval, evals/); `genie probe NAME --help` says what each probe measures and prints.")
     probes = parser.add_subparsers(dest="probe", metavar="NAME", required=True)
     for name, (module, settings) in PROBES.items():
         probe = probes.add_parser(name, help=module.__doc__.split("\n", 1)[0], description=module.__doc__,

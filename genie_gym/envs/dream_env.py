@@ -3,7 +3,7 @@
 Observation: RGB uint8 ``(64, 64, 3)`` dreamed frames. Actions: ``Discrete(5)`` (RIGHT, LEFT, UP, DOWN, JUMP).
 Reward: token-entropy uncertainty of the predicted frame (normalised entropy, mean of the top 25% tokens), the
 AutoExplore signal; ``info["uncertainty_map"]`` holds the per-token map ``(h, w)``. ``reward="none"`` pays 0.0 and
-leaves the map out, for a player that needs neither (1.7-2x the frames/s at 1 MaskGIT step on a CPU:
+leaves the map out, for a player that needs neither (more frames/s at 1 MaskGIT step on a CPU:
 docs/BENCHMARKS.md; the frames are the same). The dream never terminates. Its one
 step limit is Gymnasium's: ``gym.make`` wraps it in ``TimeLimit`` (the registered ``max_episode_steps``, 1000, or
 ``gym.make(id, max_episode_steps=N)``); an env built directly runs until ``max_episode_steps`` if given, else forever.

@@ -370,12 +370,12 @@ TRAINING_OPTION_CLASSES: dict[str, type[_ConfigBase]] = {
 """The model kinds with training options of their own."""
 
 # Presets: the architecture (PRESETS) and the training options that differ from their defaults (TRAINING_PRESETS).
-# "paper": the paper's sizes, appendix A (tokenizer 67.6M, LAM 67.6M, dynamics 55.0M parameters here), for GPUs.
-# "small": the shipped SMB world model's shape (checkpoints/genie-redux-g-smb), sized to train on a 2-core CPU:
-# tokenizer patch 4 (16 x 16 tokens), d128, 3+3 blocks (1.66M); dynamics over that grid, d128, 4 heads, 4 blocks
-# (1.42M); LAM patch 8, d128, 2+4 blocks (1.69M), whose unused latent actions are replaced after 25 steps instead of
-# 200 (a training option), so a short CPU run does not train with a collapsed action codebook. How these sizes were
-# chosen: docs/EXPERIMENTS.md#the-small-preset-how-its-sizes-were-chosen.
+# "paper": the paper's sizes, appendix A, for GPUs. "small": the shipped SMB world model's shape
+# (checkpoints/genie-redux-g-smb), sized to train on a 2-core CPU: tokenizer patch 4 (16 x 16 tokens), d128, 3+3
+# blocks; dynamics over that grid, d128, 4 heads, 4 blocks; LAM patch 8, d128, 2+4 blocks, whose unused latent
+# actions are replaced after 25 steps instead of 200 (a training option), so a short CPU run does not train with a
+# collapsed action codebook. Parameter counts: docs/DESIGN.md §5.8; how these sizes were chosen:
+# docs/EXPERIMENTS.md#the-small-preset-how-its-sizes-were-chosen.
 _SMALL_TOKENIZER: dict[str, Any] = {
     "patch_size": 4,
     "d_model": 128,

@@ -93,11 +93,9 @@ class UpscalerConfig(_ConfigBase):
         return self.input_size * self.scale
 
 
-# "paper" has 31.25M parameters and "paper-large" 125.0M (the paper: ~31M and 124M). "small" was chosen by
-# measurement on the 2-core CPU (one thread, batch 1, under load from another training job; fwd ms / fwd+bwd+AdamW s
-# per batch of 16): widths 32/64/96, head (): 29.8 ms / 1.27 s (0.39M); + one x2 stage of 16 at 128x128: 34.4 /
-# 1.54; + stages 32, 16 (at 128 and 256): 61.7 / 3.33 (convolutions at 256x256 dominate); widths 48/96/128: 50.3 /
-# 2.24. So the U-Net stays at 64x64 and one x4 pixel shuffle makes the 256x256 residual.
+# Parameter counts of the presets: docs/DESIGN.md §5.10. "small" was chosen by measurement on the 2-core CPU
+# (docs/EXPERIMENTS.md#the-small-preset-how-its-sizes-were-chosen): convolutions at 256x256 dominate the cost, so the
+# U-Net stays at 64x64 and one x4 pixel shuffle makes the 256x256 residual.
 UPSCALER_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "paper-large": {"channels": [128, 256, 512, 1024], "bottleneck": 2048, "head_channels": [128, 64]},

@@ -13,7 +13,7 @@ The probes that dream (all but ``lam``) set the dream only through ``--set KEY=V
 probe can change, the sampling ones included (:func:`dream_overrides_option`); a probe may keep its own default for
 a key (``control``: 1 MaskGIT step) unless ``--set`` names it.
 
-Speed and scale measurements stay in ``benchmarks/``.
+Speed and scale measurements stay in ``benchmarks/``, quality evaluations in ``evals/``.
 """
 
 from __future__ import annotations
