@@ -22,46 +22,50 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from genie_gym.agents import explore_command
 from genie_gym.agents.explore_settings import ExploreSettings
 from genie_gym.agents.policy_agent import SHIPPED_POLICIES, resolve_policy
 from genie_gym.envs.registration import SHIPPED_DREAMS
+from genie_gym.options import add_options, from_args, override
 
 FIGURES = {"real_game": "ppo_in_dream", "real_game_random": "random", "real_game_right_biased": "right_biased"}
 """``genie explore``'s real-game keys and this example's names for them."""
-DEFAULTS = ExploreSettings(env="GenieDream-SMB-v0", out="runs/ppo_dream")
-"""``genie explore``'s settings for PPO (``--agent ppo``) in the shipped dream: this example's defaults."""
+OPTIONS = ("out", "timesteps", "num_envs", "n_steps", "episode_steps", "maskgit_steps", "eval_episodes", "eval_steps",
+           "seed")
+"""The ``genie explore`` options this example offers (the others keep their defaults: PPO, no epsilon)."""
+
+
+@dataclass(kw_only=True)
+class PPOInDreamSettings(ExploreSettings):
+    """``genie explore``'s settings with this example's defaults and names."""
+
+    out: str = override(ExploreSettings, "out", "runs/ppo_dream")
+    num_envs: int | None = override(ExploreSettings, "num_envs", dest="num_dreams",
+                                    help="dreams stepped together (default: 16)")
+    # the shipped policy's real-game figures (checkpoints/ppo-in-dream-smb/MODEL_CARD.md) are 8 runs
+    eval_episodes: int = override(ExploreSettings, "eval_episodes", 8)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default="smb", help="world model (shipped name or directory)")
+    add_options(parser, PPOInDreamSettings, only=OPTIONS)
+    parser.add_argument("--evaluate", metavar="DIR", help="only evaluate the policy saved in DIR (result: --out)")
+    return parser.parse_args()
 
 
 def explore_settings(args: argparse.Namespace) -> ExploreSettings:
     """This example's options as ``genie explore``'s settings (PPO in the dream, paid its uncertainty), with a
     uniformly random policy played next to the trained one and the right-biased agent."""
     env = next((env_id for env_id, name in SHIPPED_DREAMS.items() if name == args.checkpoint), args.checkpoint)
-    return ExploreSettings(env=env, reward="uncertainty", out=args.out, timesteps=args.timesteps,
-                           num_envs=args.num_dreams, n_steps=args.n_steps, episode_steps=args.episode_steps,
-                           maskgit_steps=args.maskgit_steps, eval_episodes=args.eval_episodes,
-                           eval_steps=args.eval_steps, seed=args.seed, random_baseline=True)
+    return from_args(PPOInDreamSettings, args, env=env, reward="uncertainty", random_baseline=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="smb", help="world model (shipped name or directory)")
-    parser.add_argument("--out", default=DEFAULTS.out, help="where the policy and result.json go")
-    parser.add_argument("--timesteps", type=int, default=DEFAULTS.timesteps,
-                        help="dreamed steps of PPO training (all dreams)")
-    parser.add_argument("--num-dreams", type=int, default=DEFAULTS.num_envs, help="dreams stepped together")
-    parser.add_argument("--n-steps", type=int, default=DEFAULTS.n_steps, help="PPO rollout length per dream")
-    parser.add_argument("--episode-steps", type=int, default=DEFAULTS.episode_steps,
-                        help="a dream restarts from the real game after this")
-    parser.add_argument("--maskgit-steps", type=int, default=DEFAULTS.maskgit_steps, help="1: the real-time setting")
-    parser.add_argument("--eval-episodes", type=int, default=8)
-    parser.add_argument("--eval-steps", type=int, default=DEFAULTS.eval_steps,
-                        help="real-game steps per evaluation run")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    parser.add_argument("--evaluate", metavar="DIR", help="only evaluate the policy saved in DIR (result: --out)")
-    args = parser.parse_args()
+    args = parse_args()
     out = Path(args.out)
     try:
         explore = explore_settings(args)  # checked here, before anything is built
@@ -81,7 +85,7 @@ def main() -> None:
         except ValueError as exc:
             raise SystemExit(f"{exc}; train again with --out {source}") from None
         trained_with = source / "result.json"  # keep the training run's settings and rewards
-        result = json.loads(trained_with.read_text()) if trained_with.is_file() else {"settings": vars(args)}
+        result = json.loads(trained_with.read_text()) if trained_with.is_file() else {"settings": asdict(explore)}
         result.update(figures)
     else:
         try:
@@ -93,8 +97,7 @@ def main() -> None:
     for key, name in FIGURES.items():
         if key in result:
             result[name] = result.pop(key)
-    eval_seed = 10_000 + args.seed  # seeds the dreams' contexts never used
-    result["evaluation"] = {"episodes": args.eval_episodes, "steps": args.eval_steps, "seed": eval_seed}
+    result["evaluation"] = {"episodes": explore.eval_episodes, "steps": explore.eval_steps, "seed": explore.eval_seed}
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'result.json'}")

@@ -14,6 +14,9 @@ defaulting to ``None`` is both, ``--name`` / ``--no-name`` (``None`` when neithe
 ``X``; ``list[X]`` takes ``nargs="+"`` unless ``action="append"`` is given (the option is then repeatable), and so
 does ``tuple[X, ...]`` (the field gets a tuple). Other keywords go to ``add_argument``.
 
+A command that offers some of another's options, some with its own default or flag, takes them with ``add_options(...,
+only=NAMES)`` from a subclass whose fields redeclare those with :func:`override` (the help is kept unless given).
+
 The options the user typed are recorded (:func:`given_options`), so ``--resume`` can tell ``--lr 1e-4`` typed
 explicitly from an omitted ``--lr`` that defaults to the same value.
 """
@@ -24,7 +27,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 _METADATA_KEY = "genie_gym.option"
@@ -112,6 +115,17 @@ def _options(settings_class: type) -> Iterator[_Option]:
         yield _Option(field, hint, dest, names, negated, tri_state, metadata["per_invocation"])
 
 
+def override(settings_class: type, name: str, default: Any = dataclasses.MISSING, **changes: Any) -> Any:
+    """The :func:`option` field ``name`` of ``settings_class`` again, with ``default`` and ``changes`` (any of
+    :func:`option`'s keywords) in place of its own: a subclass's field that offers the same option otherwise."""
+    field = settings_class.__dataclass_fields__[name]
+    declared = dict(field.metadata[_METADATA_KEY])
+    keywords = {**declared.pop("argparse"), **declared, **changes}
+    if default is dataclasses.MISSING and "default_factory" not in changes:
+        default, keywords["default_factory"] = field.default, field.default_factory
+    return option(default, **keywords)
+
+
 class _RecordedAction(argparse.Action):
     """``store``, ``store_true`` (``switch``) or ``append``, which also records that the option was typed."""
 
@@ -146,11 +160,19 @@ def _record(namespace: argparse.Namespace, dest: str) -> None:
     setattr(namespace, GIVEN_ATTRIBUTE, getattr(namespace, GIVEN_ATTRIBUTE, frozenset()) | {dest})
 
 
-def add_options(parser: argparse.ArgumentParser, settings_class: type, title: str | None = None) -> None:
-    """Add an option for every :func:`option` field of ``settings_class`` (in a help section ``title``)."""
+def add_options(parser: argparse.ArgumentParser, settings_class: type, title: str | None = None,
+                only: Collection[str] | None = None) -> None:
+    """Add an option for every :func:`option` field of ``settings_class`` (in a help section ``title``), or for
+    those named in ``only``."""
     target = parser.add_argument_group(title) if title else parser
     parser.set_defaults(**{GIVEN_ATTRIBUTE: frozenset()})
-    for opt in _options(settings_class):
+    options = list(_options(settings_class))
+    unknown = set(only or ()) - {opt.field.name for opt in options}
+    if unknown:
+        raise ValueError(f"{settings_class.__name__} has no option {', '.join(sorted(unknown))}")
+    for opt in options:
+        if only is not None and opt.field.name not in only:
+            continue
         kwargs: dict[str, Any] = {"help": opt.metadata["help"], **opt.metadata["argparse"]}
         action: type[argparse.Action] = _RecordedAction
         if opt.tri_state:

@@ -174,3 +174,33 @@ def test_a_tuple_of_any_length_is_a_repeatable_option_whose_field_gets_a_tuple()
     assert from_args(Settings, parser.parse_args([])) == Settings()
     settings = from_args(Settings, parser.parse_args(["--probe", "B", "--probe", "A+C", "--sizes", "2", "3"]))
     assert settings == Settings(probes=("B", "A+C"), sizes=(2, 3))
+
+
+def test_a_subclass_offers_some_options_with_its_own_defaults_and_flags() -> None:
+    """``add_options(..., only=NAMES)`` with fields redeclared by ``override`` (``examples/ppo_in_dream.py``): the
+    help is kept unless given, ``dest`` renames the flag, and the parsed subset builds the subclass."""
+    from dataclasses import dataclass
+
+    from genie_gym.options import add_options, option, override
+
+    @dataclass(kw_only=True)
+    class Settings:
+        out: str = option(help="run directory")
+        envs: int | None = option(None, "envs stepped together")
+        episodes: int = option(4, "evaluation runs")
+        threads: int | None = option(None, "torch threads")
+
+    @dataclass(kw_only=True)
+    class Example(Settings):
+        out: str = override(Settings, "out", "runs/example")
+        envs: int | None = override(Settings, "envs", dest="dreams", help="dreams stepped together")
+        episodes: int = override(Settings, "episodes", 8)
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, Example, only=("out", "envs", "episodes"))
+    usage = parser.format_help()
+    assert "--dreams" in usage and "--envs" not in usage and "--threads" not in usage and "evaluation runs" in usage
+    assert from_args(Example, parser.parse_args([])) == Example(out="runs/example", episodes=8)
+    assert from_args(Example, parser.parse_args(["--dreams", "2"])).envs == 2
+    with pytest.raises(ValueError, match="no option nope"):
+        add_options(argparse.ArgumentParser(), Example, only=("nope",))

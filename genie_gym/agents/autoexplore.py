@@ -310,7 +310,7 @@ class PaperExplorer:
         self.model = build_recurrent_ppo(self.epsilon_env, settings.seed, rollout_steps, settings.ent_coef,
                                          settings.n_epochs, settings.batch_size)
         eval_envs = min(settings.num_envs, settings.eval_return_episodes)
-        self.eval_env = build_eval_env(settings, world_model, curiosity, eval_envs, 10_000 + settings.seed)
+        self.eval_env = build_eval_env(settings, world_model, curiosity, eval_envs, settings.eval_seed)
         self.best = BestPolicyCallback(self.eval_env, settings.eval_every, settings.eval_return_episodes,
                                        out / BEST_POLICY_FILE)
         self.callbacks = [LearnFromExecutedActions(self.epsilon_env), self.best]

@@ -397,7 +397,7 @@ def _evaluate_in_real_game(settings: ExploreSettings, game: str, learner: _Learn
                            policy_file: Path, result: dict[str, Any]) -> None:
     """Play the policy (and the paper agent's best one), and the right-biased baseline, in the real game; add the
     figures to ``result`` and print them. The seeds are ones the training never used."""
-    eval_seed = 10_000 + settings.seed
+    eval_seed = settings.eval_seed
     torch.manual_seed(eval_seed)
     if learner.explorer is None:
         model = learner.model

@@ -64,6 +64,9 @@ PPO_DEFAULTS = {"timesteps": 30000, "num_envs": 16, "n_steps": 64}
 """``--agent ppo``'s defaults of the options whose default depends on the agent (the paper agent's:
 ``autoexplore.DEFAULTS``)."""
 PAPER_OPTIONS_TITLE = "--agent paper only"
+EVAL_SEED_OFFSET = 10_000
+"""The evaluation runs are seeded from ``EVAL_SEED_OFFSET + seed`` (:attr:`ExploreSettings.eval_seed`): seeds that
+the training's envs and dream contexts, seeded from ``seed`` upwards, never use."""
 
 
 @dataclass(kw_only=True)
@@ -119,8 +122,8 @@ PAPER_ONLY = tuple(field.name for field in fields(PaperOptions))
 
 @dataclass(kw_only=True)
 class ExploreSettings(ExploreOptions, PaperOptions):
-    """Everything one ``genie explore`` run is trained and evaluated with: :func:`from_args` of its parsed options,
-    or built directly (``examples/ppo_in_dream.py``).
+    """Everything one ``genie explore`` run is trained and evaluated with: :func:`from_args` of its parsed options
+    (``examples/ppo_in_dream.py``: of a subset, in a subclass with its own defaults), or built directly.
 
     Built, the settings are resolved and checked: the options left ``None`` take ``--agent``'s defaults
     (``timesteps``, ``num_envs``, ``n_steps``; the paper agent's own options), ``epsilon`` is a float for ``--agent
@@ -144,6 +147,11 @@ class ExploreSettings(ExploreOptions, PaperOptions):
     def paper(self) -> bool:
         """Whether this is the paper agent's run (``--agent paper``)."""
         return self.agent == "paper"
+
+    @property
+    def eval_seed(self) -> int:
+        """The seed of the evaluation runs, real game and the paper agent's best-policy evaluation alike."""
+        return EVAL_SEED_OFFSET + self.seed
 
     def _resolve_agent_defaults(self) -> None:
         """Fill the options left unset with the defaults of ``agent``; options of the paper agent given to ``--agent
