@@ -13,6 +13,8 @@
 # over many sessions); --stop-at ends this session's share with a checkpoint.
 set -euo pipefail
 SIZE=$1; shift
+# bf16 autocast where the CPU multiplies bf16 natively (~2x fp32 there), else fp32 (emulated bf16 is ~100x slower)
+PRECISION=${PRECISION:-$(grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && echo bf16 || echo fp32)}
 GENIE=${GENIE:-.venv/bin/genie}
 OUT=${OUT:-runs/campaign_$SIZE}
 START=(--config "campaign/configs/dyn_${SIZE%%_*}.json")   # d128_shipped -> dyn_d128.json
@@ -25,7 +27,7 @@ elif [ -e "campaign/weights/$SIZE/model.safetensors" ]; then
 fi
 exec "$GENIE" train dynamics "${START[@]}" --data "${DATA:-data/train_mix}" \
     --tokenizer checkpoints/genie-redux-g-smb/tokenizer --out "$OUT" --steps "${STEPS:-40000}" \
-    --batch-size 8 --window 8 --lr "${LR:-3e-4}" --warmup-steps 100 --precision bf16 \
+    --batch-size 8 --window 8 --lr "${LR:-3e-4}" --warmup-steps 100 --precision "$PRECISION" \
     --set visible_prefix_prob=0.5 --set hold_unchanged_tokens=true --set changed_token_weight=1 \
     --set context_stall_prob=0 --set context_rollout_prob=0 --checkpoint-every "${EVERY:-100}" \
     --keep-checkpoints 1000 --seed "${SEED:-0}" --no-progress "$@"

@@ -42,7 +42,7 @@ from genie_gym.options import (
 from genie_gym.trainers.distributed import init_distributed, shutdown_distributed
 from genie_gym.trainers.run_dir import RunDir
 from genie_gym.trainers.tasks import TaskSettings, build_task
-from genie_gym.trainers.training_loop import LoopSettings, train
+from genie_gym.trainers.training_loop import LoopSettings, check_precision, train
 
 INTERRUPTED_EXIT = 130
 
@@ -131,6 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(run.threads)
     ctx = init_distributed(run.device)
     try:
+        check_precision(settings.precision, ctx.device)
         task = build_task(task_settings, ctx, progress=settings.progress)
         command_args = {k: v for k, v in vars(args).items() if k not in ("func", GIVEN_ATTRIBUTE)}
         result = train(task, settings, run_dir, ctx, resume=run.resume, command_args=command_args)
