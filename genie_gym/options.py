@@ -27,7 +27,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 _METADATA_KEY = "genie_gym.option"
@@ -197,6 +197,16 @@ def add_options(parser: argparse.ArgumentParser, settings_class: type, title: st
         if not opt.metadata["positional"]:
             kwargs["dest"] = opt.dest
         target.add_argument(*opt.names, action=action, **kwargs)
+
+
+def add_subcommand(actions: argparse._SubParsersAction, name: str, settings_class: type,
+                   func: Callable[[argparse.Namespace], int], **parser_args: Any) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` to ``actions`` (``parser_args``: ``help``, ``description``, ... of its parser): the
+    options of ``settings_class``, run by ``func``. Returns its parser."""
+    parser = actions.add_parser(name, **parser_args)
+    add_options(parser, settings_class)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def from_args(settings_class: type, args: argparse.Namespace, **values: Any) -> Any:

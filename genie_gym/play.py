@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -224,18 +224,19 @@ class PlaySession:
 
     def toggle_dream(self) -> None:
         """Switch between the real game and the dream; the dream continues from the real game's current moment."""
-        if self.dream_id is None or self.real is None:
-            return
-        self.state.showing_dream = not self.state.showing_dream
-        if self.state.showing_dream:
-            self._restart_dream()
+        self._toggle_dream_view("showing_dream")
 
     def toggle_side_by_side(self) -> None:
         """Show real | dream next to each other (both driven by the same keys)."""
+        self._toggle_dream_view("side_by_side")
+
+    def _toggle_dream_view(self, view: Literal["showing_dream", "side_by_side"]) -> None:
+        """Turn the :class:`PlayState` flag ``view`` on or off (nothing without both a real game and a dream); turned
+        on, the dream restarts from the real game's current moment."""
         if self.dream_id is None or self.real is None:
             return
-        self.state.side_by_side = not self.state.side_by_side
-        if self.state.side_by_side:
+        setattr(self.state, view, not getattr(self.state, view))
+        if getattr(self.state, view):
             self._restart_dream()
 
     def toggle_policy(self) -> None:

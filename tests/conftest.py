@@ -16,6 +16,18 @@ if "torch" in sys.modules:
     sys.modules["torch"].set_num_threads(1)
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread during the test, the previous count restored after; a module uses it for all its tests
+    with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def smb_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real episode store, collected once per session (treat it as read-only).

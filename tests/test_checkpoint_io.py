@@ -34,13 +34,7 @@ TOKENIZER = TokenizerConfig(patch_size=8, d_model=32, num_heads=4, encoder_block
 LAM = LAMConfig(patch_size=8, d_model=32, num_heads=4, encoder_blocks=1, decoder_blocks=1)
 DYNAMICS = DynamicsConfig(num_codes=64, grid_size=8, d_model=32, num_heads=4, num_blocks=1, action_embed_dim=8)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
+from test_uncertainty_definition import ReplayEnv
 
 from genie_gym.agents.curiosity_wm import FeatureMap, WorldModelCuriosityVecEnv
 from genie_gym.cli import main
@@ -52,25 +52,6 @@ def test_reward_is_zero_for_a_perfect_prediction_and_grows_with_its_error(real_f
     # the features see the frames, not their order in a batch
     assert torch.allclose(features.sse(real.flip(0), other.to(torch.uint8).flip(0)),
                           features.sse(real, other.to(torch.uint8)).flip(0))
-
-
-class ReplayEnv(gym.Env):
-    """Shows given frames one after another, whatever the action."""
-
-    observation_space = gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
-    action_space = gym.spaces.Discrete(5)
-
-    def __init__(self, frames: np.ndarray) -> None:
-        self.frames, self.t = frames, 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self.frames[0], {}
-
-    def step(self, action):
-        self.t += 1
-        return self.frames[self.t], 0.0, False, self.t == len(self.frames) - 1, {}
 
 
 @pytest.mark.parametrize("kind", ["rf", "vae"])

@@ -24,13 +24,7 @@ BRANCH_ACTIONS = (0, 1, 4)  # RIGHT, LEFT, JUMP
 PREFIXES = (8, 20, 32)  # steps walked right before branching
 CLIP_STEPS = 4  # actions per clip (clips of 5 frames)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

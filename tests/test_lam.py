@@ -15,13 +15,7 @@ BRANCH_ACTIONS = (0, 1, 4)  # RIGHT, LEFT, JUMP
 PREFIXES = tuple(range(6, 54, 6))  # steps into the level (walking right, jumping now and then) before branching
 HOLD = 3  # steps each branch holds its action: the transition is frame t -> frame t + 3
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,7 @@ import torch
 from genie_gym.models.image_ops import as_float_frames, float_to_frames, frames_to_float, patchify, unpatchify
 from genie_gym.models.st_transformer import PEG, LayerCache, STTransformer, attend_with_past, causal_alibi_bias
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(cond_dim: int = 0) -> STTransformer:

@@ -8,13 +8,7 @@ import torch.nn.functional as F
 
 from genie_gym.models.tdce import tdce_loss, token_distance_table
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_distance_table_is_cosine_distance():

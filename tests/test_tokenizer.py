@@ -12,13 +12,7 @@ from genie_gym.models.configs import FrameTrainingOptions
 
 TINY = dict(patch_size=8, d_model=64, num_heads=4, encoder_blocks=1, decoder_blocks=2, num_codes=256)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +37,14 @@ def _psnr(reconstruction: torch.Tensor, frames: torch.Tensor) -> float:
     return float((-10 * torch.log10(mse)).mean())
 
 
-def test_overfits_one_real_clip_to_high_psnr(smb_clip):
+def tiny_tokenizer(options: FrameTrainingOptions | None = None) -> VideoTokenizer:
+    """A TINY tokenizer whose weights seed 0 draws, training with ``options``."""
     torch.manual_seed(0)
-    options = FrameTrainingOptions(dead_code_after=20, dead_code_check_every=20)
-    tokenizer = VideoTokenizer(TokenizerConfig(**TINY), options)
+    return VideoTokenizer(TokenizerConfig(**TINY), options)
+
+
+def test_overfits_one_real_clip_to_high_psnr(smb_clip):
+    tokenizer = tiny_tokenizer(FrameTrainingOptions(dead_code_after=20, dead_code_check_every=20))
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=3e-3, weight_decay=0.0)
     revived = 0.0
     for step in range(1, 501):
@@ -68,8 +66,7 @@ def test_overfits_one_real_clip_to_high_psnr(smb_clip):
 
 
 def test_shapes_dtypes_and_codebook(smb_clip):
-    torch.manual_seed(0)
-    tokenizer = VideoTokenizer(TokenizerConfig(**TINY)).eval()
+    tokenizer = tiny_tokenizer().eval()
     with torch.no_grad():
         ids = tokenizer.encode(smb_clip[:, :4])
         images = tokenizer.decode(ids)
@@ -88,8 +85,7 @@ def test_shapes_dtypes_and_codebook(smb_clip):
 
 
 def test_encode_and_decode_are_causal_in_time(smb_clip):
-    torch.manual_seed(0)
-    tokenizer = VideoTokenizer(TokenizerConfig(**TINY)).eval()
+    tokenizer = tiny_tokenizer().eval()
     frames = smb_clip[:, :6]
     with torch.no_grad():
         ids = tokenizer.encode(frames)
@@ -105,9 +101,7 @@ def test_encode_and_decode_are_causal_in_time(smb_clip):
 
 
 def test_dead_codes_are_counted_and_revived_with_encoder_outputs(smb_clip):
-    torch.manual_seed(0)
-    options = FrameTrainingOptions(dead_code_after=3, dead_code_check_every=5)
-    tokenizer = VideoTokenizer(TokenizerConfig(**TINY), options)
+    tokenizer = tiny_tokenizer(FrameTrainingOptions(dead_code_after=3, dead_code_check_every=5))
     _, metrics = tokenizer.compute_loss({"frames": smb_clip[:, :4]})
     used = tokenizer.quantizer.steps_since_used == 0
     assert 0 < int(used.sum()) < 256
@@ -137,8 +131,7 @@ def test_decoder_stream_equals_decoding_the_whole_clip(smb_clip):
     """Frame-by-frame decoding with the decoder cache gives the frames of one full decode (the dream's fast path)."""
     from genie_gym.models.tokenizer import DecoderStream
 
-    torch.manual_seed(0)
-    tokenizer = VideoTokenizer(TokenizerConfig(**TINY)).eval()
+    tokenizer = tiny_tokenizer().eval()
     with torch.no_grad():
         ids = tokenizer.encode(smb_clip[:, :8])
         full = tokenizer.decode(ids)

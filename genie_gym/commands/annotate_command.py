@@ -10,7 +10,7 @@ from pathlib import Path
 
 from genie_gym.annotation_clips import ClipSettings, format_summary, make_clips
 from genie_gym.games import group_members, import_labels, load_games, resolve_games
-from genie_gym.options import add_options, from_args, option
+from genie_gym.options import add_options, add_subcommand, from_args, option
 from genie_gym.roms import games_with_rom
 
 
@@ -57,8 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add_options(clips, settings_class)
     clips.set_defaults(func=_clips)
 
-    importing = actions.add_parser(
-        "import",
+    add_subcommand(
+        actions, "import", LabelImportSettings, _import,
         help="merge a RetroAct label file (game,tags: view, control axis, motion style) into the annotation table",
         description="Reads a RetroAct label file, CSV with the header `game,tags` and rows such as "
         "`SuperMarioBros-Nes,side free pl` (camera view: side top 3p 1p multi; control axis: h v free fixed tube; "
@@ -68,8 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "unverified games (a game checked on clips keeps its labels) and put them in groups (pl -> platformers, "
         "...), which `genie collect --env GROUP` and `genie annotate clips --games GROUP` use.",
     )
-    add_options(importing, LabelImportSettings)
-    importing.set_defaults(func=_import)
 
 
 def _clips(args: argparse.Namespace) -> int:

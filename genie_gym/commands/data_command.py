@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genie_gym.conventions import FRAME_SKIP
-from genie_gym.options import add_options, from_args, option
+from genie_gym.options import add_subcommand, from_args, option
 
 # Each subcommand imports what it runs inside its function: every `genie` invocation imports this module to build
 # its parser.
@@ -80,9 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("export", "write a store's episodes to an interchange .npz", ExportSettings, _export),
         ("mix", "a new store linking the episodes of several stores (repeat counts)", MixSettings, _mix),
     ):
-        action = actions.add_parser(name, help=help_text)
-        add_options(action, settings_class)
-        action.set_defaults(func=func)
+        add_subcommand(actions, name, settings_class, func, help=help_text)
 
 
 def _human_bytes(n: float) -> str:

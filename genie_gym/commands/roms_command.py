@@ -9,7 +9,7 @@ from pathlib import Path
 
 from genie_gym import roms
 from genie_gym.games import group_members, group_names, load_games
-from genie_gym.options import add_options, from_args, option
+from genie_gym.options import add_subcommand, from_args, option
 
 
 @dataclass(kw_only=True)
@@ -36,14 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie roms`` to the command line."""
     parser = subparsers.add_parser("roms", help="install ROMs / import your own / list playable games")
     actions = parser.add_subparsers(dest="roms_action", metavar="ACTION", required=True)
-    install = actions.add_parser("install", help="provision SMB (PyPI wheel) and the Atari ROMs of ale-py; idempotent")
-    add_options(install, RomInstallSettings)
-    install.set_defaults(func=_install)
-    importing = actions.add_parser(
-        "import", help="import your own ROM files: matched against stable-retro's known hashes, placed in "
-                       "genie-gym's integration directory (site-packages untouched); idempotent")
-    add_options(importing, RomImportSettings)
-    importing.set_defaults(func=_import)
+    add_subcommand(actions, "install", RomInstallSettings, _install,
+                   help="provision SMB (PyPI wheel) and the Atari ROMs of ale-py; idempotent")
+    add_subcommand(actions, "import", RomImportSettings, _import,
+                   help="import your own ROM files: matched against stable-retro's known hashes, placed in "
+                        "genie-gym's integration directory (site-packages untouched); idempotent")
     listing = actions.add_parser(
         "list", help="which annotated games are playable here, and what to do for the others",
         description="For each annotated game (about 1,000: every stable-retro integration): its env id, platform, "

@@ -13,7 +13,7 @@ from genie_gym.atomic import atomic_write_text
 from genie_gym.games import UnknownGameError, get_game, resolve_games, select_games
 from genie_gym.models.checkpoint_io import CONFIG_FILE, load_pretrained
 from genie_gym.models.configs import TRAINING_OPTIONS_FILE, get_training_options
-from genie_gym.options import add_options, from_args, option
+from genie_gym.options import add_subcommand, from_args, option
 from genie_gym.trainers.run_dir import holds_model, resolve_model_checkpoint
 from genie_gym.world_model import DREAM_DEFAULTS, GAMES_DIR, GAMES_KEY, WorldModel
 
@@ -41,9 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``genie world-model`` to the command line."""
     parser = subparsers.add_parser("world-model", help="assemble a world-model directory for dreams and eval")
     actions = parser.add_subparsers(dest="world_model_action", metavar="ACTION", required=True)
-    pack = actions.add_parser("pack", help="tokenizer + dynamics (+ dream settings) -> one directory")
-    add_options(pack, PackSettings)
-    pack.set_defaults(func=_pack)
+    add_subcommand(actions, "pack", PackSettings, _pack,
+                   help="tokenizer + dynamics (+ dream settings) -> one directory")
 
 
 def trained_games(dynamics: str | Path, checkpoint: Path) -> list[str] | None:

@@ -26,40 +26,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genie_gym.models.checkpoint_io import PretrainedMixin
 from genie_gym.models.configs import FrameTrainingOptions, LAMConfig
+from genie_gym.models.frame_model import FrameModel
 from genie_gym.models.image_ops import as_float_frames, patchify, unpatchify
-from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized, QuantizerTrainingMixin
-from genie_gym.models.st_transformer import STTransformer, init_weights
+from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized
+from genie_gym.models.st_transformer import init_weights
 
 
-class LatentActionModel(PretrainedMixin, QuantizerTrainingMixin, nn.Module):
-    """Latent action model (see the module docstring).
-
-    Args:
-        config: a :class:`LAMConfig` (default: the paper's, 7 latent actions).
-        training_options: how its quantizer trains (default: :class:`FrameTrainingOptions`' defaults); the
-            trainer sets the run's. They are not saved with the weights.
-    """
+class LatentActionModel(FrameModel[LAMConfig]):
+    """Latent action model (see the module docstring) of a :class:`LAMConfig` (default: the paper's, 7 latent
+    actions); ``training_options``: see :class:`FrameModel`."""
 
     model_kind: ClassVar[str] = "lam"
     config_class: ClassVar[type[LAMConfig]] = LAMConfig
 
     def __init__(self, config: LAMConfig | None = None,
                  training_options: FrameTrainingOptions | None = None) -> None:
-        super().__init__()
-        self.config = config if config is not None else LAMConfig()
+        super().__init__(config)
         c = self.config
-        patch_dim = c.patch_size * c.patch_size * 3
-        self.encoder_embed = nn.Linear(patch_dim, c.d_model)
-        self.encoder = STTransformer(c.d_model, c.encoder_blocks, c.num_heads, c.mlp_ratio)
-        self.to_latent = nn.Linear(c.d_model, c.latent_dim)
+        self.encoder_embed, self.encoder, self.to_latent = self.new_encoder()
         self.latent_norm = nn.BatchNorm1d(c.latent_dim, affine=False)
         self.quantizer = CosineVectorQuantizer(c.num_codes, c.latent_dim, training_options)
-        self.decoder_embed = nn.Linear(patch_dim, c.d_model)
+        self.decoder_embed = nn.Linear(self.patch_dim, c.d_model)
         self.action_to_model = nn.Linear(c.latent_dim, c.d_model)
-        self.decoder = STTransformer(c.d_model, c.decoder_blocks, c.num_heads, c.mlp_ratio)
-        self.to_pixels = nn.Linear(c.d_model, patch_dim)
+        self.decoder, self.to_pixels = self.new_decoder()
         for module in (self.encoder_embed, self.to_latent, self.decoder_embed, self.action_to_model, self.to_pixels):
             module.apply(init_weights)
         # outputs start at mid-grey (or, with the residual decoder, at a copy of the last frame)

@@ -384,13 +384,8 @@ class STBlock(nn.Module):
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        cond: torch.Tensor | None = None,
-        cache: LayerCache | None = None,
-        update_cache: bool = False,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, cache: LayerCache | None = None,
+                update_cache: bool = False) -> torch.Tensor:
         """Tokens ``x (B, T, h, w, d)``, optional ``cond (B, T, cond_dim)``; returns ``(B, T, h, w, d)``.
 
         With ``cache``, ``x`` are the frames right after the cached ones; ``update_cache`` appends them to it.
@@ -446,13 +441,8 @@ class STTransformer(nn.Module):
         """An empty :class:`STCache` for incremental (frame-by-frame) evaluation."""
         return STCache.empty(len(self.blocks))
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        cond: torch.Tensor | None = None,
-        cache: STCache | None = None,
-        update_cache: bool = False,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, cache: STCache | None = None,
+                update_cache: bool = False) -> torch.Tensor:
         """Run the stack on ``x (B, T, h, w, d)`` (``cond (B, T, cond_dim)`` if conditioned).
 
         Without ``cache`` the ``T`` frames are the whole sequence. With ``cache`` they are the frames that follow the

@@ -18,41 +18,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genie_gym.models.checkpoint_io import PretrainedMixin
 from genie_gym.models.configs import FrameTrainingOptions, TokenizerConfig
+from genie_gym.models.frame_model import FrameModel
 from genie_gym.models.image_ops import as_float_frames, frames_to_float, patchify, unpatchify
-from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized, QuantizerTrainingMixin
-from genie_gym.models.st_transformer import STTransformer, init_weights
+from genie_gym.models.quantizer import CosineVectorQuantizer, Quantized
+from genie_gym.models.st_transformer import init_weights
 
 
-class VideoTokenizer(PretrainedMixin, QuantizerTrainingMixin, nn.Module):
-    """ST-ViViT VQ-VAE over 64x64 RGB clips (see the module docstring). ``Tokenizer`` is an alias.
-
-    Args:
-        config: a :class:`TokenizerConfig` (default: the paper's).
-        training_options: how its quantizer trains (default: :class:`FrameTrainingOptions`' defaults); the
-            trainer sets the run's. They are not saved with the weights.
-    """
+class VideoTokenizer(FrameModel[TokenizerConfig]):
+    """ST-ViViT VQ-VAE over 64x64 RGB clips (see the module docstring) of a :class:`TokenizerConfig` (default: the
+    paper's); ``training_options``: see :class:`FrameModel`. ``Tokenizer`` is an alias."""
 
     model_kind: ClassVar[str] = "tokenizer"
     config_class: ClassVar[type[TokenizerConfig]] = TokenizerConfig
 
     def __init__(self, config: TokenizerConfig | None = None,
                  training_options: FrameTrainingOptions | None = None) -> None:
-        super().__init__()
-        self.config = config if config is not None else TokenizerConfig()
+        super().__init__(config)
         # decoder fine-tuning only (``genie train tokenizer --decoder-only --decoder-held-ids``): the loss decodes the
         # ids of unchanged patches held from the previous frame (hold_unchanged_tokens), as a dream's are
         self.decode_held_ids = False
         c = self.config
-        patch_dim = c.patch_size * c.patch_size * 3
-        self.patch_embed = nn.Linear(patch_dim, c.d_model)
-        self.encoder = STTransformer(c.d_model, c.encoder_blocks, c.num_heads, c.mlp_ratio)
-        self.to_latent = nn.Linear(c.d_model, c.latent_dim)
+        self.patch_embed, self.encoder, self.to_latent = self.new_encoder()
         self.quantizer = CosineVectorQuantizer(c.num_codes, c.latent_dim, training_options)
         self.from_latent = nn.Linear(c.latent_dim, c.d_model)
-        self.decoder = STTransformer(c.d_model, c.decoder_blocks, c.num_heads, c.mlp_ratio)
-        self.to_pixels = nn.Linear(c.d_model, patch_dim)
+        self.decoder, self.to_pixels = self.new_decoder()
         for module in (self.patch_embed, self.to_latent, self.from_latent, self.to_pixels):
             module.apply(init_weights)
         nn.init.constant_(self.to_pixels.bias, 0.5)  # outputs start at mid-grey
