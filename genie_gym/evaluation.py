@@ -36,9 +36,9 @@ from genie_gym.world_model import WorldModel
 class EvalSettings:
     """Protocol settings (defaults are the paper's).
 
-    The sampling settings (``maskgit_steps``, ``temperature``, ``action_guidance``, ``hold_pixels``, ``hold_bias``,
-    ``change_temperature``: :mod:`genie_gym.sampling_options`) are resolved like a dream's
-    (:meth:`WorldModel.dream_settings`): ``None`` takes the world model's ``dream.json`` value, else
+    The sampling settings (``maskgit_steps``, ``temperature``, ``action_guidance``, ``hold_pixels``,
+    ``hold_tolerance``, ``hold_bias``, ``change_temperature``: :mod:`genie_gym.sampling_options`) are resolved like
+    a dream's (:meth:`WorldModel.dream_settings`): ``None`` takes the world model's ``dream.json`` value, else
     :class:`~genie_gym.models.configs.DreamSettings`' default. ``maskgit_steps`` is the protocol's 25 (the paper's
     appendix A.2) unless set, whatever ``dream.json`` says, so evaluations of different world models compare.
 
@@ -56,6 +56,7 @@ class EvalSettings:
     temperature: float | None = sampling_option("temperature")
     action_guidance: float | None = sampling_option("action_guidance")
     hold_pixels: bool | None = sampling_option("hold_pixels")
+    hold_tolerance: int | None = sampling_option("hold_tolerance")
     hold_bias: float | None = sampling_option("hold_bias")
     change_temperature: float | None = sampling_option("change_temperature")
     max_sequences: int | None = option(None)

@@ -25,6 +25,8 @@ _HELP = {
     "action_guidance": "action-guidance weight, 0 = none (default: {default}; off for the shipped SMB model); 1 makes "
                        "the dreamed Mario answer RIGHT more reliably, 2.3x slower",
     "hold_pixels": "copy the pixels of patches whose predicted id repeats the previous frame's (default: {default})",
+    "hold_tolerance": "with hold_pixels, also keep the pixels of patches decoded within this many levels (0-255) of "
+                      "the previous frame's: near-duplicate ids, 0 = repeated ids only (default: {default})",
     "hold_bias": "log-probability bonus of each patch's previous id while sampling, 0 = none (default: {default})",
     "change_temperature": "temperature of each patch's draw between keeping its previous id and changing, 0 = off, 1 = "
                           "the model's own odds (default: {default}; off for the shipped SMB model); 0.1 keeps a long "

@@ -53,6 +53,7 @@ DREAM_DEFAULTS: dict[str, Any] = {
     "action_guidance": _SAMPLING["action_guidance"],
     "dreams_per_pass": None,
     "hold_pixels": _SAMPLING["hold_pixels"],
+    "hold_tolerance": _SAMPLING["hold_tolerance"],
     "hold_bias": _SAMPLING["hold_bias"],
     "change_temperature": _SAMPLING["change_temperature"],
 }
@@ -394,16 +395,17 @@ class WorldModel:
             first += stream.batch_size
         frames, ids = np.concatenate(frames), torch.cat(ids)
         if sampling.hold_pixels:
-            frames = self._hold_pixels(state.last_frames, state.last_ids, frames, ids)
+            frames = self._hold_pixels(state.last_frames, state.last_ids, frames, ids, sampling.hold_tolerance)
         state.last_frames, state.last_ids = frames, ids
         state.steps += 1
         return frames, torch.cat(entropies)
 
     def _hold_pixels(self, previous: np.ndarray, previous_ids: torch.Tensor, decoded: np.ndarray,
-                     ids: torch.Tensor) -> np.ndarray:
-        """``hold_pixels``: patches whose id repeats the previous frame's keep its pixels (hold_unchanged_pixels)."""
+                     ids: torch.Tensor, tolerance: int) -> np.ndarray:
+        """``hold_pixels``: patches whose id repeats the previous frame's, or whose pixels come within ``tolerance``
+        (``hold_tolerance``) of it, keep its pixels (hold_unchanged_pixels)."""
         held = hold_unchanged_pixels(torch.from_numpy(previous), previous_ids.cpu(), torch.from_numpy(decoded),
-                                     ids.cpu(), self.tokenizer.config.patch_size)
+                                     ids.cpu(), self.tokenizer.config.patch_size, tolerance)
         return held.numpy()
 
 
@@ -446,7 +448,7 @@ class WorldModel:
             previous, previous_ids = frames[:, -1], tokens[:, -1]
             for index in range(num_frames):
                 decoded[:, index] = self._hold_pixels(previous, previous_ids, decoded[:, index],
-                                                      predicted_tokens[:, index])
+                                                      predicted_tokens[:, index], sampling.hold_tolerance)
                 previous, previous_ids = decoded[:, index], predicted_tokens[:, index]
         return decoded, entropies.float().cpu()
 

@@ -122,6 +122,49 @@ def test_repeated_ids_take_the_previous_pixels_and_new_ids_the_decoders():
     assert (decoded == 200).all()  # the inputs are not modified
 
 
+def test_a_new_id_decoded_within_the_tolerance_takes_the_previous_pixels():
+    """``hold_tolerance``: a patch with a new id whose decoded pixels all lie within the tolerance of the previous
+    frame's (a near-duplicate id) keeps the previous pixels; one pixel beyond it decodes the whole patch."""
+    previous = np.full((1, 16, 16, 3), 100, dtype=np.uint8)
+    decoded = previous.copy()
+    decoded[0, :8, :8] = 103  # top-left: 3 levels off everywhere
+    decoded[0, :8, 8:] = 104
+    decoded[0, 3, 12, 1] = 105  # top-right: 4 levels off, and one value 5 off
+    decoded[0, 8:, :8] = 250  # bottom-left: a real change
+    previous_ids, ids = torch.tensor([[[1, 2], [3, 4]]]), torch.tensor([[[5, 6], [7, 4]]])
+    for tolerance, kept in ((0, [False, False, False]), (3, [True, False, False]), (4, [True, False, False]),
+                            (5, [True, True, False]), (255, [True, True, True])):
+        held = hold_unchanged_pixels(torch.from_numpy(previous), previous_ids, torch.from_numpy(decoded), ids, 8,
+                                     tolerance).numpy()
+        for (rows, cols), keep in zip(((slice(0, 8), slice(0, 8)), (slice(0, 8), slice(8, 16)),
+                                       (slice(8, 16), slice(0, 8))), kept, strict=True):
+            expected = previous[0, rows, cols] if keep else decoded[0, rows, cols]
+            assert np.array_equal(held[0, rows, cols], expected), (tolerance, rows, cols)
+        assert np.array_equal(held[0, 8:, 8:], previous[0, 8:, 8:])  # the repeated id, at any tolerance
+    with pytest.raises(ValueError, match="hold_tolerance"):
+        DreamSettings(hold_tolerance=256)
+    with pytest.raises(ValueError, match="hold_tolerance must be >= 0"):
+        DreamSettings(hold_tolerance=-1)
+
+
+def test_the_hold_tolerance_reaches_both_dream_paths(tiny_checkpoint, monkeypatch):
+    """A dream with ``hold_pixels`` and the widest tolerance repeats the last real frame exactly on the dream path
+    (``step``) and on the evaluation path (``predict``), though every id is new; with none it does not."""
+    world_model = WorldModel.from_pretrained(tiny_checkpoint)
+    world_model.settings["hold_pixels"] = True
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 2, 64, 64, 3), dtype=np.uint8)
+    _repeat_or_replace_ids(monkeypatch, torch.zeros(8, 8, dtype=torch.bool))  # every id new
+    for tolerance, repeats in ((255, True), (0, False)):
+        world_model.settings["hold_tolerance"] = tolerance
+        state = world_model.start(frames, np.zeros((2, 1), dtype=np.int64))
+        for _ in range(2):
+            dreamed, _ = world_model.step(state, np.zeros(2, dtype=np.int64))
+        assert np.array_equal(dreamed, frames[:, -1]) == repeats
+        predicted, _ = world_model.predict(frames, np.zeros((2, 3), dtype=np.int64), 2, mode="autoregressive")
+        assert np.array_equal(predicted[:, -1], frames[:, -1]) == repeats
+
+
 def _repeat_or_replace_ids(monkeypatch, pattern: torch.Tensor) -> None:
     """Make every dream step repeat the previous frame's ids where ``pattern`` is True and draw id 0 elsewhere (the
     dynamics' choice, stubbed: the test is about what the world model does with the ids)."""

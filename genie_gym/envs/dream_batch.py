@@ -283,6 +283,7 @@ class DreamView:
     temperature = _setting("temperature")
     action_guidance = _setting("action_guidance")
     hold_pixels = _setting("hold_pixels")
+    hold_tolerance = _setting("hold_tolerance")
     hold_bias = _setting("hold_bias")
     change_temperature = _setting("change_temperature")
 

@@ -57,7 +57,8 @@ class GenieDreamEnv(DreamView, gym.Env):
         device: torch device.
         **settings: sampling settings by name, each defaulting to the checkpoint's ``dream.json``
             (:class:`~genie_gym.envs.dream_batch.DreamSettings`): ``context_frames``, ``maskgit_steps``,
-            ``temperature``, ``action_guidance``, ``hold_pixels``, ``hold_bias``, ``change_temperature``.
+            ``temperature``, ``action_guidance``, ``hold_pixels``, ``hold_tolerance``, ``hold_bias``,
+            ``change_temperature``.
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 15}

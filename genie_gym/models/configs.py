@@ -313,6 +313,8 @@ class DreamSettings(_ConfigBase):
         action_guidance: weight ``w`` that pushes each frame towards what the action changes, at ``num_actions`` times
             the compute (``genie_gym.models.maskgit``; 0: none).
         hold_pixels: keep the previous frame's pixels where the predicted id repeats.
+        hold_tolerance: with ``hold_pixels``, also keep them where a patch's decoded pixels all lie within this many
+            uint8 levels of the previous frame's (a near-duplicate id; 0: only repeated ids; 0-255).
         hold_bias: log-probability bonus of each patch's previous id while sampling (0: none).
         change_temperature: temperature of each patch's draw between keeping its previous id and changing, apart
             from which id it changes to (``genie_gym.models.maskgit``; 1: the model's own odds; 0: off).
@@ -323,6 +325,7 @@ class DreamSettings(_ConfigBase):
     temperature: float = 1.0
     action_guidance: float = 0.0
     hold_pixels: bool = False
+    hold_tolerance: int = 0
     hold_bias: float = 0.0
     change_temperature: float = 0.0
 
@@ -331,9 +334,11 @@ class DreamSettings(_ConfigBase):
         for field in dataclasses.fields(self):
             object.__setattr__(self, field.name, kinds[field.type](getattr(self, field.name)))
         for name, least in (("context_frames", 1), ("maskgit_steps", 1), ("temperature", 0), ("action_guidance", 0),
-                            ("hold_bias", 0), ("change_temperature", 0)):
+                            ("hold_tolerance", 0), ("hold_bias", 0), ("change_temperature", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        if self.hold_tolerance > 255:
+            raise ValueError(f"hold_tolerance is in uint8 levels, 0-255, got {self.hold_tolerance}")
 
     @classmethod
     def names(cls) -> list[str]:

@@ -226,13 +226,16 @@ def hold_unchanged_tokens(ids: torch.Tensor, frames: torch.Tensor | np.ndarray, 
 
 
 def hold_unchanged_pixels(previous_frame: torch.Tensor, previous_ids: torch.Tensor, decoded: torch.Tensor,
-                          ids: torch.Tensor, patch_size: int) -> torch.Tensor:
+                          ids: torch.Tensor, patch_size: int, tolerance: int = 0) -> torch.Tensor:
     """The decoded frame with every patch whose id equals the previous frame's id copied from the previous frame.
 
     The decoding counterpart of :func:`hold_unchanged_tokens`: a model trained on held ids says "this patch did not
     change" by repeating its id, so the patch's previous pixels are the exact answer, where decoding the id again
     would give the tokenizer's approximation of them (about 34 dB on SMB) and let a still screen drift over a long
-    dream. Patches whose id changed keep the decoder's pixels.
+    dream. Patches whose id changed keep the decoder's pixels, unless they come within ``tolerance`` of the previous
+    ones: the codebook has near-duplicate ids, and a patch that flips to one of them decodes to almost the same
+    pixels, a change nobody sees that still costs a still screen its exactness (on SMB's near-black screens between
+    lives one such patch turns the repeated frame's 100 dB into ~75 dB: docs/DESIGN.md §5.7).
 
     Args:
         previous_frame: ``(B, H, W, C)`` the frame before (real or already held), channels last, any dtype.
@@ -240,12 +243,20 @@ def hold_unchanged_pixels(previous_frame: torch.Tensor, previous_ids: torch.Tens
         decoded: ``(B, H, W, C)`` the decoder's frame for ``ids``, same dtype as ``previous_frame``.
         ids: int64 ``(B, h, w)``.
         patch_size: pixels per token side.
+        tolerance: a patch whose decoded values all lie within this of the previous frame's (uint8 levels, or the
+            frames' own units) keeps the previous pixels too; 0: only repeated ids.
     Returns:
         ``(B, H, W, C)``, a new tensor.
     """
+    previous_frame = previous_frame.to(decoded.device)
     same = (ids == previous_ids).to(decoded.device)
+    if tolerance > 0:
+        batch, height, width, channels = decoded.shape
+        gap = (decoded.float() - previous_frame.float()).abs()
+        gap = gap.reshape(batch, height // patch_size, patch_size, width // patch_size, patch_size, channels)
+        same = same | (gap.amax(dim=(2, 4, 5)) <= tolerance)
     same = same.repeat_interleave(patch_size, dim=1).repeat_interleave(patch_size, dim=2)[..., None]
-    return torch.where(same, previous_frame.to(decoded.device), decoded)
+    return torch.where(same, previous_frame, decoded)
 
 
 def frames_to_ids(tokenizer: VideoTokenizer, frames: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
