@@ -3,8 +3,8 @@
 #  1. run the shipped model's dream behaviour tests on it (beats the repeated frame x 2, Mario jumps, steps right
 #     under RIGHT, the camera stops under DOWN); extra arguments go to pytest (`-k ""`: the whole file);
 #  2. dream along 8 real runs of the noisy runner for 200 steps (`genie probe long-dream --seeds 8`) and fail if the
-#     dream's mean scroll at step 200 falls below MIN_SCROLL px (default 43: the model shipped in session 31; the
-#     real game moves ~138 px). LONG=0 skips it (~10 min on a busy 2-core VM).
+#     dream's mean scroll at step 200 falls below MIN_SCROLL px (default 37: the shipped model, measured in sessions
+#     34-37; 43 in session 31's probe; the real game moves ~154 px). LONG=0 skips it (~10 min on a busy 2-core VM).
 #
 #   bash campaign/gate.sh runs/campaign_d128_rollout/checkpoints/step_0000500 [SETTINGS.json]
 set -euo pipefail
@@ -21,10 +21,10 @@ if [ "${LONG:-1}" != 0 ]; then
     .venv/bin/genie probe long-dream --seeds 8 --checkpoint "$OUT/genie-redux-g-smb" | tee "$OUT/long_dream.txt"
     # the moment-200 row: step runs psnr dB psnr dB psnr dB REAL px SCROLL px MARIO% MARIO_REAL%
     scroll=$(awk '$1 == 200 && $12 == "px" {print $11}' "$OUT/long_dream.txt")
-    if [ -z "$scroll" ] || [ "$scroll" -lt "${MIN_SCROLL:-43}" ]; then
-        echo "long dream: scroll ${scroll:-?} px at step 200, below MIN_SCROLL=${MIN_SCROLL:-43} px"; status=1
+    if [ -z "$scroll" ] || [ "$scroll" -lt "${MIN_SCROLL:-37}" ]; then
+        echo "long dream: scroll ${scroll:-?} px at step 200, below MIN_SCROLL=${MIN_SCROLL:-37} px"; status=1
     else
-        echo "long dream: scroll $scroll px at step 200 (MIN_SCROLL=${MIN_SCROLL:-43} px)"
+        echo "long dream: scroll $scroll px at step 200 (MIN_SCROLL=${MIN_SCROLL:-37} px)"
     fi
 fi
 exit $status
