@@ -11,7 +11,15 @@ used), ``psnr``, ``copy_psnr``, ``gain`` and ``gain_se`` (paired over sequences)
 ``beats_copy`` (the share of sequences where the dream scores higher: the mean of per-sequence dB is dominated by the
 few near-still sequences where the repeated frame scores 60-100 dB), and ``strata`` (still /
 moving / scrolling: ``n``, ``psnr``, ``gain``, ``gain_se``); with ``--per-sequence`` also each sequence's PSNR, so
-that candidates can be compared paired (``python campaign/compare_val.py RESULTS.jsonl``).
+that candidates can be compared paired (``python campaign/compare_val.py RESULTS.jsonl``). ``changes`` says how
+the dream moves against the game, per 4x4 patch and frame (pixels, so any model and setting compare): ``real``
+and ``dream`` (the share of patches that differ from the previous frame), ``spurious`` (the game's patch stays,
+the dream's changes) and ``missed`` (the game's changes, the dream's stays), also per stratum.
+
+``--ceiling`` adds, per setting and store, the row a perfect dynamics model would reach with this tokenizer: the
+real next frames' own token ids (held where their pixels repeat, as the dynamics was trained), decoded and composed
+as the dream composes its own (``WorldModel.decode_held``). Its distance to the dream's row is what the dynamics
+loses; its distance to the repeated frame is what the tokenizer leaves.
 
     python evals/dream_val.py --dynamics runs/campaign_d128_shipped/checkpoints/step_0001300 \\
         checkpoints/genie-redux-g-smb/dynamics --settings '{}' '{"hold_pixels": true, "hold_bias": 2}' \\
@@ -58,9 +66,9 @@ def world_model_steps(dynamics: str, tokenizer: str) -> int | None:
     return None
 
 
-def dream_scores(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, context: int,
+def dream_frames(world_model: WorldModel, frames: np.ndarray, actions: np.ndarray, context: int,
                  sampling: DreamSettings, batch: int, seed: int) -> np.ndarray:
-    """Per-sequence PSNR of the dreamed frames after ``context`` real ones."""
+    """The dreamed frames after ``context`` real ones."""
     predicted = []
     for start in range(0, len(frames), batch):
         generator = torch.Generator().manual_seed(seed + start)
@@ -68,7 +76,45 @@ def dream_scores(world_model: WorldModel, frames: np.ndarray, actions: np.ndarra
                                      frames.shape[1] - context, mode="autoregressive", frames_per_step=1,
                                      sampling=sampling, generator=generator)
         predicted.append(out)
-    return sequence_psnr(np.concatenate(predicted), frames[:, context:])
+    return np.concatenate(predicted)
+
+
+def ceiling_frames(world_model: WorldModel, frames: np.ndarray, context: int, sampling: DreamSettings,
+                   batch: int) -> np.ndarray:
+    """The frames after ``context`` as the dream would show them if its dynamics predicted the real ids."""
+    out = []
+    for start in range(0, len(frames), batch):
+        clip = frames[start : start + batch]
+        tokens = world_model.encode(clip)
+        out.append(world_model.decode_held(clip[:, :context], tokens[:, :context], tokens[:, context:], sampling))
+    return np.concatenate(out)
+
+
+PATCH = 4
+"""Side of the patches whose changes ``change_rates`` counts (the shipped tokenizer's)."""
+
+
+def patch_changes(frames: np.ndarray) -> np.ndarray:
+    """bool ``(N, T - 1, H / 4, W / 4)``: which 4x4 patches of each frame differ from the previous frame's."""
+    n, t, h, w, c = frames.shape
+    step = np.abs(np.diff(frames.astype(np.int16), axis=1)).reshape(n, t - 1, h // PATCH, PATCH, w // PATCH, PATCH, c)
+    return step.max(axis=(3, 5, 6)) > 0
+
+
+def change_rates(predicted: np.ndarray, frames: np.ndarray, context: int, strata: list[str]) -> dict:
+    """How the dream's patches change against the game's after the last context frame (``changes`` in the rows)."""
+    real = patch_changes(frames[:, context - 1 :])
+    dream = patch_changes(np.concatenate([frames[:, context - 1 : context], predicted], axis=1))
+    labels = np.array(strata)
+
+    def rates(pick: np.ndarray) -> dict:
+        r, d = real[pick], dream[pick]
+        return {"real": round(float(r.mean()), 4), "dream": round(float(d.mean()), 4),
+                "spurious": round(float((d & ~r).mean()), 4), "missed": round(float((r & ~d).mean()), 4)}
+
+    table = rates(np.ones(len(labels), dtype=bool))
+    table["strata"] = {name: rates(labels == name) for name, _ in MOTION_STRATA if (labels == name).any()}
+    return table
 
 
 def summary(model: np.ndarray, copy: np.ndarray, strata: list[str]) -> dict:
@@ -103,6 +149,8 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="append one JSON line per result here")
     parser.add_argument("--per-sequence", action="store_true",
                         help="also write each sequence's PSNR (`sequence_psnr`), for paired comparisons of candidates")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also the row of a perfect dynamics: the real next frames' ids, decoded as the dream's")
     parser.add_argument("--report", action="store_true",
                         help="allow test stores: the final report of models already chosen on validation")
     args = parser.parse_args()
@@ -125,18 +173,25 @@ def main() -> None:
             sampling = world_model.dream_settings(maskgit_steps=steps)
             for store, (frames, actions) in stores.items():
                 context = protocol.context_frames
-                model = dream_scores(world_model, frames, actions, context, sampling, args.batch_size, args.seed)
                 copy = sequence_psnr(np.repeat(frames[:, context - 1 : context], frames.shape[1] - context, axis=1),
                                      frames[:, context:])
-                row = {"dynamics": str(Path(dynamics_path)), "settings": settings, "data": store,
-                       "maskgit_steps": sampling.maskgit_steps,
-                       **summary(model, copy, motion_strata(frames[:, context - 1], frames[:, context:]))}
-                if args.per_sequence:
-                    row["sequence_psnr"] = [round(float(value), 3) for value in model]
-                print(json.dumps(row), flush=True)
-                if args.json:
-                    with open(args.json, "a") as handle:
-                        handle.write(json.dumps(row) + "\n")
+                strata = motion_strata(frames[:, context - 1], frames[:, context:])
+                runs = {str(Path(dynamics_path)): dream_frames(world_model, frames, actions, context, sampling,
+                                                                args.batch_size, args.seed)}
+                if args.ceiling:
+                    runs["ceiling (the real next ids)"] = ceiling_frames(world_model, frames, context, sampling,
+                                                                         args.batch_size)
+                for name, predicted in runs.items():
+                    model = sequence_psnr(predicted, frames[:, context:])
+                    row = {"dynamics": name, "settings": settings, "data": store,
+                           "maskgit_steps": sampling.maskgit_steps, **summary(model, copy, strata),
+                           "changes": change_rates(predicted, frames, context, strata)}
+                    if args.per_sequence:
+                        row["sequence_psnr"] = [round(float(value), 3) for value in model]
+                    print(json.dumps(row), flush=True)
+                    if args.json:
+                        with open(args.json, "a") as handle:
+                            handle.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

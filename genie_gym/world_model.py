@@ -443,14 +443,32 @@ class WorldModel:
             result = self.dynamics.generate(tokens, action_ids, num_frames=num_frames, mode=mode,
                                             frames_per_step=frames_per_step, sampling=sampling, generator=generator)
             predicted_tokens, entropies = result.tokens, result.entropy
+        return self.decode_held(frames, tokens, predicted_tokens, sampling), entropies.float().cpu()
+
+    @torch.no_grad()
+    def decode_held(self, frames: np.ndarray, tokens: torch.Tensor, predicted_tokens: torch.Tensor,
+                    sampling: DreamSettings | None = None) -> np.ndarray:
+        """The frames of predicted token ids, decoded after the context and composed as a dream composes them.
+
+        Args:
+            frames: uint8 ``(B, Tc, 64, 64, 3)`` the real context frames.
+            tokens: int64 ``(B, Tc, h, w)`` their ids (:meth:`encode`).
+            predicted_tokens: int64 ``(B, N, h, w)`` the ids of the frames after them: the dynamics' (:meth:`predict`)
+                or, for the ceiling a perfect dynamics would reach with this tokenizer, the real next frames' own.
+            sampling: ``hold_pixels`` and ``hold_tolerance`` say which patches keep the previous frame's pixels.
+        Returns:
+            uint8 ``(B, N, 64, 64, 3)``.
+        """
+        sampling = sampling or self.dream_settings()
+        context = tokens.shape[1]
         decoded = self.decode(torch.cat([tokens, predicted_tokens], dim=1))[:, context:]
         if sampling.hold_pixels:
             previous, previous_ids = frames[:, -1], tokens[:, -1]
-            for index in range(num_frames):
+            for index in range(decoded.shape[1]):
                 decoded[:, index] = self._hold_pixels(previous, previous_ids, decoded[:, index],
                                                       predicted_tokens[:, index], sampling.hold_tolerance)
                 previous, previous_ids = decoded[:, index], predicted_tokens[:, index]
-        return decoded, entropies.float().cpu()
+        return decoded
 
     def _validate_actions(self, actions: np.ndarray, batch: int, length: int) -> np.ndarray:
         return _validate_actions(actions, batch, length, self.num_actions, self.action_source)
