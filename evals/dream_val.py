@@ -43,6 +43,7 @@ from genie_gym.metrics import psnr_per_frame
 from genie_gym.models.checkpoint_io import load_pretrained
 from genie_gym.models.configs import DreamSettings
 from genie_gym.models.image_ops import frames_to_float
+from genie_gym.models.tokenizer import unchanged_patches
 from genie_gym.summary import mean_and_se
 from genie_gym.world_model import WorldModel, read_dream_json
 
@@ -90,21 +91,12 @@ def ceiling_frames(world_model: WorldModel, frames: np.ndarray, context: int, sa
     return np.concatenate(out)
 
 
-PATCH = 4
-"""Side of the patches whose changes ``change_rates`` counts (the shipped tokenizer's)."""
-
-
-def patch_changes(frames: np.ndarray) -> np.ndarray:
-    """bool ``(N, T - 1, H / 4, W / 4)``: which 4x4 patches of each frame differ from the previous frame's."""
-    n, t, h, w, c = frames.shape
-    step = np.abs(np.diff(frames.astype(np.int16), axis=1)).reshape(n, t - 1, h // PATCH, PATCH, w // PATCH, PATCH, c)
-    return step.max(axis=(3, 5, 6)) > 0
-
-
-def change_rates(predicted: np.ndarray, frames: np.ndarray, context: int, strata: list[str]) -> dict:
-    """How the dream's patches change against the game's after the last context frame (``changes`` in the rows)."""
-    real = patch_changes(frames[:, context - 1 :])
-    dream = patch_changes(np.concatenate([frames[:, context - 1 : context], predicted], axis=1))
+def change_rates(predicted: np.ndarray, frames: np.ndarray, context: int, strata: list[str], patch_size: int) -> dict:
+    """How the dream's patches (the tokenizer's, ``patch_size`` pixels a side) change against the game's after the
+    last context frame (``changes`` in the rows)."""
+    real = ~unchanged_patches(frames[:, context - 1 :], patch_size).numpy()
+    dreamed = np.concatenate([frames[:, context - 1 : context], predicted], axis=1)
+    dream = ~unchanged_patches(dreamed, patch_size).numpy()
     labels = np.array(strata)
 
     def rates(pick: np.ndarray) -> dict:
@@ -185,7 +177,8 @@ def main() -> None:
                     model = sequence_psnr(predicted, frames[:, context:])
                     row = {"dynamics": name, "settings": settings, "data": store,
                            "maskgit_steps": sampling.maskgit_steps, **summary(model, copy, strata),
-                           "changes": change_rates(predicted, frames, context, strata)}
+                           "changes": change_rates(predicted, frames, context, strata,
+                                                   tokenizer.config.patch_size)}
                     if args.per_sequence:
                         row["sequence_psnr"] = [round(float(value), 3) for value in model]
                     print(json.dumps(row), flush=True)

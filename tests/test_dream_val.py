@@ -17,13 +17,13 @@ def test_change_rates_count_spurious_and_missed_patches_by_hand():
     frames[0, 1:, :4, :4] = 9  # the game: patch 0 changes at frame 1 and stays
     predicted = np.zeros((2, 2, 8, 8, 3), dtype=np.uint8)
     predicted[0, :, 4:, 4:, 1] = 7  # the dream: patch 3 changes at frame 1 and stays
-    rates = dream_val.change_rates(predicted, frames, 1, ["still", "moving"])
+    rates = dream_val.change_rates(predicted, frames, 1, ["still", "moving"], 4)
     # 2 clips x 2 frames x 4 patches = 16 patch steps: one real change, one dreamed change, not the same patch
     assert rates["real"] == rates["dream"] == rates["spurious"] == rates["missed"] == 1 / 16
     assert rates["strata"]["still"] == {"real": 1 / 8, "dream": 1 / 8, "spurious": 1 / 8, "missed": 1 / 8}
     assert rates["strata"]["moving"] == {"real": 0.0, "dream": 0.0, "spurious": 0.0, "missed": 0.0}
     # the dream that repeats its last context frame misses the change and adds none
-    still = dream_val.change_rates(np.repeat(frames[:, :1], 2, axis=1), frames, 1, ["still", "moving"])
+    still = dream_val.change_rates(np.repeat(frames[:, :1], 2, axis=1), frames, 1, ["still", "moving"], 4)
     assert (still["dream"], still["spurious"], still["missed"]) == (0.0, 0.0, 1 / 16)
 
 

@@ -195,6 +195,16 @@ class DecoderStream:
         return self._decode(ids[:, None])[:, 0]
 
 
+def unchanged_patches(frames: torch.Tensor | np.ndarray, patch_size: int) -> torch.Tensor:
+    """bool ``(B, T - 1, H / patch_size, W / patch_size)``: which patches of frames 1.. have exactly the previous
+    frame's pixels. ``frames``: ``(B, T, H, W, C)``, torch or numpy."""
+    frames = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.array(frames))
+    batch, length, height, width, _ = frames.shape
+    same = (frames[:, 1:] == frames[:, :-1]).all(dim=-1)  # (B, T-1, H, W)
+    return same.reshape(batch, length - 1, height // patch_size, patch_size, width // patch_size,
+                        patch_size).all(dim=5).all(dim=3)
+
+
 def hold_unchanged_tokens(ids: torch.Tensor, frames: torch.Tensor | np.ndarray, patch_size: int) -> torch.Tensor:
     """Token ids in which every patch whose pixels equal the previous frame's keeps the previous frame's id.
 
@@ -217,8 +227,7 @@ def hold_unchanged_tokens(ids: torch.Tensor, frames: torch.Tensor | np.ndarray, 
     h, w = height // patch_size, width // patch_size
     if ids.shape != (batch, length, h, w):
         raise ValueError(f"ids {tuple(ids.shape)} do not match frames {tuple(frames.shape)} at patch {patch_size}")
-    same = (frames[:, 1:] == frames[:, :-1]).all(dim=-1)  # (B, T-1, H, W)
-    same = same.reshape(batch, length - 1, h, patch_size, w, patch_size).all(dim=5).all(dim=3).to(ids.device)
+    same = unchanged_patches(frames, patch_size).to(ids.device)
     held = ids.clone()
     for t in range(1, length):
         held[:, t] = torch.where(same[:, t - 1], held[:, t - 1], ids[:, t])
