@@ -30,3 +30,25 @@ def test_paired_difference_and_its_standard_error():
         compare_val.compare(rows + [row("short", "val_a", [1.0, 2.0])])
     with pytest.raises(SystemExit, match="--per-sequence"):
         compare_val.compare([{"dynamics": "x", "data": "val_a"}])
+
+
+def probe_output(scrolls: dict[int, tuple[int, int]]) -> str:
+    lines = ["world model X, 8 MaskGIT steps"]
+    lines += [f"seed {seed}: 200 real steps (to a lost life or the end), real camera 154 px, dream scroll {scroll} px, "
+              f"Mario in {mario}% of the dreamed frames (95% of the real ones)" for seed, (scroll, mario) in scrolls.items()]
+    return "\n".join(lines + ["  200    6       15.05 dB        23.40 dB       15.22 dB       154 px         23 px"])
+
+
+def test_long_dreams_paired_per_seed():
+    from campaign import compare_long_dream
+
+    reference = probe_output({300: (40, 30), 301: (60, 20), 302: (0, 50)})
+    candidate = probe_output({300: (50, 40), 301: (58, 40), 302: (0, 80), 303: (99, 99)})  # 303: not in the reference
+    result = compare_long_dream.compare(candidate, reference)
+    # scroll differences 10, -2, 0 (mean 8/3, sample std sqrt(148/3)/sqrt(3)); Mario 10, 20, 30
+    assert result["seeds"] == 3 and result["scroll_diff"] == pytest.approx(8 / 3)
+    assert result["scroll_diff_se"] == pytest.approx(math.sqrt(((10 - 8 / 3) ** 2 + (2 + 8 / 3) ** 2 + (8 / 3) ** 2)
+                                                               / 2 / 3))
+    assert result["mario_diff"] == pytest.approx(20.0) and result["reference_scroll"] == pytest.approx(100 / 3)
+    with pytest.raises(SystemExit, match="share 1 seed"):
+        compare_long_dream.compare(probe_output({300: (1, 1)}), reference)
